@@ -1,0 +1,225 @@
+"""The ``soundpiece-scan`` command line: parse, run a source through the engine, filter, report.
+
+Exit codes: 0 nothing found, 1 credentials found, 2 an error (with a one-line
+message on stderr). Imports are deferred to where they are needed: this runs
+on every commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from scanner import __version__
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+REPORT_FORMATS = ("text", "json", "jsonl", "sarif", "github")
+
+
+class UsageError(Exception):
+    """Bad arguments or an unusable input: exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="soundpiece-scan",
+        description="Find checksum-valid Soundpiece credentials (spk_ API keys, whsec_ signing secrets).",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to scan; - for stdin")
+    parser.add_argument("--format", "-f", choices=REPORT_FORMATS, default="text", help="report format")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N")
+    parser.add_argument(
+        "--show-secrets", action="store_true", help="print whole credentials (never done otherwise)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="never show the progress line")
+    parser.add_argument("--baseline", metavar="FILE", help="ignore credentials listed in this baseline")
+    parser.add_argument(
+        "--write-baseline", metavar="FILE", help="record every current finding as accepted, then exit 0"
+    )
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching paths")
+    parser.add_argument(
+        "--no-config", action="store_true", help="ignore pyproject.toml/.soundpiece-scan.toml"
+    )
+    parser.add_argument("--list-rules", action="store_true", help="print the token formats and exit")
+    parser.add_argument("--version", action="version", version=f"soundpiece-scan {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.list_rules:
+            return _list_rules(args.format, sys.stdout)
+        return _scan(args)
+    except KeyboardInterrupt:
+        print("soundpiece-scan: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_ERROR
+    except Exception as exc:
+        message = _expected_error(exc)
+        if message is None:
+            raise
+        print(f"soundpiece-scan: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from scanner.engine import Engine
+    from scanner.filters import drop_suppressed
+    from scanner.filters.baseline import load_baseline, write_baseline
+
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    config = _load_config(args)
+    baseline_path = args.baseline or config.baseline
+    baseline = load_baseline(baseline_path) if baseline_path and not args.write_baseline else frozenset()
+
+    started = time.perf_counter()
+    engine = Engine()
+    progress = _progress_line(args)
+    findings, stats = _scan_paths(args, config, engine, progress)
+    if progress is not None:
+        progress.close()
+    stats.seconds = time.perf_counter() - started
+
+    if args.write_baseline:
+        write_baseline(args.write_baseline, findings)
+        count = len({f.secret_sha256 for f in findings})
+        _warn(f"baseline with {count} credentials written to {args.write_baseline}")
+        return EXIT_CLEAN
+    findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
+    findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.offset))
+    _write_report(args, findings, stats)
+    return EXIT_FOUND if findings else EXIT_CLEAN
+
+
+def _scan_paths(args, config, engine, progress):
+    from scanner.filters.exclude import PathExcluder
+    from scanner.findings import Finding, Location
+    from scanner.sources import files
+    from scanner.sources.stdin import STDIN_PATH, stdin_reader
+    from scanner.stats import ScanStats
+    from scanner.workers import scan_paths
+
+    names = args.paths or ["."]
+    roots = files.resolve_roots([p for p in names if p != "-"])
+    globs = (*config.exclude, *args.exclude)
+    excluder = PathExcluder(globs) if globs else None
+    skip = frozenset(os.fsencode(p) for p in (args.output, args.baseline, args.write_baseline) if p)
+    findings: list = []
+    stats = ScanStats()
+    if "-" in names:
+        matches, size = engine.scan(stdin_reader())
+        stats.files += 1
+        stats.bytes += size
+        location = Location(path=STDIN_PATH)
+        findings += [Finding(m, location) for m in matches]
+    paths = files.walk(roots, _warn, excluder=excluder, excluded_files=_same_files(skip))
+    update = None if progress is None else lambda n, b: progress.update(n, b)
+    found, file_stats = scan_paths(paths, engine, jobs=args.jobs, warn=_warn, progress=update)
+    findings += found
+    stats.merge(file_stats)
+    return findings, stats
+
+
+def _same_files(paths: frozenset[bytes]) -> frozenset[bytes]:
+    """Our own output files as the walk will spell them (``./x`` and ``x``)."""
+    out = set(paths)
+    for p in paths:
+        out.add(os.path.join(b".", p) if not p.startswith((b"/", b"./")) else p)
+        if p.startswith(b"./"):
+            out.add(p[2:])
+    return frozenset(out)
+
+
+def _load_config(args: argparse.Namespace):
+    from scanner.config import Config, load_config
+
+    return Config() if args.no_config else load_config(Path.cwd())
+
+
+def _progress_line(args: argparse.Namespace):
+    if args.no_progress or not sys.stderr.isatty():
+        return None
+    from scanner.progress import ProgressLine
+
+    return ProgressLine(sys.stderr)
+
+
+def _write_report(args: argparse.Namespace, findings, stats) -> None:
+    from scanner.report import write_report
+
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="\n") as out:
+            write_report(
+                args.format,
+                findings,
+                stats,
+                out,
+                show_secrets=args.show_secrets,
+                tool_version=__version__,
+                scan_root=os.getcwd(),
+            )
+        return
+    color = args.format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    write_report(
+        args.format,
+        findings,
+        stats,
+        sys.stdout,
+        show_secrets=args.show_secrets,
+        color=color,
+        tool_version=__version__,
+        scan_root=os.getcwd(),
+    )
+    sys.stdout.flush()
+
+
+def _list_rules(fmt: str, out: TextIO) -> int:
+    import json
+
+    from rules.github import partner_patterns
+
+    patterns = partner_patterns()
+    if fmt in ("json", "jsonl"):
+        json.dump(patterns, out, indent=2)
+        out.write("\n")
+    else:
+        for p in patterns:
+            out.write(f"{p['name']}\t{p['regex']}\t{p['description']}\n")
+    return EXIT_CLEAN
+
+
+def _warn(message: str) -> None:
+    print(f"soundpiece-scan: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _expected_error(exc: Exception) -> str | None:
+    """A one-line message for the errors a user can cause, None for bugs."""
+    from scanner.config import ConfigError
+    from scanner.filters.baseline import BaselineError
+    from scanner.sources.files import PathNotFound
+
+    if isinstance(exc, UsageError | ConfigError | BaselineError | PathNotFound):
+        return str(exc)
+    if isinstance(exc, OSError):
+        name = exc.filename if isinstance(exc.filename, str) else None
+        return f"{name + ': ' if name else ''}{exc.strerror or exc}"
+    return None
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``| head``), stop Python complaining at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass

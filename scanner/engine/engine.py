@@ -1,0 +1,158 @@
+"""Bytes in, matches out: the detection core, which knows nothing of files or git.
+
+Input arrives through a ``readinto`` callable, so a file, a pipe or a git blob
+stream all look the same. Inputs larger than one chunk are scanned in chunks
+that overlap by one token length less a byte, so a token cut by a chunk
+boundary is still found, exactly once, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import rules
+from rules import TokenFormat
+from scanner.engine.match import Match
+from scanner.engine.patterns import compile_matcher
+
+ReadInto = Callable[[memoryview], int]
+"""Fills the view with the next bytes of the input, returns how many (0 at the end)."""
+
+DEFAULT_CHUNK = 1 << 20
+
+
+class Engine:
+    """Scans inputs for checksum-valid credentials. One engine per thread."""
+
+    def __init__(
+        self,
+        formats: Sequence[TokenFormat] = rules.FORMATS,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        backend: str | None = None,
+    ) -> None:
+        self.formats = tuple(formats)
+        self._chunk_size = chunk_size
+        self._matcher = compile_matcher(self.formats, backend)
+        self._lengths = [fmt.length for fmt in self.formats]
+        self._prefix_lengths = [len(fmt.prefix) for fmt in self.formats]
+        self._overlap = max(self._lengths) - 1
+        self._chunk = max(chunk_size, self._overlap + 1)
+        self._buf = bytearray(self._overlap + self._chunk)
+        self._view = memoryview(self._buf)
+
+    @property
+    def backend(self) -> str:
+        return self._matcher.name
+
+    def __reduce__(self):  # rebuilt, not copied, in a spawned worker process
+        return (_rebuild, (self.formats, self._chunk_size, self.backend))
+
+    def scan_bytes(self, data: bytes) -> list[Match]:
+        """Scan a whole in-memory input (a convenience over :meth:`scan`)."""
+        pos = 0
+
+        def readinto(view: memoryview) -> int:
+            nonlocal pos
+            n = min(len(view), len(data) - pos)
+            view[:n] = data[pos : pos + n]
+            pos += n
+            return n
+
+        return self.scan(readinto)[0]
+
+    def scan(self, readinto: ReadInto, *, short_read_is_end: bool = False) -> tuple[list[Match], int]:
+        """Scan one input to its end; return its matches and its size in bytes.
+
+        ``short_read_is_end`` spares a read per input where a short read can only
+        mean the end (regular files); pipes and sockets need the default.
+        """
+        view, overlap, chunk = self._view, self._overlap, self._chunk
+        n = readinto(view[:chunk]) if short_read_is_end else _fill(readinto, view[:chunk])
+        if n < chunk:  # the common case: the whole input fits in one chunk
+            if not n:
+                return [], 0
+            found = self._matcher.candidates(view[:n])
+            return (self._matches(found, view, n, 0, 0, 0, -1) if found else []), n
+
+        matches: list[Match] = []
+        total = n
+        base = 0  # absolute offset of view[0]
+        keep = 0  # bytes at the front carried over from the previous chunk
+        lines_before = 0  # newlines before view[0]
+        last_newline = -1  # absolute offset of the last newline before view[0]
+        while True:
+            end = keep + n
+            found = self._matcher.candidates(view[:end])
+            found = [(i, e) for i, e in found if e > keep]  # tokens ending in new data only
+            if found:
+                matches += self._matches(found, view, end, base, lines_before, keep, last_newline)
+            if n < chunk:
+                return matches, total
+            # Slide: the last `overlap` bytes become the front of the next buffer.
+            dropped = end - overlap
+            head = self._buf[:dropped]
+            newlines = head.count(b"\n")
+            if newlines:
+                lines_before += newlines
+                last_newline = base + head.rindex(b"\n")
+            self._buf[:overlap] = self._buf[dropped:end]
+            base += dropped
+            keep = overlap
+            n = _fill(readinto, view[keep : keep + chunk])
+            total += n
+            if not n:
+                return matches, total
+
+    def _matches(
+        self,
+        found: list[tuple[int, int]],
+        view: memoryview,
+        end: int,
+        base: int,
+        lines_before: int,
+        keep: int,
+        last_newline: int,
+    ) -> list[Match]:
+        out: list[Match] = []
+        buf = self._buf
+        for index, stop in sorted(set(found), key=lambda c: c[1]):
+            start = stop - self._lengths[index]
+            token = bytes(view[start:stop])
+            if not rules.is_valid_body(token[self._prefix_lengths[index] :]):
+                continue
+            line_start = buf.rfind(b"\n", 0, start) + 1
+            line_end = buf.find(b"\n", stop, end)
+            line_end = end if line_end < 0 else line_end
+            line = lines_before + buf.count(b"\n", 0, start) + 1
+            column = len(bytes(view[line_start:start]).decode("utf-8", "replace")) + 1
+            if line_start == 0 and base:  # the line began in an earlier chunk
+                column += base - last_newline - 1
+            out.append(
+                Match(
+                    type=self.formats[index].name,
+                    offset=base + start,
+                    line=line,
+                    column=column,
+                    secret=token,
+                    line_text=bytes(view[line_start:line_end]).rstrip(b"\r"),
+                )
+            )
+        return out
+
+
+def _fill(readinto: ReadInto, view: memoryview) -> int:
+    """Read until ``view`` is full or the input ends (pipes return short reads)."""
+    n = readinto(view)
+    if n == 0 or n == len(view):
+        return n
+    while n < len(view):
+        got = readinto(view[n:])
+        if not got:
+            break
+        n += got
+    return n
+
+
+def _rebuild(formats: tuple[TokenFormat, ...], chunk_size: int, backend: str) -> Engine:
+    return Engine(formats, chunk_size=chunk_size, backend=backend)

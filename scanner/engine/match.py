@@ -1,0 +1,32 @@
+"""What the engine finds in a run of bytes: no paths, no git, just offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import rules
+
+
+@dataclass(slots=True, frozen=True)
+class Match:
+    """A checksum-valid credential at a byte offset of one input."""
+
+    type: str
+    """The token type name (``soundpiece_api_key``...)."""
+    offset: int
+    """Byte offset of the token's first character, from the start of the input."""
+    line: int
+    """1-based line number."""
+    column: int
+    """1-based column, in Unicode code points (invalid UTF-8 counts one per byte)."""
+    secret: bytes = field(repr=False)
+    line_text: bytes = field(repr=False, compare=False)
+    """The line holding the token (bounded), for inline markers; never reported."""
+
+    @property
+    def secret_sha256(self) -> str:
+        return rules.identity(self.secret)
+
+    @property
+    def redacted(self) -> str:
+        return rules.redact(self.secret)

@@ -1,0 +1,73 @@
+"""A finding: an engine match placed at a location by its source."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.engine.match import Match
+
+
+def display_path(path: bytes) -> str:
+    """A path as text, with bytes that are not UTF-8 written as ``\\xNN`` escapes."""
+    return path.decode("utf-8", "backslashreplace")
+
+
+@dataclass(slots=True, frozen=True)
+class Location:
+    """Where a run of bytes came from. ``path`` is raw bytes, so odd names survive."""
+
+    path: bytes
+    """File path as given or walked; ``b"-"`` for stdin; path inside the tree for git."""
+    commit: str | None = None
+    author_name: str | None = None
+    author_email: str | None = None
+    date: str | None = None
+    blob: str | None = None
+
+    @property
+    def display(self) -> str:
+        return display_path(self.path)
+
+
+@dataclass(slots=True, frozen=True)
+class Finding:
+    match: Match
+    location: Location
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def type(self) -> str:
+        return self.match.type
+
+    @property
+    def secret_sha256(self) -> str:
+        return self.match.secret_sha256
+
+    def to_dict(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        """The JSON form shared by the ``json``, ``jsonl`` and baseline writers."""
+        loc = self.location
+        out: dict[str, Any] = {
+            "type": self.match.type,
+            "path": loc.display,
+            "line": self.match.line,
+            "column": self.match.column,
+            "offset": self.match.offset,
+            "secret_sha256": self.match.secret_sha256,
+            "redacted": self.match.redacted,
+        }
+        try:
+            loc.path.decode("utf-8")
+        except UnicodeDecodeError:
+            out["path_base64"] = base64.b64encode(loc.path).decode("ascii")
+        if loc.commit is not None:
+            out["commit"] = loc.commit
+            out["author"] = {"name": loc.author_name, "email": loc.author_email}
+            out["date"] = loc.date
+        if loc.blob is not None:
+            out["blob"] = loc.blob
+        if show_secrets:
+            out["secret"] = self.match.secret.decode("ascii")
+        out.update(self.extra)
+        return out

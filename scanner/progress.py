@@ -1,0 +1,61 @@
+"""A one-line progress display on stderr, for scans that take a while.
+
+Shown only when stderr is a terminal, and only once a scan has run for a
+second, so quick runs (a pre-commit hook) print nothing extra.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+DELAY = 1.0
+
+
+class ProgressLine:
+    def __init__(self, stream: TextIO = sys.stderr, *, unit: str = "files", total: int | None = None) -> None:
+        self._stream = stream
+        self._unit = unit
+        self._total = total
+        self._start = time.monotonic()
+        self._shown = False
+
+    def update(self, count: int, nbytes: int, total_bytes: int | None = None) -> None:
+        elapsed = time.monotonic() - self._start
+        if elapsed < DELAY:
+            return
+        rate = nbytes / elapsed if elapsed else 0.0
+        text = f"{count:,} {self._unit}"
+        if self._total:
+            text += f" of {self._total:,}"
+        text += f", {human_bytes(nbytes)}, {human_bytes(rate)}/s"
+        if total_bytes and rate > 0 and nbytes < total_bytes:
+            text += f", ETA {format_duration((total_bytes - nbytes) / rate)}"
+        self._stream.write(f"\r\x1b[K{text}")
+        self._stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

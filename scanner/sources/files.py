@@ -1,0 +1,156 @@
+"""Files and directories: walked without following symlinks, read in bounded chunks.
+
+Paths stay ``bytes`` from the command line to the report, so names that are not
+valid UTF-8 are read and reported faithfully.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from scanner.findings import display_path as _show
+
+if TYPE_CHECKING:
+    from scanner.filters.exclude import PathExcluder
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+"""NONBLOCK: a file swapped for a FIFO mid-scan cannot hang the read.
+NOFOLLOW: a walked file swapped for a symlink is not followed."""
+
+Warn = Callable[[str], None]
+
+
+class PathNotFound(Exception):
+    """A path named on the command line does not exist (exit code 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """A path named by the user, and the prefix to strip for exclude matching."""
+
+    path: bytes
+    is_dir: bool
+
+
+def resolve_roots(paths: Sequence[str | bytes]) -> list[Root]:
+    """Check every named path exists before scanning anything."""
+    roots = []
+    for raw in paths:
+        path = os.fsencode(raw)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise PathNotFound(f"{os.fsdecode(path)}: no such file or directory") from None
+        except OSError as exc:
+            raise PathNotFound(f"{os.fsdecode(path)}: {exc.strerror}") from None
+        roots.append(Root(path, stat.S_ISDIR(st.st_mode)))
+    return roots
+
+
+def walk(
+    roots: Sequence[Root],
+    warn: Warn,
+    *,
+    excluder: PathExcluder | None = None,
+    skip_git: bool = True,
+    excluded_files: frozenset[bytes] = frozenset(),
+) -> Iterator[bytes]:
+    """Yield the regular files under ``roots``; symlinks are never followed.
+
+    Special files (FIFOs, devices, sockets) get a warning: reading them could
+    block forever or never end. Directories that cannot be listed get one too.
+    """
+    for root in roots:
+        if not root.is_dir:
+            if _is_regular(root.path, warn):
+                yield root.path
+            continue
+        prefix_len = len(root.path.rstrip(b"/")) + 1
+        stack = [root.path]
+        while stack:
+            directory = stack.pop()
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        path = entry.path
+                        if entry.is_dir(follow_symlinks=False):
+                            if skip_git and entry.name == b".git":
+                                continue
+                            if excluder and excluder.excludes(_relative(path, prefix_len), True):
+                                continue
+                            stack.append(path)
+                        elif entry.is_file(follow_symlinks=False):
+                            if excluder and excluder.excludes(_relative(path, prefix_len), False):
+                                continue
+                            if path in excluded_files:
+                                continue
+                            yield path
+                        elif not entry.is_symlink():
+                            warn(f"{_show(path)}: skipped, not a regular file ({_kind(path)})")
+            except OSError as exc:
+                warn(f"{_show(directory)}: cannot list directory: {exc.strerror}")
+
+
+def open_reader(path: bytes) -> tuple[int, Callable[[memoryview], int]]:
+    """Open ``path`` for the engine: a file descriptor and its ``readinto``.
+
+    The first read is free; once a file proves larger than one chunk, its size
+    is taken and reading stops there, so a file that grows during the scan
+    cannot keep the scan going for ever.
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    return fd, _Reader(fd)
+
+
+class _Reader:
+    __slots__ = ("fd", "left")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.left = -1  # unknown until the first full chunk
+
+    def __call__(self, view: memoryview) -> int:
+        if self.left < 0:
+            n = os.readv(self.fd, (view,))
+            if n == len(view):
+                self.left = max(os.fstat(self.fd).st_size - n, 0)
+            return n
+        if self.left == 0:
+            return 0
+        n = os.readv(self.fd, (view[: self.left],))
+        self.left -= n
+        return n
+
+
+def _is_regular(path: bytes, warn: Warn) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        warn(f"{_show(path)}: skipped: {exc.strerror}")
+        return False
+    if stat.S_ISREG(mode):
+        return True
+    warn(f"{_show(path)}: skipped, not a regular file ({_kind(path)})")
+    return False
+
+
+def _kind(path: bytes) -> str:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "vanished"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def _relative(path: bytes, prefix_len: int) -> str:
+    return os.fsdecode(path[prefix_len:]).replace(os.sep, "/")

@@ -1,0 +1,110 @@
+"""Project configuration: ``.soundpiece-scan.toml``, or ``[tool.soundpiece-scan]`` in ``pyproject.toml``.
+
+Only the directory the scanner runs in is searched, and the dedicated file
+wins outright when both exist (no merging, so what you read is what applies).
+Both hold the same keys::
+
+    exclude = ["tests/**", "*.min.js"]   # gitignore-style, see scanner.filters.exclude
+    baseline = ".soundpiece-baseline.json"  # relative to the config file's directory
+
+Mistakes are errors, not silently ignored settings: a typo in a key would
+otherwise scan what the user meant to exclude, or fail a build they meant to
+baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEDICATED_FILE = ".soundpiece-scan.toml"
+PYPROJECT_FILE = "pyproject.toml"
+TOOL_TABLE = "soundpiece-scan"
+MAX_BYTES = 4 * 1024 * 1024
+"""Larger config files are refused rather than parsed."""
+_KEYS = ("baseline", "exclude")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one line, naming the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    exclude: tuple[str, ...] = ()
+    """Gitignore-style patterns, relative to the scan root."""
+    baseline: str | None = None
+    """Path of the baseline file, already resolved against the config file's directory."""
+    source: Path | None = None
+    """The file this came from, for messages; None when no configuration was found."""
+
+
+def _read(path: Path) -> bytes | None:
+    """The file's bytes, or None when it does not exist."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES // 2**20} MiB")
+    return data
+
+
+def _parse(path: Path, data: bytes) -> dict[str, Any]:
+    import tomllib  # only when there is something to parse
+
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
+
+
+def _validated(path: Path, table: dict[str, Any], where: str) -> Config:
+    unknown = sorted(set(table) - set(_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {where + unknown[0]!r} (expected one of: {', '.join(_KEYS)})")
+    exclude = table.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(item, str) for item in exclude):
+        raise ConfigError(f"{path}: {where + 'exclude'!r} must be a list of strings")
+    from scanner.filters.exclude import ExcludeError, PathExcluder
+
+    try:
+        PathExcluder(exclude)  # report a bad pattern now, naming the file
+    except ExcludeError as exc:
+        raise ConfigError(f"{path}: {where + 'exclude'!r}: {exc}") from None
+    baseline = table.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str) or not baseline):
+        raise ConfigError(f"{path}: {where + 'baseline'!r} must be a non-empty string (a path)")
+    return Config(
+        exclude=tuple(exclude),
+        baseline=str(path.parent / baseline) if baseline is not None else None,
+        source=path,
+    )
+
+
+def load_config(start: Path) -> Config:
+    """The configuration for a scan run from directory ``start`` (defaults when there is none)."""
+    dedicated = start / DEDICATED_FILE
+    data = _read(dedicated)
+    if data is not None:
+        return _validated(dedicated, _parse(dedicated, data), "")
+    pyproject = start / PYPROJECT_FILE
+    data = _read(pyproject)
+    if data is None or TOOL_TABLE.encode() not in data:  # most pyprojects: no TOML parse at all
+        return Config()
+    document = _parse(pyproject, data)
+    tool = document.get("tool", {})
+    table = tool.get(TOOL_TABLE) if isinstance(tool, dict) else None
+    if table is None:
+        return Config()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.{TOOL_TABLE}] must be a table")
+    return _validated(pyproject, table, f"tool.{TOOL_TABLE}.")

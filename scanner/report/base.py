@@ -1,0 +1,49 @@
+"""What every reporter shares: options, the one-line label and repository-relative paths."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from scanner.findings import Finding
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    show_secrets: bool = False
+    """Print full secrets instead of the redacted form (for local triage only)."""
+    color: bool = False
+    """ANSI colours; only the text reporter uses them."""
+    tool_version: str = "0.1.0"
+    scan_root: str | None = None
+    """Directory the scan was rooted at; absolute finding paths under it are made relative."""
+
+
+def shown_secret(finding: Finding, options: ReportOptions) -> str:
+    """The secret as it may be displayed: redacted unless ``show_secrets``."""
+    if options.show_secrets:
+        return finding.match.secret.decode("ascii", "backslashreplace")
+    return finding.match.redacted
+
+
+def label(finding: Finding, options: ReportOptions) -> str:
+    """``<type> <secret as shown>``: the message every format uses for a finding."""
+    return f"{finding.type} {shown_secret(finding, options)}"
+
+
+def relative_path(path: bytes, scan_root: str | None) -> bytes:
+    """``path`` relative to ``scan_root`` when it lies under it, with POSIX separators.
+
+    Code scanning and workflow annotations only attach to repository-relative
+    paths; anything else (stdin's ``-``, paths outside the root) is kept as given.
+    """
+    if scan_root is not None and os.path.isabs(path):
+        root = os.path.join(os.fsencode(os.path.abspath(scan_root)), b"")  # with a trailing separator
+        absolute = os.path.abspath(path)
+        if absolute.startswith(root):
+            path = absolute[len(root) :]
+    if os.sep != "/":
+        path = path.replace(os.sep.encode(), b"/")
+    while path.startswith(b"./"):
+        path = path[2:]
+    return path

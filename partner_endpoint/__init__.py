@@ -1,0 +1,1 @@
+"""Soundpiece's GitHub secret scanning partner endpoint, key store and API authentication."""

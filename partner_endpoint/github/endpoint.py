@@ -1,0 +1,127 @@
+"""``POST /v1/secret-scanning/github``: verify, parse, record, answer with feedback.
+
+Nothing is parsed before the signature over the raw body checks out, and
+nothing is written unless the batch holds a checksum-valid credential.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from partner_endpoint.alerts import Alert, MalformedAlerts, feedback, parse_alerts
+from partner_endpoint.github.keys import PublicKeyCache
+from partner_endpoint.github.verify import (
+    KeysUnavailable,
+    SignatureError,
+    signature_headers,
+    verify_signature,
+)
+from partner_endpoint.metrics import Metrics
+from partner_endpoint.settings import Settings
+from partner_endpoint.store.db import write_transaction
+from partner_endpoint.store.leaks import BatchOutcome, record_batch
+
+log = logging.getLogger(__name__)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes without buffering them."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class AlertEndpoint:
+    def __init__(
+        self,
+        engine: Engine,
+        keys: PublicKeyCache,
+        metrics: Metrics,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._engine = engine
+        self._keys = keys
+        self._metrics = metrics
+        self._settings = settings
+        self._clock = clock
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            key_id, signature = signature_headers(request.headers)
+            body = await read_body(request, self._settings.max_body_bytes)
+            public_key = await self._keys.get(key_id)
+            verify_signature(public_key, signature, body)
+        except BodyTooLarge:
+            limit = self._settings.max_body_bytes
+            return _error(413, f"Request body exceeds the limit of {limit} bytes")
+        except SignatureError as exc:
+            self._metrics.signature_failures.labels(reason=exc.reason).inc()
+            log.info("alert signature refused", extra={"fields": {"reason": exc.reason}})
+            return _error(401, "Invalid GitHub signature")
+        except KeysUnavailable as exc:
+            self._metrics.signature_failures.labels(reason=exc.reason).inc()
+            log.error("no GitHub public key available", extra={"fields": {"reason": exc.reason}})
+            return _error(503, "GitHub public keys unavailable", headers={"Retry-After": "60"})
+        self._metrics.alerts.inc()
+        try:
+            alerts = parse_alerts(body)
+        except MalformedAlerts as exc:
+            log.info("signed alert body malformed", extra={"fields": {"error": str(exc)}})
+            return _error(400, f"Malformed alert batch: {exc}")
+        outcome = BatchOutcome(frozenset(), (), 0)
+        if any(alert.is_credential for alert in alerts):
+            outcome = await run_in_threadpool(self._record, alerts)
+        answer = feedback(alerts, outcome.issued)
+        for entry in answer:
+            self._metrics.tokens.labels(label=entry["label"]).inc()
+        for token_hash, key_id, action in outcome.actions:
+            log.warning(
+                "leaked key reported",
+                extra={"fields": {"token_hash": token_hash, "key_id": key_id, "action": action}},
+            )
+        log.info(
+            "alert batch processed",
+            extra={
+                "fields": {
+                    "tokens": len(alerts),
+                    "true_positives": len(outcome.actions),
+                    "mails_queued": outcome.mails_queued,
+                }
+            },
+        )
+        return JSONResponse(answer)
+
+    def _record(self, alerts: list[Alert]) -> BatchOutcome:
+        with write_transaction(self._engine) as conn:
+            return record_batch(
+                conn,
+                alerts,
+                policy=self._settings.leak_policy,
+                now=self._clock(),
+                sender=self._settings.mail_from,
+                docs_url=self._settings.docs_url,
+            )
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)

@@ -1,0 +1,110 @@
+"""GitHub's secret scanning public keys: fetched with httpx, cached, refetched sparingly.
+
+GitHub advises caching and refetching only when an unknown identifier arrives.
+Anyone can send unknown identifiers, so a refetch happens at most once per
+``refetch_interval``; a failed fetch never empties the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from partner_endpoint.github.verify import KeysUnavailable, UnknownKeyIdentifier
+from partner_endpoint.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class KeyDocumentError(ValueError):
+    """GitHub's key document could not be used."""
+
+
+def parse_key_document(document: Any) -> dict[str, ec.EllipticCurvePublicKey]:
+    """Map key identifier -> P-256 public key; entries that are not usable P-256 keys are skipped."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("public_keys"), list):
+        raise KeyDocumentError("no public_keys list")
+    keys: dict[str, ec.EllipticCurvePublicKey] = {}
+    for entry in document["public_keys"]:
+        if not isinstance(entry, Mapping):
+            continue
+        key_id, pem = entry.get("key_identifier"), entry.get("key")
+        if not isinstance(key_id, str) or not isinstance(pem, str):
+            continue
+        try:
+            key = load_pem_public_key(pem.encode("ascii"))
+        except (ValueError, UnicodeEncodeError, TypeError):
+            log.warning("skipping unreadable GitHub public key", extra={"fields": {"key_id": key_id}})
+            continue
+        if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+            keys[key_id] = key
+    return keys
+
+
+class PublicKeyCache:
+    """Key identifier -> public key, filled from ``url`` on demand."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        metrics: Metrics,
+        *,
+        token: str | None = None,
+        refetch_interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._metrics = metrics
+        self._token = token
+        self._refetch_interval = refetch_interval
+        self._clock = clock
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._last_fetch: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, key_id: str) -> ec.EllipticCurvePublicKey:
+        """The key for ``key_id``; raises UnknownKeyIdentifier (401) or KeysUnavailable (503)."""
+        if (key := self._keys.get(key_id)) is not None:
+            self._metrics.key_cache_hits.inc()
+            return key
+        async with self._lock:
+            if key_id not in self._keys and self._may_fetch():
+                await self._fetch()
+        if (key := self._keys.get(key_id)) is not None:
+            return key
+        if not self._keys:
+            raise KeysUnavailable("no GitHub public key could be obtained")
+        raise UnknownKeyIdentifier()
+
+    def _may_fetch(self) -> bool:
+        return self._last_fetch is None or self._clock() - self._last_fetch >= self._refetch_interval
+
+    async def _fetch(self) -> None:
+        self._last_fetch = self._clock()
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            response = await self._client.get(self._url, headers=headers)
+            response.raise_for_status()
+            keys = parse_key_document(response.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            self._metrics.key_fetches.labels(result="failure").inc()
+            log.warning(
+                "fetching GitHub public keys failed; keeping the cache",
+                extra={"fields": {"error": type(exc).__name__, "cached_keys": len(self._keys)}},
+            )
+            return
+        self._metrics.key_fetches.labels(result="success").inc()
+        # Merge rather than replace: a key GitHub stops listing may still sign a retried delivery.
+        self._keys.update(keys)
+        log.info("fetched GitHub public keys", extra={"fields": {"key_ids": sorted(keys)}})

@@ -1,0 +1,76 @@
+"""Verification of GitHub's signature over the raw request body.
+
+Modelled on PyPI Warehouse's ``integrations/secrets``: every failure is a typed
+error that carries the reason used as a metric label and in logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+KEY_ID_HEADER = "github-public-key-identifier"
+SIGNATURE_HEADER = "github-public-key-signature"
+_MAX_KEY_ID_LENGTH = 256
+_MAX_SIGNATURE_LENGTH = 1024
+
+
+class SignatureError(Exception):
+    """The request is not provably from GitHub: answer 401, change nothing."""
+
+    reason = "invalid"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.reason)
+
+
+class MissingHeaders(SignatureError):
+    reason = "missing_headers"
+
+
+class MalformedSignature(SignatureError):
+    reason = "malformed_signature"
+
+
+class UnknownKeyIdentifier(SignatureError):
+    reason = "unknown_key"
+
+
+class BadSignature(SignatureError):
+    reason = "bad_signature"
+
+
+class KeysUnavailable(Exception):
+    """No public key could be obtained at all (nothing cached, fetch failed): answer 503 so GitHub retries."""
+
+    reason = "keys_unavailable"
+
+
+def signature_headers(headers: Mapping[str, str]) -> tuple[str, bytes]:
+    """The key identifier and the decoded DER signature; ``headers`` must be case-insensitive."""
+    key_id = headers.get(KEY_ID_HEADER, "").strip()
+    signature_b64 = headers.get(SIGNATURE_HEADER, "").strip()
+    if not key_id or not signature_b64:
+        raise MissingHeaders()
+    if len(key_id) > _MAX_KEY_ID_LENGTH or len(signature_b64) > _MAX_SIGNATURE_LENGTH:
+        raise MalformedSignature("header too long")
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedSignature("signature is not base64") from None
+    if not signature:
+        raise MalformedSignature("empty signature")
+    return key_id, signature
+
+
+def verify_signature(public_key: ec.EllipticCurvePublicKey, signature: bytes, body: bytes) -> None:
+    """Check an ECDSA P-256 / SHA-256 DER signature over the exact body bytes."""
+    try:
+        public_key.verify(signature, body, ec.ECDSA(hashes.SHA256()))
+    except _CryptoInvalidSignature:
+        raise BadSignature() from None

@@ -1,0 +1,92 @@
+"""The mail outbox table: written in the alert's transaction, drained by the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select, update
+
+from partner_endpoint.mail.backoff import backoff_seconds
+from partner_endpoint.mail.render import LeakNotice, render
+from partner_endpoint.store.db import upsert
+from partner_endpoint.store.models import mail_outbox
+
+LEASE = timedelta(minutes=5)
+"""How long a claimed row is hidden from other workers; a crashed worker's rows come back after it."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    id: int
+    message_id: str
+    recipient: str
+    message: str
+    attempts: int
+
+
+def enqueue(conn: Connection, notice: LeakNotice, *, sender: str, docs_url: str, now: datetime) -> bool:
+    """Queue one notice; False if it was already queued (redelivered alert)."""
+    message = render(notice, sender=sender, docs_url=docs_url)
+    stmt = (
+        upsert(conn, mail_outbox)
+        .values(
+            key_id=notice.key_id,
+            leak_event_id=notice.leak_event_id,
+            message_id=message["Message-ID"],
+            recipient=notice.recipient,
+            message=message.as_string(),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def claim(conn: Connection, now: datetime, limit: int = 20) -> list[OutgoingMail]:
+    """Take due rows and lease them; rows locked by another worker are skipped (PostgreSQL)."""
+    rows = (
+        conn.execute(
+            select(mail_outbox)
+            .where(mail_outbox.c.status == "pending", mail_outbox.c.next_attempt_at <= now)
+            .order_by(mail_outbox.c.next_attempt_at, mail_outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        .mappings()
+        .all()
+    )
+    if rows:
+        conn.execute(
+            update(mail_outbox)
+            .where(mail_outbox.c.id.in_([r["id"] for r in rows]))
+            .values(next_attempt_at=now + LEASE)
+        )
+    return [OutgoingMail(r["id"], r["message_id"], r["recipient"], r["message"], r["attempts"]) for r in rows]
+
+
+def mark_sent(conn: Connection, mail_id: int, now: datetime) -> None:
+    conn.execute(update(mail_outbox).where(mail_outbox.c.id == mail_id).values(status="sent", sent_at=now))
+
+
+def mark_failed(conn: Connection, mail: OutgoingMail, error: str, now: datetime, max_attempts: int) -> None:
+    """Schedule a retry with backoff; after ``max_attempts`` the row stays, as ``failed``, for an operator."""
+    attempts = mail.attempts + 1
+    conn.execute(
+        update(mail_outbox)
+        .where(mail_outbox.c.id == mail.id)
+        .values(
+            attempts=attempts,
+            last_error=error[:2000],
+            status="failed" if attempts >= max_attempts else "pending",
+            next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+        )
+    )
+
+
+def depth(conn: Connection) -> int:
+    """Mails not yet sent (pending, including those waiting for a retry)."""
+    return int(conn.execute(select(func.count()).where(mail_outbox.c.status == "pending")).scalar_one())

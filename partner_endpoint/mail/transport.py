@@ -1,0 +1,86 @@
+"""Where mail goes: an SMTP server (STARTTLS or implicit TLS, optional auth) or, with none configured,
+``.eml`` files in a folder, so a notification is never dropped."""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from partner_endpoint.mail.outbox import OutgoingMail
+from partner_endpoint.settings import Settings
+
+
+class MailTransport(Protocol):
+    async def send(self, mail: OutgoingMail) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTransport:
+    hostname: str
+    port: int
+    envelope_from: str
+    implicit_tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str, envelope_from: str, ca_file: str | None = None) -> SmtpTransport:
+        """``smtp://user:pass@host:587`` (STARTTLS) or ``smtps://user:pass@host:465`` (implicit TLS)."""
+        parts = urlsplit(url)
+        implicit_tls = parts.scheme == "smtps"
+        return cls(
+            hostname=parts.hostname or "localhost",
+            port=parts.port or (465 if implicit_tls else 25),
+            envelope_from=envelope_from,
+            implicit_tls=implicit_tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            ca_file=ca_file,
+        )
+
+    async def send(self, mail: OutgoingMail) -> None:
+        # Credentials never travel in clear: with a user name, STARTTLS is required, else opportunistic.
+        start_tls: bool | None = None if self.implicit_tls else (True if self.username else None)
+        await aiosmtplib.send(
+            mail.message,
+            sender=self.envelope_from,
+            recipients=[mail.recipient],
+            hostname=self.hostname,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.implicit_tls,
+            start_tls=False if self.implicit_tls else start_tls,
+            tls_context=ssl.create_default_context(cafile=self.ca_file),
+            timeout=self.timeout,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EmlDirectory:
+    path: Path
+
+    async def send(self, mail: OutgoingMail) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9.@-]", "_", mail.message_id.strip("<>")) + ".eml"
+        target = self.path / name
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(mail.message, encoding="utf-8")
+        os.replace(temporary, target)
+
+
+def transport_for(settings: Settings) -> MailTransport:
+    if settings.smtp_url:
+        envelope_from = parseaddr(settings.mail_from)[1] or settings.mail_from
+        return SmtpTransport.from_url(settings.smtp_url, envelope_from, settings.smtp_ca_file)
+    return EmlDirectory(settings.mail_dir)

@@ -1,0 +1,99 @@
+"""Configuration: one frozen object, built from the environment once, passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+LeakPolicy = Literal["revoke", "flag"]
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the service refuses to start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite:///soundpiece.db"
+    github_keys_url: str = GITHUB_KEYS_URL
+    github_token: str | None = None
+    secret_key: str | None = None
+    """Fernet key(s), comma-separated, newest first; encrypts signing secrets at rest."""
+    smtp_url: str | None = None
+    smtp_ca_file: str | None = None
+    mail_from: str = "Soundpiece Security <security@soundpiece.invalid>"
+    mail_dir: Path = Path("outbox")
+    """Where mail goes as ``.eml`` files when no SMTP server is configured."""
+    leak_policy: LeakPolicy = "revoke"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    key_refetch_interval: float = 60.0
+    key_fetch_timeout: float = 10.0
+    trusted_proxy_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    last_used_interval: float = 60.0
+    run_mail_worker: bool = True
+    mail_poll_interval: float = 5.0
+    mail_max_attempts: int = 12
+    log_level: str = "INFO"
+    docs_url: str = "https://docs.soundpiece.invalid/api/keys"
+
+    def __post_init__(self) -> None:
+        if self.leak_policy not in ("revoke", "flag"):
+            raise SettingsError(
+                f"SOUNDPIECE_LEAK_POLICY must be 'revoke' or 'flag', not {self.leak_policy!r}"
+            )
+        if self.max_body_bytes <= 0:
+            raise SettingsError("SOUNDPIECE_MAX_BODY_BYTES must be positive")
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``SOUNDPIECE_*`` variables; unset ones keep their defaults."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(f"SOUNDPIECE_{name}", "").strip()
+            return value or None
+
+        values: dict[str, object] = {}
+        for name, attr in (
+            ("DATABASE_URL", "database_url"),
+            ("GITHUB_KEYS_URL", "github_keys_url"),
+            ("GITHUB_TOKEN", "github_token"),
+            ("SECRET_KEY", "secret_key"),
+            ("SMTP_URL", "smtp_url"),
+            ("SMTP_CA_FILE", "smtp_ca_file"),
+            ("MAIL_FROM", "mail_from"),
+            ("LEAK_POLICY", "leak_policy"),
+            ("TRUSTED_PROXY_HEADER", "trusted_proxy_header"),
+            ("LOG_LEVEL", "log_level"),
+            ("DOCS_URL", "docs_url"),
+        ):
+            if (value := get(name)) is not None:
+                values[attr] = value
+        if (value := get("MAIL_DIR")) is not None:
+            values["mail_dir"] = Path(value)
+        if (value := get("TRUSTED_PROXIES")) is not None:
+            values["trusted_proxies"] = tuple(p.strip() for p in value.split(",") if p.strip())
+        if (value := get("MAIL_WORKER")) is not None:
+            values["run_mail_worker"] = value.lower() not in ("0", "false", "no", "off")
+        for name, attr, kind in (
+            ("MAX_BODY_BYTES", "max_body_bytes", int),
+            ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),
+            ("LAST_USED_INTERVAL", "last_used_interval", float),
+            ("MAIL_POLL_INTERVAL", "mail_poll_interval", float),
+            ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
+        ):
+            if (value := get(name)) is not None:
+                try:
+                    values[attr] = kind(value)
+                except ValueError as exc:
+                    raise SettingsError(f"SOUNDPIECE_{name}: {exc}") from None
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,109 @@
+"""The key store's tables (SQLAlchemy Core). Migrations in ``partner_endpoint/migrations`` create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner_email", String(320), nullable=False),
+    # JSON list of networks (addresses are stored as /32 or /128); empty: any address.
+    Column("ip_allowlist", Text, nullable=False, default="[]"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("label", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_suffix", String(4), nullable=False),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+signing_secrets = Table(
+    "signing_secrets",
+    metadata,
+    Column("key_id", Integer, ForeignKey("api_keys.id"), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("secret_encrypted", Text, nullable=False),
+)
+
+leak_events = Table(
+    "leak_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("token_type", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("location_hash", String(64), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("action", String(32), nullable=False),
+    UniqueConstraint("token_hash", "location_hash", name="uq_leak_events_token_location"),
+)
+
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=False),
+    Column("leak_event_id", Integer, ForeignKey("leak_events.id"), nullable=False),
+    Column("message_id", String(200), nullable=False, unique=True),
+    Column("recipient", String(320), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    UniqueConstraint("key_id", "leak_event_id", name="uq_mail_outbox_key_event"),
+    Index("ix_mail_outbox_due", "status", "next_attempt_at"),
+)

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from scanner import __version__
@@ -141,6 +140,8 @@ def _same_files(paths: frozenset[bytes]) -> frozenset[bytes]:
 
 
 def _load_config(args: argparse.Namespace):
+    from pathlib import Path
+
     from scanner.config import Config, load_config
 
     return Config() if args.no_config else load_config(Path.cwd())

@@ -9,7 +9,6 @@ more files than one process handles in a blink.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import threading
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from scanner.engine import Engine
 from scanner.findings import Finding, Location, display_path
-from scanner.sources.files import open_reader
+from scanner.sources.files import open_reader, reader_at_start
 from scanner.stats import ScanStats
 
 BATCH = 256
@@ -38,7 +37,7 @@ def scan_file(engine: Engine, path: bytes, stats: ScanStats, warn: Warn) -> list
         warn(f"{display_path(path)}: skipped: {exc.strerror or exc}")
         return []
     try:
-        matches, size = engine.scan(readinto, short_read_is_end=True)
+        matches, size = engine.scan(readinto, short_read_is_end=True, reopen=lambda: reader_at_start(fd))
     except OSError as exc:
         stats.skipped += 1
         warn(f"{display_path(path)}: skipped: {exc.strerror or exc}")
@@ -85,6 +84,8 @@ def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 def _scan_in_pool(
     paths: Iterator[bytes], engine: Engine, jobs: int, warn: Warn, progress: Progress | None
 ) -> tuple[list[Finding], ScanStats]:
+    import multiprocessing  # deferred: small scans never start a pool
+
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     tasks = ctx.SimpleQueue()
     results = ctx.SimpleQueue()

@@ -8,6 +8,8 @@ boundary is still found, exactly once, and memory stays bounded.
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import rules
@@ -61,11 +63,20 @@ class Engine:
 
         return self.scan(readinto)[0]
 
-    def scan(self, readinto: ReadInto, *, short_read_is_end: bool = False) -> tuple[list[Match], int]:
+    def scan(
+        self,
+        readinto: ReadInto,
+        *,
+        short_read_is_end: bool = False,
+        reopen: Callable[[], ReadInto] | None = None,
+    ) -> tuple[list[Match], int]:
         """Scan one input to its end; return its matches and its size in bytes.
 
         ``short_read_is_end`` spares a read per input where a short read can only
         mean the end (regular files); pipes and sockets need the default.
+        ``reopen`` (for inputs that can be read again) spares counting lines in
+        every chunk of a large input: lines are counted in a second pass, only
+        when a token turns up beyond the first chunk, which is rare.
         """
         view, overlap, chunk = self._view, self._overlap, self._chunk
         n = readinto(view[:chunk]) if short_read_is_end else _fill(readinto, view[:chunk])
@@ -79,7 +90,7 @@ class Engine:
         total = n
         base = 0  # absolute offset of view[0]
         keep = 0  # bytes at the front carried over from the previous chunk
-        lines_before = 0  # newlines before view[0]
+        lines_before = 0  # newlines before view[0] (counted only without ``reopen``)
         last_newline = -1  # absolute offset of the last newline before view[0]
         while True:
             end = keep + n
@@ -88,21 +99,61 @@ class Engine:
             if found:
                 matches += self._matches(found, view, end, base, lines_before, keep, last_newline)
             if n < chunk:
-                return matches, total
+                break
             # Slide: the last `overlap` bytes become the front of the next buffer.
             dropped = end - overlap
-            head = self._buf[:dropped]
-            newlines = head.count(b"\n")
-            if newlines:
-                lines_before += newlines
-                last_newline = base + head.rindex(b"\n")
+            if reopen is None:
+                head = self._buf[:dropped]
+                newlines = head.count(b"\n")
+                if newlines:
+                    lines_before += newlines
+                    last_newline = base + head.rindex(b"\n")
             self._buf[:overlap] = self._buf[dropped:end]
             base += dropped
             keep = overlap
             n = _fill(readinto, view[keep : keep + chunk])
             total += n
             if not n:
-                return matches, total
+                break
+        if reopen is not None and any(m.offset >= chunk - overlap for m in matches):
+            matches = self._relocate(matches, reopen())
+        return matches, total
+
+    def _relocate(self, matches: list[Match], readinto: ReadInto) -> list[Match]:
+        """Second pass over a re-read input: exact line and column for every match."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        view = self._view
+        pending = sorted(matches, key=lambda m: m.offset)
+        out: list[Match] = []
+        base = 0
+        lines = 0
+        chars_in_line = 0  # code points since the last newline, before view[0]
+        while pending:
+            n = _fill(readinto, view[: self._chunk])
+            if not n:
+                break
+            while pending and pending[0].offset < base + n:
+                m = pending.pop(0)
+                start = m.offset - base
+                before = self._buf.rfind(b"\n", 0, start)
+                line = lines + self._buf.count(b"\n", 0, start) + 1
+                if before >= 0:
+                    column = len(bytes(view[before + 1 : start]).decode("utf-8", "replace")) + 1
+                else:
+                    probe = codecs.getincrementaldecoder("utf-8")("replace")
+                    probe.setstate(decoder.getstate())
+                    column = chars_in_line + len(probe.decode(bytes(view[:start]))) + 1
+                out.append(dataclasses.replace(m, line=line, column=column))
+            chunk_bytes = bytes(view[:n])
+            last = chunk_bytes.rfind(b"\n")
+            lines += chunk_bytes.count(b"\n")
+            if last >= 0:
+                decoder.reset()
+                chars_in_line = len(decoder.decode(chunk_bytes[last + 1 :]))
+            else:
+                chars_in_line += len(decoder.decode(chunk_bytes))
+            base += n
+        return out + pending
 
     def _matches(
         self,

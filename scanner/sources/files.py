@@ -95,6 +95,19 @@ def walk(
                 warn(f"{_show(directory)}: cannot list directory: {exc.strerror}")
 
 
+def reader_at_start(fd: int) -> Callable[[memoryview], int]:
+    """A second reader over an open file, from its first byte (for the engine's line pass)."""
+    offset = 0
+
+    def readinto(view: memoryview) -> int:
+        nonlocal offset
+        n = os.preadv(fd, (view,), offset)
+        offset += n
+        return n
+
+    return readinto
+
+
 def open_reader(path: bytes) -> tuple[int, Callable[[memoryview], int]]:
     """Open ``path`` for the engine: a file descriptor and its ``readinto``.
 

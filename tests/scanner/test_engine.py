@@ -66,7 +66,7 @@ def test_line_and_column_crlf_and_unicode(backend: str) -> None:
         ("soundpiece_api_key", 2, 15),
         ("soundpiece_webhook_secret", 3, 7),
     ]
-    assert matches[0].line_text == "second é line {}".format(VALID).encode()
+    assert matches[0].line_text == f"second é line {VALID}".encode()
 
 
 def test_binary_data(backend: str) -> None:
@@ -135,3 +135,40 @@ def test_many_tokens_across_many_chunks() -> None:
         found = Engine(chunk_size=chunk).scan_bytes(data)
         assert [m.secret for m in found] == tokens
         assert [m.line for m in found] == list(range(1, 201))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="ab é\r", max_size=300), min_size=1, max_size=40),
+    where=st.data(),
+    chunk=st.integers(min_value=50, max_value=2000),
+)
+def test_second_line_pass_agrees_with_counting(lines, where, chunk) -> None:
+    """With ``reopen``, lines/columns come from a second pass; they must equal the one-pass ones."""
+    token = rules.API_KEY.mint()
+    row = where.draw(st.integers(0, len(lines) - 1))
+    col = where.draw(st.integers(0, len(lines[row])))
+    lines[row] = lines[row][:col] + token + lines[row][col:]
+    data = "\n".join(lines).encode()
+
+    def reader():
+        pos = 0
+
+        def readinto(view: memoryview) -> int:
+            nonlocal pos
+            n = min(len(view), len(data) - pos)
+            view[:n] = data[pos : pos + n]
+            pos += n
+            return n
+
+        return readinto
+
+    engine = Engine(chunk_size=chunk)
+    counted, _ = engine.scan(reader())
+    relocated, size = engine.scan(reader(), reopen=reader)
+    assert size == len(data)
+    assert [(m.offset, m.line, m.column) for m in relocated] == [
+        (m.offset, m.line, m.column) for m in counted
+    ]
+    planted = [m for m in counted if m.secret == token.encode()]
+    assert [(m.line, m.column) for m in planted] == [(row + 1, len(lines[row][:col]) + 1)]

@@ -64,7 +64,7 @@ def fingerprint(secret_sha256: str, uri: str, occurrence: int) -> str:
 
 def _location(uri: str, finding: Finding) -> dict[str, Any]:
     artifact: dict[str, Any] = {"uri": uri}
-    if not uri.startswith(("/", "file:")):
+    if not uri.startswith("file:"):  # relative: resolved against the scan root
         artifact["uriBaseId"] = SRCROOT
     match = finding.match
     region = {

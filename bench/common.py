@@ -10,7 +10,7 @@ Measurement (the same for every tool, so ratios taken in one run are comparable)
   the whole process tree (child + all descendants, found through ``/proc/*/stat`` parent
   links) of the *PSS* (``/proc/PID/smaps_rollup``; shared pages divided among sharers, so
   forked workers are not double-counted), falling back to RSS where PSS is unreadable. It
-  can miss a peak shorter than the interval.
+  can miss a peak shorter than the interval; one sample costs a few ms of one core.
 
 Progress goes to stderr; tables to stdout.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -31,14 +32,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import rules  # noqa: E402  (the project's one definition of the formats)
+
 BENCH_ROOT = Path("/tmp/soundpiece-bench")
 RULES_DIR = REPO_ROOT / "bench" / "kingfisher_rules"
-SAMPLE_INTERVAL = 0.05
+SAMPLE_INTERVAL = 0.1
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def log(*parts: object) -> None:
     print("[bench]", *parts, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def mint(fmt: rules.TokenFormat, rng: random.Random) -> bytes:
+    """A valid token of ``fmt`` drawn from ``rng``, so the corpora are the same on every machine.
+
+    ``fmt.mint()`` draws from :mod:`secrets` and cannot be seeded; here the random part comes from
+    ``rng`` and the prefix and checksum from ``rules``; ``fmt.is_valid`` checks the result.
+    """
+    body = bytes(rng.choice(rules.BASE62) for _ in range(32))
+    token = fmt.prefix.encode() + body + rules.checksum(body)
+    assert fmt.is_valid(token), token
+    return token
+
+
+def sha(token: bytes | str) -> str:
+    """Token identity as everywhere in the project: ``rules.identity`` (sha256, lowercase hex)."""
+    return rules.identity(token.decode("ascii") if isinstance(token, bytes) else token)
 
 
 # ---------------------------------------------------------------- locating the tools
@@ -174,16 +200,10 @@ def measure(
         sampler = _TreeSampler(proc.pid) if sample_tree else None
         if sampler:
             sampler.start()
-        deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.002)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        _, status, usage = os.wait4(proc.pid, 0)  # blocks: no polling noise in the parent
+        killer.cancel()
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if sampler:

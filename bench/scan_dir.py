@@ -61,19 +61,8 @@ def stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def mint(fmt: rules.TokenFormat, rng: random.Random) -> bytes:
-    """A valid token of ``fmt`` drawn from ``rng`` (``fmt.mint()`` uses ``secrets``: unseedable).
-
-    The checksum and the prefix come from ``rules``; the result is checked with ``fmt.is_valid``.
-    """
-    body = bytes(rng.choice(rules.BASE62) for _ in range(32))
-    token = fmt.prefix.encode() + body + rules.checksum(body)
-    assert fmt.is_valid(token), token
-    return token
-
-
-def sha(token: bytes) -> str:
-    return rules.identity(token.decode("ascii"))
+mint = common.mint
+sha = common.sha
 
 
 def _snap(data: bytes, pos: int) -> int:

@@ -1,0 +1,160 @@
+"""Fixtures for the partner endpoint: both databases, a real key server, a signer, a test client."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
+
+from partner_endpoint.app import create_app
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.settings import Settings
+from partner_endpoint.store import keys
+from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.migrate import migrate
+
+# The helpers module sits beside this file; this folder shares its name with the package under test,
+# so pytest does not put it on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from partner_helpers import Clock, KeyServer, Signer, start_client
+
+POSTGRES_URL = os.environ.get(
+    "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own (safe under xdist)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    schema = f"pe_{uuid.uuid4().hex[:16]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+# --- clocks ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# --- GitHub's side: signing key and key server ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def signer() -> Signer:
+    return Signer()
+
+
+@pytest.fixture
+def key_server(signer: Signer) -> Iterator[KeyServer]:
+    server = KeyServer(signer.document)
+    yield server
+    server.close()
+
+
+# --- the service ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(database_url: str, key_server: KeyServer, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        github_keys_url=key_server.url,
+        secret_key=Fernet.generate_key().decode(),
+        mail_dir=tmp_path / "outbox",
+        run_mail_worker=False,
+    )
+
+
+@pytest.fixture
+def box(settings: Settings) -> SecretBox:
+    assert settings.secret_key
+    return SecretBox([settings.secret_key])
+
+
+@pytest.fixture
+def make_client(settings: Settings, engine: Engine, clock: Clock) -> Iterator[Callable[..., TestClient]]:
+    """``make_client(**setting_overrides, client=(host, port))``: a started app on the test database."""
+    open_clients: list[TestClient] = []
+
+    def make(client: tuple[str, int] = ("127.0.0.1", 50000), **overrides: Any) -> TestClient:
+        app = create_app(
+            dataclasses.replace(settings, **overrides),
+            engine=engine,
+            clock=clock.wall,
+            monotonic=clock.monotonic,
+        )
+        test = start_client(app, client)
+        test.__enter__()
+        open_clients.append(test)
+        return test
+
+    yield make
+    for test in open_clients:
+        test.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+# --- key store helpers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issued:
+    account_id: int
+    key_id: int
+    api_key: str
+    signing_secret: str
+
+
+@pytest.fixture
+def issue(engine: Engine, box: SecretBox, clock: Clock) -> Callable[..., Issued]:
+    """``issue(label=..., email=..., allow_ips=[...])``: an account with one fresh key pair."""
+
+    def make(
+        label: str = "production", email: str = "owner@example.com", allow_ips: list[str] | None = None
+    ) -> Issued:
+        with write_transaction(engine) as conn:
+            account_id = keys.create_account(conn, email, allow_ips or [], clock.wall())
+            new = keys.create_key(conn, box, account_id, label, clock.wall())
+        return Issued(account_id, new.key_id, new.api_key, new.signing_secret)
+
+    return make

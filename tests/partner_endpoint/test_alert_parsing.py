@@ -1,0 +1,108 @@
+"""Pure alert handling: parsing, classification, feedback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import rules
+from partner_endpoint.alerts import MalformedAlerts, feedback, parse_alerts
+
+VALID = [
+    "spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL",
+    "whsec_abcdefghijklmnopqrstuvwxyz0123451nc0VA",
+    "spk_000000000000000000000000000000002wjyrI",
+    "whsec_Soundpiecexxxxxxxxxxxxxxxxxxxxx30HxHoW",
+]
+INVALID = [
+    "spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdM",
+    "spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZd",
+    "spk_<your-key>",
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZoo2BL3Z3B",  # Stripe-style, no checksum
+]
+
+
+def test_parses_github_batch_and_defaults_missing_url_and_source() -> None:
+    body = json.dumps(
+        [
+            {"token": VALID[0], "type": "soundpiece_api_key", "url": "https://x", "source": "commit"},
+            {"token": "abc", "type": "soundpiece_api_key"},
+        ]
+    ).encode()
+    first, second = parse_alerts(body)
+    assert (first.url, first.source, first.is_credential) == ("https://x", "commit", True)
+    assert first.token_hash == rules.identity(VALID[0])
+    assert (second.url, second.source, second.is_credential) == ("", "", False)
+
+
+@pytest.mark.parametrize("token", VALID)
+def test_fixed_vectors_are_credentials(token: str) -> None:
+    (alert,) = parse_alerts(json.dumps([{"token": token, "type": "t"}]).encode())
+    assert alert.is_credential
+
+
+@pytest.mark.parametrize("token", INVALID)
+def test_look_alikes_are_not_credentials(token: str) -> None:
+    (alert,) = parse_alerts(json.dumps([{"token": token, "type": "t"}]).encode())
+    assert not alert.is_credential
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b'{"token": "x"}',
+        b"[1]",
+        b'[{"type": "t"}]',
+        b'[{"token": 5, "type": "t"}]',
+        b'[{"token": "x", "type": null}]',
+        b'[{"token": "x", "type": "t", "url": 3}]',
+        b'[{"token": "x", "type": "t", "source": []}]',
+        b'[{"token": "", "type": "t"}]',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_malformed_bodies_are_rejected(body: bytes) -> None:
+    with pytest.raises(MalformedAlerts):
+        parse_alerts(body)
+
+
+def test_empty_batch_is_valid() -> None:
+    assert parse_alerts(b"[]") == []
+
+
+def test_feedback_has_one_entry_per_reported_token_in_order() -> None:
+    body = json.dumps(
+        [{"token": t, "type": "soundpiece_api_key"} for t in (VALID[0], VALID[2], VALID[0], "junk")]
+    ).encode()
+    alerts = parse_alerts(body)
+    answer = feedback(alerts, {rules.identity(VALID[0])})
+    assert [e["label"] for e in answer] == [
+        "true_positive",
+        "false_positive",
+        "true_positive",
+        "false_positive",
+    ]
+    assert answer[1] == {
+        "token_hash": rules.identity(VALID[2]),
+        "token_type": "soundpiece_api_key",
+        "label": "false_positive",
+    }
+    assert all(set(e) == {"token_hash", "token_type", "label"} for e in answer)
+
+
+def test_alert_repr_never_shows_the_token() -> None:
+    (alert,) = parse_alerts(json.dumps([{"token": VALID[0], "type": "t"}]).encode())
+    assert VALID[0] not in repr(alert)
+
+
+def test_source_compares_case_insensitively_for_location() -> None:
+    a, b = parse_alerts(
+        json.dumps(
+            [{"token": "x", "type": "t", "url": "u", "source": s} for s in ("Commit", "commit")]
+        ).encode()
+    )
+    assert a.location_hash == b.location_hash

@@ -65,7 +65,9 @@ def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = notice.recipient
-    message["Subject"] = f'Your Soundpiece API key "{notice.label}" (…{notice.key_suffix}) was leaked'
+    message["Subject"] = (
+        f'Your Soundpiece API key "{notice.label}" (ending in {notice.key_suffix}) was leaked'
+    )
     message["Date"] = format_datetime(notice.seen_at)
     message["Message-ID"] = message_id(notice, sender)
     message.set_content(_template("leak_notice.txt").substitute(values))

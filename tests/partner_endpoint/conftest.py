@@ -15,7 +15,6 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
-from starlette.testclient import TestClient
 
 from partner_endpoint.app import create_app
 from partner_endpoint.secretbox import SecretBox
@@ -27,7 +26,7 @@ from partner_endpoint.store.migrate import migrate
 # The helpers module sits beside this file; this folder shares its name with the package under test,
 # so pytest does not put it on sys.path by itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from partner_helpers import Clock, KeyServer, Signer, start_client
+from partner_helpers import Clock, KeyServer, Signer, TestClient, start_client
 
 POSTGRES_URL = os.environ.get(
     "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

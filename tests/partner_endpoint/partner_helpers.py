@@ -17,7 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select
 from starlette.applications import Starlette
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # starlette would like httpx2; httpx is installed
+    from starlette.testclient import TestClient
 
 from partner_endpoint.store.db import read_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
@@ -28,9 +31,7 @@ ALERT_PATH = "/v1/secret-scanning/github"
 
 def start_client(app: Starlette, client: tuple[str, int] = ("127.0.0.1", 50000)) -> TestClient:
     """A TestClient whose peer address is ``client`` (the default is not an IP address)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # starlette would like httpx2
-        return TestClient(app, client=client)
+    return TestClient(app, client=client)
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:
@@ -119,7 +120,7 @@ class KeyServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/meta/public_keys/secret_scanning"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def close(self) -> None:

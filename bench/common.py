@@ -238,6 +238,7 @@ class Tool:
     cwd: Path | None = None
     runs: list[Run] = field(default_factory=list)
     error: str | None = None
+    stderr_tail: str = ""
 
     @property
     def last_stdout(self) -> Path | None:
@@ -265,7 +266,9 @@ def run_interleaved(tools: list[Tool], runs: int, out_dir: Path, warmup: int = 1
                 log(f"  SKIP {tool.name}: {tool.error}")
                 continue
             if run.returncode not in tool.ok_codes:
-                tool.error = f"exit code {run.returncode}: {run.stderr_tail.strip()[-600:]}"
+                lines = [line for line in run.stderr_tail.splitlines() if line.strip()]
+                tool.error = f"exit code {run.returncode}: {lines[-1].strip() if lines else '(no stderr)'}"
+                tool.stderr_tail = run.stderr_tail
                 log(f"  SKIP {tool.name}: {tool.error}")
                 continue
             log(
@@ -278,7 +281,12 @@ def run_interleaved(tools: list[Tool], runs: int, out_dir: Path, warmup: int = 1
 
 def summary(tool: Tool) -> dict[str, object]:
     if not tool.runs:
-        return {"name": tool.name, "cmd": tool.cmd, "error": tool.error or "no runs"}
+        return {
+            "name": tool.name,
+            "cmd": tool.cmd,
+            "error": tool.error or "no runs",
+            "stderr": tool.stderr_tail,
+        }
     walls = [r.wall for r in tool.runs]
     return {
         "name": tool.name,

@@ -494,7 +494,7 @@ def print_report(results: dict) -> None:
     rows = []
     for name, entry in tools.items():
         if entry.get("error") and not entry.get("runs"):
-            rows.append([name, "—", "—", "—", "—", f"skipped: {str(entry['error'])[:80]}"])
+            rows.append([name, "—", "—", "—", "—", f"skipped: {str(entry['error'])[:100]}"])
             continue
         corr = entry.get("correctness", {})
         if "error" in corr:

@@ -370,10 +370,10 @@ def staged_latency(bench: Path, ours: Path | None, kf: Path | None, runs: int, s
     )
     if probe.returncode not in (0, 1):
         result["error"] = (
-            f"--staged not supported yet (exit {probe.returncode}): "
-            + probe.stderr.decode(errors="replace").strip()[-300:]
+            f"skipped, soundpiece-scan --staged failed (exit {probe.returncode}): "
+            + (probe.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
         )
-        common.log(f"--staged: skipped: {result['error']}")
+        common.log(f"--staged: {result['error']}")
         return result
     try:
         reported = {f.get("secret_sha256") for f in json.loads(probe.stdout or b"{}").get("findings", [])}
@@ -468,11 +468,11 @@ def print_report(results: dict, manifest: dict) -> None:
     rows = []
     for name, entry in tools.items():
         if entry.get("error") and not entry.get("runs"):
-            rows.append([name, "—", "—", "—", "—", f"skipped: {str(entry['error'])[:80]}"])
+            rows.append([name, "—", "—", "—", "—", f"skipped: {str(entry['error'])[:100]}"])
             continue
         corr = entry.get("correctness")
         if corr is None:
-            found = "(no output)"
+            found = "—"
         elif "error" in corr:
             found = corr["error"][:60]
         else:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from starlette.applications import Starlette
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # starlette would like httpx2; httpx is installed
+    warnings.simplefilter("ignore")  # StarletteDeprecationWarning: it would like httpx2; httpx is installed
     from starlette.testclient import TestClient
 
 from partner_endpoint.store.db import read_transaction

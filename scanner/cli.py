@@ -30,6 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find checksum-valid Soundpiece credentials (spk_ API keys, whsec_ signing secrets).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to scan; - for stdin")
+    parser.add_argument(
+        "--git",
+        nargs="?",
+        const=".",
+        metavar="REPO",
+        help="scan the whole history of a repository (default: the current one)",
+    )
+    parser.add_argument("--range", metavar="A..B", help="with --git: only what the commits in this range add")
+    parser.add_argument(
+        "--staged", action="store_true", help="only lines the next commit would add (pre-commit)"
+    )
     parser.add_argument("--format", "-f", choices=REPORT_FORMATS, default="text", help="report format")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N")
@@ -84,7 +95,10 @@ def _scan(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     engine = Engine()
     progress = _progress_line(args)
-    findings, stats = _scan_paths(args, config, engine, progress)
+    if args.git is not None or args.staged or args.range:
+        findings, stats = _scan_git(args, engine, progress)
+    else:
+        findings, stats = _scan_paths(args, config, engine, progress)
     if progress is not None:
         progress.close()
     stats.seconds = time.perf_counter() - started
@@ -95,7 +109,7 @@ def _scan(args: argparse.Namespace) -> int:
         _warn(f"baseline with {count} credentials written to {args.write_baseline}")
         return EXIT_CLEAN
     findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
-    findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.offset))
+    findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.line, f.match.column))
     _write_report(args, findings, stats)
     return EXIT_FOUND if findings else EXIT_CLEAN
 
@@ -127,6 +141,31 @@ def _scan_paths(args, config, engine, progress):
     findings += found
     stats.merge(file_stats)
     return findings, stats
+
+
+def _scan_git(args, engine, progress):
+    from scanner.sources.git.repo import open_repo
+
+    if args.paths:
+        raise UsageError("--git and --staged take no PATH arguments (use --git REPO)")
+    if args.staged and (args.git is not None or args.range):
+        raise UsageError("--staged cannot be combined with --git or --range")
+    repo = open_repo(args.git or ".")
+    if args.staged:
+        from scanner.changes import scan_staged
+
+        return scan_staged(repo, engine)
+    if args.range:
+        from scanner.changes import scan_range
+
+        return scan_range(repo, engine, args.range)
+    from scanner.history import scan_history
+
+    update = None
+    if progress is not None:
+        update = lambda n, total, b, total_b: progress.update(n, b, total_b)  # noqa: E731
+        progress.unit, progress.total = "objects", None
+    return scan_history(repo, engine, jobs=args.jobs, warn=_warn, progress=update)
 
 
 def _same_files(paths: frozenset[bytes]) -> frozenset[bytes]:
@@ -207,9 +246,11 @@ def _expected_error(exc: Exception) -> str | None:
     """A one-line message for the errors a user can cause, None for bugs."""
     from scanner.config import ConfigError
     from scanner.filters.baseline import BaselineError
+    from scanner.filters.exclude import ExcludeError
     from scanner.sources.files import PathNotFound
+    from scanner.sources.git.repo import GitError
 
-    if isinstance(exc, UsageError | ConfigError | BaselineError | PathNotFound):
+    if isinstance(exc, UsageError | ConfigError | BaselineError | PathNotFound | ExcludeError | GitError):
         return str(exc)
     if isinstance(exc, OSError):
         name = exc.filename if isinstance(exc.filename, str) else None

@@ -16,8 +16,8 @@ DELAY = 1.0
 class ProgressLine:
     def __init__(self, stream: TextIO = sys.stderr, *, unit: str = "files", total: int | None = None) -> None:
         self._stream = stream
-        self._unit = unit
-        self._total = total
+        self.unit = unit
+        self.total = total
         self._start = time.monotonic()
         self._shown = False
 
@@ -26,9 +26,9 @@ class ProgressLine:
         if elapsed < DELAY:
             return
         rate = nbytes / elapsed if elapsed else 0.0
-        text = f"{count:,} {self._unit}"
-        if self._total:
-            text += f" of {self._total:,}"
+        text = f"{count:,} {self.unit}"
+        if self.total:
+            text += f" of {self.total:,}"
         text += f", {human_bytes(nbytes)}, {human_bytes(rate)}/s"
         if total_bytes and rate > 0 and nbytes < total_bytes:
             text += f", ETA {format_duration((total_bytes - nbytes) / rate)}"

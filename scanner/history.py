@@ -1,0 +1,107 @@
+"""Scanning a repository's whole history: every blob once, attributed to the commit that introduced it.
+
+Flow: list the object database's blobs -> scan runs of them on every core ->
+ask git which commit and path first introduced the few blobs that hold a
+credential -> findings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from scanner.engine import Engine, Match
+from scanner.findings import Finding, Location
+from scanner.pool import Pool
+from scanner.sources.git.history import first_appearances
+from scanner.sources.git.objects import Blob, BlobStream, blob_reader, list_blobs, split_runs
+from scanner.sources.git.repo import GitError, Repo
+from scanner.stats import ScanStats
+
+Warn = Callable[[str], None]
+RUNS_PER_JOB = 4
+
+
+def scan_history(
+    repo: Repo,
+    engine: Engine,
+    *,
+    jobs: int,
+    warn: Warn,
+    progress: Callable[[int, int, int, int], None] | None = None,
+) -> tuple[list[Finding], ScanStats]:
+    blobs = list_blobs(repo)
+    if repo.shallow:
+        warn("shallow clone: history before the shallow boundary is not scanned (git fetch --unshallow)")
+    if os.path.isdir(os.path.join(repo.git_dir, "lfs")):
+        warn("Git LFS content is stored outside history: only its pointer files are scanned here")
+    total_bytes = sum(b.size for b in blobs)
+    runs = split_runs(blobs, max(1, jobs * RUNS_PER_JOB))
+    handler = _RunScanner(repo, engine)
+    update = None
+    if progress is not None:
+        update = lambda n, b: progress(n, len(blobs), b, total_bytes)  # noqa: E731
+    if jobs > 1 and len(runs) > 1:
+        hits, stats = Pool(handler, jobs).run(runs, warn, update)
+    else:
+        stats = ScanStats()
+        hits = [hit for run in runs for hit in handler(run, stats, warn)]
+    return _attribute(repo, hits, warn), stats
+
+
+class _RunScanner:
+    """Scans one run of blobs through one ``git cat-file --batch`` (runs in a worker)."""
+
+    def __init__(self, repo: Repo, engine: Engine) -> None:
+        self._repo = repo
+        self._engine = engine
+
+    def __call__(self, run: list[Blob], stats: ScanStats, warn: Warn) -> list[tuple[str, list[Match]]]:
+        stream = BlobStream(self._repo, [b.oid for b in run])
+        hits = []
+        try:
+            for oid, size, readinto in stream.blobs():
+                matches, _ = self._engine.scan(readinto, reopen=lambda oid=oid: blob_reader(self._repo, oid))
+                stats.files += 1
+                stats.bytes += size
+                if matches:
+                    hits.append((oid, matches))
+        except GitError as exc:
+            stats.skipped += 1
+            warn(f"some objects could not be read: {exc}")
+        error = stream.close()
+        if error:
+            warn(f"git cat-file: {error}")
+        if stream.missing:
+            stats.skipped += len(stream.missing)
+            warn(f"{len(stream.missing)} objects are missing from the repository (partial results)")
+        return hits
+
+
+def _attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> list[Finding]:
+    if not hits:
+        return []
+    intros = first_appearances(repo, {oid for oid, _ in hits}, ["--all"])
+    findings = []
+    unreachable = []
+    for oid, matches in hits:
+        intro = intros.get(oid)
+        if intro is None:
+            unreachable.append(oid)
+            continue
+        location = Location(
+            path=intro.path,
+            commit=intro.commit,
+            author_name=intro.author_name,
+            author_email=intro.author_email,
+            date=intro.date,
+            blob=oid,
+        )
+        findings += [Finding(m, location) for m in matches]
+    if unreachable:
+        shown = ", ".join(oid[:12] for oid in unreachable[:5])
+        warn(
+            f"{len(unreachable)} blobs holding credentials are not reachable from any ref "
+            f"(staged or dangling objects, not reported as findings): {shown}"
+        )
+    return findings

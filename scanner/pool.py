@@ -1,0 +1,101 @@
+"""A small process pool for scans: forked workers, one task queue, live counters.
+
+Threads cannot help: per-input work is Python bytecode under the GIL. Forked
+workers inherit the compiled engine; each pulls tasks from one queue, so one
+slow task never idles the other cores, and publishes (items, bytes) counters
+that the parent turns into a progress line.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from scanner.stats import ScanStats
+
+T = TypeVar("T")
+R = TypeVar("R")
+Warn = Callable[[str], None]
+Progress = Callable[[int, int], None]
+Handler = Callable[[T, ScanStats, Warn], list[R]]
+"""Does one task; counts into the stats, warns through the callable, returns results."""
+
+
+class Pool(Generic[T, R]):
+    def __init__(self, handler: Handler[T, R], jobs: int) -> None:
+        self._handler = handler
+        self._jobs = jobs
+
+    def run(
+        self, tasks: Iterable[T], warn: Warn, progress: Progress | None = None
+    ) -> tuple[list[R], ScanStats]:
+        import multiprocessing  # deferred: small scans never start a pool
+
+        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        queue = ctx.SimpleQueue()
+        results = ctx.SimpleQueue()
+        counters = ctx.RawArray("q", 2 * self._jobs)
+        workers = [
+            ctx.Process(target=_work, args=(i, self._handler, queue, results, counters), daemon=True)
+            for i in range(self._jobs)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            for task in tasks:
+                queue.put(task)
+            for _ in workers:
+                queue.put(None)
+            return _collect(results, len(workers), counters, warn, progress)
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.kill()
+                worker.join()
+
+
+def _collect(results: Any, pending: int, counters: Any, warn: Warn, progress: Progress | None):
+    out: list = []
+    stats = ScanStats()
+    done = threading.Event()
+    if progress is not None:
+
+        def report() -> None:
+            while not done.wait(0.25):
+                progress(sum(counters[0::2]), sum(counters[1::2]))
+
+        threading.Thread(target=report, daemon=True).start()
+    try:
+        while pending:
+            kind, payload = results.get()
+            if kind == "warn":
+                warn(payload)
+            elif kind == "done":
+                found, worker_stats = payload
+                out += found
+                stats.merge(worker_stats)
+                pending -= 1
+            else:  # a worker crashed: say so rather than hang
+                raise RuntimeError(payload)
+    finally:
+        done.set()
+    return out, stats
+
+
+def _work(index: int, handler: Handler, queue: Any, results: Any, counters: Any) -> None:
+    stats = ScanStats()
+    found: list = []
+
+    def warn(message: str) -> None:
+        results.put(("warn", message))
+
+    try:
+        while (task := queue.get()) is not None:
+            found += handler(task, stats, warn)
+            counters[2 * index] = stats.files
+            counters[2 * index + 1] = stats.bytes
+        results.put(("done", (found, stats)))
+    except BaseException as exc:
+        results.put(("error", f"worker {index} failed: {exc!r}"))

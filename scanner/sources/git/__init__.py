@@ -1,0 +1,1 @@
+"""Git as a source: the object database, commit ranges and the index."""

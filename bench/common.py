@@ -252,6 +252,7 @@ def run_interleaved(tools: list[Tool], runs: int, out_dir: Path, warmup: int = 1
     recorded, and the others go on. Warm-up runs are not recorded.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    warn_if_busy("before the runs")
     for round_no in range(warmup + runs):
         label = "warm-up" if round_no < warmup else f"run {round_no - warmup + 1}/{runs}"
         for tool in tools:
@@ -277,6 +278,21 @@ def run_interleaved(tools: list[Tool], runs: int, out_dir: Path, warmup: int = 1
             )
             if round_no >= warmup:
                 tool.runs.append(run)
+    warn_if_busy("after the runs")
+
+
+def warn_if_busy(when: str) -> float:
+    """Log the 1-minute load average; warn when other work competes for the cores."""
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    if load > 0.5 * cores:
+        log(
+            f"WARNING: load average {load:.2f} on {cores} cores {when}: other processes compete, "
+            "absolute times are noisy; compare the ratios (and the min/min ratios)"
+        )
+    else:
+        log(f"load average {load:.2f} on {cores} cores {when}")
+    return load
 
 
 def summary(tool: Tool) -> dict[str, object]:

@@ -485,6 +485,9 @@ def print_report(results: dict, manifest: dict) -> None:
             if name == "soundpiece-scan"
             else f"ours/{name.split()[0]} = "
             + common.fmt_ratio(common.ratio(ours_wall, entry["median_wall"]))
+            + " (min/min "
+            + common.fmt_ratio(common.ratio(ours.get("min_wall"), entry["min_wall"]))
+            + ")"
         )
         rows.append(
             [
@@ -506,7 +509,15 @@ def print_report(results: dict, manifest: dict) -> None:
     )
     print(
         common.markdown_table(
-            ["tool", "median wall", "min", "peak RSS (largest process / tree PSS)", "findings", "ratio"], rows
+            [
+                "tool",
+                "median wall",
+                "min",
+                "peak RSS (largest process / tree PSS)",
+                "findings",
+                "ratio (medians)",
+            ],
+            rows,
         )
     )
     print("\nfindings: raw count (planted found at the expected commit and path / planted, other values)")

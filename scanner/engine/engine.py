@@ -91,23 +91,27 @@ class Engine:
         base = 0  # absolute offset of view[0]
         keep = 0  # bytes at the front carried over from the previous chunk
         lines_before = 0  # newlines before view[0] (counted only without ``reopen``)
-        last_newline = -1  # absolute offset of the last newline before view[0]
+        line_chars = 0  # code points from the last newline before view[0] to view[0] (likewise)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")  # ends where view[0] starts
         while True:
             end = keep + n
             found = self._matcher.candidates(view[:end])
             found = [(i, e) for i, e in found if e > keep]  # tokens ending in new data only
             if found:
-                matches += self._matches(found, view, end, base, lines_before, keep, last_newline)
+                matches += self._matches(found, view, end, base, lines_before, line_chars, decoder)
             if n < chunk:
                 break
             # Slide: the last `overlap` bytes become the front of the next buffer.
             dropped = end - overlap
             if reopen is None:
-                head = self._buf[:dropped]
+                head = bytes(self._buf[:dropped])
                 newlines = head.count(b"\n")
                 if newlines:
                     lines_before += newlines
-                    last_newline = base + head.rindex(b"\n")
+                    decoder.reset()
+                    line_chars = len(decoder.decode(head[head.rindex(b"\n") + 1 :]))
+                else:
+                    line_chars += len(decoder.decode(head))
             self._buf[:overlap] = self._buf[dropped:end]
             base += dropped
             keep = overlap
@@ -162,8 +166,8 @@ class Engine:
         end: int,
         base: int,
         lines_before: int,
-        keep: int,
-        last_newline: int,
+        line_chars: int,
+        decoder: codecs.IncrementalDecoder,
     ) -> list[Match]:
         out: list[Match] = []
         buf = self._buf
@@ -176,9 +180,12 @@ class Engine:
             line_end = buf.find(b"\n", stop, end)
             line_end = end if line_end < 0 else line_end
             line = lines_before + buf.count(b"\n", 0, start) + 1
-            column = len(bytes(view[line_start:start]).decode("utf-8", "replace")) + 1
-            if line_start == 0 and base:  # the line began in an earlier chunk
-                column += base - last_newline - 1
+            if line_start == 0 and base:  # the line began in an earlier chunk: count on from there
+                probe = codecs.getincrementaldecoder("utf-8")("replace")
+                probe.setstate(decoder.getstate())
+                column = line_chars + len(probe.decode(bytes(view[:start]))) + 1
+            else:
+                column = len(bytes(view[line_start:start]).decode("utf-8", "replace")) + 1
             out.append(
                 Match(
                     type=self.formats[index].name,

@@ -343,7 +343,12 @@ def correctness(findings: list[dict], manifest: dict) -> dict:
 
 def staged_latency(bench: Path, ours: Path | None, kf: Path | None, runs: int, seed: int) -> dict:
     wt = common.BENCH_ROOT / "staged-wt"
-    if not (wt / ".git").is_dir():
+    main = common.git("rev-parse", "refs/heads/main", cwd=bench)
+    try:
+        current = common.git("rev-parse", "HEAD", cwd=wt) if (wt / ".git").is_dir() else None
+    except RuntimeError:  # e.g. the benchmark repository it borrows objects from was rebuilt
+        current = None
+    if current != main:
         common.log(f"cloning a work tree for --staged: {wt} ...")
         shutil.rmtree(wt, ignore_errors=True)
         common.git("clone", "--quiet", "--shared", str(bench), str(wt))

@@ -1,0 +1,364 @@
+"""Leak notification mail: rendering, the outbox, the worker with a real SMTP server, the .eml fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterator
+from email import message_from_bytes, message_from_string, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import Issued
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from partner_helpers import Clock, Signer, TestClient, alert_body, post_alert, rows
+from sqlalchemy import Engine
+
+from partner_endpoint.alerts import parse_alerts
+from partner_endpoint.mail.backoff import backoff_seconds
+from partner_endpoint.mail.outbox import OutgoingMail
+from partner_endpoint.mail.render import LeakNotice, render
+from partner_endpoint.mail.transport import EmlDirectory, SmtpTransport, transport_for
+from partner_endpoint.mail.worker import MailWorker
+from partner_endpoint.metrics import Metrics
+from partner_endpoint.settings import Settings
+from partner_endpoint.store.db import write_transaction
+from partner_endpoint.store.leaks import record_batch
+from partner_endpoint.store.models import mail_outbox
+
+SENDER = "Soundpiece Security <security@soundpiece.test>"
+
+
+# --- an SMTP server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.logins: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"mailer", b"s3cret:pass")
+        if ok:
+            self.logins.append(data.login.decode())
+        return AuthResult(success=ok)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, False, False, False), critical=True
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def leak(
+    engine: Engine, issued: Issued, clock: Clock, url: str = "https://github.com/o/r/blob/main/.env"
+) -> None:
+    with write_transaction(engine) as conn:
+        record_batch(
+            conn,
+            parse_alerts(alert_body(issued.api_key, url=url, source="commit")),
+            policy="revoke",
+            now=clock.wall(),
+            sender=SENDER,
+            docs_url="https://docs.example/keys",
+        )
+
+
+def worker(engine: Engine, transport: Any, clock: Clock, **kwargs: Any) -> MailWorker:
+    return MailWorker(engine, transport, Metrics(), clock=clock.wall, **kwargs)
+
+
+def outbox_row(engine: Engine) -> dict[str, Any]:
+    (row,) = rows(engine, mail_outbox)
+    return row
+
+
+def notice(**overrides: Any) -> LeakNotice:
+    values: dict[str, Any] = {
+        "recipient": "owner@example.com",
+        "key_id": 7,
+        "label": "prod <deploy>",
+        "key_suffix": "ZdL9",
+        "url": "https://github.com/o/r/blob/main/.env?a=1&b=<x>",
+        "source": "commit",
+        "action": "revoked",
+        "seen_at": dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC),
+        "leak_event_id": 3,
+    }
+    return LeakNotice(**(values | overrides))
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def test_rendered_mail_names_key_place_action_and_rotation_steps() -> None:
+    message = render(notice(), sender=SENDER, docs_url="https://docs.example/keys")
+    assert message["To"] == "owner@example.com"
+    assert message["Message-ID"] == "<leak-7-3-revoked@soundpiece.test>"
+    assert "ZdL9" in message["Subject"] and "prod <deploy>" in message["Subject"]
+    parsed = message_from_string(message.as_string(), policy=policy.default)
+    text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    for part in (text, html):
+        assert "ZdL9" in part
+        assert "commit" in part
+        assert "revoked" in part
+        assert "Create a new key" in part
+        assert "Deploy the new key" in part
+        assert "Delete the old key" in part
+        assert "https://docs.example/keys" in part
+    assert "https://github.com/o/r/blob/main/.env?a=1&b=<x>" in text
+    assert "prod <deploy>" in text
+    assert "prod &lt;deploy&gt;" in html and "<deploy>" not in html
+    assert "b=&lt;x&gt;" in html
+
+
+def test_flag_mail_says_the_key_still_works() -> None:
+    message = render(notice(action="flagged"), sender=SENDER, docs_url="https://d")
+    assert "still works" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_non_http_urls_are_not_links() -> None:
+    message = render(notice(url="javascript:alert(1)"), sender=SENDER, docs_url="https://d")
+    assert 'href="javascript' not in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+def test_backoff_doubles_up_to_an_hour() -> None:
+    assert [backoff_seconds(n) for n in range(0, 9)] == [0, 30, 60, 120, 240, 480, 960, 1920, 3600]
+    assert backoff_seconds(1000) == 3600
+
+
+# --- delivery -------------------------------------------------------------------------------------
+
+
+def test_worker_sends_over_smtp_and_marks_sent(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock, smtp_server: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp_server
+    issued = issue(label="ci deploy")
+    leak(engine, issued, clock)
+    transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "security@soundpiece.test")
+    assert asyncio.run(worker(engine, transport, clock).run_once()) == 1
+    (message,) = inbox.messages
+    assert inbox.envelopes == [("security@soundpiece.test", ["owner@example.com"])]
+    assert issued.api_key[-4:] in message["Subject"]
+    raw = message.as_string()
+    assert issued.api_key not in raw and issued.signing_secret not in raw
+    body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "ci deploy" in body and "https://github.com/o/r/blob/main/.env" in body
+    row = outbox_row(engine)
+    assert (row["status"], row["sent_at"]) == ("sent", clock.wall())
+    assert asyncio.run(worker(engine, transport, clock).run_once()) == 0
+    assert len(inbox.messages) == 1
+
+
+def test_starttls_and_auth(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock, tmp_path: Path
+) -> None:
+    import ssl
+
+    cert_file, key_file = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=inbox.authenticate,
+    )
+    controller.start()
+    try:
+        leak(engine, issue(), clock)
+        untrusted = SmtpTransport.from_url(f"smtp://mailer:s3cret%3Apass@127.0.0.1:{port}", "s@x.test")
+        assert asyncio.run(worker(engine, untrusted, clock).run_once()) == 0  # self-signed: refused
+        assert outbox_row(engine)["attempts"] == 1
+        good = SmtpTransport.from_url(
+            f"smtp://mailer:s3cret%3Apass@127.0.0.1:{port}", "s@x.test", str(cert_file)
+        )
+        clock.advance(30)
+        assert asyncio.run(worker(engine, good, clock).run_once()) == 1
+    finally:
+        controller.stop()
+    assert inbox.logins == ["mailer"]
+    assert len(inbox.messages) == 1
+    assert outbox_row(engine)["status"] == "sent"
+
+
+def test_failed_delivery_is_retried_with_backoff(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock, smtp_server: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp_server
+    leak(engine, issue(), clock)
+    down = SmtpTransport.from_url(f"smtp://127.0.0.1:{free_port()}", "s@x.test")
+    failing = worker(engine, down, clock)
+    assert asyncio.run(failing.run_once()) == 0
+    row = outbox_row(engine)
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert row["next_attempt_at"] == clock.wall() + dt.timedelta(seconds=30)
+    assert row["last_error"]
+    clock.advance(29)
+    asyncio.run(failing.run_once())
+    assert outbox_row(engine)["attempts"] == 1  # not due yet
+    clock.advance(1)
+    asyncio.run(failing.run_once())
+    row = outbox_row(engine)
+    assert row["attempts"] == 2
+    assert row["next_attempt_at"] == clock.wall() + dt.timedelta(seconds=60)
+    up = worker(engine, SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test"), clock)
+    clock.advance(59)
+    assert asyncio.run(up.run_once()) == 0
+    clock.advance(1)
+    assert asyncio.run(up.run_once()) == 1
+    assert outbox_row(engine)["status"] == "sent"
+    assert len(inbox.messages) == 1
+
+
+def test_gives_up_after_max_attempts_but_keeps_the_row(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock
+) -> None:
+    leak(engine, issue(), clock)
+    failing = worker(
+        engine, SmtpTransport.from_url(f"smtp://127.0.0.1:{free_port()}", "s@x"), clock, max_attempts=2
+    )
+    for _ in range(3):
+        asyncio.run(failing.run_once())
+        clock.advance(3600)
+    row = outbox_row(engine)
+    assert (row["status"], row["attempts"]) == ("failed", 2)
+
+
+def test_without_smtp_mail_is_written_as_eml(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock, settings: Settings
+) -> None:
+    issued = issue(label="eml one")
+    leak(engine, issued, clock)
+    transport = transport_for(settings)
+    assert transport == EmlDirectory(settings.mail_dir)
+    assert asyncio.run(worker(engine, transport, clock).run_once()) == 1
+    (eml,) = settings.mail_dir.glob("*.eml")
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert "eml one" in message["Subject"]
+    assert issued.api_key not in eml.read_text()
+    assert outbox_row(engine)["status"] == "sent"
+
+
+def test_transport_choice_from_url() -> None:
+    tls = SmtpTransport.from_url("smtps://u%40x:p%2Fw@mail.example", "s@x")
+    assert (tls.hostname, tls.port, tls.implicit_tls, tls.username, tls.password) == (
+        "mail.example",
+        465,
+        True,
+        "u@x",
+        "p/w",
+    )
+    plain = SmtpTransport.from_url("smtp://mail.example:2525", "s@x")
+    assert (plain.port, plain.implicit_tls, plain.username) == (2525, False, None)
+
+
+def test_two_workers_never_send_one_mail_twice(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock
+) -> None:
+    for i in range(6):
+        leak(engine, issue(label=f"k{i}", email=f"o{i}@example.com"), clock)
+    sent: list[str] = []
+
+    class Recording:
+        async def send(self, mail: OutgoingMail) -> None:
+            await asyncio.sleep(0.01)
+            sent.append(mail.message_id)
+
+    async def both() -> None:
+        await asyncio.gather(
+            worker(engine, Recording(), clock).run_once(), worker(engine, Recording(), clock).run_once()
+        )
+
+    asyncio.run(both())
+    assert sorted(sent) == sorted(r["message_id"] for r in rows(engine, mail_outbox))
+    assert len(set(sent)) == 6
+
+
+def test_serve_runs_the_worker_inside(
+    make_client: Callable[..., TestClient], signer: Signer, issue: Callable[..., Issued], settings: Settings
+) -> None:
+    client = make_client(run_mail_worker=True, mail_poll_interval=0.05)
+    issued = issue(label="inside")
+    assert post_alert(client, signer, alert_body(issued.api_key)).status_code == 200
+    deadline = time.monotonic() + 10
+    while not list(settings.mail_dir.glob("*.eml")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (eml,) = settings.mail_dir.glob("*.eml")
+    assert "inside" in eml.read_text()
+    metrics = client.get("/metrics").text
+    assert "soundpiece_mail_sent_total 1.0" in metrics

@@ -135,7 +135,12 @@ def _scan_paths(args, config, engine, progress):
         stats.bytes += size
         location = Location(path=STDIN_PATH)
         findings += [Finding(m, location) for m in matches]
-    paths = files.walk(roots, _warn, excluder=excluder, excluded_files=_same_files(skip))
+
+    def walk_warn(message: str) -> None:  # special files, symlinks named, unlistable directories
+        stats.skipped += 1
+        _warn(message)
+
+    paths = files.walk(roots, walk_warn, excluder=excluder, excluded_files=_same_files(skip))
     update = None if progress is None else lambda n, b: progress.update(n, b)
     found, file_stats = scan_paths(paths, engine, jobs=args.jobs, warn=_warn, progress=update)
     findings += found

@@ -146,7 +146,7 @@ class Engine:
                 else:
                     probe = codecs.getincrementaldecoder("utf-8")("replace")
                     probe.setstate(decoder.getstate())
-                    column = chars_in_line + len(probe.decode(bytes(view[:start]))) + 1
+                    column = chars_in_line + len(probe.decode(bytes(view[:start]), final=True)) + 1
                 out.append(dataclasses.replace(m, line=line, column=column))
             chunk_bytes = bytes(view[:n])
             last = chunk_bytes.rfind(b"\n")
@@ -183,7 +183,7 @@ class Engine:
             if line_start == 0 and base:  # the line began in an earlier chunk: count on from there
                 probe = codecs.getincrementaldecoder("utf-8")("replace")
                 probe.setstate(decoder.getstate())
-                column = line_chars + len(probe.decode(bytes(view[:start]))) + 1
+                column = line_chars + len(probe.decode(bytes(view[:start]), final=True)) + 1
             else:
                 column = len(bytes(view[line_start:start]).decode("utf-8", "replace")) + 1
             out.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 from scanner.engine import Engine
@@ -23,6 +24,8 @@ BATCH = 256
 """Paths per queue message: large enough to amortise pickling, small enough to balance."""
 POOL_THRESHOLD = 2 * BATCH
 """Files found before a pool is worth its start-up."""
+PROGRESS_INTERVAL = 0.25
+"""Seconds between two progress reports."""
 
 Warn = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -61,19 +64,32 @@ def scan_paths(
     progress: Progress | None = None,
 ) -> tuple[list[Finding], ScanStats]:
     """Scan every path, in this process or across ``jobs`` worker processes."""
-    stats = ScanStats()
-    findings: list[Finding] = []
     iterator = iter(paths)
+    if jobs <= 1:  # scan as the walk goes: no waiting for the whole listing
+        return _scan_here(iterator, engine, warn, progress)
     first: list[bytes] = []
     for path in iterator:
         first.append(path)
-        if jobs > 1 and len(first) >= POOL_THRESHOLD:
+        if len(first) >= POOL_THRESHOLD:
             break
     else:  # a small scan: do it here
-        for path in first:
-            findings += scan_file(engine, path, stats, warn)
-        return findings, stats
+        return _scan_here(first, engine, warn, progress)
     return _scan_in_pool(_chain(first, iterator), engine, jobs, warn, progress)
+
+
+def _scan_here(
+    paths: Iterable[bytes], engine: Engine, warn: Warn, progress: Progress | None
+) -> tuple[list[Finding], ScanStats]:
+    """Scan in this process, reporting progress like the pool does (a few large files take a while)."""
+    stats = ScanStats()
+    findings: list[Finding] = []
+    last = time.monotonic()
+    for path in paths:
+        findings += scan_file(engine, path, stats, warn)
+        if progress is not None and (now := time.monotonic()) - last >= PROGRESS_INTERVAL:
+            last = now
+            progress(stats.files, stats.bytes)
+    return findings, stats
 
 
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -124,7 +140,7 @@ def _collect(results, workers, counters, warn: Warn, progress: Progress | None):
     if progress is not None:
 
         def report() -> None:
-            while not done.wait(0.25):
+            while not done.wait(PROGRESS_INTERVAL):
                 progress(sum(counters[0::2]), sum(counters[1::2]))
 
         threading.Thread(target=report, daemon=True).start()

@@ -66,7 +66,9 @@ def walk(
     """
     for root in roots:
         if not root.is_dir:
-            if _is_regular(root.path, warn):
+            if os.path.islink(root.path):  # the reader opens with O_NOFOLLOW: say so plainly
+                warn(f"{_show(root.path)}: skipped, symbolic link (not followed; name its target)")
+            elif _is_regular(root.path, warn):
                 yield root.path
             continue
         prefix_len = len(root.path.rstrip(b"/")) + 1

@@ -38,8 +38,9 @@ def parse_patch(data: bytes) -> Iterator[AddedLines]:
     in_hunk = False
     for line in data.split(b"\n"):
         if line.startswith(b"\x01"):
-            sha, name, email, date = (f.decode("utf-8", "replace") for f in line[1:].split(b"\x00")[:4])
-            commit = (sha, name, email, date)
+            fields = [f.decode("utf-8", "replace") for f in line[1:].split(b"\x00")[:4]]
+            fields += [""] * (4 - len(fields))  # never short from git; garbage must not raise
+            commit = (fields[0], fields[1], fields[2], fields[3])
             in_hunk = False
             continue
         if line.startswith(b"diff --"):
@@ -76,12 +77,15 @@ def _new_start(header: bytes) -> int:
     """The first line number in the new file, from ``@@ -a,b +c,d @@`` (or ``@@@ ... @@@``)."""
     for token in header.split(b" ")[1:]:
         if token.startswith(b"+"):
-            return int(token[1:].split(b",")[0])
+            digits = token[1:].split(b",")[0]
+            return int(digits) if digits.isdigit() else 1
     return 1
 
 
 def _diff_path(raw: bytes) -> bytes | None:
     """The path of a ``+++ b/path`` line; None for ``/dev/null`` (a deletion)."""
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]  # a patch with CRLF line ends (git quotes a real trailing CR in a name)
     if raw.startswith(b'"'):
         raw = unquote(raw)
     elif raw.endswith(b"\t"):
@@ -103,8 +107,9 @@ def unquote(quoted: bytes) -> bytes:
             i += 1
             continue
         nxt = body[i + 1]
-        if 0x30 <= nxt <= 0x37 and i + 3 < len(body) + 1:
-            out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+        octal = body[i + 1 : i + 4]
+        if len(octal) == 3 and all(0x30 <= b <= 0x37 for b in octal):
+            out.append(int(octal, 8) & 0xFF)
             i += 4
         else:
             out.append(_ESCAPES.get(nxt, nxt))

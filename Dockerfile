@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# Soundpiece partner endpoint: `soundpiece-partner serve` as a non-root user.
+# Build:  docker build -t soundpiece-partner .
+# Run:    docker run -p 8000:8000 -e SOUNDPIECE_SECRET_KEY=... -e SOUNDPIECE_DATABASE_URL=... soundpiece-partner
+
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY rules ./rules
+COPY scanner ./scanner
+COPY partner_endpoint ./partner_endpoint
+# DL3013: this installs the local project; its dependency ranges live in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install '.[endpoint]'
+
+FROM python:3.11-slim-bookworm
+RUN groupadd --system --gid 10001 soundpiece \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /data soundpiece
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SOUNDPIECE_DATABASE_URL=sqlite:////data/soundpiece.db \
+    SOUNDPIECE_MAIL_DIR=/data/outbox
+USER 10001:10001
+WORKDIR /data
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+CMD ["soundpiece-partner", "serve", "--host", "0.0.0.0", "--port", "8000"]

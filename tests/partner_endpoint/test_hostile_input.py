@@ -1,0 +1,86 @@
+"""Hostile input never causes a 5xx or a state change."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+
+import pytest
+from conftest import Issued
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from partner_helpers import ALERT_PATH, Signer, TestClient, snapshot
+from sqlalchemy import Engine
+
+HOSTILE = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+alert_like = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "token": st.text(max_size=60) | st.integers(),
+            "type": st.sampled_from(["soundpiece_api_key", "soundpiece_webhook_secret"]) | json_values,
+            "url": st.text(max_size=40) | json_values,
+            "source": st.text(max_size=20) | json_values,
+        },
+    ),
+    max_size=5,
+)
+
+
+@pytest.fixture
+def victim(issue: Callable[..., Issued]) -> Issued:
+    return issue()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@HOSTILE
+@given(
+    body=st.binary(max_size=300),
+    key_id=st.none() | header_text,
+    signature=st.none() | header_text | st.binary(max_size=80).map(lambda b: base64.b64encode(b).decode()),
+)
+def test_unsigned_noise_is_4xx_and_changes_nothing(
+    client: TestClient, engine: Engine, signer: Signer, victim: Issued, body: bytes, key_id, signature
+) -> None:
+    before = snapshot(engine)
+    headers = {}
+    if key_id is not None:
+        headers["Github-Public-Key-Identifier"] = key_id
+    if signature is not None:
+        headers["Github-Public-Key-Signature"] = signature
+    response = client.post(ALERT_PATH, content=body, headers=headers)
+    assert response.status_code in (400, 401, 413)
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@HOSTILE
+@given(payload=st.one_of(json_values, alert_like), raw=st.none() | st.binary(max_size=200))
+def test_signed_nonsense_is_200_or_400_and_changes_nothing(
+    client: TestClient, engine: Engine, signer: Signer, victim: Issued, payload, raw
+) -> None:
+    before = snapshot(engine)
+    body = raw if raw is not None else json.dumps(payload).encode()
+    response = client.post(ALERT_PATH, content=body, headers=signer.headers(body))
+    assert response.status_code in (200, 400)
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@HOSTILE
+@given(authorization=header_text)
+def test_random_authorization_headers_never_5xx(client: TestClient, authorization: str) -> None:
+    response = client.get("/v1/whoami", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Missing or invalid Authorization header"}

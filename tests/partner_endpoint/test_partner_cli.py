@@ -1,0 +1,129 @@
+"""``soundpiece-partner`` end to end, as subprocesses, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from partner_helpers import KeyServer, Signer, alert_body
+
+import rules
+
+CLI = str(Path(sys.executable).parent / "soundpiece-partner")
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path, key_server: KeyServer) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
+        "SOUNDPIECE_DATABASE_URL": database_url,
+        "SOUNDPIECE_SECRET_KEY": Fernet.generate_key().decode(),
+        "SOUNDPIECE_MAIL_DIR": str(tmp_path / "outbox"),
+        "SOUNDPIECE_GITHUB_KEYS_URL": key_server.url,
+        "SOUNDPIECE_LOG_LEVEL": "WARNING",
+    }
+
+
+def cli(env: dict[str, str], *args: str, expect: int = 0) -> Any:
+    result = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == expect, result.stderr
+    return json.loads(result.stdout) if "--json" in args and expect == 0 else result
+
+
+def test_accounts_keys_leaks_with_json(env: dict[str, str]) -> None:
+    account = cli(
+        env, "accounts", "create", "--email", "owner@example.com", "--allow-ip", "10.0.0.0/8", "--json"
+    )
+    account_id = str(account["account_id"])
+    created = cli(env, "keys", "create", "--account", account_id, "--label", "ci", "--json")
+    assert rules.recognise(created["key"]) is rules.API_KEY
+    assert rules.recognise(created["signing_secret"]) is rules.WEBHOOK_SECRET
+    listed = cli(env, "keys", "list", "--account", account_id, "--json")
+    assert listed == [
+        {
+            "key_id": created["key_id"],
+            "label": "ci",
+            "key_suffix": created["key"][-4:],
+            "status": "active",
+            "created_at": listed[0]["created_at"],
+            "last_used_at": None,
+        }
+    ]
+    assert created["key"] not in json.dumps(listed)
+    revoked = cli(env, "keys", "revoke", str(created["key_id"]), "--json")
+    assert revoked == {"key_id": created["key_id"], "revoked": True, "changed": True}
+    assert cli(env, "keys", "list", "--account", account_id, "--json")[0]["status"] == "revoked"
+    assert cli(env, "leaks", "list", "--json") == []
+    human = cli(env, "keys", "list", "--account", account_id)
+    assert "revoked" in human.stdout and created["key"] not in human.stdout
+
+
+def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
+    result = cli(env, "keys", "create", "--account", "999", "--label", "x", expect=2)
+    assert "no account 999" in result.stderr and "Traceback" not in result.stderr
+    result = cli(env, "accounts", "create", "--email", "x@y", "--allow-ip", "not-a-net", expect=2)
+    assert "Traceback" not in result.stderr
+    bad_policy = {**env, "SOUNDPIECE_LEAK_POLICY": "ignore"}
+    assert "SOUNDPIECE_LEAK_POLICY" in cli(bad_policy, "leaks", "list", expect=2).stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, tmp_path: Path) -> None:
+    """A real uvicorn process: healthz, whoami, a signed alert, then the standalone mail worker."""
+    account_id = str(cli(env, "accounts", "create", "--email", "o@example.com", "--json")["account_id"])
+    created = cli(env, "keys", "create", "--account", account_id, "--label", "e2e", "--json")
+    port = free_port()
+    serve_env = {**env, "SOUNDPIECE_MAIL_WORKER": "off"}
+    server = subprocess.Popen(
+        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=serve_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+            time.sleep(0.1)
+        whoami = httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {created['key']}"})
+        assert whoami.json() == {"account_id": int(account_id), "key_id": created["key_id"], "label": "e2e"}
+        body = alert_body(created["key"])
+        answer = httpx.post(f"{base}/v1/secret-scanning/github", content=body, headers=signer.headers(body))
+        assert answer.json()[0]["label"] == "true_positive"
+        assert (
+            httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {created['key']}"}).status_code
+            == 401
+        )
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=20)
+    assert created["key"] not in stderr and created["signing_secret"] not in stderr
+    log_lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(line.get("token_hash") == rules.identity(created["key"]) for line in log_lines)
+    assert cli(env, "mail-worker", "--once", "--json") == {"sent": 1}
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    assert "e2e" in eml.read_text()
+    (leak,) = cli(env, "leaks", "list", "--json")
+    assert leak["action"] == "revoked" and leak["token_hash"] == rules.identity(created["key"])

@@ -244,7 +244,9 @@ def _list_rules(fmt: str, out: TextIO) -> int:
 
 
 def _warn(message: str) -> None:
-    print(f"soundpiece-scan: warning: {message}", file=sys.stderr, flush=True)
+    # One write per line: the walk (feeder thread) and the workers' warnings may interleave.
+    sys.stderr.write(f"soundpiece-scan: warning: {message}\n")
+    sys.stderr.flush()
 
 
 def _expected_error(exc: Exception) -> str | None:

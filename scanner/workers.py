@@ -112,18 +112,34 @@ def _scan_in_pool(
     ]
     for worker in workers:
         worker.start()
-    try:
-        batch: list[bytes] = []
-        for path in paths:
-            batch.append(path)
-            if len(batch) >= BATCH:
+    # Feed from a thread while this one collects: a worker blocked on a full results
+    # pipe (many warnings) would otherwise stop taking tasks while we wait to put one.
+    failed: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            batch: list[bytes] = []
+            for path in paths:
+                batch.append(path)
+                if len(batch) >= BATCH:
+                    tasks.put(batch)
+                    batch = []
+            if batch:
                 tasks.put(batch)
-                batch = []
-        if batch:
-            tasks.put(batch)
-        for _ in workers:
-            tasks.put(None)
-        return _collect(results, workers, counters, warn, progress)
+        except BaseException as exc:  # the walk failed: stop the workers, re-raise below
+            failed.append(exc)
+        finally:
+            for _ in workers:
+                tasks.put(None)
+
+    feeder = threading.Thread(target=feed, name="soundpiece-scan feeder", daemon=True)
+    feeder.start()
+    try:
+        found = _collect(results, workers, counters, warn, progress)
+        feeder.join()
+        if failed:
+            raise failed[0]
+        return found
     finally:
         for worker in workers:
             if worker.is_alive():

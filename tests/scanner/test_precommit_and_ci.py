@@ -213,8 +213,12 @@ def test_ci_push_scans_the_pushed_range(ci_repo: Repo) -> None:
     assert "exit-code=1" in (ci_repo.home / "github_output").read_text()
     assert "::error" in proc.stdout  # the github annotations
 
-    clean, sarif = run_ci(ci_repo, EVENT="push", BEFORE=after, AFTER=after, SARIF="out/clean.sarif")
-    assert clean.returncode == 2 or sarif is not None
+    empty, sarif = run_ci(ci_repo, EVENT="push", BEFORE=after, AFTER=after, SARIF="empty.sarif")
+    assert empty.returncode == 0, empty.stderr
+    assert sarif_results(sarif) == []
+    unwritable, _ = run_ci(ci_repo, EVENT="push", BEFORE=before, AFTER=after, SARIF="no/such/dir.sarif")
+    assert unwritable.returncode == 2
+    assert "no/such/dir.sarif" in unwritable.stderr
     ci_repo.commit({"c.txt": "c\n"}, "clean push")
     tip = ci_repo.git("rev-parse", "HEAD")
     clean, sarif = run_ci(ci_repo, EVENT="push", BEFORE=after, AFTER=tip, SARIF="clean.sarif")

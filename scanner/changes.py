@@ -15,7 +15,17 @@ from scanner.sources.git.diff import AddedLines, parse_patch
 from scanner.sources.git.repo import GitError, Repo
 from scanner.stats import ScanStats
 
-_DIFF_OPTIONS = ("-U0", "--no-color", "--no-renames", "--text", "--no-ext-diff", "--no-textconv")
+_DIFF_OPTIONS = (
+    "-U0",
+    "--no-color",
+    "--no-renames",
+    "--text",
+    "--no-ext-diff",
+    "--no-textconv",
+    # Explicit prefixes: the user's diff.noprefix / diff.mnemonicPrefix must not change the paths.
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+)
 
 
 def scan_staged(repo: Repo, engine: Engine) -> tuple[list[Finding], ScanStats]:

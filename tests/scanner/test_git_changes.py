@@ -216,3 +216,31 @@ def test_staged_api_directly(repo: Repo) -> None:
     findings, stats = scan_staged(open_repo(str(repo.path)), Engine())
     assert [(f.location.path, f.match.line, f.secret_sha256) for f in findings] == [(b"x.txt", 3, sha(key))]
     assert stats.files == 1
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ("diff.mnemonicPrefix", "true"),
+        ("diff.noprefix", "true"),
+        ("diff.dstPrefix", "new/"),
+        ("color.ui", "always"),
+        ("diff.relative", "true"),
+        ("diff.external", "false"),
+        ("core.quotePath", "true"),
+    ],
+)
+def test_user_diff_config_does_not_change_reported_paths(repo: Repo, config: tuple[str, str]) -> None:
+    """Settings in the user's git config must not change what the parser sees."""
+    staged_key, range_key = rules.API_KEY.mint(), rules.API_KEY.mint()
+    start = repo.commit({"README": "r\n"}, "one")
+    tip = repo.commit({"b/in range.txt": f"\n{range_key}\n"}, "range")
+    repo.write("b/x.txt", f"a\n{staged_key}\n")  # a top-level folder named like git's b/ prefix
+    repo.git("add", "b/x.txt")
+    repo.git("config", *config)
+
+    staged = run_scan("--staged", cwd=repo.path / "b")
+    ranged = run_scan("--git", "--range", f"{start}..{tip}", cwd=repo.path / "b")
+
+    assert [(f["path"], f["line"]) for f in staged.findings] == [("b/x.txt", 2)]
+    assert [(f["path"], f["line"], f["commit"]) for f in ranged.findings] == [("b/in range.txt", 2, tip)]

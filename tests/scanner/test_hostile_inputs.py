@@ -498,3 +498,41 @@ def test_no_progress_when_stderr_is_not_a_terminal(pool_tree: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr == b""
+
+
+# --- the worker pool under pressure ------------------------------------------------------
+
+MANY_WARNINGS = """
+import sys
+from scanner.engine import Engine
+from scanner.workers import scan_paths
+paths = [b"/nonexistent/soundpiece-scan/a/rather/long/directory/name/%06d.txt" % i for i in range(20000)]
+messages = []
+findings, stats = scan_paths(paths, Engine(), jobs=2, warn=messages.append)
+print(len(findings), stats.files, stats.skipped, len(messages))
+"""
+
+
+def test_pool_with_thousands_of_warnings_does_not_hang() -> None:
+    """Workers warn through the results pipe; it must be drained while tasks are still fed."""
+    result = subprocess.run(
+        [sys.executable, "-c", MANY_WARNINGS],
+        capture_output=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [b"0", b"0", b"20000", b"20000"]
+
+
+def test_pool_walk_failure_is_raised_not_hung(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    path = os.fsencode(tmp_path / "f.txt")
+
+    def walk():
+        for _ in range(workers.POOL_THRESHOLD + 10):
+            yield path
+        raise OSError(errno.EIO, "walk broke")
+
+    with pytest.raises(OSError, match="walk broke"):
+        workers.scan_paths(walk(), Engine(), jobs=2, warn=pytest.fail)

@@ -8,6 +8,9 @@ credential -> findings.
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
+import threading
 from collections.abc import Callable
 
 from scanner.engine import Engine, Match
@@ -15,7 +18,7 @@ from scanner.findings import Finding, Location
 from scanner.pool import Pool
 from scanner.sources.git.history import first_appearances
 from scanner.sources.git.objects import Blob, BlobStream, blob_reader, list_blobs, split_runs
-from scanner.sources.git.repo import GitError, Repo
+from scanner.sources.git.repo import GitError, Repo, first_line, git_env
 from scanner.stats import ScanStats
 
 Warn = Callable[[str], None]
@@ -31,6 +34,7 @@ def scan_history(
     progress: Callable[[int, int, int, int], None] | None = None,
 ) -> tuple[list[Finding], ScanStats]:
     blobs = list_blobs(repo)
+    check = _MissingObjects(repo)  # runs beside the scan, on its own core
     if repo.shallow:
         warn("shallow clone: history before the shallow boundary is not scanned (git fetch --unshallow)")
     if os.path.isdir(os.path.join(repo.git_dir, "lfs")):
@@ -41,12 +45,65 @@ def scan_history(
     update = None
     if progress is not None:
         update = lambda n, b: progress(n, len(blobs), b, total_bytes)  # noqa: E731
-    if jobs > 1 and len(runs) > 1:
-        hits, stats = Pool(handler, jobs).run(runs, warn, update)
-    else:
-        stats = ScanStats()
-        hits = [hit for run in runs for hit in handler(run, stats, warn)]
+    try:
+        if jobs > 1 and len(runs) > 1:
+            hits, stats = Pool(handler, jobs).run(runs, warn, update)
+        else:
+            stats = ScanStats()
+            hits = [hit for run in runs for hit in handler(run, stats, warn)]
+    except BaseException:
+        check.stop()
+        raise
+    missing = check.result(warn)
+    if missing:
+        stats.skipped += missing
     return _attribute(repo, hits, warn), stats
+
+
+class _MissingObjects:
+    """Objects that history refers to but the database lacks (a deleted loose object, say).
+
+    Enumerating the database cannot see what is not there: this walk of every ref's trees
+    (``git rev-list --objects --missing=print``) can, so a damaged repository gives a warning
+    along with its partial results instead of a silently clean report.
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
+        self._proc = subprocess.Popen(
+            repo.command("rev-list", "--objects", "--all", "--missing=print"),
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            stdin=subprocess.DEVNULL,
+            env=git_env(),
+        )
+        self.missing = 0
+        # Read as it comes (millions of lines on a big repository): only the missing are counted.
+        self._reader = threading.Thread(target=self._count, daemon=True)
+        self._reader.start()
+
+    def _count(self) -> None:
+        assert self._proc.stdout is not None
+        with self._proc.stdout as out:
+            self.missing = sum(1 for line in out if line.startswith(b"?"))
+
+    def stop(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        self._reader.join()
+        self._err.close()
+
+    def result(self, warn: Warn) -> int:
+        code = self._proc.wait()
+        self._reader.join()
+        self._err.seek(0)
+        error = first_line(self._err.read())
+        self._err.close()
+        if self.missing:
+            warn(f"{self.missing} objects are missing from the repository (partial results)")
+        elif code and error:
+            warn(f"history could not be walked completely (partial results): {error}")
+        return self.missing
 
 
 class _RunScanner:

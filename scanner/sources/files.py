@@ -71,7 +71,8 @@ def walk(
             elif _is_regular(root.path, warn):
                 yield root.path
             continue
-        prefix_len = len(root.path.rstrip(b"/")) + 1
+        # scandir joins names without doubling a trailing separator: "dir//" gives "dir//x"
+        prefix_len = len(root.path) + (0 if root.path.endswith(b"/") else 1)
         stack = [root.path]
         while stack:
             directory = stack.pop()

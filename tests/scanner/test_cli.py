@@ -579,11 +579,16 @@ def test_exclude_from_dedicated_file_wins(tmp_path: Path) -> None:
     assert [f["path"] for f in doc["findings"]] == ["a/x.txt"]
 
 
-def test_exclude_on_command_line(tmp_path: Path) -> None:
-    write(tmp_path / "gen" / "x.txt", rules.API_KEY.mint())
-    write(tmp_path / "y.txt", rules.API_KEY.mint())
-    _, doc = scan_json("--exclude", "gen/", cwd=tmp_path)
-    assert [f["path"] for f in doc["findings"]] == ["./y.txt"]
+@pytest.mark.parametrize("root", [".", "./", "tree", "tree/", "tree//", "./tree/.", "ABS", "ABS/", "ABS//"])
+def test_exclude_on_command_line_whatever_the_root_spelling(tmp_path: Path, root: str) -> None:
+    tree = tmp_path / "tree"
+    write(tree / "gen" / "x.txt", rules.API_KEY.mint())
+    write(tree / "src" / "gen.txt", rules.API_KEY.mint())
+    write(tree / "y.txt", rules.API_KEY.mint())
+    cwd = tree if root in (".", "./") else tmp_path
+    root = root.replace("ABS", str(tree))
+    _, doc = scan_json("--exclude", "/gen/", "--exclude", "src/*.txt", root, cwd=cwd)
+    assert [f["path"].rsplit("/", 1)[-1] for f in doc["findings"]] == ["y.txt"], root
 
 
 def test_baseline_path_from_config(tmp_path: Path) -> None:

@@ -328,7 +328,7 @@ NAMES = (
 )
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(name=NAMES)
 def test_random_file_names_reported_faithfully(name: bytes) -> None:
     key = rules.API_KEY.mint()

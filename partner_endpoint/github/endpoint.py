@@ -25,8 +25,7 @@ from partner_endpoint.github.verify import (
 )
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.db import write_transaction
-from partner_endpoint.store.leaks import BatchOutcome, record_batch
+from partner_endpoint.store.leaks import BatchOutcome, record_alerts
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +111,14 @@ class AlertEndpoint:
         return JSONResponse(answer)
 
     def _record(self, alerts: list[Alert]) -> BatchOutcome:
-        with write_transaction(self._engine) as conn:
-            return record_batch(
-                conn,
-                alerts,
-                policy=self._settings.leak_policy,
-                now=self._clock(),
-                sender=self._settings.mail_from,
-                docs_url=self._settings.docs_url,
-            )
+        return record_alerts(
+            self._engine,
+            alerts,
+            policy=self._settings.leak_policy,
+            now=self._clock(),
+            sender=self._settings.mail_from,
+            docs_url=self._settings.docs_url,
+        )
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from partner_endpoint.alerts import Alert
 from partner_endpoint.mail import outbox
 from partner_endpoint.mail.render import LeakNotice
 from partner_endpoint.settings import LeakPolicy
-from partner_endpoint.store.db import upsert
+from partner_endpoint.store.db import read_transaction, upsert, write_transaction
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,30 @@ class BatchOutcome:
     actions: tuple[tuple[str, int, str], ...]
     """(token_hash, key_id, action) per true-positive report, for logs."""
     mails_queued: int
+
+
+def record_alerts(
+    engine: Engine,
+    alerts: Sequence[Alert],
+    *,
+    policy: LeakPolicy,
+    now: datetime,
+    sender: str,
+    docs_url: str,
+) -> BatchOutcome:
+    """Record a batch in one transaction; batches that name no issued credential write nothing.
+
+    Most reports are false positives, so a plain read comes first: it takes no
+    lock, and SQLite's single write lock is only taken when there is work to do.
+    """
+    hashes = sorted({a.token_hash for a in alerts if a.is_credential})
+    if not hashes:
+        return BatchOutcome(frozenset(), (), 0)
+    with read_transaction(engine) as conn:
+        if not _lookup(conn, hashes, lock=False):
+            return BatchOutcome(frozenset(), (), 0)
+    with write_transaction(engine) as conn:
+        return record_batch(conn, alerts, policy=policy, now=now, sender=sender, docs_url=docs_url)
 
 
 def record_batch(
@@ -89,12 +113,15 @@ def record_batch(
     return BatchOutcome(frozenset(issued), tuple(actions), len(notified))
 
 
-def _lookup(conn: Connection, hashes: Sequence[str]) -> dict[str, _IssuedKey]:
-    """Token hash -> issued key, for API keys and signing secrets alike; locks the keys (PostgreSQL)."""
+def _lookup(conn: Connection, hashes: Sequence[str], *, lock: bool = True) -> dict[str, _IssuedKey]:
+    """Token hash -> issued key, for API keys and signing secrets alike.
+
+    ``lock`` takes the keys' row locks (PostgreSQL), in id order so concurrent batches cannot deadlock.
+    """
     found: dict[str, _IssuedKey] = {}
     for start in range(0, len(hashes), _CHUNK):
         chunk = hashes[start : start + _CHUNK]
-        rows = conn.execute(
+        query = (
             select(
                 api_keys.c.id,
                 api_keys.c.status,
@@ -108,8 +135,8 @@ def _lookup(conn: Connection, hashes: Sequence[str]) -> dict[str, _IssuedKey]:
             .join(accounts, accounts.c.id == api_keys.c.account_id)
             .where(or_(api_keys.c.key_hash.in_(chunk), signing_secrets.c.secret_hash.in_(chunk)))
             .order_by(api_keys.c.id)
-            .with_for_update(of=api_keys)
-        ).mappings()
+        )
+        rows = conn.execute(query.with_for_update(of=api_keys) if lock else query).mappings()
         wanted = set(chunk)
         for row in rows:
             key = _IssuedKey(row["id"], row["status"], row["label"], row["key_suffix"], row["owner_email"])

@@ -1,0 +1,326 @@
+#!/usr/bin/env python
+"""Load benchmark of the partner endpoint (not a test).
+
+Starts, on 127.0.0.1 only: a key server with a generated P-256 key,
+``soundpiece-partner serve --workers 2`` on a fresh SQLite database, and a
+bare Starlette app on the same uvicorn setup (the ceiling). It then drives
+them with ``wrk`` (a Lua script replaying pre-signed alerts) and reports
+requests/s and p50/p99 latency for 1-token and 100-token batches, the time
+of one 1,000-token batch, and the raw ECDSA verification rate on one core.
+
+Every run is bounded: ``--seconds`` per phase, a few phases, loopback only.
+Usage: .venv/bin/python bench/endpoint_load.py [--seconds 5] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+import rules
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.store import keys
+from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.migrate import migrate
+
+HOST = "127.0.0.1"
+ALERT_PATH = "/v1/secret-scanning/github"
+BIN = Path(sys.executable).parent
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def alerts(request):
+    await request.body()
+    return JSONResponse([])
+
+app = Starlette(routes=[Route("/v1/secret-scanning/github", alerts, methods=["POST"]),
+                        Route("/healthz", lambda r: JSONResponse({"status": "ok"}))])
+"""
+WRK_SCRIPT = r"""
+local requests = {}
+local index = 0
+init = function(args)
+  for _, r in ipairs(REQUESTS) do
+    table.insert(requests, wrk.format("POST", "/v1/secret-scanning/github",
+      {["Content-Type"] = "application/json", ["Github-Public-Key-Identifier"] = r[1],
+       ["Github-Public-Key-Signature"] = r[2]}, r[3]))
+  end
+end
+request = function()
+  index = index % #requests + 1
+  return requests[index]
+end
+done = function(summary, latency, requests_)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"non_2xx": %d, "socket_errors": %d}\n', summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class Signer:
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.key_id = "bench" + os.urandom(8).hex()
+        pem = (
+            self.key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        self.document = {"public_keys": [{"key_identifier": self.key_id, "key": pem, "is_current": True}]}
+
+    def sign(self, body: bytes) -> str:
+        return base64.b64encode(self.key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+@contextmanager
+def key_server(document: dict[str, Any]) -> Iterator[str]:
+    payload = json.dumps(document).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer((HOST, 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{httpd.server_address[1]}/keys"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    """A server process we started; waits for /healthz, stops it by its pid at the end."""
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{args[0]} did not start")
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def alert(tokens: list[str]) -> bytes:
+    return json.dumps(
+        [
+            {"token": t, "type": "soundpiece_api_key", "url": "https://github.com/o/r", "source": "commit"}
+            for t in tokens
+        ],
+        separators=(",", ":"),
+    ).encode()
+
+
+def write_wrk_script(path: Path, signer: Signer, bodies: list[bytes]) -> None:
+    entries = ",\n".join(f'{{"{signer.key_id}", "{signer.sign(b)}", [==[{b.decode()}]==]}}' for b in bodies)
+    path.write_text(f"REQUESTS = {{\n{entries}\n}}\n{WRK_SCRIPT}")
+
+
+def run_wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            f"http://{HOST}:{port}{ALERT_PATH}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    raw = json.loads(line.removeprefix("RESULT "))
+    return {
+        "requests_per_s": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "requests": raw["requests"],
+        "non_2xx": raw["non_2xx"],
+        "socket_errors": raw["socket_errors"],
+    }
+
+
+def ecdsa_verify_rate(seconds: float = 1.0) -> float:
+    """Verifications a second in this one thread (one core)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public, body = key.public_key(), alert([rules.API_KEY.mint()])
+    signature = key.sign(body, ec.ECDSA(hashes.SHA256()))
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for _ in range(200):
+            public.verify(signature, body, ec.ECDSA(hashes.SHA256()))
+        count += 200
+    return round(count / elapsed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk phase (max 30)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    seconds = max(1, min(args.seconds, 30))
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    signer = Signer()
+    with tempfile.TemporaryDirectory() as tmp_name, key_server(signer.document) as keys_url:
+        tmp = Path(tmp_name)
+        database_url = f"sqlite:///{tmp / 'bench.db'}"
+        secret_key = Fernet.generate_key().decode()
+        engine = make_engine(database_url)
+        migrate(engine)
+        now = datetime.now(UTC)
+        with write_transaction(engine) as conn:
+            account = keys.create_account(conn, "bench@example.com", [], now)
+            issued = [
+                keys.create_key(conn, SecretBox([secret_key]), account, f"k{i}", now) for i in range(20)
+            ]
+        engine.dispose()
+
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
+            "SOUNDPIECE_DATABASE_URL": database_url,
+            "SOUNDPIECE_SECRET_KEY": secret_key,
+            "SOUNDPIECE_GITHUB_KEYS_URL": keys_url,
+            "SOUNDPIECE_MAIL_DIR": str(tmp / "outbox"),
+            "SOUNDPIECE_LOG_LEVEL": "WARNING",
+        }
+        (tmp / "bare_app.py").write_text(BARE_APP)
+        one = tmp / "one.lua"
+        write_wrk_script(one, signer, [alert([rules.API_KEY.mint()]) for _ in range(2000)])
+        hundred = tmp / "hundred.lua"
+        write_wrk_script(
+            hundred, signer, [alert([rules.API_KEY.mint() for _ in range(100)]) for _ in range(200)]
+        )
+
+        figures: dict[str, Any] = {
+            "workers": args.workers,
+            "connections": args.connections,
+            "seconds": seconds,
+        }
+        figures["ecdsa_verify_per_s_one_core"] = ecdsa_verify_rate()
+
+        bare_port = free_port()
+        bare = [
+            str(BIN / "uvicorn"),
+            "bare_app:app",
+            "--app-dir",
+            str(tmp),
+            "--host",
+            HOST,
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        with process(bare, env, bare_port):
+            run_wrk(bare_port, one, 1, args.connections)  # warm-up
+            figures["bare_starlette_1_token"] = run_wrk(bare_port, one, seconds, args.connections)
+
+        port = free_port()
+        serve = [
+            str(BIN / "soundpiece-partner"),
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
+        with process(serve, env, port):
+            run_wrk(port, one, 1, args.connections)  # warm-up: both workers fetch the keys
+            figures["alerts_1_token"] = run_wrk(port, one, seconds, args.connections)
+            figures["alerts_100_tokens"] = run_wrk(port, hundred, seconds, args.connections)
+            tokens = [k.api_key for k in issued] + [rules.API_KEY.mint() for _ in range(980)]
+            body = alert(tokens)
+            started = time.perf_counter()
+            response = httpx.post(
+                f"http://{HOST}:{port}{ALERT_PATH}",
+                content=body,
+                headers={
+                    "Github-Public-Key-Identifier": signer.key_id,
+                    "Github-Public-Key-Signature": signer.sign(body),
+                    "Content-Type": "application/json",
+                },
+                timeout=30,
+            )
+            figures["batch_1000_tokens_s"] = round(time.perf_counter() - started, 3)
+            labels = [e["label"] for e in response.json()]
+            figures["batch_1000_true_positives"] = labels.count("true_positive")
+            assert response.status_code == 200 and len(labels) == 1000
+
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -215,6 +215,8 @@ def _write_report(args: argparse.Namespace, findings, stats) -> None:
             )
         return
     color = args.format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    if hasattr(sys.stdout, "reconfigure"):  # an ASCII stdout gets "\u2026" for "…", not a traceback
+        sys.stdout.reconfigure(errors="backslashreplace")
     write_report(
         args.format,
         findings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 
@@ -10,6 +11,8 @@ STDIN_PATH = b"-"
 
 def stdin_reader() -> Callable[[memoryview], int]:
     """``readinto`` over the binary standard input; pipes give short reads."""
+    if sys.stdin is None:  # started with stdin closed (``<&-``)
+        raise OSError(errno.EBADF, "-: standard input is closed")
     stream = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
 
     def readinto(view: memoryview) -> int:

@@ -50,6 +50,7 @@ def scan_range(repo: Repo, engine: Engine, revision_range: str) -> tuple[list[Fi
         "--format=%x01%H%x00%an%x00%ae%x00%aI",
         "-p",
         "--cc",
+        "--root",  # a root commit's files too, whatever the user's log.showRoot
         *_DIFF_OPTIONS,
         revision_range,
         "--",

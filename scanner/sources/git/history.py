@@ -38,6 +38,7 @@ def first_appearances(repo: Repo, oids: set[str], revisions: list[str]) -> dict[
             "--raw",
             "--no-abbrev",
             "--no-renames",
+            "--root",  # a root commit's files too, whatever the user's log.showRoot
             "-z",
             "--format=%x01%H%x00%an%x00%ae%x00%aI%x00",
             *(f"--find-object={oid}" for oid in batch),

@@ -294,3 +294,17 @@ def test_submodule_gitlinks_and_lfs_pointers(tmp_path: Path, repo: Repo) -> None
     [f] = result.findings
     assert (f["commit"], f["path"]) == (introduced, "k.txt")
     assert "LFS" in result.stderr
+
+
+def test_root_commit_attributed_whatever_log_show_root(repo: Repo) -> None:
+    key = rules.API_KEY.mint()
+    root = repo.commit({"root.txt": f"{key}\n"}, "root")
+    repo.commit({"x": "x\n"}, "x")
+    repo.git("config", "log.showRoot", "false")
+
+    history = run_scan("--git", cwd=repo.path)
+    ranged = run_scan("--git", "--range", "HEAD", cwd=repo.path)
+
+    assert [(f["commit"], f["path"], f["line"]) for f in history.findings] == [(root, "root.txt", 1)]
+    assert [(f["commit"], f["path"], f["line"]) for f in ranged.findings] == [(root, "root.txt", 1)]
+    assert "not reachable" not in history.stderr

@@ -683,3 +683,33 @@ def test_pool_warnings_go_to_stderr_and_json_still_parses(many_files, tmp_path: 
     assert result.stderr.decode() == (
         "soundpiece-scan: warning: ./d3/zz.fifo: skipped, not a regular file (FIFO)\n"
     )
+
+
+def test_stdin_closed_is_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SCAN, "--no-progress", "-"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=20,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert_one_line_error(result, "standard input is closed")
+
+
+@pytest.mark.parametrize("fmt", ["text", "github", "json"])
+def test_ascii_only_stdout(tmp_path: Path, fmt: str) -> None:
+    key = rules.API_KEY.mint()
+    write(tmp_path / "ça.txt", key)
+    result = subprocess.run(
+        [*SCAN, "--no-progress", "--format", fmt],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=20,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONIOENCODING": "ascii", "NO_COLOR": "1"},
+    )
+    assert result.returncode == 1, result.stderr.decode()
+    assert result.stderr == b""
+    result.stdout.decode("ascii")
+    assert b"\\u2026" in result.stdout
+    assert_not_leaked(result, key)

@@ -156,9 +156,29 @@ def _attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> l
         )
         findings += [Finding(m, location) for m in matches]
     if unreachable:
+        # A ref (usually a tag) may name a blob itself, with no commit or path around it.
+        tagged = _refs_to_blobs(repo, set(unreachable))
+        for oid, matches in hits:
+            if oid in tagged:
+                location = Location(path=tagged[oid].encode("utf-8", "surrogateescape"), blob=oid)
+                findings += [Finding(m, location) for m in matches]
+        unreachable = [oid for oid in unreachable if oid not in tagged]
+    if unreachable:
         shown = ", ".join(oid[:12] for oid in unreachable[:5])
         warn(
             f"{len(unreachable)} blobs holding credentials are not reachable from any ref "
             f"(staged or dangling objects, not reported as findings): {shown}"
         )
     return findings
+
+
+def _refs_to_blobs(repo: Repo, oids: set[str]) -> dict[str, str]:
+    """Blobs that a ref points at directly (``git tag key-blob <blob>``), with the ref's name."""
+    out = repo.run("for-each-ref", "--format=%(objectname) %(*objectname) %(refname)")
+    named: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        target, peeled, ref = line.split(" ", 2)
+        for oid in (peeled or target, target):
+            if oid in oids:
+                named.setdefault(oid, ref)
+    return named

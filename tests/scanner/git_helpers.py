@@ -29,12 +29,15 @@ def git_env(home: Path) -> dict[str, str]:
     return env
 
 
-def git(cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
+def git(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True, input: bytes | None = None
+) -> str:
     proc = subprocess.run(
         ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
         cwd=cwd,
         env=env or git_env(cwd.parent),
         capture_output=True,
+        input=input,
     )
     if check and proc.returncode:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
@@ -58,8 +61,10 @@ class Repo:
     def env(self) -> dict[str, str]:
         return git_env(self.home)
 
-    def git(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
-        return git(self.path, *args, env=env or self.env, check=check)
+    def git(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None, input: bytes | None = None
+    ) -> str:
+        return git(self.path, *args, env=env or self.env, check=check, input=input)
 
     def write(self, name: str | bytes, content: str | bytes) -> Path:
         target = Path(os.fsdecode(self.path / os.fsdecode(name)))

@@ -308,3 +308,26 @@ def test_root_commit_attributed_whatever_log_show_root(repo: Repo) -> None:
     assert [(f["commit"], f["path"], f["line"]) for f in history.findings] == [(root, "root.txt", 1)]
     assert [(f["commit"], f["path"], f["line"]) for f in ranged.findings] == [(root, "root.txt", 1)]
     assert "not reachable" not in history.stderr
+
+
+def test_blob_named_directly_by_a_tag(repo: Repo) -> None:
+    """A tag may point at a blob (git.git's junio-gpg-pub): reachable, so reported, under the ref's name."""
+    light, annotated, dangling = rules.API_KEY.mint(), rules.API_KEY.mint(), rules.API_KEY.mint()
+    repo.commit({"a": "a\n"}, "a")
+
+    def blob(content: str) -> str:
+        return repo.git("hash-object", "-w", "--stdin", input=content.encode())
+
+    repo.git("tag", "key-blob", blob(f"{light}\n"))
+    repo.git("tag", "-a", "-m", "signed", "key-annotated", blob(f"x\n{annotated}\n"))
+    blob(dangling)
+
+    result = run_scan("--git", cwd=repo.path)
+
+    assert result.code == 1, result.stderr
+    found = {f["secret_sha256"]: f for f in result.findings}
+    assert set(found) == {sha(light), sha(annotated)}
+    assert (found[sha(light)]["path"], found[sha(light)]["line"]) == ("refs/tags/key-blob", 1)
+    assert (found[sha(annotated)]["path"], found[sha(annotated)]["line"]) == ("refs/tags/key-annotated", 2)
+    assert "commit" not in found[sha(light)]
+    assert "1 blobs holding credentials are not reachable" in result.stderr  # the dangling one

@@ -331,3 +331,26 @@ def test_blob_named_directly_by_a_tag(repo: Repo) -> None:
     assert (found[sha(annotated)]["path"], found[sha(annotated)]["line"]) == ("refs/tags/key-annotated", 2)
     assert "commit" not in found[sha(light)]
     assert "1 blobs holding credentials are not reachable" in result.stderr  # the dangling one
+
+
+def test_odd_paths_in_history(repo: Repo) -> None:
+    names = ["tab\there.txt", "new\nline.txt", "caf\u00e9 \u65e5\u672c.txt", '"quoted".txt', "-dash.txt"]
+    keys = {name: rules.API_KEY.mint() for name in names}
+    for name, key in keys.items():
+        repo.commit({name: f"0\n{key}\n"}, "odd")
+    raw = b"bad-\xff.txt"
+    binary_key = rules.API_KEY.mint()
+    (repo.path / os.fsdecode(raw)).write_bytes(binary_key.encode())
+    repo.git("add", "-A")
+    repo.commit(message="not utf-8")
+
+    result = run_scan("--git", cwd=repo.path)
+
+    assert result.code == 1, result.stderr
+    paths = {f["secret_sha256"]: (f["path"], f["line"]) for f in result.findings}
+    assert paths == {
+        **{sha(key): (name, 2) for name, key in keys.items()},
+        sha(binary_key): ("bad-\\xff.txt", 1),
+    }
+    [odd] = [f for f in result.findings if f["secret_sha256"] == sha(binary_key)]
+    assert odd["path_base64"] == "YmFkLf8udHh0"

@@ -276,3 +276,44 @@ def test_ci_errors(ci_repo: Repo) -> None:
     broken, _ = run_ci(ci_repo, EVENT="push", BEFORE="f" * 40, AFTER="HEAD", FAIL="false")
     assert broken.returncode == 2
     assert "range" in broken.stderr
+
+
+# --- a plain git hook (no pre-commit): what git itself hands the hook ---------------------------------
+
+
+@pytest.mark.parametrize("how", ["index", "all", "only-path"])
+def test_plain_git_hook_sees_the_commit_being_made(tmp_path: Path, how: str) -> None:
+    """``git commit -a`` and ``git commit PATH`` build a temporary index (GIT_INDEX_FILE): that is
+    what the next commit holds, so that is what --staged must read."""
+    repo = Repo.init(tmp_path / "work", tmp_path)
+    repo.commit({"app.py": "A = 1\n", "other.py": "B = 1\n"}, "one")
+    hook = repo.path / ".git" / "hooks" / "pre-commit"
+    hook.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m scanner --staged --no-progress\n'
+    )
+    hook.chmod(0o755)
+    key = rules.API_KEY.mint()
+    repo.write("app.py", f"A = 1\nKEY = '{key}'\n")
+    repo.write("other.py", "B = 2\n")
+    if how == "index":
+        repo.git("add", "app.py")
+        args = ["commit", "-m", "x"]
+    elif how == "all":
+        args = ["commit", "-a", "-m", "x"]
+    else:
+        repo.git("add", "other.py")  # staged and clean; the path given is the dirty one
+        args = ["commit", "-m", "x", "--", "app.py"]
+    head = repo.git("rev-parse", "HEAD")
+
+    proc = subprocess.run(["git", *args], cwd=repo.path, env=repo.env, capture_output=True, text=True)
+
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "app.py:2" in proc.stdout + proc.stderr
+    assert key not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert repo.git("rev-parse", "HEAD") == head
+
+    repo.write("app.py", "A = 1\nKEY = 'from the environment'\n")
+    repo.git("add", "app.py")
+    clean = subprocess.run(["git", *args], cwd=repo.path, env=repo.env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr

@@ -97,6 +97,7 @@ def _scan(args: argparse.Namespace) -> int:
     progress = _progress_line(args)
     if args.git is not None or args.staged or args.range:
         findings, stats = _scan_git(args, engine, progress)
+        findings = _drop_excluded(findings, (*config.exclude, *args.exclude))
     else:
         findings, stats = _scan_paths(args, config, engine, progress)
     if progress is not None:
@@ -171,6 +172,16 @@ def _scan_git(args, engine, progress):
         update = lambda n, total, b, total_b: progress.update(n, b, total_b)  # noqa: E731
         progress.unit, progress.total = "objects", None
     return scan_history(repo, engine, jobs=args.jobs, warn=_warn, progress=update)
+
+
+def _drop_excluded(findings: list, globs: tuple[str, ...]) -> list:
+    """--exclude and the configuration apply to paths in history and in the index too."""
+    if not globs:
+        return findings
+    from scanner.filters.exclude import PathExcluder
+
+    excluder = PathExcluder(globs)
+    return [f for f in findings if not excluder.excludes(f.location.path.decode("utf-8", "surrogateescape"))]
 
 
 def _same_files(paths: frozenset[bytes]) -> frozenset[bytes]:

@@ -107,9 +107,11 @@ class Result:
         return json.loads(self.stdout)["findings"] if self.stdout.strip() else []
 
 
-def run_scan(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+def run_scan(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60, config: bool = False
+) -> Result:
     """``soundpiece-scan ARGS`` in ``cwd`` (JSON unless a format is given); never a traceback."""
-    argv = [sys.executable, "-m", "scanner", *args, "--no-progress", "--no-config"]
+    argv = [sys.executable, "-m", "scanner", *args, "--no-progress", *([] if config else ["--no-config"])]
     if "--format" not in args and "-f" not in args:
         argv += ["--format", "json"]
     environment = dict(env or os.environ)

@@ -244,3 +244,27 @@ def test_user_diff_config_does_not_change_reported_paths(repo: Repo, config: tup
 
     assert [(f["path"], f["line"]) for f in staged.findings] == [("b/x.txt", 2)]
     assert [(f["path"], f["line"], f["commit"]) for f in ranged.findings] == [("b/in range.txt", 2, tip)]
+
+
+def test_excludes_apply_to_staged_range_and_history(repo: Repo) -> None:
+    """--exclude and the configuration's exclude list skip paths in the index and in history too
+    (a project's own test fixtures must not block its pre-commit hook)."""
+    fixture, real = rules.API_KEY.mint(), rules.API_KEY.mint()
+    start = repo.commit({"README": "r\n"}, "one")
+    tip = repo.commit({"tests/fixtures/keys.txt": fixture, "app.py": f"K = '{real}'\n"}, "two")
+    repo.write(".soundpiece-scan.toml", 'exclude = ["tests/fixtures/**"]\n')
+    repo.write("tests/fixtures/more.txt", fixture)
+    repo.git("add", "tests/fixtures/more.txt")
+
+    staged = run_scan("--staged", cwd=repo.path, config=True)
+    assert (staged.code, staged.findings) == (0, [])
+    staged_all = run_scan("--staged", cwd=repo.path)
+    assert [f["path"] for f in staged_all.findings] == ["tests/fixtures/more.txt"]
+
+    for args in (["--git"], ["--git", "--range", f"{start}..{tip}"]):
+        configured = run_scan(*args, cwd=repo.path, config=True)
+        assert [f["path"] for f in configured.findings] == ["app.py"], args
+        flagged = run_scan(*args, "--exclude", "tests/", "--exclude", "*.py", cwd=repo.path)
+        assert (flagged.code, flagged.findings) == (0, []), args
+        everything = run_scan(*args, cwd=repo.path)
+        assert sorted(f["path"] for f in everything.findings) == ["app.py", "tests/fixtures/keys.txt"]

@@ -48,7 +48,7 @@ class Pool(Generic[T, R]):
                 queue.put(task)
             for _ in workers:
                 queue.put(None)
-            return _collect(results, len(workers), counters, warn, progress)
+            return _collect(results, workers, counters, warn, progress)
         finally:
             for worker in workers:
                 if worker.is_alive():
@@ -56,7 +56,30 @@ class Pool(Generic[T, R]):
                 worker.join()
 
 
-def _collect(results: Any, pending: int, counters: Any, warn: Warn, progress: Progress | None):
+class WorkerDied(OSError):
+    """A worker process ended without its results (killed: out of memory, a signal)."""
+
+
+def _next_message(results: Any, workers: list) -> tuple[str, Any]:
+    """The next message, or :class:`WorkerDied` when a worker is gone and nothing more can come."""
+    from multiprocessing.connection import wait
+
+    reader = getattr(results, "_reader", None)
+    while reader is not None and results.empty():
+        alive = [w.sentinel for w in workers if w.exitcode is None]
+        wait([reader, *alive], timeout=1.0)
+        if not results.empty():
+            break
+        dead = [w for w in workers if w.exitcode not in (None, 0)]
+        if dead or not alive:
+            code = dead[0].exitcode if dead else 0
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
+            raise WorkerDied(f"a worker process died ({how}), perhaps out of memory; try --jobs 1")
+    return results.get()
+
+
+def _collect(results: Any, workers: list, counters: Any, warn: Warn, progress: Progress | None):
+    pending = len(workers)
     out: list = []
     stats = ScanStats()
     done = threading.Event()
@@ -69,7 +92,7 @@ def _collect(results: Any, pending: int, counters: Any, warn: Warn, progress: Pr
         threading.Thread(target=report, daemon=True).start()
     try:
         while pending:
-            kind, payload = results.get()
+            kind, payload = _next_message(results, workers)
             if kind == "warn":
                 warn(payload)
             elif kind == "done":

@@ -389,3 +389,26 @@ def test_inline_allow_and_baseline_apply_to_history_and_staged(tmp_path: Path, r
     assert (history.code, history.findings) == (0, [])
     assert [(f["path"], f["line"]) for f in staged.findings] == [("b.py", 2)]
     assert [(f["path"], f["line"]) for f in staged_all.findings] == [("b.py", 1), ("b.py", 2)]
+
+
+def test_a_killed_worker_is_an_error_not_a_hang(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OOM killer taking one worker must end the scan with a message, not wait forever."""
+    import signal
+
+    from scanner import history
+    from scanner.engine import Engine
+    from scanner.pool import WorkerDied
+    from scanner.sources.git.repo import open_repo
+
+    repo.commit({f"f{i}.txt": "x" * (1000 + i) for i in range(40)}, "many")
+    scan_run = history._RunScanner.__call__
+    parent = os.getpid()
+
+    def dies(self, run, stats, warn):
+        if os.getpid() != parent and any(b.size == 1000 for b in run):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return scan_run(self, run, stats, warn)
+
+    monkeypatch.setattr(history._RunScanner, "__call__", dies)
+    with pytest.raises(WorkerDied, match="died"):
+        history.scan_history(open_repo(str(repo.path)), Engine(), jobs=2, warn=lambda m: None)

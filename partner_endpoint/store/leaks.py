@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 
 from partner_endpoint.alerts import Alert
 from partner_endpoint.mail import outbox
@@ -113,6 +113,26 @@ def record_batch(
     return BatchOutcome(frozenset(issued), tuple(actions), len(notified))
 
 
+# Built once: constructing the statement costs as much as running it for a small batch.
+_HASHES = bindparam("hashes", expanding=True)
+_LOOKUP = (
+    select(
+        api_keys.c.id,
+        api_keys.c.status,
+        api_keys.c.label,
+        api_keys.c.key_suffix,
+        api_keys.c.key_hash,
+        signing_secrets.c.secret_hash,
+        accounts.c.owner_email,
+    )
+    .join(signing_secrets, signing_secrets.c.key_id == api_keys.c.id)
+    .join(accounts, accounts.c.id == api_keys.c.account_id)
+    .where(or_(api_keys.c.key_hash.in_(_HASHES), signing_secrets.c.secret_hash.in_(_HASHES)))
+    .order_by(api_keys.c.id)
+)
+_LOOKUP_FOR_UPDATE = _LOOKUP.with_for_update(of=api_keys)
+
+
 def _lookup(conn: Connection, hashes: Sequence[str], *, lock: bool = True) -> dict[str, _IssuedKey]:
     """Token hash -> issued key, for API keys and signing secrets alike.
 
@@ -121,22 +141,7 @@ def _lookup(conn: Connection, hashes: Sequence[str], *, lock: bool = True) -> di
     found: dict[str, _IssuedKey] = {}
     for start in range(0, len(hashes), _CHUNK):
         chunk = hashes[start : start + _CHUNK]
-        query = (
-            select(
-                api_keys.c.id,
-                api_keys.c.status,
-                api_keys.c.label,
-                api_keys.c.key_suffix,
-                api_keys.c.key_hash,
-                signing_secrets.c.secret_hash,
-                accounts.c.owner_email,
-            )
-            .join(signing_secrets, signing_secrets.c.key_id == api_keys.c.id)
-            .join(accounts, accounts.c.id == api_keys.c.account_id)
-            .where(or_(api_keys.c.key_hash.in_(chunk), signing_secrets.c.secret_hash.in_(chunk)))
-            .order_by(api_keys.c.id)
-        )
-        rows = conn.execute(query.with_for_update(of=api_keys) if lock else query).mappings()
+        rows = conn.execute(_LOOKUP_FOR_UPDATE if lock else _LOOKUP, {"hashes": chunk}).mappings()
         wanted = set(chunk)
         for row in rows:
             key = _IssuedKey(row["id"], row["status"], row["label"], row["key_suffix"], row["owner_email"])

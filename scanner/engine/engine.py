@@ -21,6 +21,8 @@ ReadInto = Callable[[memoryview], int]
 """Fills the view with the next bytes of the input, returns how many (0 at the end)."""
 
 DEFAULT_CHUNK = 1 << 20
+LINE_CONTEXT = 1 << 16
+"""Bytes of a token's line kept from the previous and the next chunk, for inline markers."""
 
 
 class Engine:
@@ -84,7 +86,7 @@ class Engine:
             if not n:
                 return [], 0
             found = self._matcher.candidates(view[:n])
-            return (self._matches(found, view, n, 0, 0, 0, -1) if found else []), n
+            return (self._matches(found, view, n, 0, 0, 0, None) if found else []), n
 
         matches: list[Match] = []
         total = n
@@ -93,16 +95,37 @@ class Engine:
         lines_before = 0  # newlines before view[0] (counted only without ``reopen``)
         line_chars = 0  # code points from the last newline before view[0] to view[0] (likewise)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")  # ends where view[0] starts
+        # A token's line (for inline markers) may run into the previous or the next chunk:
+        # each match's line_text takes up to LINE_CONTEXT bytes more on either side.
+        line_head = b""  # the current line's bytes just before view[0] (at most LINE_CONTEXT)
+        open_lines: list[int] = []  # matches whose line goes on past the data read so far
         while True:
             end = keep + n
+            if open_lines:
+                stop = min(end, keep + LINE_CONTEXT)
+                newline = self._buf.find(b"\n", keep, stop)
+                tail = bytes(view[keep : stop if newline < 0 else newline])
+                for i in open_lines:
+                    text = matches[i].line_text + tail
+                    matches[i] = dataclasses.replace(matches[i], line_text=text.rstrip(b"\r"))
+                open_lines = []
             found = self._matcher.candidates(view[:end])
             found = [(i, e) for i, e in found if e > keep]  # tokens ending in new data only
             if found:
-                matches += self._matches(found, view, end, base, lines_before, line_chars, decoder)
+                new = self._matches(found, view, end, base, lines_before, line_chars, decoder, line_head)
+                if n == chunk:  # more input may follow: lines not ended here go on in it
+                    open_lines = [
+                        len(matches) + j
+                        for j, m in enumerate(new)
+                        if self._buf.find(b"\n", m.offset - base + len(m.secret), end) < 0
+                    ]
+                matches += new
             if n < chunk:
                 break
             # Slide: the last `overlap` bytes become the front of the next buffer.
             dropped = end - overlap
+            floor = max(0, dropped - LINE_CONTEXT)
+            line_head = bytes(self._buf[self._buf.rfind(b"\n", floor, dropped) + 1 or floor : dropped])
             if reopen is None:
                 head = bytes(self._buf[:dropped])
                 newlines = head.count(b"\n")
@@ -167,7 +190,8 @@ class Engine:
         base: int,
         lines_before: int,
         line_chars: int,
-        decoder: codecs.IncrementalDecoder,
+        decoder: codecs.IncrementalDecoder | None,
+        line_head: bytes = b"",
     ) -> list[Match]:
         out: list[Match] = []
         buf = self._buf
@@ -180,10 +204,13 @@ class Engine:
             line_end = buf.find(b"\n", stop, end)
             line_end = end if line_end < 0 else line_end
             line = lines_before + buf.count(b"\n", 0, start) + 1
+            text = bytes(view[line_start:line_end]).rstrip(b"\r")
             if line_start == 0 and base:  # the line began in an earlier chunk: count on from there
                 probe = codecs.getincrementaldecoder("utf-8")("replace")
-                probe.setstate(decoder.getstate())
+                if decoder is not None:
+                    probe.setstate(decoder.getstate())
                 column = line_chars + len(probe.decode(bytes(view[:start]), final=True)) + 1
+                text = line_head + text
             else:
                 column = len(bytes(view[line_start:start]).decode("utf-8", "replace")) + 1
             out.append(
@@ -193,7 +220,7 @@ class Engine:
                     line=line,
                     column=column,
                     secret=token,
-                    line_text=bytes(view[line_start:line_end]).rstrip(b"\r"),
+                    line_text=text,
                 )
             )
         return out

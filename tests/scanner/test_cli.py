@@ -713,3 +713,30 @@ def test_ascii_only_stdout(tmp_path: Path, fmt: str) -> None:
     result.stdout.decode("ascii")
     assert b"\\u2026" in result.stdout
     assert_not_leaked(result, key)
+
+
+@pytest.mark.parametrize("via_stdin", [False, True], ids=["file", "stdin"])
+def test_inline_marker_on_a_line_cut_by_a_chunk_boundary(tmp_path: Path, via_stdin: bool) -> None:
+    """The marker and the token are on one line, but the 1 MiB chunk boundary falls between them."""
+    allowed_before, allowed_after, reported = (rules.API_KEY.mint() for _ in range(3))
+    marker = "  # soundpiece-scan: allow"
+    data = bytearray(b"filler line\n" * (3 * MIB // 12))
+    # token ends just before the first boundary, its marker just after it
+    line1 = f"\nA = '{allowed_before}'{marker}\n".encode()
+    at1 = MIB - line1.index(b"'", 6) - 2
+    data[at1 : at1 + len(line1)] = line1
+    # the marker well before the second boundary, the token across it (the engine's third
+    # buffer starts 43 bytes, one token length less one, before 2 MiB)
+    prefix = f"\n{marker}{' ' * 50}B = '".encode()
+    line2 = prefix + f"{allowed_after}'\n".encode()
+    at2 = 2 * MIB - 10 - len(prefix)
+    data[at2 : at2 + len(line2)] = line2
+    data += f"C = '{reported}'\n".encode()
+    assert data[MIB - 10 : MIB + 10].count(b"\n") == 0 and data[2 * MIB - 10 : 2 * MIB + 10].count(b"\n") == 0
+    if via_stdin:
+        _, doc = scan_json("-", cwd=tmp_path, input=bytes(data))
+    else:
+        write(tmp_path / "big.py", bytes(data))
+        _, doc = scan_json(cwd=tmp_path)
+    assert [f["secret_sha256"] for f in doc["findings"]] == [sha(reported)]
+    assert doc["stats"]["suppressed"] == 2

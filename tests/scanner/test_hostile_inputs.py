@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 import rules
 import scanner.workers as workers
 from scanner.engine import Engine
+from scanner.engine.engine import LINE_CONTEXT
 from scanner.findings import display_path
 from scanner.progress import ProgressLine
 from scanner.report.text import printable
@@ -305,6 +306,14 @@ def test_planted_tokens_found_exactly(parts, chunk: int) -> None:
     matches, size = engine.scan(stream.readinto)
     assert size == len(data)
     assert sorted((m.offset, m.line, m.column, m.secret.decode()) for m in matches) == want
+    # Inline markers need the token's whole line, even when a chunk boundary cuts it
+    # (lines up to a chunk long; carriage returns aside, which markers never contain).
+    for match in [f.match for f in findings] + matches:
+        start = data.rfind(b"\n", 0, match.offset) + 1
+        end = data.find(b"\n", match.offset)
+        line = data[start : len(data) if end < 0 else end]
+        if len(line) <= min(chunk - 44, LINE_CONTEXT):
+            assert match.line_text.replace(b"\r", b"") == line.replace(b"\r", b"")
 
 
 @settings(max_examples=4, deadline=None)
@@ -505,6 +514,7 @@ def test_no_progress_when_stderr_is_not_a_terminal(pool_tree: Path) -> None:
 MANY_WARNINGS = """
 import sys
 from scanner.engine import Engine
+from scanner.engine.engine import LINE_CONTEXT
 from scanner.workers import scan_paths
 paths = [b"/nonexistent/soundpiece-scan/a/rather/long/directory/name/%06d.txt" % i for i in range(20000)]
 messages = []

@@ -412,3 +412,21 @@ def test_a_killed_worker_is_an_error_not_a_hang(repo: Repo, monkeypatch: pytest.
     monkeypatch.setattr(history._RunScanner, "__call__", dies)
     with pytest.raises(WorkerDied, match="died"):
         history.scan_history(open_repo(str(repo.path)), Engine(), jobs=2, warn=lambda m: None)
+
+
+def test_partial_clone_scans_what_is_there_and_says_what_is_not(tmp_path: Path, repo: Repo) -> None:
+    old, new = rules.API_KEY.mint(), rules.API_KEY.mint()
+    repo.commit({"old.txt": old}, "old")
+    repo.commit({"old.txt": "x\n"}, "gone")
+    repo.commit({"new.txt": new}, "new")
+    repo.git("config", "uploadpack.allowFilter", "true")
+    partial = tmp_path / "partial"
+    git(tmp_path, "clone", "-q", "--filter=blob:none", f"file://{repo.path}", str(partial), env=repo.env)
+    before = git(partial, "count-objects", "-v", env=repo.env)
+
+    result = run_scan("--git", cwd=partial, env=repo.env)
+
+    assert result.code == 1
+    assert [f["path"] for f in result.findings] == ["new.txt"]
+    assert "1 objects are missing" in result.stderr
+    assert git(partial, "count-objects", "-v", env=repo.env) == before  # nothing was fetched

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 from sqlalchemy import Engine, text
@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from partner_endpoint.auth import ApiKeyBackend, unauthorized
+from partner_endpoint.clock import utc_now
 from partner_endpoint.github.endpoint import AlertEndpoint
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.mail import outbox
@@ -30,10 +31,6 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine, read_transaction
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def whoami(request: Request) -> Response:
@@ -70,10 +67,9 @@ def create_app(
         clock=clock,
     )
 
-    def database_ok() -> bool:
+    def database_ok() -> None:
         with read_transaction(engine) as conn:
             conn.execute(text("SELECT 1"))
-        return True
 
     async def healthz(_request: Request) -> Response:
         try:
@@ -115,7 +111,7 @@ def create_app(
             )
         ],
     )
-    app = Starlette(
+    return Starlette(
         routes=[
             Route("/v1/secret-scanning/github", alerts.handle, methods=["POST"]),
             Route("/healthz", healthz),
@@ -124,11 +120,6 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    app.state.metrics = metrics
-    app.state.engine = engine
-    app.state.key_cache = keys
-    app.state.mail_worker = worker
-    return app
 
 
 def app_from_env() -> Starlette:

@@ -8,9 +8,12 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
+
+from partner_endpoint.clock import utc_now
 from partner_endpoint.logs import configure_logging
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.secretbox import load_secret_box
@@ -81,10 +84,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _output(args: argparse.Namespace, data: Any, human: str) -> None:
     print(json.dumps(data, default=_json_default, indent=2) if args.json else human)
 
@@ -95,7 +94,8 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
-def _store(settings: Settings):  # type: ignore[no-untyped-def]
+def _store(settings: Settings) -> Engine:
+    """The engine, with the schema brought up to date."""
     engine = make_engine(settings.database_url)
     migrate(engine)
     return engine
@@ -157,7 +157,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:
     with write_transaction(_store(settings)) as conn:
-        account_id = keys.create_account(conn, args.email, args.allow_ip, _now())
+        account_id = keys.create_account(conn, args.email, args.allow_ip, utc_now())
     _output(args, {"account_id": account_id}, f"created account {account_id}")
     return 0
 
@@ -165,7 +165,7 @@ def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:
 def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
     box = load_secret_box(settings)
     with write_transaction(_store(settings)) as conn:
-        new = keys.create_key(conn, box, args.account, args.label, _now())
+        new = keys.create_key(conn, box, args.account, args.label, utc_now())
     data = {
         "key_id": new.key_id,
         "label": new.label,
@@ -201,7 +201,7 @@ def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     with write_transaction(_store(settings)) as conn:
-        changed = keys.revoke_key(conn, args.key_id, _now())
+        changed = keys.revoke_key(conn, args.key_id, utc_now())
     state = "revoked" if changed else "was already revoked"
     _output(args, {"key_id": args.key_id, "revoked": True, "changed": changed}, f"key {args.key_id} {state}")
     return 0

@@ -10,20 +10,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine
 
+from partner_endpoint.clock import utc_now
 from partner_endpoint.mail import outbox
 from partner_endpoint.mail.transport import MailTransport
 from partner_endpoint.metrics import Metrics
-from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.store.db import write_transaction
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class MailWorker:
@@ -63,7 +60,6 @@ class MailWorker:
             self._metrics.mail_sent.inc()
             sent += 1
             log.info("mail sent", extra={"fields": {"mail_id": mail.id, "message_id": mail.message_id}})
-        await asyncio.to_thread(self._update_depth)
         return sent
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -86,7 +82,3 @@ class MailWorker:
     def _mark_failed(self, mail: outbox.OutgoingMail, error: str) -> None:
         with write_transaction(self._engine) as conn:
             outbox.mark_failed(conn, mail, error, self._clock(), self._max_attempts)
-
-    def _update_depth(self) -> None:
-        with read_transaction(self._engine) as conn:
-            self._metrics.outbox_depth.set(outbox.depth(conn))

@@ -1,14 +1,14 @@
 """Recording a verified alert batch: leak events, the leak policy and the mail outbox, in one transaction.
 
-Idempotent at the database level, so GitHub's retries and replays change
-nothing: a leak event is unique per (token, location), the policy is a
+Idempotent at the database level, so GitHub's retries and replays revoke
+nothing twice and mail nobody twice (they only move the sighting's
+``last_seen``): a leak event is unique per (token, location), the policy is a
 conditional UPDATE that only the first delivery wins, and the outbox row is
 unique per (key, leak event).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +21,6 @@ from partner_endpoint.mail.render import LeakNotice
 from partner_endpoint.settings import LeakPolicy
 from partner_endpoint.store.db import read_transaction, upsert, write_transaction
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
-
-log = logging.getLogger(__name__)
 
 _CHUNK = 500
 _NEW_STATUS = {"revoke": "revoked", "flag": "flagged"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scanner.sources.git.repo import Repo
+from scanner.sources.git.repo import GitError, Repo
 
 BATCH = 500
 """Object names per git invocation (keeps the command line short)."""
@@ -28,8 +28,12 @@ def first_appearances(repo: Repo, oids: set[str], revisions: list[str]) -> dict[
     """For each blob, the oldest commit in ``revisions`` whose diff adds it."""
     found: dict[str, Introduction] = {}
     todo = sorted(oids)
-    for start in range(0, len(todo), BATCH):
-        batch = todo[start : start + BATCH]
+    # In a partial clone --find-object makes git fetch missing blobs from the promisor remote
+    # (and fail when it is out of reach): there, one unfiltered walk, filtered here instead.
+    lazy = _lazy_fetching(repo)
+    step = (len(todo) or 1) if lazy else BATCH
+    for start in range(0, len(todo), step):
+        batch = [] if lazy else todo[start : start + step]
         out = repo.run(
             "log",
             "--reverse",
@@ -49,6 +53,15 @@ def first_appearances(repo: Repo, oids: set[str], revisions: list[str]) -> dict[
             if oid in oids and oid not in found:
                 found[oid] = intro
     return found
+
+
+def _lazy_fetching(repo: Repo) -> bool:
+    """True in a partial clone, where reading a missing object fetches it from a remote."""
+    try:
+        out = repo.run("config", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$")
+    except GitError:
+        return False  # git config exits 1 when nothing matches
+    return bool(out.strip())
 
 
 def parse_raw_log(out: bytes):

@@ -430,3 +430,9 @@ def test_partial_clone_scans_what_is_there_and_says_what_is_not(tmp_path: Path, 
     assert [f["path"] for f in result.findings] == ["new.txt"]
     assert "1 objects are missing" in result.stderr
     assert git(partial, "count-objects", "-v", env=repo.env) == before  # nothing was fetched
+
+    # Offline (the promisor remote out of reach): the local blobs are still scanned and attributed.
+    repo.path.rename(tmp_path / "gone")
+    offline = run_scan("--git", cwd=partial, env=repo.env)
+    assert offline.code == 1, offline.stderr
+    assert [(f["path"], f["line"]) for f in offline.findings] == [("new.txt", 1)]

@@ -34,6 +34,11 @@ class LeakNotice:
     leak_event_id: int
 
 
+def _one_line(text: str) -> str:
+    """Control characters out: a label with a newline must not break (or inject) a mail header."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 @cache
 def _template(name: str) -> Template:
     return Template(files("partner_endpoint").joinpath("templates", name).read_text(encoding="utf-8"))
@@ -46,11 +51,12 @@ def message_id(notice: LeakNotice, sender: str) -> str:
 
 
 def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
+    label = _one_line(notice.label)
     values = {
-        "label": notice.label,
+        "label": label,
         "suffix": notice.key_suffix,
         "url": notice.url or "(no URL given)",
-        "source": notice.source or "unknown",
+        "source": _one_line(notice.source) or "unknown",
         "seen_at": notice.seen_at.strftime("%Y-%m-%d %H:%M UTC"),
         "action_text": ACTION_TEXT.get(notice.action, notice.action),
         "docs_url": docs_url,
@@ -65,9 +71,7 @@ def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = notice.recipient
-    message["Subject"] = (
-        f'Your Soundpiece API key "{notice.label}" (ending in {notice.key_suffix}) was leaked'
-    )
+    message["Subject"] = f'Your Soundpiece API key "{label}" (ending in {notice.key_suffix}) was leaked'
     message["Date"] = format_datetime(notice.seen_at)
     message["Message-ID"] = message_id(notice, sender)
     message.set_content(_template("leak_notice.txt").substitute(values))

@@ -67,7 +67,7 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
 
 
 def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: datetime) -> int:
-    if "@" not in email:
+    if "@" not in email or any(ch.isspace() or not ch.isprintable() for ch in email):
         raise ValueError(f"not an email address: {email!r}")
     networks = [str(n) for n in parse_networks(allow_ips)]
     result = conn.execute(

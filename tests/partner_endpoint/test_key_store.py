@@ -51,6 +51,9 @@ def test_unknown_account_and_bad_networks_are_refused(engine: Engine, box: Secre
         keys.create_key(conn, box, 12345, "x", clock.wall())
     with pytest.raises(ValueError), write_transaction(engine) as conn:
         keys.create_account(conn, "o@example.com", ["300.1.1.1"], clock.wall())
+    for email in ("nobody", "a@b.c\nBcc: x@y.z", "a b@c.d"):
+        with pytest.raises(ValueError), write_transaction(engine) as conn:
+            keys.create_account(conn, email, [], clock.wall())
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:

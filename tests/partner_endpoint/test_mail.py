@@ -185,6 +185,16 @@ def test_flag_mail_says_the_key_still_works() -> None:
     assert "still works" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
+def test_label_with_newlines_cannot_inject_headers() -> None:
+    message = render(notice(label="evil\r\nBcc: everyone@example.com"), sender=SENDER, docs_url="https://d")
+    assert message["Bcc"] is None
+    assert (
+        message["Subject"]
+        == 'Your Soundpiece API key "evil Bcc: everyone@example.com" (ending in ZdL9) was leaked'
+    )
+    assert "Bcc" not in message_from_string(message.as_string(), policy=policy.default)
+
+
 def test_non_http_urls_are_not_links() -> None:
     message = render(notice(url="javascript:alert(1)"), sender=SENDER, docs_url="https://d")
     assert 'href="javascript' not in message.get_body(("html",)).get_content()  # type: ignore[union-attr]

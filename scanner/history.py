@@ -7,6 +7,7 @@ credential -> findings.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -138,7 +139,13 @@ class _RunScanner:
 def _attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> list[Finding]:
     if not hits:
         return []
-    intros = first_appearances(repo, {oid for oid, _ in hits}, ["--all"])
+    oids = {oid for oid, _ in hits}
+    try:
+        intros = first_appearances(repo, oids, ["--all"])
+    except GitError as exc:  # a ref naming a missing commit makes --all fail as a whole
+        tips = _readable_tips(repo)
+        warn(f"history could not be walked from every ref ({exc}): attributing from the {len(tips)} others")
+        intros = first_appearances(repo, oids, tips) if tips else {}
     findings = []
     unreachable = []
     for oid, matches in hits:
@@ -170,6 +177,23 @@ def _attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> l
             f"(staged or dangling objects, not reported as findings): {shown}"
         )
     return findings
+
+
+def _readable_tips(repo: Repo) -> list[str]:
+    """The commits and tags that refs and HEAD name and that the database holds."""
+    out = repo.run("for-each-ref", "--format=%(objectname)")
+    with contextlib.suppress(GitError):  # unborn or broken HEAD
+        out += repo.run("rev-parse", "--verify", "--quiet", "HEAD")
+    names = sorted(set(out.decode("ascii", "replace").split()))
+    if not names:
+        return []
+    query = "\n".join(names).encode()
+    checked = repo.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query)
+    return [
+        line.split()[0]
+        for line in checked.decode("ascii", "replace").splitlines()
+        if line.endswith((" commit", " tag"))
+    ]
 
 
 def _refs_to_blobs(repo: Repo, oids: set[str]) -> dict[str, str]:

@@ -436,3 +436,19 @@ def test_partial_clone_scans_what_is_there_and_says_what_is_not(tmp_path: Path, 
     offline = run_scan("--git", cwd=partial, env=repo.env)
     assert offline.code == 1, offline.stderr
     assert [(f["path"], f["line"]) for f in offline.findings] == [("new.txt", 1)]
+
+
+def test_a_ref_to_a_missing_commit_still_gives_attributed_findings(repo: Repo) -> None:
+    key = rules.API_KEY.mint()
+    introduced = repo.commit({"k.txt": key}, "k")
+    repo.git("checkout", "-q", "--detach")
+    detached = repo.commit({"d.txt": f"\n{key}x\n{rules.API_KEY.mint()}\n"}, "detached")
+    (repo.path / ".git" / "refs" / "heads" / "broken").write_text("f" * 40 + "\n")
+
+    result = run_scan("--git", cwd=repo.path)
+
+    assert result.code == 1, result.stderr
+    assert sorted((f["commit"], f["path"], f["line"]) for f in result.findings) == sorted(
+        [(introduced, "k.txt", 1), (detached, "d.txt", 2), (detached, "d.txt", 3)]
+    )
+    assert "refs/heads/broken" in result.stderr

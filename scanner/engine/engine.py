@@ -105,9 +105,12 @@ class Engine:
                 stop = min(end, keep + LINE_CONTEXT)
                 newline = self._buf.find(b"\n", keep, stop)
                 tail = bytes(view[keep : stop if newline < 0 else newline])
+                longer: dict[int, bytes] = {}  # matches on one line share one line_text
                 for i in open_lines:
-                    text = matches[i].line_text + tail
-                    matches[i] = dataclasses.replace(matches[i], line_text=text.rstrip(b"\r"))
+                    text = matches[i].line_text
+                    if id(text) not in longer:
+                        longer[id(text)] = (text + tail).rstrip(b"\r")
+                    matches[i] = dataclasses.replace(matches[i], line_text=longer[id(text)])
                 open_lines = []
             found = self._matcher.candidates(view[:end])
             found = [(i, e) for i, e in found if e > keep]  # tokens ending in new data only
@@ -195,6 +198,9 @@ class Engine:
     ) -> list[Match]:
         out: list[Match] = []
         buf = self._buf
+        texts: dict[tuple[int, int], bytes] = {}  # one line_text per line, shared by its tokens
+        previous = (-1, 0, 0)  # line_start, start and column of the last token: count on from it
+        counted, newlines = 0, 0  # newlines in buf[:counted], counted on from token to token
         for index, stop in sorted(set(found), key=lambda c: c[1]):
             start = stop - self._lengths[index]
             token = bytes(view[start:stop])
@@ -203,16 +209,27 @@ class Engine:
             line_start = buf.rfind(b"\n", 0, start) + 1
             line_end = buf.find(b"\n", stop, end)
             line_end = end if line_end < 0 else line_end
-            line = lines_before + buf.count(b"\n", 0, start) + 1
-            text = bytes(view[line_start:line_end]).rstrip(b"\r")
-            if line_start == 0 and base:  # the line began in an earlier chunk: count on from there
+            if start < counted:
+                counted, newlines = 0, 0
+            newlines += buf.count(b"\n", counted, start)
+            counted = start
+            line = lines_before + newlines + 1
+            text = texts.get((line_start, line_end))
+            if text is None:
+                text = bytes(view[line_start:line_end]).rstrip(b"\r")
+                if line_start == 0 and base:
+                    text = line_head + text
+                texts[line_start, line_end] = text
+            if previous[0] == line_start and previous[1] <= start:  # many tokens on one long line
+                column = previous[2] + len(bytes(view[previous[1] : start]).decode("utf-8", "replace"))
+            elif line_start == 0 and base:  # the line began in an earlier chunk: count on from there
                 probe = codecs.getincrementaldecoder("utf-8")("replace")
                 if decoder is not None:
                     probe.setstate(decoder.getstate())
                 column = line_chars + len(probe.decode(bytes(view[:start]), final=True)) + 1
-                text = line_head + text
             else:
                 column = len(bytes(view[line_start:start]).decode("utf-8", "replace")) + 1
+            previous = (line_start, start, column)
             out.append(
                 Match(
                     type=self.formats[index].name,

@@ -25,8 +25,14 @@ def drop_suppressed(
     """The findings to report, in their order, and how many were suppressed."""
     kept: list[Finding] = []
     suppressed = 0
+    # Tokens on one line share its line_text (up to a chunk long): search each text once.
+    # The texts stay referenced here, so an id is never reused for another one.
+    allowed: dict[int, tuple[bytes, bool]] = {}
     for finding in findings:
-        if is_suppressed(finding, baseline):
+        text = finding.match.line_text
+        if id(text) not in allowed:
+            allowed[id(text)] = (text, is_allowed_inline(finding))
+        if finding.secret_sha256 in baseline or allowed[id(text)][1]:
             suppressed += 1
         else:
             kept.append(finding)

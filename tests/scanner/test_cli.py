@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -740,3 +741,21 @@ def test_inline_marker_on_a_line_cut_by_a_chunk_boundary(tmp_path: Path, via_std
         _, doc = scan_json(cwd=tmp_path)
     assert [f["secret_sha256"] for f in doc["findings"]] == [sha(reported)]
     assert doc["stats"]["suppressed"] == 2
+
+
+def test_ten_thousand_tokens_on_one_line(tmp_path: Path) -> None:
+    """A leaked key list on one line: linear time, and memory not one line copy per token."""
+    import resource
+
+    tokens = [rules.API_KEY.mint() for _ in range(10_000)]
+    line = "[" + ",".join(f'"{t}"' for t in tokens) + "]"
+    write(tmp_path / "keys.json", line)
+    started = time.monotonic()
+    result, doc = scan_json("--jobs", "1", "keys.json", cwd=tmp_path, timeout=60)
+    assert time.monotonic() - started < 15
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 400 * 1024  # KiB
+    assert result.returncode == 1
+    assert [(f["line"], f["column"]) for f in doc["findings"]] == [(1, 3 + 45 * i) for i in range(10_000)]
+    write(tmp_path / "keys.json", line + "  // soundpiece-scan: allow")
+    result, doc = scan_json("--jobs", "1", "keys.json", cwd=tmp_path, timeout=60)
+    assert (result.returncode, doc["stats"]["suppressed"]) == (0, 10_000)

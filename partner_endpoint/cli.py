@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_account = account_commands.add_parser("create", parents=[common], help="create an account")
     create_account.add_argument("--email", required=True)
-    create_account.add_argument("--allow-ip", action="append", default=[], metavar="CIDR")
+    create_account.add_argument("--allow-ip", action="extend", nargs="+", default=[], metavar="CIDR")
     create_account.set_defaults(run=_accounts_create)
 
     key_commands = commands.add_parser("keys", help="manage API keys").add_subparsers(

@@ -41,7 +41,7 @@ def cli(env: dict[str, str], *args: str, expect: int = 0) -> Any:
 
 def test_accounts_keys_leaks_with_json(env: dict[str, str]) -> None:
     account = cli(
-        env, "accounts", "create", "--email", "owner@example.com", "--allow-ip", "10.0.0.0/8", "--json"
+        env, "accounts", "create", "--email", "o@example.com", "--allow-ip", "10.0.0.0/8", "::1", "--json"
     )
     account_id = str(account["account_id"])
     created = cli(env, "keys", "create", "--account", account_id, "--label", "ci", "--json")

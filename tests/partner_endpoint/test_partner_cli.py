@@ -67,6 +67,7 @@ def test_accounts_keys_leaks_with_json(env: dict[str, str]) -> None:
     assert "revoked" in human.stdout and created["key"] not in human.stdout
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     result = cli(env, "keys", "create", "--account", "999", "--label", "x", expect=2)
     assert "no account 999" in result.stderr and "Traceback" not in result.stderr

@@ -13,10 +13,12 @@ case "$SCOPE" in
   auto)
     if [ "${EVENT:-}" = "pull_request" ] || [ "${EVENT:-}" = "pull_request_target" ]; then
       args=(--git . --range "${PR_BASE}..${PR_HEAD}")
-    elif [ "${EVENT:-}" = "push" ] && [ -n "${BEFORE:-}" ] && [ "${BEFORE}" != "$zero" ]; then
+    elif [ "${EVENT:-}" = "push" ] && [ -n "${BEFORE:-}" ] && [ "${BEFORE}" != "$zero" ] \
+        && git cat-file -e "${BEFORE}^{commit}" 2>/dev/null; then
       args=(--git . --range "${BEFORE}..${AFTER}")
     else
-      args=(--git .)  # a new branch, a schedule or a manual run: the whole history
+      # A new branch, a force push (BEFORE is gone), a schedule or a manual run: all history.
+      args=(--git .)
     fi ;;
   *) echo "soundpiece-scan: unknown scope '$SCOPE'" >&2; exit 2 ;;
 esac

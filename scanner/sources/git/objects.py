@@ -8,6 +8,8 @@ reader keeps delta bases close, and several readers use every core.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -76,6 +78,7 @@ class BlobStream:
             env=git_env(),
         )
         self.missing: list[str] = []
+        _widen_pipe(self._proc.stdout)
 
     def blobs(self) -> Iterator[tuple[str, int, _BlobReader]]:
         out = self._proc.stdout
@@ -102,6 +105,14 @@ class BlobStream:
         code = self._proc.wait()
         self._names.close()
         return first_line(stderr) if code else ""
+
+
+def _widen_pipe(stream: BinaryIO | None) -> None:
+    """A 1 MiB pipe instead of 64 KiB: far fewer wake-ups for gigabytes of blobs."""
+    if stream is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    with contextlib.suppress(OSError):  # the system limit may be lower: keep the default
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, READ_BUFFER)
 
 
 class _BlobReader:

@@ -9,6 +9,7 @@ boundary is still found, exactly once, and memory stays bounded.
 from __future__ import annotations
 
 import codecs
+import collections
 import dataclasses
 from collections.abc import Callable, Sequence
 
@@ -153,7 +154,7 @@ class Engine:
         """Second pass over a re-read input: exact line and column for every match."""
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         view = self._view
-        pending = sorted(matches, key=lambda m: m.offset)
+        pending = collections.deque(sorted(matches, key=lambda m: m.offset))
         out: list[Match] = []
         base = 0
         lines = 0
@@ -162,17 +163,24 @@ class Engine:
             n = _fill(readinto, view[: self._chunk])
             if not n:
                 break
+            counted, newlines = 0, 0  # newlines in buf[:counted], counted on from match to match
+            previous = (-2, 0, 0)  # line start, start and column of the previous match
             while pending and pending[0].offset < base + n:
-                m = pending.pop(0)
+                m = pending.popleft()
                 start = m.offset - base
                 before = self._buf.rfind(b"\n", 0, start)
-                line = lines + self._buf.count(b"\n", 0, start) + 1
-                if before >= 0:
+                newlines += self._buf.count(b"\n", counted, start)
+                counted = start
+                line = lines + newlines + 1
+                if previous[0] == before:  # same line as the previous match: count on from it
+                    column = previous[2] + len(bytes(view[previous[1] : start]).decode("utf-8", "replace"))
+                elif before >= 0:
                     column = len(bytes(view[before + 1 : start]).decode("utf-8", "replace")) + 1
                 else:
                     probe = codecs.getincrementaldecoder("utf-8")("replace")
                     probe.setstate(decoder.getstate())
                     column = chars_in_line + len(probe.decode(bytes(view[:start]), final=True)) + 1
+                previous = (before, start, column)
                 out.append(dataclasses.replace(m, line=line, column=column))
             chunk_bytes = bytes(view[:n])
             last = chunk_bytes.rfind(b"\n")
@@ -183,7 +191,7 @@ class Engine:
             else:
                 chars_in_line += len(decoder.decode(chunk_bytes))
             base += n
-        return out + pending
+        return out + list(pending)
 
     def _matches(
         self,

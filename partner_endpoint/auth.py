@@ -6,7 +6,6 @@ check failed; the reason goes to the log, with the token's hash only.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 import rules
+from partner_endpoint.networks import IPAddress, Network, contains, parse_address, parse_networks
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import read_transaction, write_transaction
@@ -25,7 +25,6 @@ from partner_endpoint.store.db import read_transaction, write_transaction
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED_DETAIL = "Missing or invalid Authorization header"
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ApiKeyUser(BaseUser):
@@ -57,29 +56,22 @@ def bearer_token(header: str | None) -> str:
 
 
 def client_address(
-    conn: HTTPConnection, proxy_header: str | None, trusted_proxies: tuple[keys.Network, ...]
+    conn: HTTPConnection, proxy_header: str | None, trusted_proxies: tuple[Network, ...]
 ) -> IPAddress | None:
     """The caller's address; from ``proxy_header`` (its last entry) only when the peer is a trusted proxy."""
-    peer = _parse_ip(conn.client.host if conn.client else None)
-    if proxy_header and peer is not None and any(peer in net for net in trusted_proxies):
+    peer = parse_address(conn.client.host if conn.client else None)
+    if proxy_header and contains(trusted_proxies, peer):
         forwarded = conn.headers.get(proxy_header)
         if forwarded:
-            return _parse_ip(forwarded.split(",")[-1])
+            return parse_address(forwarded.split(",")[-1])
     return peer
-
-
-def _parse_ip(value: str | None) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address((value or "").strip())
-    except ValueError:
-        return None
 
 
 class ApiKeyBackend(AuthenticationBackend):
     def __init__(self, engine: Engine, settings: Settings, clock: Callable[[], datetime]) -> None:
         self._engine = engine
         self._proxy_header = settings.trusted_proxy_header
-        self._trusted_proxies = keys.parse_networks(settings.trusted_proxies)
+        self._trusted_proxies = parse_networks(settings.trusted_proxies)
         self._interval = timedelta(seconds=settings.last_used_interval)
         self._clock = clock
 
@@ -100,7 +92,7 @@ class ApiKeyBackend(AuthenticationBackend):
             reason = "unknown key"
         elif record.status == "revoked":
             reason = "revoked key"
-        elif record.allowlist and (address is None or not any(address in net for net in record.allowlist)):
+        elif record.allowlist and not contains(record.allowlist, address):
             reason = "address not in allowlist"
         if reason is not None or record is None:
             log.info(

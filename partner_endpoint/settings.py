@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from partner_endpoint.networks import parse_networks
+
 GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -50,6 +52,10 @@ class Settings:
             )
         if self.max_body_bytes <= 0:
             raise SettingsError("SOUNDPIECE_MAX_BODY_BYTES must be positive")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"SOUNDPIECE_TRUSTED_PROXIES: {exc}") from None
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
 

@@ -6,19 +6,17 @@ signing secret encrypted, because webhooks must be signed with it).
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
 import rules
+from partner_endpoint.networks import Network, parse_networks
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store.models import accounts, api_keys, signing_secrets
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class NotFound(LookupError):
@@ -59,11 +57,6 @@ class AuthRecord:
     status: str
     last_used_at: datetime | None
     allowlist: tuple[Network, ...]
-
-
-def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
-    """Addresses and CIDR ranges; a bare address becomes a /32 or /128 network."""
-    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values)
 
 
 def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: datetime) -> int:

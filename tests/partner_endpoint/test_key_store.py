@@ -127,6 +127,7 @@ def test_settings_from_environment() -> None:
         {"SOUNDPIECE_LEAK_POLICY": "ignore"},
         {"SOUNDPIECE_SMTP_URL": "http://x"},
         {"SOUNDPIECE_MAX_BODY_BYTES": "x"},
+        {"SOUNDPIECE_TRUSTED_PROXIES": "10.0.0.0/33"},
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)

@@ -67,6 +67,15 @@ def client_address(
     return peer
 
 
+def refusal(record: keys.AuthRecord, address: IPAddress | None) -> str | None:
+    """Why a known key may not be used from ``address``, or None. A flagged key still works."""
+    if record.status == "revoked":
+        return "revoked key"
+    if record.allowlist and not contains(record.allowlist, address):
+        return "address not in allowlist"
+    return None
+
+
 class ApiKeyBackend(AuthenticationBackend):
     def __init__(self, engine: Engine, settings: Settings, clock: Callable[[], datetime]) -> None:
         self._engine = engine
@@ -87,19 +96,13 @@ class ApiKeyBackend(AuthenticationBackend):
     def _check(self, token_hash: str, address: IPAddress | None) -> keys.AuthRecord:
         with read_transaction(self._engine) as conn:
             record = keys.find_for_auth(conn, token_hash)
-        reason = None
-        if record is None:
-            reason = "unknown key"
-        elif record.status == "revoked":
-            reason = "revoked key"
-        elif record.allowlist and not contains(record.allowlist, address):
-            reason = "address not in allowlist"
-        if reason is not None or record is None:
+        if record is None or (reason := refusal(record, address)):
+            reason = "unknown key" if record is None else reason
             log.info(
                 "authentication refused",
                 extra={"fields": {"reason": reason, "token_hash": token_hash, "client": str(address)}},
             )
-            raise AuthenticationError(reason or "unknown key")
+            raise AuthenticationError(reason)
         now = self._clock()
         if record.last_used_at is None or now - record.last_used_at >= self._interval:
             with write_transaction(self._engine) as conn:

@@ -36,6 +36,7 @@ import httpx
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy.engine import make_url
 
 import rules
 from partner_endpoint.secretbox import SecretBox
@@ -232,6 +233,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to use instead of a fresh SQLite file (e.g. a PostgreSQL schema on loopback)",
+    )
     args = parser.parse_args()
     seconds = max(1, min(args.seconds, 30))
     if shutil.which("wrk") is None:
@@ -241,7 +246,7 @@ def main() -> int:
     signer = Signer()
     with tempfile.TemporaryDirectory() as tmp_name, key_server(signer.document) as keys_url:
         tmp = Path(tmp_name)
-        database_url = f"sqlite:///{tmp / 'bench.db'}"
+        database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
         secret_key = Fernet.generate_key().decode()
         engine = make_engine(database_url)
         migrate(engine)
@@ -270,6 +275,7 @@ def main() -> int:
         )
 
         figures: dict[str, Any] = {
+            "database": make_url(database_url).get_backend_name(),
             "workers": args.workers,
             "connections": args.connections,
             "seconds": seconds,

@@ -88,15 +88,16 @@ class AlertEndpoint:
             log.info("signed alert body malformed", extra={"fields": {"error": str(exc)}})
             return _error(400, f"Malformed alert batch: {exc}")
         outcome = BatchOutcome(frozenset(), (), 0)
-        if any(alert.is_credential for alert in alerts):
+        if any(alert.is_credential for alert in alerts):  # else no database, and no thread, is needed
             outcome = await run_in_threadpool(self._record, alerts)
         answer = feedback(alerts, outcome.issued)
-        for entry in answer:
-            self._metrics.tokens.labels(label=entry["label"]).inc()
-        for token_hash, key_id, action in outcome.actions:
+        true_positives = sum(entry["label"] == "true_positive" for entry in answer)
+        self._metrics.tokens.labels(label="true_positive").inc(true_positives)
+        self._metrics.tokens.labels(label="false_positive").inc(len(answer) - true_positives)
+        for token_hash, leaked_key_id, action in outcome.actions:
             log.warning(
                 "leaked key reported",
-                extra={"fields": {"token_hash": token_hash, "key_id": key_id, "action": action}},
+                extra={"fields": {"token_hash": token_hash, "key_id": leaked_key_id, "action": action}},
             )
         log.info(
             "alert batch processed",

@@ -12,8 +12,10 @@ from partner_endpoint.mail.render import LeakNotice, render
 from partner_endpoint.store.db import upsert
 from partner_endpoint.store.models import mail_outbox
 
-LEASE = timedelta(minutes=5)
-"""How long a claimed row is hidden from other workers; a crashed worker's rows come back after it."""
+CLAIM_LIMIT = 10
+LEASE = timedelta(minutes=10)
+"""How long a claimed row is hidden from other workers; a crashed worker's rows come back after it.
+Longer than a whole claim at the SMTP timeout (10 x 30 s), so a slow server does not cause double sends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ def enqueue(conn: Connection, notice: LeakNotice, *, sender: str, docs_url: str,
     return conn.execute(stmt).rowcount == 1
 
 
-def claim(conn: Connection, now: datetime, limit: int = 20) -> list[OutgoingMail]:
+def claim(conn: Connection, now: datetime, limit: int = CLAIM_LIMIT) -> list[OutgoingMail]:
     """Take due rows and lease them; rows locked by another worker are skipped (PostgreSQL)."""
     rows = (
         conn.execute(

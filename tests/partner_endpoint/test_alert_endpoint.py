@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 import rules
 from partner_endpoint.alerts import parse_alerts
 from partner_endpoint.store import keys
-from partner_endpoint.store.db import write_transaction
-from partner_endpoint.store.leaks import record_batch
+from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.leaks import record_alerts
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 
 
@@ -273,30 +273,32 @@ def test_thousand_token_batch_answers_within_two_seconds(
     assert elapsed < 2.0, f"{elapsed:.2f} s"
 
 
-def test_concurrent_deliveries_of_one_batch_revoke_and_mail_once(
-    engine: Engine, issue: Callable[..., Issued], clock
+def test_concurrent_deliveries_to_replicas_revoke_and_mail_once(
+    engine: Engine, database_url: str, issue: Callable[..., Issued], clock
 ) -> None:
-    """Two processes (here: threads with their own connections) race on the same alert."""
+    """Four replicas (engines with their own connection pools) receive the same alert at once."""
     victims = [issue(label=f"k{i}") for i in range(5)]
     alerts = parse_alerts(alert_body(*(v.api_key for v in victims)))
-    barrier = threading.Barrier(4)
+    replicas = [make_engine(database_url) for _ in range(4)]
+    barrier = threading.Barrier(len(replicas))
     errors: list[BaseException] = []
 
-    def deliver() -> None:
+    def deliver(replica: Engine) -> None:
         try:
             barrier.wait()
-            with write_transaction(engine) as conn:
-                record_batch(
-                    conn, alerts, policy="revoke", now=clock.wall(), sender="a@b.c", docs_url="https://d"
-                )
+            record_alerts(
+                replica, alerts, policy="revoke", now=clock.wall(), sender="a@b.c", docs_url="https://d"
+            )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    threads = [threading.Thread(target=deliver, args=(replica,)) for replica in replicas]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    for replica in replicas:
+        replica.dispose()
     assert errors == []
     assert len(rows(engine, mail_outbox)) == 5
     assert {e["action"] for e in rows(engine, leak_events)} == {"revoked"}

@@ -19,6 +19,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 Warn = Callable[[str], None]
 Progress = Callable[[int, int], None]
+PROGRESS_INTERVAL = 0.25
+"""Seconds between two progress reports."""
 Handler = Callable[[T, ScanStats, Warn], list[R]]
 """Does one task; counts into the stats, warns through the callable, returns results."""
 
@@ -43,12 +45,28 @@ class Pool(Generic[T, R]):
         ]
         for worker in workers:
             worker.start()
+        # Feed from a thread while this one collects: a worker blocked on a full results
+        # pipe (many warnings) would otherwise stop taking tasks while we wait to put one.
+        failed: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                for task in tasks:
+                    queue.put(task)
+            except BaseException as exc:  # the task source failed: stop the workers, re-raise below
+                failed.append(exc)
+            finally:
+                for _ in workers:
+                    queue.put(None)
+
+        feeder = threading.Thread(target=feed, name="soundpiece-scan feeder", daemon=True)
+        feeder.start()
         try:
-            for task in tasks:
-                queue.put(task)
-            for _ in workers:
-                queue.put(None)
-            return _collect(results, workers, counters, warn, progress)
+            found = _collect(results, workers, counters, warn, progress)
+            feeder.join()
+            if failed:
+                raise failed[0]
+            return found
         finally:
             for worker in workers:
                 if worker.is_alive():
@@ -86,7 +104,7 @@ def _collect(results: Any, workers: list, counters: Any, warn: Warn, progress: P
     if progress is not None:
 
         def report() -> None:
-            while not done.wait(0.25):
+            while not done.wait(PROGRESS_INTERVAL):
                 progress(sum(counters[0::2]), sum(counters[1::2]))
 
         threading.Thread(target=report, daemon=True).start()

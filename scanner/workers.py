@@ -1,8 +1,5 @@
-"""Scanning files on every core: one walker feeding forked worker processes.
+"""Scanning files on every core: one walker feeding batches of paths to a process pool.
 
-Threads cannot help here: per-file work is Python bytecode under the GIL. Each
-worker owns an engine (its buffer and matcher scratch) and pulls batches of
-paths from one queue, so a large file on one worker never idles the other.
 Small scans never pay for a pool: workers start only once the walk has found
 more files than one process handles in a blink.
 """
@@ -10,13 +7,13 @@ more files than one process handles in a blink.
 from __future__ import annotations
 
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from scanner import pool
 from scanner.engine import Engine
 from scanner.findings import Finding, Location, display_path
+from scanner.pool import Pool
 from scanner.sources.files import open_reader, reader_at_start
 from scanner.stats import ScanStats
 
@@ -24,8 +21,6 @@ BATCH = 256
 """Paths per queue message: large enough to amortise pickling, small enough to balance."""
 POOL_THRESHOLD = 2 * BATCH
 """Files found before a pool is worth its start-up."""
-PROGRESS_INTERVAL = 0.25
-"""Seconds between two progress reports."""
 
 Warn = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -86,7 +81,7 @@ def _scan_here(
     last = time.monotonic()
     for path in paths:
         findings += scan_file(engine, path, stats, warn)
-        if progress is not None and (now := time.monotonic()) - last >= PROGRESS_INTERVAL:
+        if progress is not None and (now := time.monotonic()) - last >= pool.PROGRESS_INTERVAL:
             last = now
             progress(stats.files, stats.bytes)
     return findings, stats
@@ -100,96 +95,28 @@ def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 def _scan_in_pool(
     paths: Iterator[bytes], engine: Engine, jobs: int, warn: Warn, progress: Progress | None
 ) -> tuple[list[Finding], ScanStats]:
-    import multiprocessing  # deferred: small scans never start a pool
-
-    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    tasks = ctx.SimpleQueue()
-    results = ctx.SimpleQueue()
-    counters = ctx.RawArray("q", 2 * jobs)  # files, bytes per worker, for progress
-    workers = [
-        ctx.Process(target=_worker, args=(i, engine, tasks, results, counters), daemon=True)
-        for i in range(jobs)
-    ]
-    for worker in workers:
-        worker.start()
-    # Feed from a thread while this one collects: a worker blocked on a full results
-    # pipe (many warnings) would otherwise stop taking tasks while we wait to put one.
-    failed: list[BaseException] = []
-
-    def feed() -> None:
-        try:
-            batch: list[bytes] = []
-            for path in paths:
-                batch.append(path)
-                if len(batch) >= BATCH:
-                    tasks.put(batch)
-                    batch = []
-            if batch:
-                tasks.put(batch)
-        except BaseException as exc:  # the walk failed: stop the workers, re-raise below
-            failed.append(exc)
-        finally:
-            for _ in workers:
-                tasks.put(None)
-
-    feeder = threading.Thread(target=feed, name="soundpiece-scan feeder", daemon=True)
-    feeder.start()
-    try:
-        found = _collect(results, workers, counters, warn, progress)
-        feeder.join()
-        if failed:
-            raise failed[0]
-        return found
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-            worker.join()
+    return Pool(_BatchScanner(engine), jobs).run(_batches(paths), warn, progress)
 
 
-def _collect(results, workers, counters, warn: Warn, progress: Progress | None):
-    findings: list[Finding] = []
-    stats = ScanStats()
-    pending = len(workers)
-    done = threading.Event()
-
-    if progress is not None:
-
-        def report() -> None:
-            while not done.wait(PROGRESS_INTERVAL):
-                progress(sum(counters[0::2]), sum(counters[1::2]))
-
-        threading.Thread(target=report, daemon=True).start()
-    try:
-        while pending:
-            kind, payload = results.get()
-            if kind == "warn":
-                warn(payload)
-            elif kind == "done":
-                worker_findings, worker_stats = payload
-                findings += worker_findings
-                stats.merge(worker_stats)
-                pending -= 1
-            else:  # "error": a worker crashed; report it rather than hang
-                raise RuntimeError(payload)
-    finally:
-        done.set()
-    return findings, stats
+def _batches(paths: Iterator[bytes]) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for path in paths:
+        batch.append(path)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def _worker(index: int, engine: Engine, tasks, results, counters) -> None:
-    stats = ScanStats()
-    findings: list[Finding] = []
+class _BatchScanner:
+    """Scans one batch of paths (runs in a worker process)."""
 
-    def warn(message: str) -> None:
-        results.put(("warn", message))
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
-    try:
-        while (batch := tasks.get()) is not None:
-            for path in batch:
-                findings += scan_file(engine, path, stats, warn)
-            counters[2 * index] = stats.files
-            counters[2 * index + 1] = stats.bytes
-        results.put(("done", (findings, stats)))
-    except BaseException as exc:  # never leave the parent waiting
-        results.put(("error", f"worker {index} failed: {exc!r}"))
+    def __call__(self, batch: list[bytes], stats: ScanStats, warn: Warn) -> list[Finding]:
+        findings: list[Finding] = []
+        for path in batch:
+            findings += scan_file(self._engine, path, stats, warn)
+        return findings

@@ -465,9 +465,14 @@ def run_on_pty_stderr(args: list[str], cwd: Path, prelude: str = "") -> tuple[in
 
 # A scan of a few hundred files takes well under a second, so these runs make the
 # progress line impatient (no one-second delay, frequent updates) instead of slow.
-IMPATIENT = "import scanner.progress, scanner.workers\nscanner.progress.DELAY = 0.0\n" + (
-    "scanner.workers.PROGRESS_INTERVAL = 0.001\n"
-)
+IMPATIENT = """
+import importlib, scanner.progress
+scanner.progress.DELAY = 0.0
+for name in ("scanner.workers", "scanner.pool"):  # wherever the interval lives
+    module = importlib.import_module(name)
+    if hasattr(module, "PROGRESS_INTERVAL"):
+        module.PROGRESS_INTERVAL = 0.001
+"""
 
 
 @pytest.fixture(scope="module")

@@ -436,3 +436,24 @@ def git(
     if proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
     return proc.stdout.decode("utf-8", "replace").strip()
+
+
+def tool_row(name: str, entry: dict, ours: dict, found: str, peer_label: str) -> list[str]:
+    """One table row: times, memory, what was found, and the ratio against ours."""
+    rel = (
+        "1.00× (ours)"
+        if name == "soundpiece-scan"
+        else f"ours/{peer_label} = "
+        + fmt_ratio(ratio(ours.get("median_wall"), entry["median_wall"]))
+        + " (min/min "
+        + fmt_ratio(ratio(ours.get("min_wall"), entry["min_wall"]))
+        + ")"
+    )
+    return [
+        name,
+        fmt_s(entry["median_wall"]),
+        fmt_s(entry["min_wall"]),
+        fmt_mb(entry["peak_rss_largest_process_mb"]) + " / " + fmt_mb(entry["peak_tree_pss_mb"]),
+        found,
+        rel,
+    ]

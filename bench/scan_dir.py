@@ -504,27 +504,7 @@ def print_report(results: dict) -> None:
                 f"{corr['findings']} ({corr['planted_found']}/{corr['planted_total']} planted, "
                 f"{corr['unexpected_reported']} other)"
             )
-        rel = (
-            "1.00× (ours)"
-            if name == "soundpiece-scan"
-            else f"ours/{name} = "
-            + common.fmt_ratio(common.ratio(ours_wall, entry["median_wall"]))
-            + " (min/min "
-            + common.fmt_ratio(common.ratio(ours.get("min_wall"), entry["min_wall"]))
-            + ")"
-        )
-        rows.append(
-            [
-                name,
-                common.fmt_s(entry["median_wall"]),
-                common.fmt_s(entry["min_wall"]),
-                common.fmt_mb(entry["peak_rss_largest_process_mb"])
-                + " / "
-                + common.fmt_mb(entry["peak_tree_pss_mb"]),
-                found,
-                rel,
-            ]
-        )
+        rows.append(common.tool_row(name, entry, ours, found, name))
     print(
         f"\n## Directory scan: {results['files']} files, {results['bytes'] / 1e6:.0f} MB, "
         f"{results['planted']} planted credentials, {results['decoys']} decoys\n"

@@ -485,27 +485,7 @@ def print_report(results: dict, manifest: dict) -> None:
                 f"{corr['findings']} ({corr['exact_commit_and_path']}/{corr['planted_total']} exact, "
                 f"{corr['unexpected_reported']} other)"
             )
-        rel = (
-            "1.00× (ours)"
-            if name == "soundpiece-scan"
-            else f"ours/{name.split()[0]} = "
-            + common.fmt_ratio(common.ratio(ours_wall, entry["median_wall"]))
-            + " (min/min "
-            + common.fmt_ratio(common.ratio(ours.get("min_wall"), entry["min_wall"]))
-            + ")"
-        )
-        rows.append(
-            [
-                name,
-                common.fmt_s(entry["median_wall"]),
-                common.fmt_s(entry["min_wall"]),
-                common.fmt_mb(entry["peak_rss_largest_process_mb"])
-                + " / "
-                + common.fmt_mb(entry["peak_tree_pss_mb"]),
-                found,
-                rel,
-            ]
-        )
+        rows.append(common.tool_row(name, entry, ours, found, name.split()[0]))
     objects = results["objects"]
     print(
         f"\n## Git history: {results['repo']}: {objects.get('commit', 0)} commits, "

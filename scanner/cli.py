@@ -121,7 +121,7 @@ def _scan_paths(args, config, engine, progress):
     from scanner.sources import files
     from scanner.sources.stdin import STDIN_PATH, stdin_reader
     from scanner.stats import ScanStats
-    from scanner.workers import scan_paths
+    from scanner.workers import scan_roots
 
     names = args.paths or ["."]
     roots = files.resolve_roots([p for p in names if p != "-"])
@@ -137,13 +137,9 @@ def _scan_paths(args, config, engine, progress):
         location = Location(path=STDIN_PATH)
         findings += [Finding(m, location) for m in matches]
 
-    def walk_warn(message: str) -> None:  # special files, symlinks named, unlistable directories
-        stats.skipped += 1
-        _warn(message)
-
-    paths = files.walk(roots, walk_warn, excluder=excluder, excluded_files=_same_files(skip))
+    walker = files.Walker(excluder, excluded_files=_same_files(skip))
     update = None if progress is None else lambda n, b: progress.update(n, b)
-    found, file_stats = scan_paths(paths, engine, jobs=args.jobs, warn=_warn, progress=update)
+    found, file_stats = scan_roots(roots, walker, engine, jobs=args.jobs, warn=_warn, progress=update)
     findings += found
     stats.merge(file_stats)
     return findings, stats

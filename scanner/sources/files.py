@@ -51,6 +51,64 @@ def resolve_roots(paths: Sequence[str | bytes]) -> list[Root]:
     return roots
 
 
+@dataclass(frozen=True, slots=True)
+class Walker:
+    """Lists regular files; symlinks are never followed.
+
+    Special files (FIFOs, devices, sockets) get a warning: reading them could
+    block forever or never end. Directories that cannot be listed get one too.
+    Directories can be listed one at a time (:meth:`list_dir`), so several
+    processes can share one walk.
+    """
+
+    excluder: PathExcluder | None = None
+    skip_git: bool = True
+    excluded_files: frozenset[bytes] = frozenset()
+
+    def walk(self, roots: Sequence[Root], warn: Warn) -> Iterator[bytes]:
+        for root in roots:
+            if root.is_dir:
+                yield from self.walk_tree(root.path, prefix_length(root.path), warn)
+            elif os.path.islink(root.path):  # the reader opens with O_NOFOLLOW: say so plainly
+                warn(f"{_show(root.path)}: skipped, symbolic link (not followed; name its target)")
+            elif _is_regular(root.path, warn):
+                yield root.path
+
+    def walk_tree(self, directory: bytes, prefix_len: int, warn: Warn) -> Iterator[bytes]:
+        """Every file under ``directory``; ``prefix_len`` strips the root for exclude globs."""
+        stack = [directory]
+        while stack:
+            files, subdirectories = self.list_dir(stack.pop(), prefix_len, warn)
+            yield from files
+            stack += subdirectories
+
+    def list_dir(self, directory: bytes, prefix_len: int, warn: Warn) -> tuple[list[bytes], list[bytes]]:
+        """The files and the subdirectories to walk, of one directory."""
+        files: list[bytes] = []
+        subdirectories: list[bytes] = []
+        excluder = self.excluder
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    path = entry.path
+                    if entry.is_dir(follow_symlinks=False):
+                        if self.skip_git and entry.name == b".git":
+                            continue
+                        if excluder and excluder.excludes(_relative(path, prefix_len), True):
+                            continue
+                        subdirectories.append(path)
+                    elif entry.is_file(follow_symlinks=False):
+                        if excluder and excluder.excludes(_relative(path, prefix_len), False):
+                            continue
+                        if path not in self.excluded_files:
+                            files.append(path)
+                    elif not entry.is_symlink():
+                        warn(f"{_show(path)}: skipped, not a regular file ({_kind(path)})")
+        except OSError as exc:
+            warn(f"{_show(directory)}: cannot list directory: {exc.strerror}")
+        return files, subdirectories
+
+
 def walk(
     roots: Sequence[Root],
     warn: Warn,
@@ -59,43 +117,16 @@ def walk(
     skip_git: bool = True,
     excluded_files: frozenset[bytes] = frozenset(),
 ) -> Iterator[bytes]:
-    """Yield the regular files under ``roots``; symlinks are never followed.
+    """Yield the regular files under ``roots`` (see :class:`Walker`)."""
+    return Walker(excluder, skip_git, excluded_files).walk(roots, warn)
 
-    Special files (FIFOs, devices, sockets) get a warning: reading them could
-    block forever or never end. Directories that cannot be listed get one too.
+
+def prefix_length(root: bytes) -> int:
+    """Bytes to strip from walked paths to make them relative to ``root``.
+
+    scandir joins names without doubling a trailing separator: "dir//" gives "dir//x".
     """
-    for root in roots:
-        if not root.is_dir:
-            if os.path.islink(root.path):  # the reader opens with O_NOFOLLOW: say so plainly
-                warn(f"{_show(root.path)}: skipped, symbolic link (not followed; name its target)")
-            elif _is_regular(root.path, warn):
-                yield root.path
-            continue
-        # scandir joins names without doubling a trailing separator: "dir//" gives "dir//x"
-        prefix_len = len(root.path) + (0 if root.path.endswith(b"/") else 1)
-        stack = [root.path]
-        while stack:
-            directory = stack.pop()
-            try:
-                with os.scandir(directory) as entries:
-                    for entry in entries:
-                        path = entry.path
-                        if entry.is_dir(follow_symlinks=False):
-                            if skip_git and entry.name == b".git":
-                                continue
-                            if excluder and excluder.excludes(_relative(path, prefix_len), True):
-                                continue
-                            stack.append(path)
-                        elif entry.is_file(follow_symlinks=False):
-                            if excluder and excluder.excludes(_relative(path, prefix_len), False):
-                                continue
-                            if path in excluded_files:
-                                continue
-                            yield path
-                        elif not entry.is_symlink():
-                            warn(f"{_show(path)}: skipped, not a regular file ({_kind(path)})")
-            except OSError as exc:
-                warn(f"{_show(directory)}: cannot list directory: {exc.strerror}")
+    return len(root) + (0 if root.endswith(b"/") else 1)
 
 
 def reader_at_start(fd: int) -> Callable[[memoryview], int]:

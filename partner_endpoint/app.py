@@ -29,6 +29,7 @@ from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.metrics import CONTENT_TYPE, Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine, read_transaction
+from partner_endpoint.unavailable import RETRY_AFTER, TRANSIENT_DATABASE_ERRORS, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def create_app(
             await run_in_threadpool(database_ok)
         except Exception as exc:
             log.error("health check failed", extra={"fields": {"error": repr(exc)}})
-            return JSONResponse({"status": "unavailable"}, status_code=503)
+            return JSONResponse({"status": "unavailable"}, status_code=503, headers=RETRY_AFTER)
         return JSONResponse({"status": "ok"})
 
     def outbox_depth() -> int:
@@ -119,6 +120,7 @@ def create_app(
             api,
         ],
         lifespan=lifespan,
+        exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),
     )
 
 

@@ -42,8 +42,17 @@ class MailWorker:
         self._clock = clock
 
     async def run_once(self) -> int:
-        """Send every due mail once; returns how many were sent."""
-        mails = await asyncio.to_thread(self._claim)
+        """Send every due mail once; returns how many were sent.
+
+        Claims batch after batch until none is due: a 1,000-key leak must not wait 500 polls.
+        Each claimed row leaves the due set (sent, retried later, or leased), so this ends.
+        """
+        sent = 0
+        while mails := await asyncio.to_thread(self._claim):
+            sent += await self._send(mails)
+        return sent
+
+    async def _send(self, mails: list[outbox.OutgoingMail]) -> int:
         sent = 0
         for mail in mails:
             try:

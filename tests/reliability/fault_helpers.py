@@ -1,0 +1,362 @@
+"""Real processes for fault tests: the service under uvicorn, an SMTP sink, GitHub's key server,
+a private PostgreSQL cluster. Plain classes; fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from partner_endpoint.clock import utc_now
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.store import keys
+from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
+from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+
+ALERT_PATH = "/v1/secret-scanning/github"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- GitHub's side ------------------------------------------------------------------------------
+
+
+class Signer:
+    """Plays GitHub: a P-256 key, its public key document, signed headers."""
+
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.key_id = uuid.uuid4().hex
+        pem = self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.document = {
+            "public_keys": [{"key_identifier": self.key_id, "key": pem.decode(), "is_current": True}]
+        }
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        signature = base64.b64encode(self._key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+        return {
+            "Github-Public-Key-Identifier": self.key_id,
+            "Github-Public-Key-Signature": signature,
+            "Content-Type": "application/json",
+        }
+
+
+class KeyServer:
+    """GitHub's public key endpoint, on loopback."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        payload = json.dumps(document).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/keys"
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def alert_body(tokens: list[str], url: str = "https://github.com/o/r/blob/main/.env") -> bytes:
+    return json.dumps(
+        [{"token": t, "type": "soundpiece_api_key", "url": url, "source": "content"} for t in tokens],
+        separators=(",", ":"),
+    ).encode()
+
+
+# --- mail ---------------------------------------------------------------------------------------
+
+
+class SmtpSink:
+    """An aiosmtpd server that counts deliveries per Message-ID; can be stopped and restarted on its port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.deliveries: Counter[str] = Counter()
+        self.recipients: Counter[str] = Counter()
+        self.refuse = False
+        """Answer 451 (try again later) to every message, as an overloaded server does."""
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        if self.refuse:
+            return "451 4.3.0 Try again later"
+        message = message_from_bytes(envelope.original_content or envelope.content)
+        with self._lock:
+            self.deliveries[str(message["Message-ID"])] += 1
+            for recipient in envelope.rcpt_tos:
+                self.recipients[recipient] += 1
+        return "250 OK"
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.deliveries.values())
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+def service_env(**values: str) -> dict[str, str]:
+    """The environment for a child process: ours without SOUNDPIECE_*, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")}
+    env.update({f"SOUNDPIECE_{k.upper()}": v for k, v in values.items()})
+    return env
+
+
+class ServerProcess:
+    """``soundpiece-partner serve`` (one uvicorn worker) on a free loopback port, in its own session."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str) -> None:
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        command = [sys.executable, "-m", "partner_endpoint.cli", "serve", "--host", "127.0.0.1"]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port)],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self._ready, timeout, interval=0.1, what=f"{self.url}/healthz")
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"server exited with {self.process.returncode}: {self.log()[-2000:]}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no rollback by the process; what was in flight is simply gone."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class MailWorkerProcess:
+    """``soundpiece-partner mail-worker`` (polling) as a separate process."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "partner_endpoint.cli", "mail-worker"],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        return int(self.process.returncode)
+
+
+def post_alert(base_url: str, signer: Signer, body: bytes, timeout: float = 60.0) -> httpx.Response:
+    return httpx.post(f"{base_url}{ALERT_PATH}", content=body, headers=signer.headers(body), timeout=timeout)
+
+
+def deliver_until_accepted(
+    base_urls: list[str], signer: Signer, body: bytes, statuses: list[int], timeout: float = 60.0
+) -> httpx.Response:
+    """Redeliver as GitHub does until one answer is 200, alternating servers; records every status."""
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        url = base_urls[attempt % len(base_urls)]
+        attempt += 1
+        try:
+            response = post_alert(url, signer, body)
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            statuses.append(0)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no delivery accepted within {timeout} s: {statuses[-10:]}")
+        time.sleep(0.2)
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A database of its own on the server behind ``admin_url``, dropped afterwards (with its sessions)."""
+    name = f"rel_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster we may stop and start at will (never the machine's shared one)."""
+
+    def __init__(self, base: Path) -> None:
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        if not bins:
+            raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
+        self._bin = bins[-1].parent
+        self._prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._prefix and not shutil.which("runuser"):
+            raise RuntimeError("running as root without runuser: cannot run PostgreSQL as another user")
+        self.dir = base
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-N")
+
+    def _run(self, tool: str, *args: str, timeout: float = 60.0) -> None:
+        result = subprocess.run(
+            [*self._prefix, str(self._bin / tool), *args], capture_output=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {result.stderr.decode(errors='replace')[-1000:]}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", str(self.dir / "data"), "-o", options, "-l", str(self.dir / "log"), "-w", "start"
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def issue_keys(engine: Engine, box: SecretBox, count: int, tag: str = "") -> list[str]:
+    """``count`` accounts with one key each (owner-<tag><i>@example.com); returns the API keys."""
+    issued: list[str] = []
+    now = utc_now()
+    with write_transaction(engine) as conn:
+        for i in range(count):
+            account_id = keys.create_account(conn, f"owner-{tag}{i}@example.com", [], now)
+            issued.append(keys.create_key(conn, box, account_id, f"key {tag}{i}", now).api_key)
+    return issued
+
+
+def table_counts(engine: Engine) -> dict[str, Any]:
+    """What the end state is judged by."""
+    with read_transaction(engine) as conn:
+
+        def count(table: Any, *where: Any) -> int:
+            return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+        return {
+            "keys": count(api_keys),
+            "revoked": count(api_keys, api_keys.c.status == "revoked"),
+            "revoked_at_set": count(api_keys, api_keys.c.revoked_at.is_not(None)),
+            "events": count(leak_events),
+            "events_revoked": count(leak_events, leak_events.c.action == "revoked"),
+            "max_events_per_key": conn.execute(
+                select(func.coalesce(func.max(text("n")), 0)).select_from(
+                    select(func.count().label("n"))
+                    .select_from(leak_events)
+                    .group_by(leak_events.c.key_id)
+                    .subquery()
+                )
+            ).scalar_one(),
+            "outbox": count(mail_outbox),
+            "sent": count(mail_outbox, mail_outbox.c.status == "sent"),
+            "pending": count(mail_outbox, mail_outbox.c.status == "pending"),
+        }

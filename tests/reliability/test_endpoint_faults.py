@@ -1,0 +1,486 @@
+"""Faults with real processes on PostgreSQL: nothing is lost, nothing is done twice.
+
+Every scenario runs ``soundpiece-partner serve`` (uvicorn) as subprocesses on loopback ports, GitHub's
+key server, an aiosmtpd server that counts deliveries per Message-ID, and a database of its own. The
+end state is judged in the tables (keys, leak events, outbox) and at the SMTP server.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
+from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.models import mail_outbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_helpers import (
+    KeyServer,
+    MailWorkerProcess,
+    PrivatePostgres,
+    ServerProcess,
+    Signer,
+    SmtpSink,
+    alert_body,
+    deliver_until_accepted,
+    issue_keys,
+    post_alert,
+    scratch_database,
+    service_env,
+    table_counts,
+    wait_for,
+)
+
+SHARED_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+pytestmark = pytest.mark.postgres
+
+
+def shared_postgres_url() -> str:
+    return os.environ.get("SOUNDPIECE_TEST_POSTGRES_URL", SHARED_POSTGRES)
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    return Signer()
+
+
+@pytest.fixture
+def key_server(signer: Signer) -> Iterator[KeyServer]:
+    server = KeyServer(signer.document)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    try:
+        with scratch_database(shared_postgres_url()) as url:
+            yield url
+    except OperationalError as exc:  # pragma: no cover - only without the machine's PostgreSQL
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def env_for(key_server: KeyServer, smtp: SmtpSink, secret_key: str) -> Callable[..., dict[str, str]]:
+    def make(database_url: str, **extra: str) -> dict[str, str]:
+        values = {
+            "database_url": database_url,
+            "github_keys_url": key_server.url,
+            "secret_key": secret_key,
+            "smtp_url": smtp.url,
+            "mail_poll_interval": "0.2",
+            "log_level": "INFO",
+            **extra,
+        }
+        return service_env(**values)
+
+    return make
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """``processes(kind, env, name)``: servers and mail workers, all stopped (or killed) at the end."""
+    started: list[Any] = []
+
+    def start(kind: str, env: dict[str, str], name: str) -> Any:
+        if kind == "server":
+            server = ServerProcess(env, tmp_path, name)
+            started.append(server)
+            server.start()
+            return server
+        worker = MailWorkerProcess(env, tmp_path / f"{name}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for process in reversed(started):
+        process.stop()
+
+
+def box_for(secret_key: str) -> SecretBox:
+    return SecretBox([secret_key])
+
+
+def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
+    with read_transaction(engine) as conn:
+        return [dict(r) for r in conn.execute(select(mail_outbox).order_by(mail_outbox.c.id)).mappings()]
+
+
+def assert_delivered_once(engine: Engine, smtp: SmtpSink, expected: int) -> None:
+    """Every outbox row sent, and received exactly once at the SMTP server, nothing else received."""
+    rows = outbox_rows(engine)
+    assert len(rows) == expected
+    assert {r["status"] for r in rows} == {"sent"}
+    assert set(smtp.deliveries) == {r["message_id"] for r in rows}
+    assert max(smtp.deliveries.values()) == 1, smtp.deliveries.most_common(3)
+    assert smtp.total() == expected
+    assert set(smtp.recipients.values()) == {1}  # one mail per owner: each owner has one leaked key
+
+
+# --- crash --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kill_9_mid_batch_then_redelivery_revokes_and_mails_exactly_once(
+    engine: Engine,
+    database_url: str,
+    secret_key: str,
+    smtp: SmtpSink,
+    signer: Signer,
+    env_for: Callable[..., dict[str, str]],
+    processes: Callable[..., Any],
+) -> None:
+    """A 1,000-key batch; the process handling it is SIGKILLed at a different moment each round.
+
+    The batch is one transaction: after the kill it is either wholly recorded or not at all.
+    GitHub redelivers to the other process, then to the restarted one; then two standalone mail
+    workers drain the outbox together.
+    """
+    env = env_for(database_url, mail_worker="off")
+    a = processes("server", env, "a")
+    b = processes("server", env, "b")
+    batch = 1000
+    statuses: list[int] = []
+    outcomes: list[tuple[float, str, float]] = []
+    for round_no, delay in enumerate((0.05, 0.3, 0.9)):
+        tokens = issue_keys(engine, box_for(secret_key), batch, tag=f"r{round_no}-")
+        body = alert_body(tokens)
+        first: dict[str, Any] = {}
+
+        def send(body: bytes = body, first: dict[str, Any] = first) -> None:
+            started = time.monotonic()
+            try:
+                first["status"] = post_alert(a.url, signer, body).status_code
+            except httpx.TransportError as exc:
+                first["error"] = type(exc).__name__
+            first["seconds"] = time.monotonic() - started
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        time.sleep(delay)
+        a.kill()
+        sender.join(timeout=30)
+        recorded = table_counts(engine)["events"] - round_no * batch
+        assert recorded in (0, batch), f"partial batch after kill -9: {recorded} events"  # atomic
+        outcomes.append((delay, "committed" if recorded else "rolled back", first.get("seconds", -1)))
+        if "status" in first:
+            statuses.append(first["status"])
+
+        restart = threading.Thread(target=a.start)
+        restart.start()
+        answer = deliver_until_accepted([b.url], signer, body, statuses)  # GitHub's retry
+        restart.join(timeout=60)
+        again = deliver_until_accepted([a.url], signer, body, statuses)  # and once more, to the restarted one
+        for response in (answer, again):
+            assert [e["label"] for e in response.json()] == ["true_positive"] * batch
+
+    assert set(statuses) == {200}, statuses
+    counts = table_counts(engine)
+    total = 3 * batch
+    assert counts == {
+        "keys": total,
+        "revoked": total,
+        "revoked_at_set": total,
+        "events": total,
+        "events_revoked": total,
+        "max_events_per_key": 1,
+        "outbox": total,
+        "sent": 0,
+        "pending": total,
+    }
+
+    started = time.monotonic()
+    workers = [processes("worker", env, f"mail-{i}") for i in range(2)]
+    wait_for(lambda: table_counts(engine)["sent"] == total, timeout=120, interval=0.5, what="outbox drained")
+    drain_seconds = time.monotonic() - started
+    time.sleep(0.5)  # a late duplicate would show up now
+    assert [w.stop() for w in workers] == [0, 0]
+    assert_delivered_once(engine, smtp, total)
+    print(f"\nkill -9 rounds (delay, outcome, first request s): {outcomes}")
+    print(f"{total} mails drained by two workers in {drain_seconds:.1f} s")
+
+
+# --- mail server down ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mail_server_down_then_refusing_then_back_delivers_each_mail_once(
+    engine: Engine,
+    database_url: str,
+    secret_key: str,
+    smtp: SmtpSink,
+    signer: Signer,
+    env_for: Callable[..., dict[str, str]],
+    processes: Callable[..., Any],
+) -> None:
+    """Port closed, then 451 to every message, then accepting; the backoff is 30 s, then 60 s.
+
+    Waiting out the real backoff would take minutes, so the test moves each row's due time to
+    now once it has observed the scheduled retry (the worker runs on the real clock).
+    """
+    smtp.stop()  # connection refused
+    server = processes("server", env_for(database_url), "server")
+    keys_count = 25  # more than one claim (10 rows)
+    tokens = issue_keys(engine, box_for(secret_key), keys_count)
+    assert post_alert(server.url, signer, alert_body(tokens)).status_code == 200
+
+    def attempts_all(n: int) -> bool:
+        return all(r["attempts"] == n for r in outbox_rows(engine))
+
+    def retry_now() -> None:
+        with write_transaction(engine) as conn:
+            conn.execute(update(mail_outbox).values(next_attempt_at=text("now()")))
+
+    def assert_backoff(seconds: float) -> None:
+        with read_transaction(engine) as conn:
+            now = conn.execute(text("SELECT now()")).scalar_one()
+        for row in outbox_rows(engine):
+            assert row["status"] == "pending" and row["sent_at"] is None
+            wait = (row["next_attempt_at"] - now).total_seconds()
+            assert seconds - 5 < wait <= seconds, wait
+
+    wait_for(lambda: attempts_all(1), timeout=15, what="first failed attempt")
+    assert_backoff(30)
+    assert all("Connect" in (r["last_error"] or "") for r in outbox_rows(engine))
+
+    smtp.refuse = True  # up, but answering 451 to every message
+    smtp.start()
+    retry_now()
+    wait_for(lambda: attempts_all(2), timeout=15, what="second failed attempt")
+    assert_backoff(60)
+    assert all("451" in (r["last_error"] or "") for r in outbox_rows(engine))
+    assert smtp.total() == 0
+
+    smtp.refuse = False
+    retry_now()
+    wait_for(lambda: smtp.total() >= keys_count, timeout=15, what="delivery after recovery")
+    wait_for(lambda: table_counts(engine)["sent"] == keys_count, timeout=15, what="rows marked sent")
+    time.sleep(1.0)  # five more polls: nothing is sent again
+    assert_delivered_once(engine, smtp, keys_count)
+    assert {r["attempts"] for r in outbox_rows(engine)} == {2}
+
+
+# --- database restart ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_database_restart_under_load_answers_503_then_recovers(
+    tmp_path: Path,
+    secret_key: str,
+    smtp: SmtpSink,
+    signer: Signer,
+    env_for: Callable[..., dict[str, str]],
+    processes: Callable[..., Any],
+) -> None:
+    """A private PostgreSQL cluster is stopped (fast shutdown) for 3 s while alerts, whoami and
+    healthz arrive from four clients; every answer is 200 or a 503 with Retry-After and a JSON body."""
+    try:
+        postgres = PrivatePostgres(tmp_path / "pg")
+        postgres.start()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"cannot run a private PostgreSQL cluster: {exc}")
+    try:
+        _database_restart(postgres, secret_key, smtp, signer, env_for, processes)
+    finally:
+        postgres.destroy()
+
+
+def _database_restart(
+    postgres: PrivatePostgres,
+    secret_key: str,
+    smtp: SmtpSink,
+    signer: Signer,
+    env_for: Callable[..., dict[str, str]],
+    processes: Callable[..., Any],
+) -> None:
+    engine = make_engine(postgres.url)
+    migrate(engine)
+    box = box_for(secret_key)
+    api_key = issue_keys(engine, box, 1, tag="api-")[0]
+    server = processes("server", env_for(postgres.url), "server")
+
+    answers: list[tuple[str, float, int, dict[str, str], str]] = []
+    pending: list[bytes] = []  # alerts GitHub must redeliver
+    lock = threading.Lock()
+    stop = threading.Event()
+    leaked = issue_keys(engine, box, 200, tag="leak-")
+    next_token = iter(leaked)
+
+    def record(kind: str, response: httpx.Response | None, body: bytes | None = None) -> None:
+        with lock:
+            if response is None:
+                answers.append((kind, time.monotonic(), 0, {}, ""))
+            else:
+                headers = dict(response.headers)
+                answers.append((kind, time.monotonic(), response.status_code, headers, response.text))
+            if body is not None and (response is None or response.status_code != 200):
+                pending.append(body)
+
+    def alerts() -> None:
+        while not stop.is_set():
+            with lock:
+                token = next(next_token, None)
+            if token is None:
+                return
+            body = alert_body([token])
+            try:
+                record("alert", post_alert(server.url, signer, body, timeout=30), body)
+            except httpx.TransportError:
+                record("alert", None, body)
+            time.sleep(0.02)
+
+    def probe(kind: str, path: str, headers: dict[str, str]) -> None:
+        while not stop.is_set():
+            try:
+                record(kind, httpx.get(f"{server.url}{path}", headers=headers, timeout=30))
+            except httpx.TransportError:
+                record(kind, None)
+            time.sleep(0.02)
+
+    threads = [
+        threading.Thread(target=alerts),
+        threading.Thread(target=alerts),
+        threading.Thread(target=probe, args=("whoami", "/v1/whoami", {"Authorization": f"Bearer {api_key}"})),
+        threading.Thread(target=probe, args=("healthz", "/healthz", {})),
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    down_at = time.monotonic()
+    postgres.stop("fast")
+    time.sleep(3.0)
+    postgres.start()
+    up_at = time.monotonic()
+
+    def recovered() -> bool:
+        with lock:
+            last = {kind: status for kind, _, status, _, _ in answers}
+        return all(last.get(kind) == 200 for kind in ("whoami", "healthz"))
+
+    wait_for(recovered, timeout=30, what="full service after the database returned")
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    failures = [a for a in answers if a[2] != 200]
+    assert failures, "the outage was not observed"
+    for kind, _, status, headers, body in failures:
+        assert status == 503, (kind, status, body[:300])
+        assert headers.get("retry-after", "").isdigit(), (kind, headers)
+        assert headers.get("content-type") == "application/json", (kind, headers)
+        assert "Traceback" not in body and "psycopg" not in body and "sqlalchemy" not in body, body
+    assert all(t < up_at + 30 for _, t, s, _, _ in failures if s == 503)
+    recovery = {
+        kind: min((t for k, t, s, _, _ in answers if k == kind and s == 200 and t > up_at), default=None)
+        for kind in ("alert", "whoami", "healthz")
+    }
+    first_503 = min(t for _, t, s, _, _ in answers if s == 503)
+
+    # GitHub redelivers what failed; the rest of the 200 keys are delivered now.
+    statuses: list[int] = []
+    remaining = [alert_body([t]) for t in next_token]
+    for body in pending + remaining:
+        deliver_until_accepted([server.url], signer, body, statuses, timeout=30)
+    assert set(statuses) == {200}
+    counts = table_counts(engine)
+    assert counts["revoked"] == counts["events"] == counts["events_revoked"] == counts["outbox"] == 200
+    assert counts["max_events_per_key"] == 1
+    wait_for(lambda: table_counts(engine)["sent"] == 200, timeout=30, what="mail after the restart")
+    time.sleep(0.5)
+    assert_delivered_once(engine, smtp, 200)
+    engine.dispose()
+    seen = Counter(kind for kind, *_ in failures)
+    print(
+        f"\ndatabase down {up_at - down_at:.1f} s; first 503 after {first_503 - down_at:.2f} s; "
+        f"503s: {dict(seen)}; first 200 after restart: "
+        + ", ".join(f"{k} +{(t - up_at):.2f} s" for k, t in recovery.items() if t is not None)
+    )
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_same_alert_to_two_processes_at_once_revokes_and_mails_once(
+    engine: Engine,
+    database_url: str,
+    secret_key: str,
+    smtp: SmtpSink,
+    signer: Signer,
+    env_for: Callable[..., dict[str, str]],
+    processes: Callable[..., Any],
+) -> None:
+    """Ten rounds: one batch of five keys, sent to two processes at the same instant; the two
+    in-process mail workers and a standalone one share the outbox."""
+    env = env_for(database_url, mail_poll_interval="0.05")
+    servers = [processes("server", env, name) for name in ("a", "b")]
+    worker = processes("worker", env, "mail")
+    rounds, per_round = 10, 5
+    statuses: list[int] = []
+    labels: list[list[str]] = []
+    for round_no in range(rounds):
+        body = alert_body(issue_keys(engine, box_for(secret_key), per_round, tag=f"c{round_no}-"))
+        barrier = threading.Barrier(2)
+
+        def deliver(url: str, body: bytes = body, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            response = post_alert(url, signer, body)
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                labels.append([e["label"] for e in response.json()])
+
+        threads = [threading.Thread(target=deliver, args=(s.url,)) for s in servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert set(statuses) == {200}, statuses
+    assert labels == [["true_positive"] * per_round] * (2 * rounds)  # both answers say so
+    total = rounds * per_round
+    counts = table_counts(engine)
+    assert counts["revoked"] == counts["events"] == counts["events_revoked"] == counts["outbox"] == total
+    assert counts["max_events_per_key"] == 1
+    wait_for(lambda: table_counts(engine)["sent"] == total, timeout=30, what="outbox drained")
+    time.sleep(0.5)
+    assert worker.stop() == 0
+    assert_delivered_once(engine, smtp, total)

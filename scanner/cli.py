@@ -137,7 +137,7 @@ def _scan_paths(args, config, engine, progress):
         location = Location(path=STDIN_PATH)
         findings += [Finding(m, location) for m in matches]
 
-    walker = files.Walker(excluder, excluded_files=_same_files(skip))
+    walker = files.Walker(excluder, skip_files=files.file_identities(skip))
     update = None if progress is None else lambda n, b: progress.update(n, b)
     found, file_stats = scan_roots(roots, walker, engine, jobs=args.jobs, warn=_warn, progress=update)
     findings += found
@@ -178,16 +178,6 @@ def _drop_excluded(findings: list, globs: tuple[str, ...]) -> list:
 
     excluder = PathExcluder(globs)
     return [f for f in findings if not excluder.excludes(f.location.path.decode("utf-8", "surrogateescape"))]
-
-
-def _same_files(paths: frozenset[bytes]) -> frozenset[bytes]:
-    """Our own output files as the walk will spell them (``./x`` and ``x``)."""
-    out = set(paths)
-    for p in paths:
-        out.add(os.path.join(b".", p) if not p.startswith((b"/", b"./")) else p)
-        if p.startswith(b"./"):
-            out.add(p[2:])
-    return frozenset(out)
 
 
 def _load_config(args: argparse.Namespace):
@@ -254,7 +244,9 @@ def _list_rules(fmt: str, out: TextIO) -> int:
 
 def _warn(message: str) -> None:
     # One write per line: the walk (feeder thread) and the workers' warnings may interleave.
-    sys.stderr.write(f"soundpiece-scan: warning: {message}\n")
+    # On a terminal, first clear a progress line the warning would otherwise start inside.
+    clear = "\r\x1b[K" if sys.stderr.isatty() else ""
+    sys.stderr.write(f"{clear}soundpiece-scan: warning: {message}\n")
     sys.stderr.flush()
 
 

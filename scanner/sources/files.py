@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,7 +63,8 @@ class Walker:
 
     excluder: PathExcluder | None = None
     skip_git: bool = True
-    excluded_files: frozenset[bytes] = frozenset()
+    skip_files: frozenset[tuple[int, int]] = frozenset()
+    """(device, inode) of files never to scan: our own report and baseline, however spelled."""
 
     def walk(self, roots: Sequence[Root], warn: Warn) -> Iterator[bytes]:
         for root in roots:
@@ -87,6 +88,7 @@ class Walker:
         files: list[bytes] = []
         subdirectories: list[bytes] = []
         excluder = self.excluder
+        skip_inodes = {inode for _, inode in self.skip_files}
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
@@ -100,13 +102,32 @@ class Walker:
                     elif entry.is_file(follow_symlinks=False):
                         if excluder and excluder.excludes(_relative(path, prefix_len), False):
                             continue
-                        if path not in self.excluded_files:
-                            files.append(path)
+                        if skip_inodes and entry.inode() in skip_inodes and self._skipped(entry):
+                            continue
+                        files.append(path)
                     elif not entry.is_symlink():
                         warn(f"{_show(path)}: skipped, not a regular file ({_kind(path)})")
         except OSError as exc:
             warn(f"{_show(directory)}: cannot list directory: {exc.strerror}")
         return files, subdirectories
+
+    def _skipped(self, entry: os.DirEntry[bytes]) -> bool:
+        try:
+            return (entry.stat(follow_symlinks=False).st_dev, entry.inode()) in self.skip_files
+        except OSError:
+            return False
+
+
+def file_identities(paths: Iterable[str | bytes]) -> frozenset[tuple[int, int]]:
+    """(device, inode) of the paths that exist, for :attr:`Walker.skip_files`."""
+    found = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return frozenset(found)
 
 
 def walk(
@@ -115,10 +136,10 @@ def walk(
     *,
     excluder: PathExcluder | None = None,
     skip_git: bool = True,
-    excluded_files: frozenset[bytes] = frozenset(),
+    skip_files: frozenset[tuple[int, int]] = frozenset(),
 ) -> Iterator[bytes]:
     """Yield the regular files under ``roots`` (see :class:`Walker`)."""
-    return Walker(excluder, skip_git, excluded_files).walk(roots, warn)
+    return Walker(excluder, skip_git, skip_files).walk(roots, warn)
 
 
 def prefix_length(root: bytes) -> int:

@@ -759,3 +759,19 @@ def test_ten_thousand_tokens_on_one_line(tmp_path: Path) -> None:
     write(tmp_path / "keys.json", line + "  // soundpiece-scan: allow")
     result, doc = scan_json("--jobs", "1", "keys.json", cwd=tmp_path, timeout=60)
     assert (result.returncode, doc["stats"]["suppressed"]) == (0, 10_000)
+
+
+@pytest.mark.parametrize("spelling", ["relative", "absolute", "dotted"])
+def test_own_stale_report_is_never_scanned_however_spelled(tmp_path: Path, spelling: str) -> None:
+    """A report left by an earlier --show-secrets run must not turn into findings of its own."""
+    key = rules.API_KEY.mint()
+    (tmp_path / "app.py").write_text(f"KEY = '{key}'\n")
+    report = {"relative": "r.txt", "absolute": str(tmp_path / "r.txt"), "dotted": "./sub/../r.txt"}[spelling]
+    (tmp_path / "sub").mkdir()
+    first = scan(".", "--show-secrets", "--output", report, cwd=tmp_path)
+    assert first.returncode == 1
+    assert key in (tmp_path / "r.txt").read_text()
+    again = scan(".", "--format", "json", "--output", report, cwd=tmp_path)
+    assert again.returncode == 1
+    paths = [f["path"] for f in json.loads((tmp_path / "r.txt").read_text())["findings"]]
+    assert paths == ["./app.py"]

@@ -165,8 +165,12 @@ def _scan_git(args, engine, progress):
 
     update = None
     if progress is not None:
-        update = lambda n, total, b, total_b: progress.update(n, b, total_b)  # noqa: E731
-        progress.unit, progress.total = "objects", None
+        progress.unit = "objects"
+
+        def update(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
+            progress.total = total
+            progress.update(done, done_bytes, total_bytes)
+
     return scan_history(repo, engine, jobs=args.jobs, warn=_warn, progress=update)
 
 

@@ -40,6 +40,8 @@ class MailWorker:
         self._max_attempts = max_attempts
         self._poll_interval = poll_interval
         self._clock = clock
+        self._unrecorded: list[outbox.OutgoingMail] = []
+        """Delivered, not yet marked sent (the database was away)."""
 
     async def run_once(self) -> int:
         """Send every due mail once; returns how many were sent.
@@ -47,12 +49,14 @@ class MailWorker:
         Claims batch after batch until none is due: a 1,000-key leak must not wait 500 polls.
         Each claimed row leaves the due set (sent, retried later, or leased), so this ends.
         """
+        await self._record_sent()
         sent = 0
         while mails := await asyncio.to_thread(self._claim):
             sent += await self._send(mails)
         return sent
 
     async def _send(self, mails: list[outbox.OutgoingMail]) -> int:
+        """Try every claimed mail even if the database goes away meanwhile (the claim is already ours)."""
         sent = 0
         for mail in mails:
             try:
@@ -63,13 +67,36 @@ class MailWorker:
                     "mail delivery failed",
                     extra={"fields": {"mail_id": mail.id, "attempt": mail.attempts + 1, "error": repr(exc)}},
                 )
-                await asyncio.to_thread(self._mark_failed, mail, repr(exc))
+                try:
+                    await asyncio.to_thread(self._mark_failed, mail, repr(exc))
+                except Exception as db_exc:  # the row stays leased and is retried when the lease ends
+                    log.error("could not record a failed delivery", extra={"fields": {"error": repr(db_exc)}})
                 continue
-            await asyncio.to_thread(self._mark_sent, mail.id)
+            self._unrecorded.append(mail)
             self._metrics.mail_sent.inc()
             sent += 1
-            log.info("mail sent", extra={"fields": {"mail_id": mail.id, "message_id": mail.message_id}})
+            await self._record_sent()
         return sent
+
+    async def _record_sent(self) -> None:
+        """Mark delivered mails as sent; while the database is away, remember them, and retry.
+
+        Forgetting a delivered mail would send it again when its lease ends.
+        """
+        if not self._unrecorded:
+            return
+        pending = list(self._unrecorded)
+        try:
+            await asyncio.to_thread(self._mark_sent, [mail.id for mail in pending])
+        except Exception as exc:
+            log.error(
+                "could not record sent mail; kept to retry",
+                extra={"fields": {"mails": len(pending), "error": repr(exc)}},
+            )
+            return
+        del self._unrecorded[: len(pending)]
+        for mail in pending:
+            log.info("mail sent", extra={"fields": {"mail_id": mail.id, "message_id": mail.message_id}})
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -84,9 +111,10 @@ class MailWorker:
         with write_transaction(self._engine) as conn:
             return outbox.claim(conn, self._clock())
 
-    def _mark_sent(self, mail_id: int) -> None:
+    def _mark_sent(self, mail_ids: list[int]) -> None:
         with write_transaction(self._engine) as conn:
-            outbox.mark_sent(conn, mail_id, self._clock())
+            for mail_id in mail_ids:
+                outbox.mark_sent(conn, mail_id, self._clock())
 
     def _mark_failed(self, mail: outbox.OutgoingMail, error: str) -> None:
         with write_transaction(self._engine) as conn:

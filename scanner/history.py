@@ -34,8 +34,12 @@ def scan_history(
     warn: Warn,
     progress: Callable[[int, int, int, int], None] | None = None,
 ) -> tuple[list[Finding], ScanStats]:
-    blobs = list_blobs(repo)
+    unreadable: list[str] = []
+    blobs = list_blobs(repo, unreadable)
     check = _MissingObjects(repo)  # runs beside the scan, on its own core
+    if unreadable:
+        shown = ", ".join(oid[:12] for oid in unreadable[:5])
+        warn(f"{len(unreadable)} objects could not be read (corrupt; partial results): {shown}")
     if repo.shallow:
         warn("shallow clone: history before the shallow boundary is not scanned (git fetch --unshallow)")
     if os.path.isdir(os.path.join(repo.git_dir, "lfs")):
@@ -58,6 +62,9 @@ def scan_history(
     missing = check.result(warn)
     if missing:
         stats.skipped += missing
+    stats.skipped += len(unreadable)
+    if not blobs and check.failed:  # refs exist, yet not one blob could be read: no "clean" verdict
+        raise GitError(f"no object of the history could be read: {check.failed}")
     return _attribute(repo, hits, warn), stats
 
 
@@ -79,6 +86,8 @@ class _MissingObjects:
             env=git_env(),
         )
         self.missing = 0
+        self.failed = ""
+        """git's message when the walk itself failed (a missing pack index, a bad object)."""
         # Read as it comes (millions of lines on a big repository): only the missing are counted.
         self._reader = threading.Thread(target=self._count, daemon=True)
         self._reader.start()
@@ -100,6 +109,8 @@ class _MissingObjects:
         self._err.seek(0)
         error = first_line(self._err.read())
         self._err.close()
+        if code:
+            self.failed = error or f"git rev-list failed with status {code}"
         if self.missing:
             warn(f"{self.missing} objects are missing from the repository (partial results)")
         elif code and error:
@@ -140,12 +151,19 @@ def _attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> l
     if not hits:
         return []
     oids = {oid for oid, _ in hits}
+    damaged = False  # history cannot be walked: a credential found must not be dropped as "dangling"
     try:
         intros = first_appearances(repo, oids, ["--all"])
     except GitError as exc:  # a ref naming a missing commit makes --all fail as a whole
-        tips = _readable_tips(repo)
-        warn(f"history could not be walked from every ref ({exc}): attributing from the {len(tips)} others")
-        intros = first_appearances(repo, oids, tips) if tips else {}
+        try:
+            tips = _readable_tips(repo)
+            n = len(tips)
+            warn(f"history could not be walked from every ref ({exc}): attributing from the {n} others")
+            intros = first_appearances(repo, oids, tips) if tips else {}
+        except GitError as again:  # a corrupt commit or tree on the way from every tip
+            damaged = True
+            warn(f"history could not be walked ({again}): credentials found are reported by blob id")
+            intros = {}
     findings = []
     unreachable = []
     for oid, matches in hits:
@@ -164,13 +182,23 @@ def _attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> l
         findings += [Finding(m, location) for m in matches]
     if unreachable:
         # A ref (usually a tag) may name a blob itself, with no commit or path around it.
-        tagged = _refs_to_blobs(repo, set(unreachable))
+        try:
+            tagged = _refs_to_blobs(repo, set(unreachable))
+        except GitError as exc:  # for-each-ref stops at a corrupt object a ref names
+            damaged = True
+            warn(f"refs could not be listed ({exc}): credentials found are reported by blob id")
+            tagged = {}
         for oid, matches in hits:
             if oid in tagged:
                 location = Location(path=tagged[oid].encode("utf-8", "surrogateescape"), blob=oid)
                 findings += [Finding(m, location) for m in matches]
         unreachable = [oid for oid in unreachable if oid not in tagged]
-    if unreachable:
+    if unreachable and damaged:  # cannot tell dangling from committed: report, never drop
+        for oid, matches in hits:
+            if oid in unreachable:
+                location = Location(path=oid.encode("ascii"), blob=oid)
+                findings += [Finding(m, location) for m in matches]
+    elif unreachable:
         shown = ", ".join(oid[:12] for oid in unreachable[:5])
         warn(
             f"{len(unreachable)} blobs holding credentials are not reachable from any ref "

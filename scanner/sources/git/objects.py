@@ -27,8 +27,12 @@ class Blob:
     size: int
 
 
-def list_blobs(repo: Repo) -> list[Blob]:
-    """Every blob in the object database, in pack order."""
+def list_blobs(repo: Repo, unreadable: list[str] | None = None) -> list[Blob]:
+    """Every blob in the object database, in pack order.
+
+    Objects git lists but cannot read (a loose object of garbage, a damaged pack entry)
+    come out as ``<oid> missing``: their type is unknown, so they go to ``unreadable``.
+    """
     out = repo.run(
         "cat-file",
         "--batch-all-objects",
@@ -37,9 +41,11 @@ def list_blobs(repo: Repo) -> list[Blob]:
     )
     blobs = []
     for line in out.splitlines():
-        kind, oid, size = line.split(b" ")
-        if kind == b"blob":
-            blobs.append(Blob(oid.decode("ascii"), int(size)))
+        parts = line.split(b" ")
+        if len(parts) == 3 and parts[0] == b"blob" and parts[2].isdigit():
+            blobs.append(Blob(parts[1].decode("ascii", "replace"), int(parts[2])))
+        elif len(parts) != 3 and unreadable is not None:
+            unreadable.append(parts[0].decode("ascii", "replace"))
     return blobs
 
 

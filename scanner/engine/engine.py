@@ -184,8 +184,8 @@ class Engine:
                 out.append(dataclasses.replace(m, line=line, column=column))
             chunk_bytes = bytes(view[:n])
             last = chunk_bytes.rfind(b"\n")
-            lines += chunk_bytes.count(b"\n")
-            if last >= 0:
+            if last >= 0:  # count only then: rfind is a memchr, count is not (a GiB-long line)
+                lines += chunk_bytes.count(b"\n")
                 decoder.reset()
                 chars_in_line = len(decoder.decode(chunk_bytes[last + 1 :]))
             else:

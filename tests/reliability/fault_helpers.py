@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -36,6 +37,9 @@ from partner_endpoint.store.db import make_engine, read_transaction, write_trans
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 
 ALERT_PATH = "/v1/secret-scanning/github"
+HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
+"""One client for all requests: building one per request (its TLS context) costs ~100 ms.
+No keep-alive: every request is a fresh connection, as after a kill -9 it must be anyway."""
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -192,7 +196,7 @@ class ServerProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"server exited with {self.process.returncode}: {self.log()[-2000:]}")
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return HTTP.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -241,7 +245,7 @@ class MailWorkerProcess:
 
 
 def post_alert(base_url: str, signer: Signer, body: bytes, timeout: float = 60.0) -> httpx.Response:
-    return httpx.post(f"{base_url}{ALERT_PATH}", content=body, headers=signer.headers(body), timeout=timeout)
+    return HTTP.post(f"{base_url}{ALERT_PATH}", content=body, headers=signer.headers(body), timeout=timeout)
 
 
 def deliver_until_accepted(
@@ -286,7 +290,7 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster we may stop and start at will (never the machine's shared one)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self) -> None:
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
         if not bins:
             raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
@@ -294,8 +298,8 @@ class PrivatePostgres:
         self._prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self._prefix and not shutil.which("runuser"):
             raise RuntimeError("running as root without runuser: cannot run PostgreSQL as another user")
-        self.dir = base
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
+        self.dir = Path(tempfile.mkdtemp(prefix="soundpiece-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         self.port = free_port()

@@ -29,6 +29,7 @@ from partner_endpoint.store.models import mail_outbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fault_helpers import (
+    HTTP,
     KeyServer,
     MailWorkerProcess,
     PrivatePostgres,
@@ -304,7 +305,6 @@ def test_mail_server_down_then_refusing_then_back_delivers_each_mail_once(
 
 @pytest.mark.slow
 def test_database_restart_under_load_answers_503_then_recovers(
-    tmp_path: Path,
     secret_key: str,
     smtp: SmtpSink,
     signer: Signer,
@@ -314,7 +314,7 @@ def test_database_restart_under_load_answers_503_then_recovers(
     """A private PostgreSQL cluster is stopped (fast shutdown) for 3 s while alerts, whoami and
     healthz arrive from four clients; every answer is 200 or a 503 with Retry-After and a JSON body."""
     try:
-        postgres = PrivatePostgres(tmp_path / "pg")
+        postgres = PrivatePostgres()
         postgres.start()
     except (RuntimeError, OSError) as exc:
         pytest.skip(f"cannot run a private PostgreSQL cluster: {exc}")
@@ -371,7 +371,7 @@ def _database_restart(
     def probe(kind: str, path: str, headers: dict[str, str]) -> None:
         while not stop.is_set():
             try:
-                record(kind, httpx.get(f"{server.url}{path}", headers=headers, timeout=30))
+                record(kind, HTTP.get(f"{server.url}{path}", headers=headers, timeout=30))
             except httpx.TransportError:
                 record(kind, None)
             time.sleep(0.02)

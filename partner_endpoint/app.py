@@ -56,6 +56,7 @@ def create_app(
         metrics,
         token=settings.github_token,
         refetch_interval=settings.key_refetch_interval,
+        fetch_timeout=settings.key_fetch_timeout,
         clock=monotonic,
     )
     alerts = AlertEndpoint(engine, keys, metrics, settings, clock)

@@ -2,18 +2,22 @@
 
 GitHub advises caching and refetching only when an unknown identifier arrives.
 Anyone can send unknown identifiers, so a refetch happens at most once per
-``refetch_interval``; a failed fetch never empties the cache.
+``refetch_interval``; a failed fetch never empties the cache. A fetch is bounded
+in time and size as a whole (httpx's timeout is per read, so a trickling or
+endless answer would otherwise hold the fetch lock, and the memory, forever).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -21,6 +25,9 @@ from partner_endpoint.github.verify import KeysUnavailable, UnknownKeyIdentifier
 from partner_endpoint.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+MAX_DOCUMENT_BYTES = 1024 * 1024
+"""GitHub's document is a few kilobytes; anything near this is not it."""
 
 
 class KeyDocumentError(ValueError):
@@ -40,7 +47,7 @@ def parse_key_document(document: Any) -> dict[str, ec.EllipticCurvePublicKey]:
             continue
         try:
             key = load_pem_public_key(pem.encode("ascii"))
-        except (ValueError, UnicodeEncodeError, TypeError):
+        except (ValueError, UnicodeEncodeError, TypeError, UnsupportedAlgorithm):
             log.warning("skipping unreadable GitHub public key", extra={"fields": {"key_id": key_id}})
             continue
         if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
@@ -59,6 +66,7 @@ class PublicKeyCache:
         *,
         token: str | None = None,
         refetch_interval: float = 60.0,
+        fetch_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
@@ -66,6 +74,7 @@ class PublicKeyCache:
         self._metrics = metrics
         self._token = token
         self._refetch_interval = refetch_interval
+        self._fetch_timeout = fetch_timeout
         self._clock = clock
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
         self._last_fetch: float | None = None
@@ -94,10 +103,10 @@ class PublicKeyCache:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
-            response = await self._client.get(self._url, headers=headers)
-            response.raise_for_status()
-            keys = parse_key_document(response.json())
-        except (httpx.HTTPError, ValueError) as exc:
+            async with asyncio.timeout(self._fetch_timeout):
+                body = await self._download(headers)
+            keys = parse_key_document(json.loads(body))
+        except (httpx.HTTPError, ValueError, TimeoutError, RecursionError) as exc:
             self._metrics.key_fetches.labels(result="failure").inc()
             log.warning(
                 "fetching GitHub public keys failed; keeping the cache",
@@ -108,3 +117,18 @@ class PublicKeyCache:
         # Merge rather than replace: a key GitHub stops listing may still sign a retried delivery.
         self._keys.update(keys)
         log.info("fetched GitHub public keys", extra={"fields": {"key_ids": sorted(keys)}})
+
+    async def _download(self, headers: dict[str, str]) -> bytes:
+        """The response body, refused once it passes :data:`MAX_DOCUMENT_BYTES`."""
+        async with self._client.stream("GET", self._url, headers=headers) as response:
+            response.raise_for_status()
+            if int(response.headers.get("content-length") or 0) > MAX_DOCUMENT_BYTES:
+                raise KeyDocumentError("key document too large")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_DOCUMENT_BYTES:
+                    raise KeyDocumentError("key document too large")
+                chunks.append(chunk)
+        return b"".join(chunks)

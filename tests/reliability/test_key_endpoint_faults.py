@@ -1,0 +1,444 @@
+"""GitHub's key endpoint misbehaving: cached keys keep working, nothing cached is 503, refetches stay rare.
+
+The key server is a real HTTP server on loopback that is switched between
+behaviours (down, slow, trickling, endless, garbage, wrong keys, 5xx, 429)
+while signed alerts go through the whole app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from sqlalchemy import Engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "partner_endpoint"))
+import contextlib
+
+from partner_helpers import ALERT_PATH, Clock, Signer, alert_body, snapshot
+
+import rules
+from partner_endpoint.app import create_app
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.settings import Settings
+from partner_endpoint.store import keys
+from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.migrate import migrate
+
+pytestmark = pytest.mark.anyio
+FETCH_TIMEOUT = 0.5
+PEM_GARBAGE = "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PUBLIC KEY-----\n"
+
+
+def pem_of(public_key: Any) -> str:
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+class SwitchableKeyServer:
+    """GitHub's key endpoint on loopback; ``mode`` picks how it answers, ``requests`` counts fetches."""
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+        self.mode = "ok"
+        self.document: Any = signer.document
+        self.requests = 0
+        self.bytes_sent = 0
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.requests += 1
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    server.answer(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/meta/public_keys/secret_scanning"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        mode = self.mode
+        if mode == "hang_up":
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if mode == "slow":  # no answer at all until well past the fetch timeout
+            self.stop.wait(FETCH_TIMEOUT * 8)
+        if mode == "trickle":  # headers at once, then a byte at a time: each read is within the timeout
+            self._head(handler, 200, length=10_000)
+            for _ in range(10_000):
+                if self.stop.wait(FETCH_TIMEOUT / 5):
+                    return
+                self._write(handler, b" ")
+            return
+        if mode == "endless":  # a chunked body that never ends
+            self._head(handler, 200, chunked=True)
+            chunk = b"x" * 65536
+            while not self.stop.is_set() and self.bytes_sent < 512 * 1024 * 1024:
+                self._write(handler, b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            return
+        status, body, extra = 200, json.dumps(self.document).encode(), {}
+        if mode.startswith("status_"):
+            status, body = int(mode.removeprefix("status_")), b'{"message": "no"}'
+            if status == 429:
+                extra = {"Retry-After": "3600", "X-RateLimit-Remaining": "0"}
+        elif mode == "not_json":
+            body = b"<html><body>GitHub is having a moment</body></html>"
+        elif mode == "nested_json":
+            body = b"[" * 100_000 + b"]" * 100_000
+        elif mode == "huge_json":  # a valid document padded past any sane size
+            body = json.dumps({**self.signer.document, "pad": "x" * (64 * 1024 * 1024)}).encode()
+        self._head(handler, status, length=len(body), extra=extra)
+        for start in range(0, len(body), 65536):
+            if self.stop.is_set():
+                return
+            self._write(handler, body[start : start + 65536])
+
+    def _head(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        *,
+        length: int | None = None,
+        chunked: bool = False,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        if chunked:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Content-Length", str(length))
+        for name, value in (extra or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+
+    def _write(self, handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        handler.wfile.write(data)
+        handler.wfile.flush()
+        self.bytes_sent += len(data)
+
+    def down(self) -> None:
+        """Stop listening: connections are refused."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.down()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer()
+
+
+@pytest.fixture
+def key_server(signer: Signer) -> Iterator[SwitchableKeyServer]:
+    server = SwitchableKeyServer(signer)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def victim(engine: Engine) -> str:
+    """An issued API key: a verified alert for it changes state, an unverified one must not."""
+    box = SecretBox([Fernet.generate_key().decode()])
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    with write_transaction(engine) as conn:
+        account = keys.create_account(conn, "owner@example.com", [], now)
+        return keys.create_key(conn, box, account, "production", now).api_key
+
+
+class Service:
+    """The app in-process (``httpx.ASGITransport``) with a hand-moved monotonic clock."""
+
+    def __init__(self, engine: Engine, key_server: SwitchableKeyServer, signer: Signer, tmp: Path) -> None:
+        self.engine, self.signer, self.clock = engine, signer, Clock()
+        settings = Settings(
+            database_url="sqlite://",
+            github_keys_url=key_server.url,
+            secret_key=Fernet.generate_key().decode(),
+            mail_dir=tmp / "outbox",
+            run_mail_worker=False,
+            key_fetch_timeout=FETCH_TIMEOUT,
+        )
+        self.app = create_app(settings, engine=engine, monotonic=self.clock.monotonic)
+        transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://partner")
+
+    async def post(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        return await self.http.post(ALERT_PATH, content=body, headers=headers or self.signer.headers(body))
+
+    async def false_positive(self) -> httpx.Response:
+        """A correctly signed alert for an unissued token: 200 needs a usable key, changes nothing."""
+        return await self.post(alert_body(rules.API_KEY.mint()))
+
+    async def unknown_key_ids(self, count: int) -> list[httpx.Response]:
+        """An attacker's made-up key identifiers, with a plausible signature."""
+        body = alert_body(rules.API_KEY.mint())
+        signature = self.signer.signature(body)
+        return await asyncio.gather(
+            *(
+                self.post(
+                    body,
+                    {
+                        "Github-Public-Key-Identifier": os.urandom(16).hex(),
+                        "Github-Public-Key-Signature": signature,
+                    },
+                )
+                for _ in range(count)
+            )
+        )
+
+
+@pytest.fixture
+async def service(
+    engine: Engine, key_server: SwitchableKeyServer, signer: Signer, tmp_path: Path
+) -> AsyncIterator[Service]:
+    service = Service(engine, key_server, signer, tmp_path)
+    async with service.http, service.app.router.lifespan_context(service.app):
+        yield service
+
+
+BROKEN = [
+    "hang_up",
+    "slow",
+    "trickle",
+    "endless",
+    "not_json",
+    "huge_json",
+    "nested_json",
+    "status_500",
+    "status_502",
+    "status_429",
+    "status_404",
+]
+BAD_DOCUMENTS: dict[str, Callable[[Signer], Any]] = {
+    "null": lambda s: None,
+    "array": lambda s: [s.document],
+    "keys_not_a_list": lambda s: {"public_keys": {"key_identifier": s.key_id}},
+    "entries_wrong_types": lambda s: {
+        "public_keys": [
+            None,
+            "key",
+            {"key_identifier": 5, "key": pem_of(s.private_key.public_key())},
+            {"key_identifier": s.key_id, "key": ["not", "a", "string"]},
+            {"key_identifier": [s.key_id], "key": None},
+        ]
+    },
+    "invalid_pem": lambda s: {"public_keys": [{"key_identifier": s.key_id, "key": PEM_GARBAGE}]},
+    "non_ascii_pem": lambda s: {"public_keys": [{"key_identifier": s.key_id, "key": "—ключ—\x00"}]},
+    "p384_key": lambda s: {
+        "public_keys": [
+            {"key_identifier": s.key_id, "key": pem_of(ec.generate_private_key(ec.SECP384R1()).public_key())}
+        ]
+    },
+    "secp256k1_key": lambda s: {
+        "public_keys": [
+            {"key_identifier": s.key_id, "key": pem_of(ec.generate_private_key(ec.SECP256K1()).public_key())}
+        ]
+    },
+    "rsa_key": lambda s: {
+        "public_keys": [
+            {
+                "key_identifier": s.key_id,
+                "key": pem_of(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()),
+            }
+        ]
+    },
+    "ed25519_key": lambda s: {
+        "public_keys": [
+            {"key_identifier": s.key_id, "key": pem_of(ed25519.Ed25519PrivateKey.generate().public_key())}
+        ]
+    },
+}
+
+
+def break_server(key_server: SwitchableKeyServer, mode: str) -> None:
+    if mode in BAD_DOCUMENTS:
+        key_server.mode = "ok"
+        key_server.document = BAD_DOCUMENTS[mode](key_server.signer)
+    else:
+        key_server.mode = mode
+
+
+@pytest.mark.parametrize("mode", BROKEN + list(BAD_DOCUMENTS))
+async def test_nothing_cached_is_503_quickly_and_changes_nothing(
+    service: Service, key_server: SwitchableKeyServer, victim: str, mode: str
+) -> None:
+    break_server(key_server, mode)
+    before = snapshot(service.engine)
+    body = alert_body(victim)
+    started = time.monotonic()
+    response = await service.post(body)
+    assert (
+        time.monotonic() - started < FETCH_TIMEOUT * 4 + 1
+    )  # GitHub waits 30 s: never hang on the key server
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+    assert snapshot(service.engine) == before
+    # No second fetch within the interval, however many deliveries arrive.
+    assert {r.status_code for r in await service.unknown_key_ids(20)} == {503}
+    assert (await service.post(body)).status_code == 503
+    assert key_server.requests == 1
+    assert snapshot(service.engine) == before
+
+
+async def test_nothing_cached_and_server_down_is_503(
+    service: Service, key_server: SwitchableKeyServer
+) -> None:
+    key_server.down()
+    response = await service.false_positive()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+
+
+@pytest.mark.parametrize("mode", BROKEN + list(BAD_DOCUMENTS))
+async def test_cached_keys_keep_working_when_the_key_server_breaks(
+    service: Service, key_server: SwitchableKeyServer, victim: str, mode: str
+) -> None:
+    assert (await service.false_positive()).status_code == 200
+    assert key_server.requests == 1
+    break_server(key_server, mode)
+    service.clock.advance(61)
+    # An unknown identifier makes the one allowed refetch, which fails; the cache survives it.
+    assert {r.status_code for r in await service.unknown_key_ids(10)} == {401}
+    assert key_server.requests == 2
+    started = time.monotonic()
+    for _ in range(5):
+        assert (await service.false_positive()).status_code == 200
+    assert time.monotonic() - started < 2  # cached keys never wait for the key server
+    response = await service.post(alert_body(victim))
+    assert response.status_code == 200
+    assert response.json()[0]["label"] == "true_positive"
+    assert key_server.requests == 2
+
+
+async def test_cached_keys_answer_while_a_refetch_hangs(
+    service: Service, key_server: SwitchableKeyServer
+) -> None:
+    assert (await service.false_positive()).status_code == 200
+    key_server.mode = "slow"
+    service.clock.advance(61)
+    hanging = asyncio.create_task(service.unknown_key_ids(1))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    assert (await service.false_positive()).status_code == 200
+    assert time.monotonic() - started < FETCH_TIMEOUT  # not queued behind the refetch
+    assert [r.status_code for r in await hanging] == [401]
+
+
+async def test_cached_keys_survive_the_key_server_going_down(
+    service: Service, key_server: SwitchableKeyServer
+) -> None:
+    assert (await service.false_positive()).status_code == 200
+    key_server.down()
+    service.clock.advance(3600)
+    assert {r.status_code for r in await service.unknown_key_ids(5)} == {401}
+    assert (await service.false_positive()).status_code == 200
+
+
+async def test_a_document_with_one_good_key_among_garbage_is_used(
+    service: Service, key_server: SwitchableKeyServer, signer: Signer
+) -> None:
+    good = signer.document["public_keys"][0]
+    key_server.document = {
+        "public_keys": [
+            *BAD_DOCUMENTS["entries_wrong_types"](signer)["public_keys"],
+            {"key_identifier": "other", "key": PEM_GARBAGE},
+            {"key_identifier": "p384", "key": BAD_DOCUMENTS["p384_key"](signer)["public_keys"][0]["key"]},
+            good,
+        ]
+    }
+    assert (await service.false_positive()).status_code == 200
+
+
+async def test_unknown_identifiers_refetch_once_per_interval(
+    service: Service, key_server: SwitchableKeyServer
+) -> None:
+    assert (await service.false_positive()).status_code == 200
+    for minute in range(1, 4):
+        # Each minute: hundreds of made-up identifiers, concurrently and one after another.
+        assert {r.status_code for r in await service.unknown_key_ids(200)} == {401}
+        for _ in range(50):
+            assert (await service.unknown_key_ids(1))[0].status_code == 401
+        assert key_server.requests == minute
+        service.clock.advance(30)
+        assert {r.status_code for r in await service.unknown_key_ids(50)} == {401}
+        assert key_server.requests == minute
+        service.clock.advance(31)
+    assert (await service.false_positive()).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["status_500", "status_429", "slow", "not_json"])
+async def test_failing_refetches_stay_rate_limited(
+    service: Service, key_server: SwitchableKeyServer, mode: str
+) -> None:
+    break_server(key_server, mode)
+    for minute in range(1, 4):
+        assert {r.status_code for r in await service.unknown_key_ids(100)} == {503}
+        assert key_server.requests == minute
+        service.clock.advance(61)
+    key_server.mode = "ok"
+    key_server.document = key_server.signer.document
+    assert (await service.false_positive()).status_code == 200  # recovers on the next allowed fetch
+    assert key_server.requests == 4
+
+
+async def test_endless_key_document_is_cut_off(service: Service, key_server: SwitchableKeyServer) -> None:
+    key_server.mode = "endless"
+    assert (await service.false_positive()).status_code == 503
+    await asyncio.sleep(0.2)
+    assert key_server.bytes_sent < 64 * 1024 * 1024  # read up to a cap, not into memory without end
+
+
+async def test_signature_by_a_cached_key_over_another_identifier_is_refused(
+    service: Service, key_server: SwitchableKeyServer, signer: Signer
+) -> None:
+    """A second published key must not be usable with the first key's signature."""
+    other = Signer()
+    key_server.document = {"public_keys": signer.document["public_keys"] + other.document["public_keys"]}
+    body = alert_body(rules.API_KEY.mint())
+    headers = {**signer.headers(body), "Github-Public-Key-Identifier": other.key_id}
+    assert (await service.post(body, headers)).status_code == 401
+    assert base64.b64decode(headers["Github-Public-Key-Signature"])  # a real signature, just not other's

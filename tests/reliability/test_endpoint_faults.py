@@ -7,6 +7,7 @@ end state is judged in the tables (keys, leak events, outbox) and at the SMTP se
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -524,3 +525,47 @@ def test_overlapping_large_batches_at_once_do_not_deadlock(
     total = rounds * 900
     assert counts["revoked"] == counts["outbox"] == counts["events_revoked"] == total
     assert counts["events"] == total and counts["max_events_per_key"] == 1
+
+
+def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
+    engine: Engine, secret_key: str
+) -> None:
+    """The window the database restart test can only hit by chance, made certain: the SMTP server
+    accepted the mail, then marking it sent fails. After the lease ends it must not go out again."""
+    from datetime import timedelta
+
+    from partner_endpoint.alerts import parse_alerts
+    from partner_endpoint.clock import utc_now
+    from partner_endpoint.mail.outbox import LEASE
+    from partner_endpoint.mail.worker import MailWorker
+    from partner_endpoint.metrics import Metrics
+    from partner_endpoint.store.leaks import record_alerts
+
+    tokens = issue_keys(engine, box_for(secret_key), 3)
+    now = [utc_now()]
+    record_alerts(
+        engine, parse_alerts(alert_body(tokens)), policy="revoke", now=now[0], sender="s@x.test", docs_url="d"
+    )
+    sent: list[str] = []
+
+    class Transport:
+        async def send(self, mail: Any) -> None:
+            sent.append(mail.message_id)
+
+    worker = MailWorker(engine, Transport(), Metrics(), clock=lambda: now[0])
+    database_down = [True]
+    mark_sent = worker._mark_sent
+
+    def flaky_mark_sent(mail_ids: list[int]) -> None:
+        if database_down[0]:
+            raise OperationalError("UPDATE mail_outbox", {}, Exception("server closed the connection"))
+        mark_sent(mail_ids)
+
+    worker._mark_sent = flaky_mark_sent  # type: ignore[method-assign]
+    assert asyncio.run(worker.run_once()) == 3  # every claimed mail is still tried
+    assert table_counts(engine)["pending"] == 3
+    database_down[0] = False
+    now[0] += LEASE + timedelta(seconds=1)  # the lease is over: the rows are due again
+    assert asyncio.run(worker.run_once()) == 0
+    assert sorted(sent) == sorted(r["message_id"] for r in outbox_rows(engine))  # each once
+    assert table_counts(engine)["sent"] == 3

@@ -249,8 +249,11 @@ def _list_rules(fmt: str, out: TextIO) -> int:
 def _warn(message: str) -> None:
     # One write per line: the walk (feeder thread) and the workers' warnings may interleave.
     # On a terminal, first clear a progress line the warning would otherwise start inside.
+    # A file name may hold a newline or an escape sequence: one warning stays one plain line.
+    from scanner.report.text import printable
+
     clear = "\r\x1b[K" if sys.stderr.isatty() else ""
-    sys.stderr.write(f"{clear}soundpiece-scan: warning: {message}\n")
+    sys.stderr.write(f"{clear}soundpiece-scan: warning: {printable(message)}\n")
     sys.stderr.flush()
 
 

@@ -1,0 +1,609 @@
+"""The scanner keeps its promises under faults and hostile input.
+
+What tests/scanner already proves is not repeated here (see RELIABILITY_scanner.md):
+this file adds the paths those tests do not take, namely planted tokens through the
+real worker pool and through the git blob stream with blobs around the chunk size,
+repositories damaged in ways the history tests do not cover, and trees that change
+while they are scanned, a 10 GiB sparse file among them.
+
+Every CLI run is a subprocess with a timeout (nothing may hang) and must never print
+a traceback; memory is the child's peak RSS (``os.wait4``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rules
+import scanner.workers as workers
+from scanner.engine import Engine
+from scanner.history import scan_history
+from scanner.pool import Pool
+from scanner.sources.files import Walker
+from scanner.sources.git.repo import open_repo
+from scanner.stats import ScanStats
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "scanner"))
+from git_helpers import Repo  # noqa: E402
+
+MIB = 1 << 20
+GIB = 1 << 30
+TOKEN_LEN = {fmt.prefix: fmt.length for fmt in rules.FORMATS}
+
+
+# --- running the CLI ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: bytes
+    stderr: str
+    seconds: float
+    peak_rss_mib: float
+
+    @property
+    def doc(self) -> dict:
+        return json.loads(self.stdout)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if "warning:" in line]
+
+
+def cli(*args: str | bytes, cwd: Path, timeout: float = 60, env: dict[str, str] | None = None) -> Run:
+    """``soundpiece-scan --format json ARGS``: exit code, output, wall time and the child's peak RSS."""
+    argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
+    environment = dict(env or os.environ)
+    environment["PYTHONPATH"] = str(ROOT)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [os.fsencode(a) for a in argv],
+        cwd=cwd,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"soundpiece-scan {args} did not finish in {timeout} s")
+    seconds = time.monotonic() - started
+    text = err.decode("utf-8", "replace")
+    assert "Traceback" not in text, text
+    return Run(proc.returncode, out, text, seconds, float("nan"))  # see cli_measured for memory
+
+
+def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
+    """Like :func:`cli`, with the child's own peak RSS from ``os.wait4`` (stdout to a file: no deadlock)."""
+    argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out_path, err_path = cwd / ".out.json", cwd / ".err.txt"
+    started = time.monotonic()
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [os.fsencode(a) for a in argv], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+    deadline = started + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            pytest.fail(f"soundpiece-scan {args} did not finish in {timeout} s")
+        time.sleep(0.02)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    text = err_path.read_bytes().decode("utf-8", "replace")
+    assert "Traceback" not in text, text
+    stdout = out_path.read_bytes()
+    out_path.unlink()
+    err_path.unlink()
+    return Run(proc.returncode, stdout, text, seconds, usage.ru_maxrss / 1024)
+
+
+def sha(token: str | bytes) -> str:
+    return rules.identity(token.decode() if isinstance(token, bytes) else token)
+
+
+# --- look-alikes -------------------------------------------------------------------------------
+
+
+def lookalike(kind: str, token: str, rnd: random.Random) -> bytes:
+    """A string that looks like a credential and is not one (ended by a NUL, so nothing extends it)."""
+    prefix = "spk_" if token.startswith("spk_") else "whsec_"
+    body = token[len(prefix) :]
+    if kind == "checksum":  # one character of the 38 changed
+        i = rnd.randrange(len(body))
+        other = rnd.choice(rules.BASE62.decode().replace(body[i], ""))
+        out = prefix + body[:i] + other + body[i + 1 :]
+    elif kind == "truncated":
+        out = token[: rnd.randrange(len(prefix), len(token))]
+    elif kind == "prefix":  # the same valid 38 characters after another vendor's prefix
+        out = rnd.choice(["spk-", "SPK_", "sk_", "spkx_", "whsek_", "WHSEC_", "whsec-"]) + body
+    elif kind == "stripe":  # Stripe/Svix signing secrets: whsec_ + 32 base62 or base64, no checksum
+        alphabet = rules.BASE62.decode() + ("+/" if rnd.random() < 0.5 else "")
+        out = "whsec_" + "".join(rnd.choice(alphabet) for _ in range(rnd.choice([32, 38])))
+    else:
+        raise AssertionError(kind)
+    assert rules.recognise(out) is None
+    return out.encode() + b"\x00"
+
+
+LOOKALIKES = ["checksum", "truncated", "prefix", "stripe"]
+
+
+def plant(size: int, tokens: list[tuple[int, bytes]], seed: int) -> bytes:
+    """``size`` random bytes (newlines included) with each token written at its offset."""
+    data = bytearray(random.Random(seed).randbytes(size))
+    for offset, token in tokens:
+        data[offset : offset + len(token)] = token
+    return bytes(data)
+
+
+def expected_line(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+# --- properties: through the real file reader and the worker pool --------------------------------
+
+FILES = st.lists(
+    st.tuples(
+        st.integers(0, 3 * 4096),  # size of the random part
+        st.lists(st.tuples(st.floats(0, 1), st.sampled_from(["token", *LOOKALIKES])), max_size=6),
+        st.integers(0, 2**32),  # seed of the random bytes
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(files=FILES, chunk=st.integers(min_value=44, max_value=5000), formats=st.data())
+def test_planted_tokens_found_and_lookalikes_never_through_the_worker_pool(files, chunk, formats) -> None:
+    """Real files, the real reader (first read, then bounded reads), two forked workers."""
+    import tempfile
+
+    engine = Engine(chunk_size=chunk)
+    want: set[tuple[bytes, int, int, str]] = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for n, (size, plants, seed) in enumerate(files):
+            rnd = random.Random(seed)
+            placed: list[tuple[int, bytes]] = []
+            cursor = 0
+            for where, kind in sorted(plants):
+                fmt = formats.draw(st.sampled_from(rules.FORMATS))
+                token = fmt.mint()
+                text = token.encode() if kind == "token" else lookalike(kind, token, rnd)
+                offset = max(cursor, int(where * size))
+                placed.append((offset, text))
+                cursor = offset + len(text) + 1
+            data = plant(max(size, cursor), placed, seed)
+            # Random bytes next to a look-alike could complete it; the NUL after each one prevents
+            # that, and a random 38-character tail passing the checksum is a 1.8e-11 event.
+            path = os.path.join(os.fsencode(tmp), b"f%d.bin" % n)
+            with open(path, "wb") as f:
+                f.write(data)
+            paths.append(path)
+            for offset, text in placed:
+                if rules.recognise(text.decode("latin-1")) is not None:
+                    want.add((path, offset, expected_line(data, offset), sha(text)))
+        half = len(paths) // 2 or 1
+        tasks = [("files", paths[:half]), ("files", paths[half:])]
+        findings, stats = Pool(workers._TaskScanner(engine, Walker()), 2).run(tasks, pytest.fail)
+    got = {(f.location.path, f.match.offset, f.match.line, f.secret_sha256) for f in findings}
+    assert got == want
+    assert stats.files == len(paths)
+
+
+@pytest.fixture(scope="module")
+def blob_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    home = tmp_path_factory.mktemp("home")
+    return Repo.init(home / "repo", home)
+
+
+EXAMPLE = itertools.count()
+"""Makes every example's blobs new ones, even when hypothesis replays an example."""
+SIZES = st.one_of(
+    st.integers(MIB - 64, MIB + 64),  # around the engine's chunk: tokens cut by the boundary
+    st.integers(2 * MIB - 130, 2 * MIB + 10),
+    st.integers(1, 4096),
+)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    blobs=st.lists(
+        st.tuples(SIZES, st.lists(st.floats(0, 1), min_size=0, max_size=3), st.integers(0, 2**32)),
+        min_size=1,
+        max_size=3,
+    ),
+    near_the_end=st.booleans(),
+    jobs=st.sampled_from([1, 2]),
+)
+def test_planted_tokens_found_in_git_blobs_around_one_mib(blob_repo: Repo, blobs, near_the_end, jobs) -> None:
+    """Blobs of hypothesis-chosen sizes around 1 MiB, through ``git cat-file --batch`` and the pool."""
+    want = set()
+    names = {}
+    for n, (size, wheres, seed) in enumerate(blobs):
+        rnd = random.Random(seed)
+        placed = []
+        for where in sorted(wheres):
+            fmt = rnd.choice(rules.FORMATS)
+            token = fmt.mint().encode()
+            offset = int(where * max(size - len(token), 0))
+            if near_the_end:
+                offset = max(size - len(token) - rnd.randrange(0, 8), 0)
+            if any(abs(offset - o) < 45 for o, _ in placed):
+                continue
+            placed.append((offset, token))
+        end = max([size, *(o + len(t) for o, t in placed)]) + 10
+        for i, kind in enumerate(LOOKALIKES):  # never reported
+            placed.append((end + 50 * i, lookalike(kind, rules.API_KEY.mint(), rnd)))
+        data = plant(end + 50 * len(LOOKALIKES), placed, seed)
+        name = f"blob{n}-{rnd.getrandbits(64):x}-{next(EXAMPLE)}.bin"
+        names[name] = data
+        for offset, token in placed:
+            if rules.recognise(token.decode("latin-1")) is not None:
+                want.add((name, offset, expected_line(data, offset), sha(token)))
+    commit = blob_repo.commit({k: v + b"\n%d" % next(EXAMPLE) for k, v in names.items()}, "blobs")
+    findings, _ = scan_history(open_repo(str(blob_repo.path)), Engine(), jobs=jobs, warn=pytest.fail)
+    mine = {f for f in findings if f.location.path.decode() in names}
+    got = {(f.location.path.decode(), f.match.offset, f.match.line, f.secret_sha256) for f in mine}
+    assert got == want
+    assert all(f.location.commit == commit for f in mine)
+
+
+# --- damaged repositories ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo.init(tmp_path / "repo", tmp_path)
+
+
+def two_keys(repo: Repo, *, pack: bool = False) -> tuple[str, str, str]:
+    """Commits ``kept.txt`` and ``lost.txt``, each with a key; then a clean second commit."""
+    kept, lost = rules.API_KEY.mint(), rules.API_KEY.mint()
+    first = repo.commit({"kept.txt": f"{kept}\n", "lost.txt": f"x\n{lost}\n"}, "keys")
+    repo.commit({"other.txt": "clean\n"}, "clean")
+    if pack:
+        repo.git("repack", "-q", "-a", "-d")
+    return kept, lost, first
+
+
+def overwrite_loose(repo: Repo, oid: str, data: bytes) -> None:
+    path = repo.path / ".git" / "objects" / oid[:2] / oid[2:]
+    path.chmod(0o644)
+    path.write_bytes(data)
+
+
+def one_line_error(run: Run) -> None:
+    assert run.code == 2
+    errors = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("soundpiece-scan: error: ")
+    assert run.stdout == b""
+
+
+def test_corrupt_loose_blob_is_a_warning_with_partial_results(repo: Repo) -> None:
+    kept, _lost, first = two_keys(repo)
+    overwrite_loose(repo, repo.git("rev-parse", "HEAD:lost.txt"), os.urandom(64))  # not zlib
+
+    run = cli("--git", ".", cwd=repo.path)
+
+    assert run.code == 1, run.stderr
+    assert [(f["path"], f["commit"], f["secret_sha256"]) for f in run.doc["findings"]] == [
+        ("kept.txt", first, sha(kept))
+    ]
+    assert any("could not be read" in w for w in run.warnings), run.stderr
+
+
+def test_corrupt_tip_commit_still_reports_every_credential(repo: Repo) -> None:
+    """The only ref names a commit of garbage: blobs are still scanned; findings are kept, by blob id."""
+    kept, lost, _ = two_keys(repo)
+    overwrite_loose(repo, repo.git("rev-parse", "HEAD"), os.urandom(64))
+
+    run = cli("--git", ".", cwd=repo.path)
+
+    assert run.code == 1, run.stderr
+    assert {f["secret_sha256"] for f in run.doc["findings"]} == {sha(kept), sha(lost)}
+    assert any("reported by blob id" in w for w in run.warnings), run.stderr
+
+
+def test_damaged_pack_entry_is_a_warning_with_partial_results(repo: Repo) -> None:
+    keys = [rules.API_KEY.mint() for _ in range(6)]
+    for i, key in enumerate(keys):
+        repo.commit({f"k{i}.txt": f"{os.urandom(3000).hex()}\n{key}\n"}, f"k{i}")
+    repo.git("repack", "-q", "-a", "-d", "--window=0")  # no deltas: one damaged entry, one lost blob
+    [pack] = (repo.path / ".git" / "objects" / "pack").glob("*.pack")
+    pack.chmod(0o644)
+    data = bytearray(pack.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = b"\xff" * 64
+    pack.write_bytes(bytes(data))
+
+    run = cli("--git", ".", cwd=repo.path)
+
+    assert run.code == 1, run.stderr
+    found = {f["secret_sha256"] for f in run.doc["findings"]}
+    assert found < {sha(k) for k in keys} and len(found) >= len(keys) - 2
+    assert run.warnings
+
+
+@pytest.mark.parametrize("damage", ["idx_missing", "idx_garbage", "idx_truncated"])
+def test_pack_index_missing_or_corrupt_is_an_error_not_a_clean_scan(repo: Repo, damage: str) -> None:
+    """Every object lives in a pack git cannot index: nothing can be read, so no 'clean' exit 0."""
+    two_keys(repo, pack=True)
+    [idx] = (repo.path / ".git" / "objects" / "pack").glob("*.idx")
+    idx.chmod(0o644)
+    if damage == "idx_missing":
+        idx.unlink()
+    elif damage == "idx_garbage":
+        idx.write_bytes(os.urandom(idx.stat().st_size))
+    else:
+        idx.write_bytes(idx.read_bytes()[:100])
+
+    run = cli("--git", ".", cwd=repo.path)
+
+    one_line_error(run)
+
+
+def test_garbage_head_is_a_one_line_error(repo: Repo) -> None:
+    two_keys(repo)
+    (repo.path / ".git" / "HEAD").write_text("this is not a ref\n")
+    one_line_error(cli("--git", ".", cwd=repo.path))
+
+
+def test_head_naming_a_missing_commit_still_scans_the_branches(repo: Repo) -> None:
+    kept, lost, first = two_keys(repo)
+    (repo.path / ".git" / "HEAD").write_text("0123456789" * 4 + "\n")  # detached, at nothing
+
+    run = cli("--git", ".", cwd=repo.path)
+
+    assert run.code == 1, run.stderr
+    assert {(f["commit"], f["secret_sha256"]) for f in run.doc["findings"]} == {
+        (first, sha(kept)),
+        (first, sha(lost)),
+    }
+    assert "HEAD" in run.stderr
+
+
+def test_detached_head_commit_on_no_branch_is_scanned_and_attributed(repo: Repo) -> None:
+    two_keys(repo)
+    repo.git("checkout", "-q", "--detach")
+    key = rules.WEBHOOK_SECRET.mint()
+    detached = repo.commit({"d.txt": f"a\nb\n{key}\n"}, "detached")
+
+    run = cli("--git", ".", cwd=repo.path)
+
+    assert run.code == 1, run.stderr
+    [f] = [f for f in run.doc["findings"] if f["secret_sha256"] == sha(key)]
+    assert (f["commit"], f["path"], f["line"]) == (detached, "d.txt", 3)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads directories whatever their mode")
+def test_unreadable_objects_directory(repo: Repo) -> None:
+    two_keys(repo)
+    objects = repo.path / ".git" / "objects"
+    objects.chmod(0)
+    try:
+        run = cli("--git", ".", cwd=repo.path)
+    finally:
+        objects.chmod(0o755)
+    assert run.code in (1, 2)
+    if run.code == 2:
+        one_line_error(run)
+
+
+# --- hostile trees ------------------------------------------------------------------------------
+
+
+def test_fifo_swapped_in_after_the_walk_never_blocks(tmp_path: Path) -> None:
+    """The walk listed a file; by the time it is read it is a FIFO with a silent writer."""
+    fifo = tmp_path / "was-a-file"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # a writer that never writes: a blocking read would hang
+    try:
+        messages: list[str] = []
+        started = time.monotonic()
+        stats = ScanStats()
+        findings = workers.scan_file(Engine(), os.fsencode(fifo), stats, messages.append)
+        assert time.monotonic() - started < 5
+    finally:
+        os.close(writer)
+    assert findings == []
+    assert stats.files + stats.skipped == 1
+
+
+def hostile_tree(root: Path, files: int) -> list[str]:
+    """Many files under names with newlines, invalid UTF-8 and escapes; symlink loops; FIFOs."""
+    keys = []
+    odd = [b"new\nline", b"\xff\xfe-latin1-\xe9", b"tab\tand\rcr", b"\x1b[31mred", b"-rf", b"back\\slash"]
+    base = os.fsencode(root)
+    for d in range(12):
+        directory = os.path.join(base, odd[d % len(odd)] + b"-%d" % d)
+        os.makedirs(os.path.join(directory, b"inner\n" + odd[(d + 1) % len(odd)]))
+        os.symlink(b"..", os.path.join(directory, b"loop-up"))
+        os.symlink(b".", os.path.join(directory, b"loop-self"))
+        os.symlink(os.path.join(directory, b"a"), os.path.join(directory, b"b"))  # b -> a -> b
+        os.symlink(os.path.join(directory, b"b"), os.path.join(directory, b"a"))
+        os.mkfifo(os.path.join(directory, b"fifo\n"))
+        for i in range(files // 12):
+            sub = directory if i % 2 else os.path.join(directory, b"inner\n" + odd[(d + 1) % len(odd)])
+            name = os.path.join(sub, odd[i % len(odd)] + b"%d.txt" % i)
+            content = b"nothing here\n"
+            if i % 50 == 0:
+                key = rules.API_KEY.mint()
+                keys.append(key)
+                content += key.encode() + b"\n"
+            with open(name, "wb") as f:
+                f.write(content)
+    return keys
+
+
+def test_hostile_tree_through_the_pool_no_hang_no_crash_bounded_memory(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    keys = hostile_tree(tree, files=1200)
+
+    run = cli_measured("-j", "2", ".", cwd=tree, timeout=60)
+
+    assert run.code == 1, run.stderr
+    assert {f["secret_sha256"] for f in run.doc["findings"]} == {sha(k) for k in keys}
+    assert all(f["line"] == 2 for f in run.doc["findings"])
+    # One plain line per warning, whatever the name holds (a newline, an escape sequence).
+    lines = run.stderr.splitlines()
+    assert len(lines) == 12 and all(w.endswith("skipped, not a regular file (FIFO)") for w in lines), lines
+    assert "\x1b" not in run.stderr
+    assert run.peak_rss_mib < 150, run.peak_rss_mib
+
+
+def test_files_deleted_while_the_pool_scans(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(3000):
+        (tree / f"doomed-{i:04d}.txt").write_text("x\n" * 200)
+    key = rules.API_KEY.mint()
+    (tree / "kept.txt").write_text(f"{key}\n")
+    stop = threading.Event()
+
+    def delete() -> None:
+        order = random.Random(7).sample(range(3000), 3000)
+        for n, i in enumerate(order):
+            if stop.is_set():
+                return
+            (tree / f"doomed-{i:04d}.txt").unlink(missing_ok=True)
+            if n % 100 == 0:
+                time.sleep(0.02)  # spread over the whole scan
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    try:
+        run = cli("-j", "2", ".", cwd=tree, timeout=60)
+    finally:
+        stop.set()
+        deleter.join()
+    assert run.code == 1, run.stderr
+    assert [f["secret_sha256"] for f in run.doc["findings"]] == [sha(key)]
+    assert all("skipped" in w and "No such file" in w for w in run.warnings), run.warnings
+    stats = run.doc["stats"]
+    assert stats["files"] + stats["skipped"] <= 3001
+
+
+CAP = 2 * GIB
+WRITER = """
+import os, sys, time
+path, cap = sys.argv[1], int(sys.argv[2])
+block = b"appended line\\n" * 65536  # about 1 MiB
+fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+print("started", flush=True)
+while os.fstat(fd).st_size < cap:  # about 100 MB/s, for longer than the test takes
+    os.write(fd, block)
+    time.sleep(0.01)
+time.sleep(120)
+"""
+
+
+def test_file_growing_while_scanned_ends_at_its_size_after_the_first_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process appends without pause while the scan runs: the scan still ends, and it reads at
+    most the size the file had when its first full chunk was read (in process: the bound is known)."""
+    key = rules.API_KEY.mint()
+    path = tmp_path / "growing.log"
+    path.write_bytes(b"start\n" + key.encode() + b"\n" + b"line\n" * (2 * MIB))
+    sizes: list[int] = []
+    real_open = workers.open_reader
+
+    def recording_open(p: bytes):
+        fd, reader = real_open(p)
+
+        def readinto(view: memoryview) -> int:
+            n = reader(view)
+            if not sizes and n == len(view):  # the reader took the size just before this
+                sizes.append(os.fstat(fd).st_size)
+            return n
+
+        return fd, readinto
+
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(CAP)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "started\n"
+        monkeypatch.setattr(workers, "open_reader", recording_open)
+        stats = ScanStats()
+        started = time.monotonic()
+        findings = workers.scan_file(Engine(), os.fsencode(path), stats, pytest.fail)
+        seconds = time.monotonic() - started
+        monkeypatch.undo()
+        # And the CLI, with its own reader, also ends while the writer keeps writing.
+        run = cli(str(path), cwd=tmp_path, timeout=60)
+        size_now = path.stat().st_size
+    finally:
+        writer.kill()
+        writer.wait()
+        path.unlink()
+    assert [f.match.secret.decode() for f in findings] == [key]
+    assert stats.bytes <= sizes[0]
+    assert seconds < 30
+    assert run.code == 1 and [f["line"] for f in run.doc["findings"]] == [2]
+    assert size_now < CAP, "the writer stopped before the scans ended: the test proves nothing"
+    assert run.doc["stats"]["bytes"] < size_now
+
+
+@pytest.mark.slow
+def test_ten_gib_sparse_file_found_at_line_one_in_bounded_time_and_memory(tmp_path: Path) -> None:
+    size = 10 * GIB
+    if shutil.disk_usage(tmp_path).free < 64 * MIB:
+        pytest.skip("no free space even for a sparse file's metadata")
+    path = tmp_path / "sparse.img"
+    with path.open("wb"):
+        pass
+    os.truncate(path, size)
+    if path.stat().st_blocks * 512 >= MIB:
+        path.unlink()
+        pytest.skip("this file system does not support sparse files")
+    key = rules.API_KEY.mint()
+    offset = size - 1000
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, key.encode(), offset)
+    finally:
+        os.close(fd)
+
+    run = cli_measured(str(path), cwd=tmp_path, timeout=120)
+    path.unlink()
+
+    assert run.code == 1, run.stderr
+    [f] = run.doc["findings"]
+    assert (f["line"], f["column"], f["offset"], f["secret_sha256"]) == (1, offset + 1, offset, sha(key))
+    assert run.doc["stats"]["bytes"] == size
+    assert run.peak_rss_mib < 150, run.peak_rss_mib
+    assert run.seconds < 60, run.seconds
+    print(f"10 GiB sparse: {run.seconds:.1f} s, peak RSS {run.peak_rss_mib:.0f} MiB")

@@ -37,7 +37,8 @@ class BodyTooLarge(Exception):
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes without buffering them."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    # isascii: headers are decoded as latin-1, and "\xb2" (superscript two) is a digit to isdigit() only.
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0

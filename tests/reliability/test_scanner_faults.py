@@ -577,6 +577,46 @@ def test_file_growing_while_scanned_ends_at_its_size_after_the_first_chunk(
     assert run.doc["stats"]["bytes"] < size_now
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.integers(64 * 1024, 6 * MIB),
+    writes=st.lists(
+        st.tuples(st.floats(0, 1), st.sampled_from(["token", "lines", "utf8", *LOOKALIKES])), max_size=8
+    ),
+    chunk=st.sampled_from([44, 1000, 4096, 65536, MIB]),
+    seed=st.integers(0, 2**32),
+)
+def test_sparse_files_with_data_between_holes_exact_offsets_lines_columns(size, writes, chunk, seed) -> None:
+    """Holes are produced as zeros without reading them: findings must equal those of the same bytes
+    read in full (offsets, lines, columns), whatever the chunk size and however data and holes mix."""
+    import tempfile
+
+    rnd = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "sparse.img")
+        with open(path, "wb"):
+            pass
+        os.truncate(path, size)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            for where, kind in writes:
+                if kind == "token":
+                    data = rnd.choice(rules.FORMATS).mint().encode()
+                elif kind == "lines":
+                    data = b"line\n" * rnd.randrange(1, 5000)
+                elif kind == "utf8":
+                    data = "é€\n".encode() * rnd.randrange(1, 100) + b"\xff"
+                else:
+                    data = lookalike(kind, rules.API_KEY.mint(), rnd)
+                os.pwrite(fd, data, min(int(where * size), size - len(data)))
+            content = os.pread(fd, size + 1, 0)
+        finally:
+            os.close(fd)
+        findings = workers.scan_file(Engine(chunk_size=chunk), os.fsencode(path), ScanStats(), pytest.fail)
+    want = [(m.offset, m.line, m.column, m.secret) for m in Engine(chunk_size=chunk).scan_bytes(content)]
+    assert sorted((f.match.offset, f.match.line, f.match.column, f.match.secret) for f in findings) == want
+
+
 @pytest.mark.slow
 def test_ten_gib_sparse_file_found_at_line_one_in_bounded_time_and_memory(tmp_path: Path) -> None:
     size = 10 * GIB

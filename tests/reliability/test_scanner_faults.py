@@ -406,6 +406,15 @@ def test_detached_head_commit_on_no_branch_is_scanned_and_attributed(repo: Repo)
     assert (f["commit"], f["path"], f["line"]) == (detached, "d.txt", 3)
 
 
+def test_range_over_a_corrupt_blob_fails_closed(repo: Repo) -> None:
+    """--range (CI gate) cannot diff a corrupt blob: exit 2 with git's reason, never a clean 0."""
+    repo.commit({"a.txt": "a\n"}, "base")
+    repo.commit({"k.txt": f"{rules.API_KEY.mint()}\n", "l.txt": f"{rules.API_KEY.mint()}\n"}, "keys")
+    overwrite_loose(repo, repo.git("rev-parse", "HEAD:l.txt"), os.urandom(40))
+
+    one_line_error(cli("--git", ".", "--range", "HEAD~1..HEAD", cwd=repo.path))
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads directories whatever their mode")
 def test_unreadable_objects_directory(repo: Repo) -> None:
     two_keys(repo)

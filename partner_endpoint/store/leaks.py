@@ -128,18 +128,35 @@ _LOOKUP = (
     .where(or_(api_keys.c.key_hash.in_(_HASHES), signing_secrets.c.secret_hash.in_(_HASHES)))
     .order_by(api_keys.c.id)
 )
-_LOOKUP_FOR_UPDATE = _LOOKUP.with_for_update(of=api_keys)
+_LOCK_KEYS = (
+    select(api_keys.c.id)
+    .where(api_keys.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(api_keys.c.id)
+    .with_for_update()
+)
 
 
 def _lookup(conn: Connection, hashes: Sequence[str], *, lock: bool = True) -> dict[str, _IssuedKey]:
     """Token hash -> issued key, for API keys and signing secrets alike.
 
-    ``lock`` takes the keys' row locks (PostgreSQL), in id order so concurrent batches cannot deadlock.
+    ``lock`` takes the keys' row locks (PostgreSQL) in ascending id order across the whole batch,
+    then reads the keys again as locked. Locking while looking up, chunk by chunk of hashes, gave
+    each batch its own order, and two overlapping batches of over 500 tokens could deadlock.
     """
+    found = _read_keys(conn, hashes)
+    if lock and found and conn.dialect.name == "postgresql":
+        ids = sorted({key.key_id for key in found.values()})
+        for start in range(0, len(ids), _CHUNK):
+            conn.execute(_LOCK_KEYS, {"ids": ids[start : start + _CHUNK]})
+        found = _read_keys(conn, hashes)
+    return found
+
+
+def _read_keys(conn: Connection, hashes: Sequence[str]) -> dict[str, _IssuedKey]:
     found: dict[str, _IssuedKey] = {}
     for start in range(0, len(hashes), _CHUNK):
         chunk = hashes[start : start + _CHUNK]
-        rows = conn.execute(_LOOKUP_FOR_UPDATE if lock else _LOOKUP, {"hashes": chunk}).mappings()
+        rows = conn.execute(_LOOKUP, {"hashes": chunk}).mappings()
         wanted = set(chunk)
         for row in rows:
             key = _IssuedKey(row["id"], row["status"], row["label"], row["key_suffix"], row["owner_email"])

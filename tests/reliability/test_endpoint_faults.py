@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from partner_endpoint.secretbox import SecretBox
@@ -569,3 +569,66 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
     assert asyncio.run(worker.run_once()) == 0
     assert sorted(sent) == sorted(r["message_id"] for r in outbox_rows(engine))  # each once
     assert table_counts(engine)["sent"] == 3
+
+
+def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secret_key: str) -> None:
+    """The deadlock the two-process test can only hit by chance, made certain.
+
+    Batch X holds its first 500 hashes' keys and pauses; batch Y, whose first chunk mixes keys of
+    X's first and second chunks, then locks what it can in id order. If keys were locked per hash
+    chunk, X would now wait for a key Y holds while Y waits for X: PostgreSQL aborts one of them.
+    """
+    import rules
+    from partner_endpoint.alerts import parse_alerts
+    from partner_endpoint.clock import utc_now
+    from partner_endpoint.store.leaks import record_batch
+
+    issued = issue_keys(engine, box_for(secret_key), 1300, tag="lo-")
+    key_id = {token: i for i, token in enumerate(issued)}  # issue order is id order
+    pool = sorted(issued, key=rules.identity)  # hash order, as the batch is chunked
+    start = next(
+        a
+        for a in range(0, 300)
+        if min(key_id[t] for t in pool[a + 500 : a + 600]) < min(key_id[t] for t in pool[a + 400 : a + 500])
+    )
+    x = pool[start : start + 600]
+    y = pool[start + 400 : start + 1000]
+    x_locked, y_started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def pause_after_first_lock(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FOR UPDATE" in statement and not x_locked.is_set():
+            x_locked.set()
+            y_started.wait(10)
+            time.sleep(0.5)  # Y is now blocked on a key X holds, holding keys X needs next
+
+    def record(tokens: list[str], paused: bool) -> None:
+        try:
+            with write_transaction(engine) as conn:
+                if paused:
+                    event.listen(conn, "after_cursor_execute", pause_after_first_lock)
+                else:
+                    x_locked.wait(10)
+                    y_started.set()
+                record_batch(
+                    conn,
+                    parse_alerts(alert_body(tokens)),
+                    policy="revoke",
+                    now=utc_now(),
+                    sender="s@x.test",
+                    docs_url="d",
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=record, args=(x, True)),
+        threading.Thread(target=record, args=(y, False)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    counts = table_counts(engine)
+    assert counts["revoked"] == counts["outbox"] == counts["events"] == 1000

@@ -504,7 +504,7 @@ def test_overlapping_large_batches_at_once_do_not_deadlock(
     env = env_for(database_url, mail_worker="off")
     servers = [processes("server", env, name) for name in ("a", "b")]
     statuses: list[int] = []
-    rounds = 3
+    rounds = 2
     for round_no in range(rounds):
         tokens = issue_keys(engine, box_for(secret_key), 900, tag=f"d{round_no}-")
         bodies = [alert_body(tokens[:600]), alert_body(tokens[300:])]

@@ -2,7 +2,8 @@
 
 GitHub advises caching and refetching only when an unknown identifier arrives.
 Anyone can send unknown identifiers, so a refetch happens at most once per
-``refetch_interval``; a failed fetch never empties the cache. A fetch is bounded
+``refetch_interval``; a failed fetch never empties the cache, and until a fetch
+succeeds again an unknown identifier is 503 (GitHub retries), not 401. A fetch is bounded
 in time and size as a whole (httpx's timeout is per read, so a trickling or
 endless answer would otherwise hold the fetch lock, and the memory, forever).
 """
@@ -35,7 +36,9 @@ class KeyDocumentError(ValueError):
 
 
 def parse_key_document(document: Any) -> dict[str, ec.EllipticCurvePublicKey]:
-    """Map key identifier -> P-256 public key; entries that are not usable P-256 keys are skipped."""
+    """Map key identifier -> P-256 public key; entries that are not usable P-256 keys are skipped.
+
+    KeyDocumentError if no entry is usable."""
     if not isinstance(document, Mapping) or not isinstance(document.get("public_keys"), list):
         raise KeyDocumentError("no public_keys list")
     keys: dict[str, ec.EllipticCurvePublicKey] = {}
@@ -52,6 +55,8 @@ def parse_key_document(document: Any) -> dict[str, ec.EllipticCurvePublicKey]:
             continue
         if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
             keys[key_id] = key
+    if not keys:  # then it is not GitHub's document, and cannot prove any identifier unknown
+        raise KeyDocumentError("no usable P-256 key")
     return keys
 
 
@@ -78,6 +83,7 @@ class PublicKeyCache:
         self._clock = clock
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
         self._last_fetch: float | None = None
+        self._last_fetch_failed = False
         self._lock = asyncio.Lock()
 
     async def get(self, key_id: str) -> ec.EllipticCurvePublicKey:
@@ -90,8 +96,10 @@ class PublicKeyCache:
                 await self._fetch()
         if (key := self._keys.get(key_id)) is not None:
             return key
-        if not self._keys:
-            raise KeysUnavailable("no GitHub public key could be obtained")
+        if not self._keys or self._last_fetch_failed:
+            # Maybe a key GitHub rotated in while its document is unreadable: 503 makes GitHub
+            # retry the delivery, a 401 might lose it. A 401 needs a document that lacks the key.
+            raise KeysUnavailable("no GitHub public key document could be read for this key identifier")
         raise UnknownKeyIdentifier()
 
     def _may_fetch(self) -> bool:
@@ -107,12 +115,14 @@ class PublicKeyCache:
                 body = await self._download(headers)
             keys = parse_key_document(json.loads(body))
         except (httpx.HTTPError, ValueError, TimeoutError, RecursionError) as exc:
+            self._last_fetch_failed = True
             self._metrics.key_fetches.labels(result="failure").inc()
             log.warning(
                 "fetching GitHub public keys failed; keeping the cache",
                 extra={"fields": {"error": type(exc).__name__, "cached_keys": len(self._keys)}},
             )
             return
+        self._last_fetch_failed = False
         self._metrics.key_fetches.labels(result="success").inc()
         # Merge rather than replace: a key GitHub stops listing may still sign a retried delivery.
         self._keys.update(keys)

@@ -253,7 +253,7 @@ def test_key_endpoint_down_after_caching_still_verifies(
     assert post_alert(client, signer, alert_body(victim.api_key)).status_code == 200
     assert status_of(engine, victim.key_id) == "revoked"
     unknown = {**signer.headers(b"[]"), "Github-Public-Key-Identifier": "f" * 64}
-    assert client.post(ALERT_PATH, content=b"[]", headers=unknown).status_code == 401
+    assert client.post(ALERT_PATH, content=b"[]", headers=unknown).status_code == 503  # maybe a new key
 
 
 def test_thousand_token_batch_answers_within_two_seconds(

@@ -145,7 +145,8 @@ class SwitchableKeyServer:
         self.bytes_sent += len(data)
 
     def down(self) -> None:
-        """Stop listening: connections are refused."""
+        """Stop listening: new connections are refused, kept-alive ones are hung up on."""
+        self.mode = "hang_up"
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -341,8 +342,9 @@ async def test_cached_keys_keep_working_when_the_key_server_breaks(
     assert key_server.requests == 1
     break_server(key_server, mode)
     service.clock.advance(61)
-    # An unknown identifier makes the one allowed refetch, which fails; the cache survives it.
-    assert {r.status_code for r in await service.unknown_key_ids(10)} == {401}
+    # An unknown identifier makes the one allowed refetch, which fails; the cache survives it. Until a
+    # document is read again, an unknown identifier may be a rotated-in key: 503, so GitHub retries.
+    assert {r.status_code for r in await service.unknown_key_ids(10)} == {503}
     assert key_server.requests == 2
     started = time.monotonic()
     for _ in range(5):
@@ -365,7 +367,9 @@ async def test_cached_keys_answer_while_a_refetch_hangs(
     started = time.monotonic()
     assert (await service.false_positive()).status_code == 200
     assert time.monotonic() - started < FETCH_TIMEOUT  # not queued behind the refetch
-    assert [r.status_code for r in await hanging] == [401]
+    assert [r.status_code for r in await hanging] == [
+        503
+    ]  # the refetch timed out: maybe a new key, GitHub should retry
 
 
 async def test_cached_keys_survive_the_key_server_going_down(
@@ -374,8 +378,32 @@ async def test_cached_keys_survive_the_key_server_going_down(
     assert (await service.false_positive()).status_code == 200
     key_server.down()
     service.clock.advance(3600)
-    assert {r.status_code for r in await service.unknown_key_ids(5)} == {401}
+    assert {r.status_code for r in await service.unknown_key_ids(5)} == {503}
     assert (await service.false_positive()).status_code == 200
+
+
+async def test_a_key_rotated_in_during_an_outage_is_retried_not_lost(
+    service: Service, key_server: SwitchableKeyServer, victim: str
+) -> None:
+    """GitHub starts signing with a new key while its key document is unreadable to us."""
+    assert (await service.false_positive()).status_code == 200
+    rotated = Signer()
+    service.signer = rotated
+    key_server.mode = "status_429"  # the unauthenticated 60/hour limit, say
+    service.clock.advance(61)
+    body = alert_body(victim)
+    before = snapshot(service.engine)
+    first = await service.post(body)
+    assert first.status_code == 503 and first.headers["Retry-After"] == "60"
+    assert snapshot(service.engine) == before
+    key_server.mode = "ok"
+    key_server.document = {
+        "public_keys": key_server.signer.document["public_keys"] + rotated.document["public_keys"]
+    }
+    service.clock.advance(61)
+    retried = await service.post(body)  # GitHub's retry
+    assert retried.status_code == 200
+    assert retried.json()[0]["label"] == "true_positive"
 
 
 async def test_a_document_with_one_good_key_among_garbage_is_used(

@@ -180,13 +180,13 @@ def test_kill_9_mid_batch_then_redelivery_revokes_and_mails_exactly_once(
     env = env_for(database_url, mail_worker="off")
     a = processes("server", env, "a")
     b = processes("server", env, "b")
-    batch, rounds = 1000, 4
+    batch, rounds = 1000, 3
     statuses: list[int] = []
     outcomes: list[tuple[float, str]] = []
     full = 1.0  # seconds one undisturbed 1,000-key batch takes; measured in the first round
     for round_no in range(rounds):
-        # Early, halfway, just before the commit, and after it (answer sent or not): all must end alike.
-        delay = (0.05, 0.5 * full, 0.95 * full, 1.05 * full)[round_no]
+        # Early, halfway, and about when it commits (just before or after): all must end alike.
+        delay = (0.05, 0.5 * full, 1.0 * full)[round_no]
         tokens = issue_keys(engine, box_for(secret_key), batch, tag=f"r{round_no}-")
         body = alert_body(tokens)
         first: dict[str, Any] = {}

@@ -8,7 +8,6 @@ while signed alerts go through the whole app.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -469,4 +468,3 @@ async def test_signature_by_a_cached_key_over_another_identifier_is_refused(
     body = alert_body(rules.API_KEY.mint())
     headers = {**signer.headers(body), "Github-Public-Key-Identifier": other.key_id}
     assert (await service.post(body, headers)).status_code == 401
-    assert base64.b64decode(headers["Github-Public-Key-Signature"])  # a real signature, just not other's

@@ -583,7 +583,9 @@ def test_file_growing_while_scanned_ends_at_its_size_after_the_first_chunk(
     assert seconds < 30
     assert run.code == 1 and [f["line"] for f in run.doc["findings"]] == [2]
     assert size_now < CAP, "the writer stopped before the scans ended: the test proves nothing"
-    assert run.doc["stats"]["bytes"] < size_now
+    # The writer may be between two writes when the scan ends: equal sizes are fine; the
+    # scan never reads past what the file held when it finished (the bound was taken earlier).
+    assert run.doc["stats"]["bytes"] <= size_now
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -33,7 +33,6 @@ import scanner.workers as workers
 from scanner.engine import Engine
 from scanner.history import scan_history
 from scanner.pool import Pool
-from scanner.sources.files import Walker
 from scanner.sources.git.repo import open_repo
 from scanner.stats import ScanStats
 
@@ -210,8 +209,8 @@ def test_planted_tokens_found_and_lookalikes_never_through_the_worker_pool(files
                 if rules.recognise(text.decode("latin-1")) is not None:
                     want.add((path, offset, expected_line(data, offset), sha(text)))
         half = len(paths) // 2 or 1
-        tasks = [("files", paths[:half]), ("files", paths[half:])]
-        findings, stats = Pool(workers._TaskScanner(engine, Walker()), 2).run(tasks, pytest.fail)
+        tasks = [paths[:half], paths[half:]]
+        findings, stats = Pool(workers._BatchScanner(engine), 2).run(tasks, pytest.fail)
     got = {(f.location.path, f.match.offset, f.match.line, f.secret_sha256) for f in findings}
     assert got == want
     assert stats.files == len(paths)

@@ -1,6 +1,6 @@
 """The scanner keeps its promises under faults and hostile input.
 
-What tests/scanner already proves is not repeated here (see RELIABILITY_scanner.md):
+What tests/scanner already proves is not repeated here (see RELIABILITY.md):
 this file adds the paths those tests do not take, namely planted tokens through the
 real worker pool and through the git blob stream with blobs around the chunk size,
 repositories damaged in ways the history tests do not cover, and trees that change

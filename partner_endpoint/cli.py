@@ -104,6 +104,9 @@ def _store(settings: Settings) -> Engine:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from partner_endpoint.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread or worker process exists
     load_secret_box(settings)  # refuse to start with a missing or invalid encryption key
     _store(settings).dispose()  # migrate once, before the workers start
     uvicorn.run(

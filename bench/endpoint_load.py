@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -134,28 +135,35 @@ def key_server(document: dict[str, Any]) -> Iterator[str]:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    """A server process we started; waits for /healthz, stops it by its pid at the end."""
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{args[0]} did not start")
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
+def process(
+    args: list[str], env: dict[str, str], port: int, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process we started; waits for /healthz, stops it by its pid at the end.
+
+    Its output goes to ``log`` when given (a long soak wants the server's errors), else nowhere.
+    """
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(args, env=env, stdout=sink, stderr=sink)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{args[0]} did not start" + (f"; see {log}" if log else ""))
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def alert(tokens: list[str]) -> bytes:

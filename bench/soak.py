@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,10 +34,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
-from endpoint_load import BIN, HOST, Signer, alert, free_port, key_server, run_wrk, write_wrk_script
+from endpoint_load import (
+    BIN,
+    HOST,
+    Signer,
+    alert,
+    free_port,
+    key_server,
+    process,
+    run_wrk,
+    write_wrk_script,
+)
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -74,32 +82,6 @@ def smtp_server() -> Iterator[tuple[str, Inbox]]:
         yield f"smtp://{HOST}:{port}", inbox
     finally:
         controller.stop()
-
-
-@contextmanager
-def server(args: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``soundpiece-partner serve``, its stderr to ``log``; stopped by its pid at the end."""
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(args, env=env, stdout=sink, stderr=sink)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start; see {log}")
-                time.sleep(0.1)
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def tree_rss_mib(pid: int) -> float:
@@ -203,7 +185,7 @@ def main() -> int:
             f"{'rss_mib':>8} {'outbox':>6} {'mailed':>6}",
             file=sys.stderr,
         )
-        with server(serve, env, port, tmp / "server.log") as proc:
+        with process(serve, env, port, tmp / "server.log") as proc:
             started = time.monotonic()
             effective_rate = args.rate * 1.1  # wrk's pacing runs a little below the rate it is given
             upcoming = prepare(0)

@@ -91,8 +91,25 @@ def cli(*args: str | bytes, cwd: Path, timeout: float = 60, env: dict[str, str] 
     return Run(proc.returncode, out, text, seconds, float("nan"))  # see cli_measured for memory
 
 
+def _high_water_mib(pid: int) -> float:
+    """The process's own peak RSS (VmHWM), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
-    """Like :func:`cli`, with the child's own peak RSS from ``os.wait4`` (stdout to a file: no deadlock)."""
+    """Like :func:`cli`, with the child's own peak RSS (stdout to a file: no deadlock).
+
+    Not ``ru_maxrss``: Linux carries a process's high-water mark across ``exec`` from the memory
+    of the process that spawned it, so a child of a large pytest worker reports that worker's
+    peak. ``VmHWM`` belongs to the child's own address space; it is sampled until the exit.
+    """
     argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out_path, err_path = cwd / ".out.json", cwd / ".err.txt"
@@ -102,15 +119,17 @@ def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
             [os.fsencode(a) for a in argv], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
         )
     deadline = started + timeout
+    peak = 0.0
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        peak = max(peak, _high_water_mib(proc.pid))
+        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() > deadline:
             proc.kill()
             os.wait4(proc.pid, 0)
             pytest.fail(f"soundpiece-scan {args} did not finish in {timeout} s")
-        time.sleep(0.02)
+        time.sleep(0.005)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
     text = err_path.read_bytes().decode("utf-8", "replace")
@@ -118,7 +137,7 @@ def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
     stdout = out_path.read_bytes()
     out_path.unlink()
     err_path.unlink()
-    return Run(proc.returncode, stdout, text, seconds, usage.ru_maxrss / 1024)
+    return Run(proc.returncode, stdout, text, seconds, peak)
 
 
 def sha(token: str | bytes) -> str:

@@ -39,6 +39,7 @@ from scanner.stats import ScanStats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "scanner"))
 from git_helpers import Repo  # noqa: E402
+from peak_memory import wait_measuring  # noqa: E402
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -91,25 +92,8 @@ def cli(*args: str | bytes, cwd: Path, timeout: float = 60, env: dict[str, str] 
     return Run(proc.returncode, out, text, seconds, float("nan"))  # see cli_measured for memory
 
 
-def _high_water_mib(pid: int) -> float:
-    """The process's own peak RSS (VmHWM), 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
-    """Like :func:`cli`, with the child's own peak RSS (stdout to a file: no deadlock).
-
-    Not ``ru_maxrss``: Linux carries a process's high-water mark across ``exec`` from the memory
-    of the process that spawned it, so a child of a large pytest worker reports that worker's
-    peak. ``VmHWM`` belongs to the child's own address space; it is sampled until the exit.
-    """
+    """Like :func:`cli`, with the child's own peak RSS (see peak_memory.py; stdout to a file)."""
     argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out_path, err_path = cwd / ".out.json", cwd / ".err.txt"
@@ -118,19 +102,9 @@ def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
         proc = subprocess.Popen(
             [os.fsencode(a) for a in argv], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
         )
-    deadline = started + timeout
-    peak = 0.0
-    while True:
-        peak = max(peak, _high_water_mib(proc.pid))
-        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            pytest.fail(f"soundpiece-scan {args} did not finish in {timeout} s")
-        time.sleep(0.005)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak = wait_measuring(proc, timeout)
+    if peak is None:
+        pytest.fail(f"soundpiece-scan {args} did not finish in {timeout} s")
     seconds = time.monotonic() - started
     text = err_path.read_bytes().decode("utf-8", "replace")
     assert "Traceback" not in text, text

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -457,3 +457,14 @@ def tool_row(name: str, entry: dict, ours: dict, found: str, peer_label: str) ->
         found,
         rel,
     ]
+
+
+def judged_summary(tool: Tool, check: Callable[[Tool], dict]) -> dict:
+    """The tool's timings, plus ``check``'s verdict on its last output (or why it could not parse)."""
+    entry = summary(tool)
+    if tool.runs and tool.last_stdout:
+        try:
+            entry["correctness"] = check(tool)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            entry["correctness"] = {"error": f"could not parse output: {exc!r}"}
+    return entry

@@ -441,25 +441,22 @@ def main() -> int:
         "decoys": len(manifest["decoys"]),
         "tools": {},
     }
+
+    def check(tool: common.Tool) -> dict:
+        if tool.name == "ripgrep":
+            matches = rg_findings(tool.last_stdout)
+            verdict = correctness([sha(m) for m in matches], manifest)
+            verdict["valid_matches"] = sum(1 for m in matches if rules.recognise(m))
+            return verdict
+        if tool.name == "kingfisher":
+            return correctness([f["secret_sha256"] for f in kingfisher_findings(tool.last_stdout)], manifest)
+        findings = ours_findings(tool.last_stdout)
+        verdict = correctness([f["secret_sha256"] for f in findings], manifest)
+        verdict["types"] = dict(Counter(f.get("type") for f in findings))
+        return verdict
+
     for tool in tools:
-        entry = common.summary(tool)
-        if tool.runs and tool.last_stdout:
-            try:
-                if tool.name == "ripgrep":
-                    matches = rg_findings(tool.last_stdout)
-                    entry["correctness"] = correctness([sha(m) for m in matches], manifest)
-                    entry["correctness"]["valid_matches"] = sum(1 for m in matches if rules.recognise(m))
-                elif tool.name == "kingfisher":
-                    entry["correctness"] = correctness(
-                        [f["secret_sha256"] for f in kingfisher_findings(tool.last_stdout)], manifest
-                    )
-                else:
-                    findings = ours_findings(tool.last_stdout)
-                    entry["correctness"] = correctness([f["secret_sha256"] for f in findings], manifest)
-                    entry["correctness"]["types"] = dict(Counter(f.get("type") for f in findings))
-            except (ValueError, KeyError, TypeError) as exc:
-                entry["correctness"] = {"error": f"could not parse output: {exc!r}"}
-        results["tools"][tool.name] = entry
+        results["tools"][tool.name] = common.judged_summary(tool, check)
 
     # start-up latency of our tool on one small file
     startup = None

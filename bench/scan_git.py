@@ -449,15 +449,13 @@ def main() -> int:
         "planted": len(manifest["planted"]),
         "tools": {},
     }
+
+    def check(tool: common.Tool) -> dict:
+        parse = kingfisher_findings if tool.name == "kingfisher" else ours_findings
+        return correctness(parse(tool.last_stdout), manifest)
+
     for tool in tools:
-        entry = common.summary(tool)
-        if tool.runs and tool.last_stdout:
-            try:
-                parse = kingfisher_findings if tool.name == "kingfisher" else ours_findings
-                entry["correctness"] = correctness(parse(tool.last_stdout), manifest)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                entry["correctness"] = {"error": f"could not parse output: {exc!r}"}
-        results["tools"][tool.name] = entry
+        results["tools"][tool.name] = common.judged_summary(tool, check)
     results["staged"] = (
         staged_latency(bench, ours, kf, args.staged_runs, args.seed) if "staged" in wanted else None
     )

@@ -438,6 +438,17 @@ def git(
     return proc.stdout.decode("utf-8", "replace").strip()
 
 
+TOOL_COLUMNS = [
+    "tool",
+    "median wall",
+    "min",
+    "peak RSS (largest process / tree PSS)",
+    "findings",
+    "ratio (medians)",
+]
+"""The columns of :func:`tool_row`."""
+
+
 def tool_row(name: str, entry: dict, ours: dict, found: str, peer_label: str) -> list[str]:
     """One table row: times, memory, what was found, and the ratio against ours."""
     rel = (

@@ -506,19 +506,7 @@ def print_report(results: dict) -> None:
         f"\n## Directory scan: {results['files']} files, {results['bytes'] / 1e6:.0f} MB, "
         f"{results['planted']} planted credentials, {results['decoys']} decoys\n"
     )
-    print(
-        common.markdown_table(
-            [
-                "tool",
-                "median wall",
-                "min",
-                "peak RSS (largest process / tree PSS)",
-                "findings",
-                "ratio (medians)",
-            ],
-            rows,
-        )
-    )
+    print(common.markdown_table(common.TOOL_COLUMNS, rows))
     print("\nfindings: raw count (planted credentials found / total, reported values that are not planted)")
 
     def r(other: str) -> float | None:

@@ -490,19 +490,7 @@ def print_report(results: dict, manifest: dict) -> None:
         f"{objects.get('blob', 0)} blobs "
         f"({results['object_bytes'].get('blob', 0) / 1e9:.2f} GB), {results['planted']} planted\n"
     )
-    print(
-        common.markdown_table(
-            [
-                "tool",
-                "median wall",
-                "min",
-                "peak RSS (largest process / tree PSS)",
-                "findings",
-                "ratio (medians)",
-            ],
-            rows,
-        )
-    )
+    print(common.markdown_table(common.TOOL_COLUMNS, rows))
     print("\nfindings: raw count (planted found at the expected commit and path / planted, other values)")
     for name, entry in tools.items():
         corr = entry.get("correctness") or {}

@@ -55,16 +55,7 @@ class Engine:
 
     def scan_bytes(self, data: bytes) -> list[Match]:
         """Scan a whole in-memory input (a convenience over :meth:`scan`)."""
-        pos = 0
-
-        def readinto(view: memoryview) -> int:
-            nonlocal pos
-            n = min(len(view), len(data) - pos)
-            view[:n] = data[pos : pos + n]
-            pos += n
-            return n
-
-        return self.scan(readinto)[0]
+        return self.scan(bytes_reader(data))[0]
 
     def scan(
         self,
@@ -249,6 +240,20 @@ class Engine:
                 )
             )
         return out
+
+
+def bytes_reader(data: bytes) -> ReadInto:
+    """``readinto`` over an in-memory input, from its first byte."""
+    pos = 0
+
+    def readinto(view: memoryview) -> int:
+        nonlocal pos
+        n = min(len(view), len(data) - pos)
+        view[:n] = data[pos : pos + n]
+        pos += n
+        return n
+
+    return readinto
 
 
 def _fill(readinto: ReadInto, view: memoryview) -> int:

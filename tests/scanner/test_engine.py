@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import rules
 from scanner.engine import Engine
+from scanner.engine.engine import bytes_reader
 
 BACKENDS = ["hyperscan", "regex"]
 VALID = "spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL"
@@ -152,16 +153,7 @@ def test_second_line_pass_agrees_with_counting(lines, where, chunk) -> None:
     data = "\n".join(lines).encode()
 
     def reader():
-        pos = 0
-
-        def readinto(view: memoryview) -> int:
-            nonlocal pos
-            n = min(len(view), len(data) - pos)
-            view[:n] = data[pos : pos + n]
-            pos += n
-            return n
-
-        return readinto
+        return bytes_reader(data)
 
     engine = Engine(chunk_size=chunk)
     counted, _ = engine.scan(reader())

@@ -6,6 +6,7 @@ more files than one process handles in a blink.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -70,7 +71,7 @@ def scan_paths(
             break
     else:  # a small scan: do it here
         return _scan_here(first, engine, warn, progress)
-    return _scan_in_pool(_chain(first, iterator), engine, jobs, warn, progress)
+    return _scan_in_pool(itertools.chain(first, iterator), engine, jobs, warn, progress)
 
 
 def scan_roots(
@@ -114,11 +115,6 @@ def _scan_here(
             last = now
             progress(stats.files, stats.bytes)
     return findings, stats
-
-
-def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield from first
-    yield from rest
 
 
 def _scan_in_pool(

@@ -131,18 +131,6 @@ def file_identities(paths: Iterable[str | bytes]) -> frozenset[tuple[int, int]]:
     return frozenset(found)
 
 
-def walk(
-    roots: Sequence[Root],
-    warn: Warn,
-    *,
-    excluder: PathExcluder | None = None,
-    skip_git: bool = True,
-    skip_files: frozenset[tuple[int, int]] = frozenset(),
-) -> Iterator[bytes]:
-    """Yield the regular files under ``roots`` (see :class:`Walker`)."""
-    return Walker(excluder, skip_git, skip_files).walk(roots, warn)
-
-
 def prefix_length(root: bytes) -> int:
     """Bytes to strip from walked paths to make them relative to ``root``.
 

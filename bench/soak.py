@@ -51,9 +51,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 import rules
-from partner_endpoint.mail import outbox
 from partner_endpoint.secretbox import SecretBox
-from partner_endpoint.store import keys
+from partner_endpoint.store import keys, outbox
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys

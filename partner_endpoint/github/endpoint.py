@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from partner_endpoint.alerts import Alert, MalformedAlerts, feedback, parse_alerts
+from partner_endpoint.github.alerts import Alert, MalformedAlerts, feedback, parse_alerts
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.github.verify import (
     KeysUnavailable,
@@ -23,9 +23,10 @@ from partner_endpoint.github.verify import (
     signature_headers,
     verify_signature,
 )
+from partner_endpoint.leak_response import respond
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.leaks import BatchOutcome, record_alerts
+from partner_endpoint.store.leaks import NOTHING, BatchOutcome
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class AlertEndpoint:
         except MalformedAlerts as exc:
             log.info("signed alert body malformed", extra={"fields": {"error": str(exc)}})
             return _error(400, f"Malformed alert batch: {exc}")
-        outcome = BatchOutcome(frozenset(), (), 0)
+        outcome = NOTHING
         if any(alert.is_credential for alert in alerts):  # else no database, and no thread, is needed
             outcome = await run_in_threadpool(self._record, alerts)
         answer = feedback(alerts, outcome.issued)
@@ -106,16 +107,16 @@ class AlertEndpoint:
                 "fields": {
                     "tokens": len(alerts),
                     "true_positives": len(outcome.actions),
-                    "mails_queued": outcome.mails_queued,
+                    "mails_queued": len(outcome.leaks),
                 }
             },
         )
         return JSONResponse(answer)
 
     def _record(self, alerts: list[Alert]) -> BatchOutcome:
-        return record_alerts(
+        return respond(
             self._engine,
-            alerts,
+            [alert.sighting for alert in alerts if alert.is_credential],
             policy=self._settings.leak_policy,
             now=self._clock(),
             sender=self._settings.mail_from,

@@ -41,7 +41,7 @@ def _one_line(text: str) -> str:
 
 @cache
 def _template(name: str) -> Template:
-    return Template(files("partner_endpoint").joinpath("templates", name).read_text(encoding="utf-8"))
+    return Template(files("partner_endpoint.mail").joinpath("templates", name).read_text(encoding="utf-8"))
 
 
 def message_id(notice: LeakNotice, sender: str) -> str:

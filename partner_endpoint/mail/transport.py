@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from partner_endpoint.mail.outbox import OutgoingMail
 from partner_endpoint.settings import Settings
+from partner_endpoint.store.outbox import OutgoingMail
 
 
 class MailTransport(Protocol):

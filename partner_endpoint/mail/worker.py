@@ -10,14 +10,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from partner_endpoint.clock import utc_now
-from partner_endpoint.mail import outbox
+from partner_endpoint.mail.backoff import backoff_seconds
 from partner_endpoint.mail.transport import MailTransport
 from partner_endpoint.metrics import Metrics
+from partner_endpoint.store import outbox
 from partner_endpoint.store.db import write_transaction
 
 log = logging.getLogger(__name__)
@@ -118,4 +119,5 @@ class MailWorker:
 
     def _mark_failed(self, mail: outbox.OutgoingMail, error: str) -> None:
         with write_transaction(self._engine) as conn:
-            outbox.mark_failed(conn, mail, error, self._clock(), self._max_attempts)
+            retry_at = self._clock() + timedelta(seconds=backoff_seconds(mail.attempts + 1))
+            outbox.mark_failed(conn, mail, error, retry_at, self._max_attempts)

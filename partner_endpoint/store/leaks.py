@@ -1,10 +1,10 @@
-"""Recording a verified alert batch: leak events, the leak policy and the mail outbox, in one transaction.
+"""Recording sightings of leaked tokens: leak events and the leak policy, in the caller's transaction.
 
-Idempotent at the database level, so GitHub's retries and replays revoke
-nothing twice and mail nobody twice (they only move the sighting's
-``last_seen``): a leak event is unique per (token, location), the policy is a
-conditional UPDATE that only the first delivery wins, and the outbox row is
-unique per (key, leak event).
+Idempotent at the database level, so retries and replays revoke nothing
+twice (they only move the sighting's ``last_seen``): a leak event is unique
+per (token, location) and the policy is a conditional UPDATE that only the
+first delivery wins. What the batch changed comes back as :class:`KeyLeak`
+values, so the caller can notify owners in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
-from partner_endpoint.alerts import Alert
-from partner_endpoint.mail import outbox
-from partner_endpoint.mail.render import LeakNotice
 from partner_endpoint.settings import LeakPolicy
-from partner_endpoint.store.db import read_transaction, upsert, write_transaction
+from partner_endpoint.store.db import upsert
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
 
 _CHUNK = 500
@@ -36,79 +33,81 @@ class _IssuedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Sighting:
+    """One report of a token seen somewhere; the token itself is never stored, only its hash."""
+
+    token_hash: str
+    token_type: str
+    url: str
+    source: str
+    location_hash: str
+    """Identity of where the token was seen (unique per token with ``token_hash``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLeak:
+    """A key this batch changed by policy: its owner is to be told, once, about this sighting."""
+
+    key_id: int
+    owner_email: str
+    label: str
+    key_suffix: str
+    url: str
+    source: str
+    action: str
+    leak_event_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class BatchOutcome:
     issued: frozenset[str]
     """Hashes of reported tokens that we issued (true positives)."""
     actions: tuple[tuple[str, int, str], ...]
     """(token_hash, key_id, action) per true-positive report, for logs."""
-    mails_queued: int
+    leaks: tuple[KeyLeak, ...]
+    """One per key this batch changed: the owners to notify."""
 
 
-def record_alerts(
-    engine: Engine,
-    alerts: Sequence[Alert],
-    *,
-    policy: LeakPolicy,
-    now: datetime,
-    sender: str,
-    docs_url: str,
-) -> BatchOutcome:
-    """Record a batch in one transaction; batches that name no issued credential write nothing.
+NOTHING = BatchOutcome(frozenset(), (), ())
 
-    Most reports are false positives, so a plain read comes first: it takes no
-    lock, and SQLite's single write lock is only taken when there is work to do.
-    """
-    hashes = sorted({a.token_hash for a in alerts if a.is_credential})
-    if not hashes:
-        return BatchOutcome(frozenset(), (), 0)
-    with read_transaction(engine) as conn:
-        if not _lookup(conn, hashes, lock=False):
-            return BatchOutcome(frozenset(), (), 0)
-    with write_transaction(engine) as conn:
-        return record_batch(conn, alerts, policy=policy, now=now, sender=sender, docs_url=docs_url)
+
+def any_issued(conn: Connection, token_hashes: Sequence[str]) -> bool:
+    """Whether any of these hashes names a key or signing secret we issued; takes no lock."""
+    return bool(_lookup(conn, sorted(set(token_hashes)), lock=False))
 
 
 def record_batch(
-    conn: Connection,
-    alerts: Sequence[Alert],
-    *,
-    policy: LeakPolicy,
-    now: datetime,
-    sender: str,
-    docs_url: str,
+    conn: Connection, sightings: Sequence[Sighting], *, policy: LeakPolicy, now: datetime
 ) -> BatchOutcome:
-    hashes = sorted({a.token_hash for a in alerts if a.is_credential})
-    issued = _lookup(conn, hashes)
+    """Record every sighting of an issued token and apply ``policy`` to its key; the rest are ignored."""
+    issued = _lookup(conn, sorted({s.token_hash for s in sightings}))
     if not issued:
-        return BatchOutcome(frozenset(), (), 0)
+        return NOTHING
     changed = _apply_policy(conn, sorted({k.key_id for k in issued.values()}), policy, now)
     new_status = _NEW_STATUS[policy]
-    notified: set[int] = set()
+    leaks: dict[int, KeyLeak] = {}
     actions: list[tuple[str, int, str]] = []
-    for alert in alerts:
-        key = issued.get(alert.token_hash)
+    for sighting in sightings:
+        key = issued.get(sighting.token_hash)
         if key is None:
             continue
-        notify = key.key_id in changed and key.key_id not in notified
+        notify = key.key_id in changed and key.key_id not in leaks
         status_now = new_status if key.key_id in changed else key.status
         action = new_status if notify else f"already_{status_now}"
-        event_id = _record_event(conn, key.key_id, alert, action, now, set_action=notify)
+        event_id = _record_event(conn, key.key_id, sighting, action, now, set_action=notify)
         if notify:
-            notified.add(key.key_id)
-            notice = LeakNotice(
-                recipient=key.owner_email,
+            leaks[key.key_id] = KeyLeak(
                 key_id=key.key_id,
+                owner_email=key.owner_email,
                 label=key.label,
                 key_suffix=key.key_suffix,
-                url=alert.url,
-                source=alert.source,
+                url=sighting.url,
+                source=sighting.source,
                 action=action,
-                seen_at=now,
                 leak_event_id=event_id,
             )
-            outbox.enqueue(conn, notice, sender=sender, docs_url=docs_url, now=now)
-        actions.append((alert.token_hash, key.key_id, action))
-    return BatchOutcome(frozenset(issued), tuple(actions), len(notified))
+        actions.append((sighting.token_hash, key.key_id, action))
+    return BatchOutcome(frozenset(issued), tuple(actions), tuple(leaks.values()))
 
 
 # Built once: constructing the statement costs as much as running it for a small batch.
@@ -184,15 +183,15 @@ def _apply_policy(conn: Connection, key_ids: list[int], policy: LeakPolicy, now:
 
 
 def _record_event(
-    conn: Connection, key_id: int, alert: Alert, action: str, now: datetime, *, set_action: bool
+    conn: Connection, key_id: int, sighting: Sighting, action: str, now: datetime, *, set_action: bool
 ) -> int:
     stmt = upsert(conn, leak_events).values(
         key_id=key_id,
-        token_hash=alert.token_hash,
-        token_type=alert.type[:100],
-        url=alert.url,
-        source=alert.source[:100],
-        location_hash=alert.location_hash,
+        token_hash=sighting.token_hash,
+        token_type=sighting.token_type[:100],
+        url=sighting.url,
+        source=sighting.source[:100],
+        location_hash=sighting.location_hash,
         first_seen=now,
         last_seen=now,
         action=action,

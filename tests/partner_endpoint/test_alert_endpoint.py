@@ -14,10 +14,10 @@ from partner_helpers import ALERT_PATH, KeyServer, Signer, TestClient, alert_bod
 from sqlalchemy import Engine
 
 import rules
-from partner_endpoint.alerts import parse_alerts
+from partner_endpoint.github.alerts import parse_alerts
+from partner_endpoint.leak_response import respond
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
-from partner_endpoint.store.leaks import record_alerts
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 
 
@@ -278,7 +278,7 @@ def test_concurrent_deliveries_to_replicas_revoke_and_mail_once(
 ) -> None:
     """Four replicas (engines with their own connection pools) receive the same alert at once."""
     victims = [issue(label=f"k{i}") for i in range(5)]
-    alerts = parse_alerts(alert_body(*(v.api_key for v in victims)))
+    sightings = [a.sighting for a in parse_alerts(alert_body(*(v.api_key for v in victims)))]
     replicas = [make_engine(database_url) for _ in range(4)]
     barrier = threading.Barrier(len(replicas))
     errors: list[BaseException] = []
@@ -286,8 +286,8 @@ def test_concurrent_deliveries_to_replicas_revoke_and_mail_once(
     def deliver(replica: Engine) -> None:
         try:
             barrier.wait()
-            record_alerts(
-                replica, alerts, policy="revoke", now=clock.wall(), sender="a@b.c", docs_url="https://d"
+            respond(
+                replica, sightings, policy="revoke", now=clock.wall(), sender="a@b.c", docs_url="https://d"
             )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import rules
-from partner_endpoint.alerts import MalformedAlerts, feedback, parse_alerts
+from partner_endpoint.github.alerts import MalformedAlerts, feedback, parse_alerts
 
 VALID = [
     "spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL",

@@ -24,17 +24,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from partner_helpers import Clock, Signer, TestClient, alert_body, post_alert, rows
 from sqlalchemy import Engine
 
-from partner_endpoint.alerts import parse_alerts
+from partner_endpoint.github.alerts import parse_alerts
+from partner_endpoint.leak_response import record_and_notify
 from partner_endpoint.mail.backoff import backoff_seconds
-from partner_endpoint.mail.outbox import OutgoingMail
 from partner_endpoint.mail.render import LeakNotice, render
 from partner_endpoint.mail.transport import EmlDirectory, SmtpTransport, transport_for
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import write_transaction
-from partner_endpoint.store.leaks import record_batch
 from partner_endpoint.store.models import mail_outbox
+from partner_endpoint.store.outbox import OutgoingMail
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
 
@@ -121,9 +121,9 @@ def leak(
     engine: Engine, issued: Issued, clock: Clock, url: str = "https://github.com/o/r/blob/main/.env"
 ) -> None:
     with write_transaction(engine) as conn:
-        record_batch(
+        record_and_notify(
             conn,
-            parse_alerts(alert_body(issued.api_key, url=url, source="commit")),
+            [a.sighting for a in parse_alerts(alert_body(issued.api_key, url=url, source="commit"))],
             policy="revoke",
             now=clock.wall(),
             sender=SENDER,

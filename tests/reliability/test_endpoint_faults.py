@@ -534,17 +534,22 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
     accepted the mail, then marking it sent fails. After the lease ends it must not go out again."""
     from datetime import timedelta
 
-    from partner_endpoint.alerts import parse_alerts
     from partner_endpoint.clock import utc_now
-    from partner_endpoint.mail.outbox import LEASE
+    from partner_endpoint.github.alerts import parse_alerts
+    from partner_endpoint.leak_response import respond
     from partner_endpoint.mail.worker import MailWorker
     from partner_endpoint.metrics import Metrics
-    from partner_endpoint.store.leaks import record_alerts
+    from partner_endpoint.store.outbox import LEASE
 
     tokens = issue_keys(engine, box_for(secret_key), 3)
     now = [utc_now()]
-    record_alerts(
-        engine, parse_alerts(alert_body(tokens)), policy="revoke", now=now[0], sender="s@x.test", docs_url="d"
+    respond(
+        engine,
+        [a.sighting for a in parse_alerts(alert_body(tokens))],
+        policy="revoke",
+        now=now[0],
+        sender="s@x.test",
+        docs_url="d",
     )
     sent: list[str] = []
 
@@ -579,9 +584,9 @@ def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secre
     chunk, X would now wait for a key Y holds while Y waits for X: PostgreSQL aborts one of them.
     """
     import rules
-    from partner_endpoint.alerts import parse_alerts
     from partner_endpoint.clock import utc_now
-    from partner_endpoint.store.leaks import record_batch
+    from partner_endpoint.github.alerts import parse_alerts
+    from partner_endpoint.leak_response import record_and_notify
 
     issued = issue_keys(engine, box_for(secret_key), 1300, tag="lo-")
     key_id = {token: i for i, token in enumerate(issued)}  # issue order is id order
@@ -610,9 +615,9 @@ def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secre
                 else:
                     x_locked.wait(10)
                     y_started.set()
-                record_batch(
+                record_and_notify(
                     conn,
-                    parse_alerts(alert_body(tokens)),
+                    [a.sighting for a in parse_alerts(alert_body(tokens))],
                     policy="revoke",
                     now=utc_now(),
                     sender="s@x.test",

@@ -1,4 +1,7 @@
-"""The mail outbox table: written in the alert's transaction, drained by the worker."""
+"""The mail outbox table: written in the transaction that decided to send, drained by the mail worker.
+
+Rows hold finished messages; what a message says is the mail package's business, not the store's.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
 
-from partner_endpoint.mail.backoff import backoff_seconds
-from partner_endpoint.mail.render import LeakNotice, render
 from partner_endpoint.store.db import upsert
 from partner_endpoint.store.models import mail_outbox
 
@@ -27,17 +28,25 @@ class OutgoingMail:
     attempts: int
 
 
-def enqueue(conn: Connection, notice: LeakNotice, *, sender: str, docs_url: str, now: datetime) -> bool:
-    """Queue one notice; False if it was already queued (redelivered alert)."""
-    message = render(notice, sender=sender, docs_url=docs_url)
+def enqueue(
+    conn: Connection,
+    *,
+    key_id: int,
+    leak_event_id: int,
+    message_id: str,
+    recipient: str,
+    message: str,
+    now: datetime,
+) -> bool:
+    """Queue one message about one leak event; False if it was already queued (redelivered alert)."""
     stmt = (
         upsert(conn, mail_outbox)
         .values(
-            key_id=notice.key_id,
-            leak_event_id=notice.leak_event_id,
-            message_id=message["Message-ID"],
-            recipient=notice.recipient,
-            message=message.as_string(),
+            key_id=key_id,
+            leak_event_id=leak_event_id,
+            message_id=message_id,
+            recipient=recipient,
+            message=message,
             status="pending",
             attempts=0,
             next_attempt_at=now,
@@ -74,8 +83,10 @@ def mark_sent(conn: Connection, mail_id: int, now: datetime) -> None:
     conn.execute(update(mail_outbox).where(mail_outbox.c.id == mail_id).values(status="sent", sent_at=now))
 
 
-def mark_failed(conn: Connection, mail: OutgoingMail, error: str, now: datetime, max_attempts: int) -> None:
-    """Schedule a retry with backoff; after ``max_attempts`` the row stays, as ``failed``, for an operator."""
+def mark_failed(
+    conn: Connection, mail: OutgoingMail, error: str, retry_at: datetime, max_attempts: int
+) -> None:
+    """Schedule a retry at ``retry_at``; after ``max_attempts`` the row stays ``failed``, for an operator."""
     attempts = mail.attempts + 1
     conn.execute(
         update(mail_outbox)
@@ -84,7 +95,7 @@ def mark_failed(conn: Connection, mail: OutgoingMail, error: str, now: datetime,
             attempts=attempts,
             last_error=error[:2000],
             status="failed" if attempts >= max_attempts else "pending",
-            next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+            next_attempt_at=retry_at,
         )
     )
 

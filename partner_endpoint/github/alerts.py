@@ -1,4 +1,4 @@
-"""GitHub alert batches as data: parsing, classification and feedback. Pure, no I/O."""
+"""GitHub's alert batches, the wire format: parsing, classification and feedback. Pure, no I/O."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import rules
+from partner_endpoint.store.leaks import Sighting
 
 Label = Literal["true_positive", "false_positive"]
 
@@ -33,6 +34,11 @@ class Alert:
     def location_hash(self) -> str:
         """Identity of where the token was seen; sources compare case-insensitively."""
         return hashlib.sha256(f"{self.url}\0{self.source.lower()}".encode()).hexdigest()
+
+    @property
+    def sighting(self) -> Sighting:
+        """The report as the store records it (no token, only its hash)."""
+        return Sighting(self.token_hash, self.type, self.url, self.source, self.location_hash)
 
 
 def parse_alerts(body: bytes) -> list[Alert]:

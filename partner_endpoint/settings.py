@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from partner_endpoint.networks import parse_networks
 
@@ -18,6 +20,40 @@ LeakPolicy = Literal["revoke", "flag"]
 
 class SettingsError(ValueError):
     """A configuration value is missing or invalid; the service refuses to start."""
+
+
+def plain_http_loopback(url: str) -> bool:
+    """Whether ``url`` is ``http://`` on this machine: the one case where cookies may travel without TLS."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_dashboard_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise SettingsError(f"SOUNDPIECE_DASHBOARD_URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError("SOUNDPIECE_DASHBOARD_URL must be an http:// or https:// URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SettingsError("SOUNDPIECE_DASHBOARD_URL must not hold a user name, query or fragment")
+    if parts.scheme == "http" and not plain_http_loopback(url):
+        raise SettingsError(
+            "SOUNDPIECE_DASHBOARD_URL must be https:// unless its host is loopback "
+            "(sign-in cookies are sent over TLS only)"
+        )
+
+
+def _switch(value: str) -> bool:
+    return value.lower() not in ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +80,16 @@ class Settings:
     mail_max_attempts: int = 12
     log_level: str = "INFO"
     docs_url: str = "https://docs.soundpiece.invalid/api/keys"
+    dashboard: bool = True
+    """Serve the account owners' dashboard at ``/dashboard``; off leaves the webhook receiver and API."""
+    dashboard_url: str = "http://127.0.0.1:8000/dashboard"
+    """The dashboard's public address, used in the links we email (sign-in, leak notices)."""
+    session_idle_timeout: float = 30 * 60.0
+    session_lifetime: float = 12 * 3600.0
+    sign_in_limit_per_address: int = 5
+    """Sign-in links requested per hour for one email address."""
+    sign_in_limit_per_client: int = 20
+    """Sign-in links requested per hour from one client address (an IPv6 /64 counts as one)."""
 
     def __post_init__(self) -> None:
         if self.leak_policy not in ("revoke", "flag"):
@@ -58,6 +104,15 @@ class Settings:
             raise SettingsError(f"SOUNDPIECE_TRUSTED_PROXIES: {exc}") from None
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
+        _check_dashboard_url(self.dashboard_url)
+        for name, value in (
+            ("SESSION_IDLE_TIMEOUT", self.session_idle_timeout),
+            ("SESSION_LIFETIME", self.session_lifetime),
+            ("SIGN_IN_LIMIT_PER_ADDRESS", self.sign_in_limit_per_address),
+            ("SIGN_IN_LIMIT_PER_CLIENT", self.sign_in_limit_per_client),
+        ):
+            if not value > 0:
+                raise SettingsError(f"SOUNDPIECE_{name} must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +136,7 @@ class Settings:
             ("TRUSTED_PROXY_HEADER", "trusted_proxy_header"),
             ("LOG_LEVEL", "log_level"),
             ("DOCS_URL", "docs_url"),
+            ("DASHBOARD_URL", "dashboard_url"),
         ):
             if (value := get(name)) is not None:
                 values[attr] = value
@@ -89,13 +145,19 @@ class Settings:
         if (value := get("TRUSTED_PROXIES")) is not None:
             values["trusted_proxies"] = tuple(p.strip() for p in value.split(",") if p.strip())
         if (value := get("MAIL_WORKER")) is not None:
-            values["run_mail_worker"] = value.lower() not in ("0", "false", "no", "off")
+            values["run_mail_worker"] = _switch(value)
+        if (value := get("DASHBOARD")) is not None:
+            values["dashboard"] = _switch(value)
         for name, attr, kind in (
             ("MAX_BODY_BYTES", "max_body_bytes", int),
             ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),
             ("LAST_USED_INTERVAL", "last_used_interval", float),
             ("MAIL_POLL_INTERVAL", "mail_poll_interval", float),
             ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
+            ("SESSION_IDLE_TIMEOUT", "session_idle_timeout", float),
+            ("SESSION_LIFETIME", "session_lifetime", float),
+            ("SIGN_IN_LIMIT_PER_ADDRESS", "sign_in_limit_per_address", int),
+            ("SIGN_IN_LIMIT_PER_CLIENT", "sign_in_limit_per_client", int),
         ):
             if (value := get(name)) is not None:
                 try:

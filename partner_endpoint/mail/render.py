@@ -12,12 +12,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from functools import cache
-from importlib.resources import files
-from string import Template
 from typing import Any
 
 from partner_endpoint.mail.letters import Letter, MailContext
+from partner_endpoint.mail.templates import one_line, template
 
 KIND = "leak_notice"
 
@@ -56,26 +54,26 @@ class LeakNotice:
         return cls(**(dict(data) | {"seen_at": datetime.fromisoformat(data["seen_at"])}))
 
 
-def _one_line(text: str) -> str:
-    """Control characters out: a label with a newline must not break (or inject) a mail header."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+def key_url(dashboard_url: str, key_id: int) -> str:
+    """The key's page in the dashboard (through sign-in when the reader has no session)."""
+    return f"{dashboard_url.rstrip('/')}/keys/{key_id}"
 
 
-@cache
-def _template(name: str) -> Template:
-    return Template(files("partner_endpoint.mail").joinpath("templates", name).read_text(encoding="utf-8"))
-
-
-def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
-    label = _one_line(notice.label)
+def render(
+    notice: LeakNotice, *, sender: str, docs_url: str, dashboard_url: str | None = None
+) -> EmailMessage:
+    """``dashboard_url`` None (the dashboard is switched off): the mail names the dashboard, links nowhere."""
+    label = one_line(notice.label)
+    page = key_url(dashboard_url, notice.key_id) if dashboard_url else ""
     values = {
         "label": label,
         "suffix": notice.key_suffix,
         "url": notice.url or "(no URL given)",
-        "source": _one_line(notice.source) or "unknown",
+        "source": one_line(notice.source) or "unknown",
         "seen_at": notice.seen_at.strftime("%Y-%m-%d %H:%M UTC"),
         "action_text": ACTION_TEXT.get(notice.action, notice.action),
         "docs_url": docs_url,
+        "key_page": f"Open the key in your dashboard: {page}" if page else "Open your account dashboard.",
     }
     escaped = {k: html.escape(v) for k, v in values.items()}
     url = notice.url
@@ -84,16 +82,26 @@ def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
         if url.startswith(("https://", "http://"))
         else escaped["url"]
     )
+    escaped["key_page"] = (
+        f'<a href="{html.escape(page)}">Open the key in your dashboard</a>'
+        if page
+        else "Open your account dashboard."
+    )
     message = EmailMessage()
     message["From"] = sender
     message["To"] = notice.recipient
     message["Subject"] = f'Your Soundpiece API key "{label}" (ending in {notice.key_suffix}) was leaked'
     message["Date"] = format_datetime(notice.seen_at)
-    message.set_content(_template("leak_notice.txt").substitute(values))
-    message.add_alternative(_template("leak_notice.html").substitute(escaped), subtype="html")
+    message.set_content(template("leak_notice.txt").substitute(values))
+    message.add_alternative(template("leak_notice.html").substitute(escaped), subtype="html")
     return message
 
 
 def render_data(data: Mapping[str, Any], context: MailContext) -> EmailMessage:
     """:func:`render` for a queued letter's data."""
-    return render(LeakNotice.from_data(data), sender=context.sender, docs_url=context.docs_url)
+    return render(
+        LeakNotice.from_data(data),
+        sender=context.sender,
+        docs_url=context.docs_url,
+        dashboard_url=context.dashboard_url,
+    )

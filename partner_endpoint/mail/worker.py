@@ -28,6 +28,14 @@ from partner_endpoint.store.db import write_transaction
 log = logging.getLogger(__name__)
 
 
+def mail_context(settings: Settings) -> MailContext:
+    return MailContext(
+        sender=settings.mail_from,
+        docs_url=settings.docs_url,
+        dashboard_url=settings.dashboard_url if settings.dashboard else None,
+    )
+
+
 class MailWorker:
     def __init__(
         self,
@@ -65,7 +73,7 @@ class MailWorker:
             engine,
             transport_for(settings),
             metrics,
-            Composer(MailContext(sender=settings.mail_from, docs_url=settings.docs_url), box),
+            Composer(mail_context(settings), box),
             max_attempts=settings.mail_max_attempts,
             poll_interval=settings.mail_poll_interval,
             clock=clock,

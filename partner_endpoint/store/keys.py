@@ -2,21 +2,29 @@
 
 Keys are returned once, at creation; the store keeps their SHA-256 (and the
 signing secret encrypted, because webhooks must be signed with it).
+
+Every revocation and deletion goes through :func:`revoke_key`, so whatever
+must follow one (the auth cache's change log) has one place to hook into.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, update
 
 import rules
 from partner_endpoint.networks import Network, parse_networks
 from partner_endpoint.secretbox import SecretBox
-from partner_endpoint.store.models import accounts, api_keys, signing_secrets
+from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
+
+StatusFilter = Literal["all", "active", "leaked", "revoked"]
+KeyOrder = Literal["newest", "label"]
 
 
 class NotFound(LookupError):
@@ -45,6 +53,22 @@ class KeyRecord:
     status: str
     created_at: datetime
     last_used_at: datetime | None
+    revoked_at: datetime | None = None
+    rotated_from: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: int
+    owner_email: str
+    allowlist: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    keys: list[KeyRecord]
+    total: int
+    """Keys matching the filter, on every page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +93,18 @@ def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: 
     return int(result.inserted_primary_key[0])
 
 
-def create_key(conn: Connection, box: SecretBox, account_id: int, label: str, now: datetime) -> NewKey:
+def create_key(
+    conn: Connection,
+    box: SecretBox,
+    account_id: int,
+    label: str,
+    now: datetime,
+    *,
+    rotated_from: int | None = None,
+    request: str | None = None,
+) -> NewKey:
+    """Mint a pair. ``rotated_from``: the key it replaces; ``request``: a hash naming the form that
+    asked, unique, so a resubmitted form fails instead of minting twice (see :func:`created_by`)."""
     if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
         raise NotFound(f"no account {account_id}")
     pair = rules.mint_pair()
@@ -81,6 +116,8 @@ def create_key(conn: Connection, box: SecretBox, account_id: int, label: str, no
             key_suffix=pair.api_key[-4:],
             status="active",
             created_at=now,
+            rotated_from=rotated_from,
+            create_request=request,
         )
     )
     key_id = int(result.inserted_primary_key[0])
@@ -94,22 +131,102 @@ def create_key(conn: Connection, box: SecretBox, account_id: int, label: str, no
     return NewKey(key_id, label, pair.api_key, pair.signing_secret)
 
 
+def created_by(conn: Connection, request: str) -> int | None:
+    """The key a form (``request`` as given to :func:`create_key`) created, if it did."""
+    return conn.execute(select(api_keys.c.id).where(api_keys.c.create_request == request)).scalar()
+
+
+_RECORD_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.account_id,
+    api_keys.c.label,
+    api_keys.c.key_suffix,
+    api_keys.c.status,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+    api_keys.c.rotated_from,
+)
+_VISIBLE = api_keys.c.deleted_at.is_(None)
+
+
+def _record(row: Sequence[object]) -> KeyRecord:
+    return KeyRecord(*row)  # type: ignore[arg-type]
+
+
 def list_keys(conn: Connection, account_id: int) -> list[KeyRecord]:
+    """An account's keys, oldest first; deleted keys are not listed."""
     rows = conn.execute(
-        select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.id)
-    ).mappings()
-    return [
-        KeyRecord(
-            r["id"],
-            r["account_id"],
-            r["label"],
-            r["key_suffix"],
-            r["status"],
-            r["created_at"],
-            r["last_used_at"],
-        )
-        for r in rows
-    ]
+        select(*_RECORD_COLUMNS).where(api_keys.c.account_id == account_id, _VISIBLE).order_by(api_keys.c.id)
+    )
+    return [_record(r) for r in rows]
+
+
+def _leaked(key_id: ColumnElement[int]) -> ColumnElement[bool]:
+    return or_(api_keys.c.status == "flagged", exists().where(leak_events.c.key_id == key_id))
+
+
+def key_page(
+    conn: Connection,
+    account_id: int,
+    *,
+    text: str = "",
+    status: StatusFilter = "all",
+    order: KeyOrder = "newest",
+    offset: int = 0,
+    limit: int = 50,
+) -> KeyPage:
+    """One page of an account's keys: ``text`` matches within labels or is a key's last four characters.
+
+    Served by the (account, created) and (account, label) indexes; the filters narrow one account's keys.
+    """
+    where: list[ColumnElement[bool]] = [api_keys.c.account_id == account_id, _VISIBLE]
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(or_(api_keys.c.label.ilike(pattern, escape="\\"), api_keys.c.key_suffix == text))
+    if status == "leaked":
+        where.append(_leaked(api_keys.c.id))
+    elif status in ("active", "revoked"):
+        where.append(api_keys.c.status == status)
+    total = conn.execute(select(func.count()).select_from(api_keys).where(*where)).scalar_one()
+    ordering = (
+        (api_keys.c.label, api_keys.c.id)
+        if order == "label"
+        else (api_keys.c.created_at.desc(), api_keys.c.id.desc())
+    )
+    query = select(*_RECORD_COLUMNS).where(*where).order_by(*ordering).offset(offset).limit(limit)
+    rows = conn.execute(query)
+    return KeyPage([_record(r) for r in rows], int(total))
+
+
+def leaked_keys(conn: Connection, account_id: int, limit: int = 5) -> KeyPage:
+    """The account's keys that were reported leaked and are not deleted yet, most recent first."""
+    return key_page(conn, account_id, status="leaked", limit=limit)
+
+
+def owned_key(conn: Connection, key_id: int, email: str) -> KeyRecord | None:
+    """The key, if it is not deleted and an account of ``email`` (lower case) holds it; else None."""
+    row = conn.execute(
+        select(*_RECORD_COLUMNS)
+        .join(accounts, accounts.c.id == api_keys.c.account_id)
+        .where(api_keys.c.id == key_id, _VISIBLE, func.lower(accounts.c.owner_email) == email)
+    ).first()
+    return None if row is None else _record(row)
+
+
+def replacements(conn: Connection, key_id: int) -> list[KeyRecord]:
+    """Keys created by rotating this one that are not deleted, newest first."""
+    rows = conn.execute(
+        select(*_RECORD_COLUMNS)
+        .where(api_keys.c.rotated_from == key_id, _VISIBLE)
+        .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
+    )
+    return [_record(r) for r in rows]
+
+
+def visible_key(conn: Connection, key_id: int) -> KeyRecord | None:
+    row = conn.execute(select(*_RECORD_COLUMNS).where(api_keys.c.id == key_id, _VISIBLE)).first()
+    return None if row is None else _record(row)
 
 
 def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
@@ -122,6 +239,78 @@ def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
         .values(status="revoked", revoked_at=now)
     )
     return result.rowcount == 1
+
+
+def delete_key(conn: Connection, key_id: int, now: datetime) -> bool:
+    """Revoke the key and hide it from its owner; its leak events stay. False if it was already deleted."""
+    revoke_key(conn, key_id, now)
+    result = conn.execute(update(api_keys).where(api_keys.c.id == key_id, _VISIBLE).values(deleted_at=now))
+    return result.rowcount == 1
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+_ACCOUNTS = select(accounts.c.id, accounts.c.owner_email, accounts.c.ip_allowlist)
+
+
+def _account(row: Sequence[object]) -> Account:
+    account_id, email, allowlist = row
+    return Account(int(account_id), str(email), tuple(json.loads(str(allowlist))))  # type: ignore[call-overload]
+
+
+def accounts_of(conn: Connection, email: str) -> list[Account]:
+    """The accounts whose owner address is ``email`` (compared in lower case), oldest first."""
+    rows = conn.execute(
+        _ACCOUNTS.where(func.lower(accounts.c.owner_email) == email.lower()).order_by(accounts.c.id)
+    )
+    return [_account(r) for r in rows]
+
+
+def get_account(conn: Connection, account_id: int) -> Account:
+    row = conn.execute(_ACCOUNTS.where(accounts.c.id == account_id)).first()
+    if row is None:
+        raise NotFound(f"no account {account_id}")
+    return _account(row)
+
+
+def strict_network(value: str) -> Network:
+    """One address or CIDR range, refusing bits set after the prefix (``203.0.113.5/2`` is a typo)."""
+    text = value.strip()
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not an address or range: {text!r} ({exc})") from None
+
+
+def _set_allowlist(conn: Connection, account_id: int, networks: list[str]) -> None:
+    allowlist = json.dumps(networks)
+    conn.execute(update(accounts).where(accounts.c.id == account_id).values(ip_allowlist=allowlist))
+
+
+def allow_ip(conn: Connection, account_id: int, values: Sequence[str]) -> tuple[str, ...]:
+    """Add addresses or ranges to the account's allowlist; returns the new allowlist."""
+    added = [str(strict_network(v)) for v in values]
+    current = list(get_account(conn, account_id).allowlist)
+    updated = current + [n for n in dict.fromkeys(added) if n not in current]
+    _set_allowlist(conn, account_id, updated)
+    return tuple(updated)
+
+
+def disallow_ip(conn: Connection, account_id: int, values: Sequence[str]) -> tuple[str, ...]:
+    """Remove addresses or ranges (exactly as listed) from the allowlist; returns the new allowlist.
+
+    An empty allowlist allows every address, so removing the last entry opens the account: the
+    caller (the CLI) says so.
+    """
+    removed = {str(strict_network(v)) for v in values}
+    current = list(get_account(conn, account_id).allowlist)
+    missing = sorted(removed - set(current))
+    if missing:
+        raise ValueError(f"not in account {account_id}'s allowlist: {', '.join(missing)}")
+    updated = [n for n in current if n not in removed]
+    _set_allowlist(conn, account_id, updated)
+    return tuple(updated)
 
 
 def signing_secret(conn: Connection, box: SecretBox, key_id: int) -> str:

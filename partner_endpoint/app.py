@@ -1,4 +1,4 @@
-"""The Starlette application: composes the parts (API, GitHub origin, operations, mail worker).
+"""The Starlette application: composes the parts (API, GitHub origin, operations, dashboard, mail worker).
 
 Built only by :func:`create_app`; each part owns its routes in its own package.
 """
@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from partner_endpoint.api.routes import api_mount
 from partner_endpoint.clock import utc_now
+from partner_endpoint.dashboard.routes import dashboard_routes
 from partner_endpoint.github.endpoint import AlertEndpoint
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.mail.worker import MailWorker
@@ -50,7 +51,20 @@ def create_app(
         clock=monotonic,
     )
     alerts = AlertEndpoint(engine, keys, metrics, settings, clock)
-    worker = MailWorker.from_settings(engine, settings, metrics, box=load_secret_box(settings), clock=clock)
+    box = load_secret_box(settings)
+    worker = MailWorker.from_settings(engine, settings, metrics, box=box, clock=clock)
+    dashboard = (
+        dashboard_routes(
+            engine,
+            settings,
+            box=box,
+            metrics=metrics,
+            clock=clock,
+            mail_queued=worker.nudge if settings.run_mail_worker else lambda: None,
+        )
+        if settings.dashboard
+        else []
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -70,6 +84,7 @@ def create_app(
             Route("/v1/secret-scanning/github", alerts.handle, methods=["POST"]),
             *ops_routes(engine, metrics),
             api_mount(engine, settings, clock),
+            *dashboard,
         ],
         lifespan=lifespan,
         exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),

@@ -30,6 +30,19 @@ class Metrics:
         self.mail_sent = Counter("soundpiece_mail_sent", "Leak notifications delivered", registry=r)
         self.mail_failed = Counter("soundpiece_mail_failed", "Failed delivery attempts", registry=r)
         self.outbox_depth = Gauge("soundpiece_outbox_depth", "Mails waiting in the outbox", registry=r)
+        # The dashboard: results only, never an address or a key (keys are named by id in logs alone).
+        self.sign_in_requests = Counter(
+            "soundpiece_dashboard_sign_in_requests", "Sign-in link requests by result", ["result"], registry=r
+        )
+        self.sign_ins = Counter(
+            "soundpiece_dashboard_sign_ins", "Sign-in link uses by result", ["result"], registry=r
+        )
+        self.csrf_refusals = Counter(
+            "soundpiece_dashboard_csrf_refusals", "Dashboard forms refused for their CSRF token", registry=r
+        )
+        self.key_changes = Counter(
+            "soundpiece_dashboard_key_changes", "Keys changed in the dashboard", ["change"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

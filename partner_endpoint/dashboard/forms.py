@@ -41,14 +41,19 @@ class FormError(Exception):
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body, UTF-8, each field once, at most ``FORM_LIMIT`` bytes."""
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise FormError(415, "Send the form as the page does (application/x-www-form-urlencoded).")
+    """An ``application/x-www-form-urlencoded`` body, UTF-8, each field once, at most ``FORM_LIMIT`` bytes.
+
+    An empty body is an empty form, whatever its type: it then fails the CSRF check like any other.
+    """
     try:
         body = await read_body(request, FORM_LIMIT)
     except BodyTooLarge:
         raise FormError(413, "The form is too large.") from None
+    if not body:
+        return {}
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise FormError(415, "Send the form as the page does (application/x-www-form-urlencoded).")
     try:
         pairs = parse_qsl(
             body.decode("ascii"), keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict"

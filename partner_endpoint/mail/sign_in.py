@@ -8,6 +8,7 @@ Host header, so nobody can have us mail a link to their own server.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ class SignInMail:
             "requested_at": self.requested_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
         }
-        return Letter(kind=KIND, recipient=self.recipient, dedupe_key=f"sign-in-{self.link_id}", data=data)
+        # Named by the link's hash, not its id: SQLite reuses the ids of pruned links.
+        dedupe_key = f"sign-in-{hashlib.sha256(self.token.encode()).hexdigest()[:32]}"
+        return Letter(kind=KIND, recipient=self.recipient, dedupe_key=dedupe_key, data=data)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> SignInMail:

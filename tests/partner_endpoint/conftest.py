@@ -26,6 +26,7 @@ from partner_endpoint.store.migrate import migrate
 # The helpers module sits beside this file; this folder shares its name with the package under test,
 # so pytest does not put it on sys.path by itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dashboard_helpers import Browser, Mailbox
 from partner_helpers import Clock, KeyServer, Signer, TestClient, start_client
 
 POSTGRES_URL = os.environ.get(
@@ -157,3 +158,26 @@ def issue(engine: Engine, box: SecretBox, clock: Clock) -> Callable[..., Issued]
         return Issued(account_id, new.key_id, new.api_key, new.signing_secret)
 
     return make
+
+
+# --- the dashboard -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mailbox(engine: Engine, settings: Settings, box: SecretBox, clock: Clock) -> Mailbox:
+    return Mailbox(engine, settings, box, clock, settings.mail_dir)
+
+
+@pytest.fixture
+def open_browser(make_client: Callable[..., TestClient], mailbox: Mailbox) -> Callable[..., Browser]:
+    """``open_browser(**setting_overrides, client=(host, port))``: its own cookie jar on the dashboard."""
+
+    def make(**overrides: Any) -> Browser:
+        return Browser(make_client(**overrides), mailbox)
+
+    return make
+
+
+@pytest.fixture
+def browser(open_browser: Callable[..., Browser]) -> Browser:
+    return open_browser()

@@ -88,5 +88,6 @@ def dashboard_routes(
             **dict.fromkeys(TRANSIENT_DATABASE_ERRORS, unavailable),
         },
     )
+    inner.router.redirect_slashes = False  # its redirects would be built from the Host header
     headers = SecurityHeaders(inner, https=auth.cookies.secure, static_prefix=STATIC)
     return [Route(PREFIX, home), Mount(PREFIX, app=headers)]

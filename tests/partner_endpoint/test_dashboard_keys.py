@@ -346,3 +346,26 @@ def test_the_dashboard_can_be_switched_off(
     off = dataclasses.replace(mailbox, settings=dataclasses.replace(settings, dashboard=False))
     text = text_of(off.deliver()[0])
     assert "Open your account dashboard." in text and "/dashboard/keys" not in text
+
+
+def test_allowlist_changes_are_strict(engine: Engine, issue: Callable[..., Issued]) -> None:
+    issued = issue(allow_ips=["192.0.2.0/24"])
+    with write_transaction(engine) as conn:
+        assert keys.allow_ip(conn, issued.account_id, [" 203.0.113.9 ", "2001:db8::/48"]) == (
+            "192.0.2.0/24",
+            "203.0.113.9/32",
+            "2001:db8::/48",
+        )
+        assert keys.disallow_ip(conn, issued.account_id, ["192.0.2.0/24"]) == (
+            "203.0.113.9/32",
+            "2001:db8::/48",
+        )
+    for bad in (["203.0.113.5/2"], ["10.0.0.1/8"], ["2001:db8::1/32"], ["300.1.1.1"], ["x"], [""]):
+        with pytest.raises(ValueError), write_transaction(engine) as conn:
+            keys.allow_ip(conn, issued.account_id, bad)
+    with pytest.raises(ValueError), write_transaction(engine) as conn:
+        keys.disallow_ip(conn, issued.account_id, ["198.51.100.0/24"])
+    with pytest.raises(keys.NotFound), write_transaction(engine) as conn:
+        keys.allow_ip(conn, 4242, ["10.0.0.0/8"])
+    with write_transaction(engine) as conn:
+        assert keys.get_account(conn, issued.account_id).allowlist == ("203.0.113.9/32", "2001:db8::/48")

@@ -41,6 +41,9 @@ def _environment() -> jinja2.Environment:
     env.globals.update(
         ago=present.ago,
         exact=present.exact,
+        when=present.when,
+        exactly=present.exactly,
+        badge=present.badge,
         redacted=present.redacted,
         status=present.status,
         action=present.action,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from markupsafe import Markup, escape
+
 import rules
 
 _UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute"))
@@ -28,6 +30,29 @@ def exact(moment: datetime) -> str:
     return moment.strftime("%d %b %Y, %H:%M UTC").lstrip("0")
 
 
+_NEVER = Markup('<span class="muted">never</span>')
+
+
+def when(moment: datetime | None, now: datetime) -> Markup:
+    """How long ago, with the exact time in the element (``<time datetime title>``); ``never`` if never."""
+    if moment is None:
+        return _NEVER
+    return Markup(
+        f'<time datetime="{escape(moment.isoformat())}" title="{escape(exact(moment))}">'
+        f"{escape(ago(moment, now))}</time>"
+    )
+
+
+def exactly(moment: datetime | None, now: datetime) -> Markup:
+    """The exact time, then how long ago: for detail pages, where a tooltip is not enough."""
+    if moment is None:
+        return _NEVER
+    return Markup(
+        f'<time datetime="{escape(moment.isoformat())}">{escape(exact(moment))}</time>'
+        f' <span class="muted">({escape(ago(moment, now))})</span>'
+    )
+
+
 def redacted(key_suffix: str) -> str:
     """A key as the dashboard shows it once created: prefix and last four characters only."""
     return f"{rules.API_KEY.prefix}…{key_suffix}"
@@ -39,6 +64,17 @@ class Status:
     tone: str
     """CSS modifier: ``ok``, ``danger`` or ``muted``."""
     leaked: bool
+
+
+_WARNING_ICON = Markup(
+    '<svg class="icon" viewBox="0 0 16 16" aria-hidden="true">'
+    '<path d="M8 1.5 15 14H1L8 1.5Zm0 4.2v4.1m0 1.9v.4" /></svg>'
+)
+
+
+def badge(state: Status) -> Markup:
+    icon = _WARNING_ICON if state.leaked else Markup("")
+    return Markup(f'<span class="badge {escape(state.tone)}">{icon}{escape(state.text)}</span>')
 
 
 def status(key_status: str, sightings: int) -> Status:

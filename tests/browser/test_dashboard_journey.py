@@ -61,7 +61,7 @@ def service(
         github_keys_url=key_server.url,
         leak_policy="flag",  # the leaked key keeps working until its owner deletes it
         mail_poll_interval="1",
-        log_level="WARNING",
+        log_level="INFO",  # everything it logs, to check that no secret is among it
     )
     server = ServerProcess(env, tmp_path, "serve")
     env["SOUNDPIECE_DASHBOARD_URL"] = f"{server.url}/dashboard"
@@ -194,3 +194,7 @@ def test_owner_journey(
     replay.close()
     context.close()
     assert problems == []  # no CSP violation, no script error, on any page
+    server.stop()
+    logged = server.log()
+    for secret in (link.rsplit("/", 1)[1], api_key, signing_secret, new_key):
+        assert secret not in logged

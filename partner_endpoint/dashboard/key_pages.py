@@ -149,6 +149,17 @@ class KeyPages:
             )
         return viewer.showing(key.account_id), key
 
+    async def _key_form(self, request: Request) -> tuple[Viewer, keys.KeyRecord, dict[str, str]] | Response:
+        """A signed-in form (CSRF checked) about the key in the path, which the viewer must own."""
+        posted = await self._auth.signed_form(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        found = await self._owned_by(request, viewer)
+        if isinstance(found, Response):
+            return found
+        return (*found, form)
+
     def _find(self, key_id: int, viewer: Viewer) -> keys.KeyRecord | None:
         if not key_id:
             return None
@@ -194,14 +205,10 @@ class KeyPages:
         return self._pages.render(request, "rotate.html", context, viewer=viewer)
 
     async def rotate(self, request: Request) -> Response:
-        posted = await self._auth.signed_form(request)
+        posted = await self._key_form(request)
         if isinstance(posted, Response):
             return posted
-        viewer, form = posted
-        found = await self._owned_by(request, viewer)
-        if isinstance(found, Response):
-            return found
-        viewer, key = found
+        viewer, key, form = posted
         try:
             request_id = nonce(form.get("request_id"))
         except FormError as exc:
@@ -292,14 +299,10 @@ class KeyPages:
         return await self._end(request, "delete")
 
     async def _end(self, request: Request, ending: Ending) -> Response:
-        posted = await self._auth.signed_form(request)
+        posted = await self._key_form(request)
         if isinstance(posted, Response):
             return posted
-        viewer, _form = posted
-        found = await self._owned_by(request, viewer)
-        if isinstance(found, Response):
-            return found
-        viewer, key = found
+        viewer, key, _form = posted
         changed = await run_in_threadpool(self._apply, key.key_id, ending)
         self._key_changed(key.key_id)  # after the commit: every process drops the key now
         past = "revoked" if ending == "revoke" else "deleted"

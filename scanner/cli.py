@@ -15,16 +15,14 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from scanner import __version__
+from scanner.errors import ScanError, UsageError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-REPORT_FORMATS = ("text", "json", "jsonl", "sarif", "github")
-
-
-class UsageError(Exception):
-    """Bad arguments or an unusable input: exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from scanner.report import FORMATS
+
     parser = argparse.ArgumentParser(
         prog="soundpiece-scan",
         description="Find checksum-valid Soundpiece credentials (spk_ API keys, whsec_ signing secrets).",
@@ -41,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--staged", action="store_true", help="only lines the next commit would add (pre-commit)"
     )
-    parser.add_argument("--format", "-f", choices=REPORT_FORMATS, default="text", help="report format")
+    parser.add_argument("--format", "-f", choices=FORMATS, default="text", help="report format")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N")
     parser.add_argument(
@@ -259,13 +257,7 @@ def _warn(message: str) -> None:
 
 def _expected_error(exc: Exception) -> str | None:
     """A one-line message for the errors a user can cause, None for bugs."""
-    from scanner.config import ConfigError
-    from scanner.filters.baseline import BaselineError
-    from scanner.filters.exclude import ExcludeError
-    from scanner.sources.files import PathNotFound
-    from scanner.sources.git.repo import GitError
-
-    if isinstance(exc, UsageError | ConfigError | BaselineError | PathNotFound | ExcludeError | GitError):
+    if isinstance(exc, ScanError):
         return str(exc)
     if isinstance(exc, OSError):
         name = exc.filename if isinstance(exc.filename, str) else None

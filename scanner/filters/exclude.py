@@ -24,10 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from scanner.errors import ScanError
+
 _ANY_DIRS = "(?:.*/)?"
 
 
-class ExcludeError(ValueError):
+class ExcludeError(ScanError, ValueError):
     """A pattern that cannot be used; the message names it."""
 
 

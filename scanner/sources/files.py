@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from scanner.errors import ScanError
 from scanner.findings import display_path as _show
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ NOFOLLOW: a walked file swapped for a symlink is not followed."""
 Warn = Callable[[str], None]
 
 
-class PathNotFound(Exception):
+class PathNotFound(ScanError):
     """A path named on the command line does not exist (exit code 2)."""
 
 

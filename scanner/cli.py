@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -80,70 +79,54 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from scanner.engine import Engine
-    from scanner.filters import drop_suppressed
-    from scanner.filters.baseline import load_baseline, write_baseline
+    from scanner.filters.baseline import load_baseline
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     config = _load_config(args)
     baseline_path = args.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path and not args.write_baseline else frozenset()
-
-    started = time.perf_counter()
-    engine = Engine()
+    sources = _sources(args, config)
     progress = _progress_line(args)
-    if args.git is not None or args.staged or args.range:
-        findings, stats = _scan_git(args, engine, progress)
-        findings = _drop_excluded(findings, (*config.exclude, *args.exclude))
-    else:
-        findings, stats = _scan_paths(args, config, engine, progress)
+    if args.write_baseline:
+        return _write_baseline(args, sources, progress)
+    from scanner.run import run
+
+    def report(findings, stats) -> None:
+        if progress is not None:
+            progress.close()
+        _write_report(args, findings, stats)
+
+    update = None if progress is None else progress.show
+    found = run(sources, report, jobs=args.jobs, warn=_warn, progress=update, baseline=baseline)
+    return EXIT_FOUND if found else EXIT_CLEAN
+
+
+def _write_baseline(args: argparse.Namespace, sources, progress) -> int:
+    """Every current finding, inline markers included, accepted: nothing is reported."""
+    from scanner.engine import Engine
+    from scanner.filters.baseline import write_baseline
+    from scanner.run import scan
+
+    findings, _ = scan(
+        sources, Engine(), jobs=args.jobs, warn=_warn, progress=None if progress is None else progress.show
+    )
     if progress is not None:
         progress.close()
-    stats.seconds = time.perf_counter() - started
-
-    if args.write_baseline:
-        write_baseline(args.write_baseline, findings)
-        count = len({f.secret_sha256 for f in findings})
-        _warn(f"baseline with {count} credentials written to {args.write_baseline}")
-        return EXIT_CLEAN
-    findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
-    findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.line, f.match.column))
-    _write_report(args, findings, stats)
-    return EXIT_FOUND if findings else EXIT_CLEAN
+    write_baseline(args.write_baseline, findings)
+    count = len({f.secret_sha256 for f in findings})
+    _warn(f"baseline with {count} credentials written to {args.write_baseline}")
+    return EXIT_CLEAN
 
 
-def _scan_paths(args, config, engine, progress):
+def _sources(args: argparse.Namespace, config) -> list:
+    """The sources the arguments name: files and stdin, or one of git's."""
     from scanner.filters.exclude import PathExcluder
-    from scanner.findings import Finding, Location
-    from scanner.sources import files
-    from scanner.sources.stdin import STDIN_PATH, stdin_reader
-    from scanner.stats import ScanStats
-    from scanner.workers import scan_roots
 
-    names = args.paths or ["."]
-    roots = files.resolve_roots([p for p in names if p != "-"])
     globs = (*config.exclude, *args.exclude)
     excluder = PathExcluder(globs) if globs else None
-    skip = frozenset(os.fsencode(p) for p in (args.output, args.baseline, args.write_baseline) if p)
-    findings: list = []
-    stats = ScanStats()
-    if "-" in names:
-        matches, size = engine.scan(stdin_reader())
-        stats.files += 1
-        stats.bytes += size
-        location = Location(path=STDIN_PATH)
-        findings += [Finding(m, location) for m in matches]
-
-    walker = files.Walker(excluder, skip_files=files.file_identities(skip))
-    update = None if progress is None else lambda n, b: progress.update(n, b)
-    found, file_stats = scan_roots(roots, walker, engine, jobs=args.jobs, warn=_warn, progress=update)
-    findings += found
-    stats.merge(file_stats)
-    return findings, stats
-
-
-def _scan_git(args, engine, progress):
+    if args.git is None and not args.staged and not args.range:
+        return _path_sources(args, excluder)
     from scanner.sources.git.repo import open_repo
 
     if args.paths:
@@ -151,35 +134,30 @@ def _scan_git(args, engine, progress):
     if args.staged and (args.git is not None or args.range):
         raise UsageError("--staged cannot be combined with --git or --range")
     repo = open_repo(args.git or ".")
-    if args.staged:
-        from scanner.changes import scan_staged
+    if args.staged or args.range:
+        from scanner.sources.git.changes import ChangesSource
 
-        return scan_staged(repo, engine)
-    if args.range:
-        from scanner.changes import scan_range
+        if args.staged:
+            return [ChangesSource.staged(repo, excluder)]
+        return [ChangesSource.range(repo, args.range, excluder)]
+    from scanner.sources.git.history import HistorySource
 
-        return scan_range(repo, engine, args.range)
-    from scanner.history import scan_history
-
-    update = None
-    if progress is not None:
-        progress.unit = "objects"
-
-        def update(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
-            progress.total = total
-            progress.update(done, done_bytes, total_bytes)
-
-    return scan_history(repo, engine, jobs=args.jobs, warn=_warn, progress=update)
+    return [HistorySource(repo, jobs=args.jobs, excluder=excluder)]
 
 
-def _drop_excluded(findings: list, globs: tuple[str, ...]) -> list:
-    """--exclude and the configuration apply to paths in history and in the index too."""
-    if not globs:
-        return findings
-    from scanner.filters.exclude import PathExcluder
+def _path_sources(args: argparse.Namespace, excluder) -> list:
+    from scanner.sources import walk
+    from scanner.sources.files import FileSource
 
-    excluder = PathExcluder(globs)
-    return [f for f in findings if not excluder.excludes(f.location.path.decode("utf-8", "surrogateescape"))]
+    names = args.paths or ["."]
+    roots = walk.resolve_roots([p for p in names if p != "-"])
+    skip = frozenset(os.fsencode(p) for p in (args.output, args.baseline, args.write_baseline) if p)
+    files = FileSource(roots, walk.Walker(excluder, skip_files=walk.file_identities(skip)))
+    if "-" not in names:
+        return [files]
+    from scanner.sources.stdin import StdinSource
+
+    return [StdinSource(), files]
 
 
 def _load_config(args: argparse.Namespace):

@@ -21,7 +21,7 @@ import pytest
 
 import rules
 from scanner import __version__
-from scanner.workers import POOL_THRESHOLD
+from scanner.sources.files import POOL_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"

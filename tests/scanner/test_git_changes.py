@@ -206,14 +206,15 @@ def test_staged_deletion_and_crlf(repo: Repo) -> None:
 
 
 def test_staged_api_directly(repo: Repo) -> None:
-    from scanner.changes import scan_staged
     from scanner.engine import Engine
+    from scanner.run import scan
+    from scanner.sources.git.changes import ChangesSource
     from scanner.sources.git.repo import open_repo
 
     key = rules.API_KEY.mint()
     repo.write("x.txt", f"1\n2\n{key}\n")
     repo.git("add", "x.txt")
-    findings, stats = scan_staged(open_repo(str(repo.path)), Engine())
+    findings, stats = scan([ChangesSource.staged(open_repo(str(repo.path)))], Engine(), warn=pytest.fail)
     assert [(f.location.path, f.match.line, f.secret_sha256) for f in findings] == [(b"x.txt", 3, sha(key))]
     assert stats.files == 1
 

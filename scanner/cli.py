@@ -1,8 +1,9 @@
-"""The ``soundpiece-scan`` command line: parse, run a source through the engine, filter, report.
+"""The ``soundpiece-scan`` command line: parse, name the sources, hand them to the runner.
 
 Exit codes: 0 nothing found, 1 credentials found, 2 an error (with a one-line
-message on stderr). Imports are deferred to where they are needed: this runs
-on every commit.
+message on stderr). A reader that leaves early (``| head``) ends the output
+quietly and the exit code is still the verdict, as ripgrep keeps its match
+status. Imports are deferred to where they are needed: this runs on every commit.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from scanner import __version__
 from scanner.errors import ScanError, UsageError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+UNNAMED = object()
+"""``--git`` given without REPO: the repository is the one PATH, or the current directory."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--git",
         nargs="?",
-        const=".",
+        const=UNNAMED,
         metavar="REPO",
-        help="scan the whole history of a repository (default: the current one)",
+        help="scan the whole history of a repository (REPO, or the one PATH; default: the current one)",
     )
     parser.add_argument("--range", metavar="A..B", help="with --git: only what the commits in this range add")
     parser.add_argument(
@@ -62,14 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.list_rules:
-            return _list_rules(args.format, sys.stdout)
+            _to_stdout(lambda: _list_rules(args.format, sys.stdout))
+            return EXIT_CLEAN
         return _scan(args)
     except KeyboardInterrupt:
         print("soundpiece-scan: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_ERROR
     except Exception as exc:
         message = _expected_error(exc)
         if message is None:
@@ -129,11 +130,16 @@ def _sources(args: argparse.Namespace, config) -> list:
         return _path_sources(args, excluder)
     from scanner.sources.git.repo import open_repo
 
-    if args.paths:
-        raise UsageError("--git and --staged take no PATH arguments (use --git REPO)")
     if args.staged and (args.git is not None or args.range):
         raise UsageError("--staged cannot be combined with --git or --range")
-    repo = open_repo(args.git or ".")
+    if args.staged and args.paths:
+        raise UsageError("--staged takes no PATH arguments (it scans the repository it runs in)")
+    named = args.git if isinstance(args.git, str) else None
+    if args.paths:  # `--git --format json REPO`: a path after --git is the repository
+        if named is not None or len(args.paths) > 1:
+            raise UsageError("--git scans one repository: name it once, as --git REPO or as the one PATH")
+        named = args.paths[0]
+    repo = open_repo(named or ".")
     if args.staged or args.range:
         from scanner.sources.git.changes import ChangesSource
 
@@ -179,35 +185,27 @@ def _progress_line(args: argparse.Namespace):
 def _write_report(args: argparse.Namespace, findings, stats) -> None:
     from scanner.report import write_report
 
+    options = {"show_secrets": args.show_secrets, "tool_version": __version__, "scan_root": os.getcwd()}
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="\n") as out:
-            write_report(
-                args.format,
-                findings,
-                stats,
-                out,
-                show_secrets=args.show_secrets,
-                tool_version=__version__,
-                scan_root=os.getcwd(),
-            )
+            write_report(args.format, findings, stats, out, **options)
         return
     color = args.format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     if hasattr(sys.stdout, "reconfigure"):  # an ASCII stdout gets "\u2026" for "…", not a traceback
         sys.stdout.reconfigure(errors="backslashreplace")
-    write_report(
-        args.format,
-        findings,
-        stats,
-        sys.stdout,
-        show_secrets=args.show_secrets,
-        color=color,
-        tool_version=__version__,
-        scan_root=os.getcwd(),
-    )
-    sys.stdout.flush()
+    _to_stdout(lambda: write_report(args.format, findings, stats, sys.stdout, color=color, **options))
 
 
-def _list_rules(fmt: str, out: TextIO) -> int:
+def _to_stdout(write: Callable[[], None]) -> None:
+    """Run ``write`` and flush; a reader that left (``| head``) ends the output, quietly."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence(sys.stdout)
+
+
+def _list_rules(fmt: str, out: TextIO) -> None:
     import json
 
     from rules.github import partner_patterns
@@ -219,7 +217,6 @@ def _list_rules(fmt: str, out: TextIO) -> int:
     else:
         for p in patterns:
             out.write(f"{p['name']}\t{p['regex']}\t{p['description']}\n")
-    return EXIT_CLEAN
 
 
 def _warn(message: str) -> None:
@@ -229,8 +226,11 @@ def _warn(message: str) -> None:
     from scanner.report.text import printable
 
     clear = "\r\x1b[K" if sys.stderr.isatty() else ""
-    sys.stderr.write(f"{clear}soundpiece-scan: warning: {printable(message)}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"{clear}soundpiece-scan: warning: {printable(message)}\n")
+        sys.stderr.flush()
+    except BrokenPipeError:  # `2>&1 | head`: no one reads warnings now, but the verdict still counts
+        _silence(sys.stderr)
 
 
 def _expected_error(exc: Exception) -> str | None:
@@ -243,10 +243,11 @@ def _expected_error(exc: Exception) -> str | None:
     return None
 
 
-def _silence_stdout() -> None:
-    """After a closed pipe (``| head``), stop Python complaining at exit."""
+def _silence(stream: TextIO) -> None:
+    """After a closed pipe (``| head``), send the rest to /dev/null: no complaint at exit either."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
     except OSError:
         pass

@@ -20,6 +20,8 @@ class Location:
 
     path: bytes
     """File path as given or walked; ``b"-"`` for stdin; path inside the tree for git."""
+    stdin: bool = False
+    """Read from standard input: no file anywhere (SARIF and annotations name it ``<stdin>``)."""
     commit: str | None = None
     author_name: str | None = None
     author_email: str | None = None

@@ -26,7 +26,7 @@ class StdinSource:
         yield STDIN_PATH, stdin_reader(), None  # a read error ends the scan: stdin cannot be skipped
 
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
-        location = Location(path=STDIN_PATH)
+        location = Location(path=STDIN_PATH, stdin=True)
         return [Finding(match, location) for _, matches in hits for match in matches]
 
     def close(self) -> None:

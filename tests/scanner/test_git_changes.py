@@ -106,6 +106,16 @@ def test_range_on_a_bare_clone(tmp_path: Path, repo: Repo) -> None:
     assert [(f["commit"], f["path"], f["line"]) for f in result.findings] == [(b, "b", 1)]
 
 
+def test_range_takes_the_repository_as_its_path(tmp_path: Path, repo: Repo) -> None:
+    key = rules.API_KEY.mint()
+    a = repo.commit({"a": "a\n"}, "one")
+    b = repo.commit({"b": key}, "two")
+    result = run_scan("--range", f"{a}..{b}", "--format", "json", str(repo.path), cwd=tmp_path)
+    assert [(f["commit"], f["path"], f["line"]) for f in result.findings] == [(b, "b", 1)]
+    staged = run_scan("--staged", str(repo.path), cwd=tmp_path)  # only the repository it runs in
+    assert staged.code == 2 and "--staged takes no PATH" in staged.stderr
+
+
 # --- staged --------------------------------------------------------------------------------------------
 
 

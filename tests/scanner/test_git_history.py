@@ -213,6 +213,21 @@ def test_not_a_repository(tmp_path: Path) -> None:
     assert missing.code == 2 and len(missing.stderr.strip().splitlines()) == 1
 
 
+def test_a_path_after_git_is_the_repository(tmp_path: Path, repo: Repo) -> None:
+    """``--git --format json REPO``: argparse leaves REPO a PATH; it is obviously the repository."""
+    key = rules.API_KEY.mint()
+    first = repo.commit({"k.txt": f"{key}\n"}, "key")
+    result = run_scan("--git", "--format", "json", str(repo.path), cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert [(f["commit"], f["path"], f["secret_sha256"]) for f in result.findings] == [
+        (first, "k.txt", sha(key))
+    ]
+    for args in (["--git", str(repo.path), str(repo.path)], ["--git", "--format", "json", "a", "b"]):
+        refused = run_scan(*args, cwd=tmp_path)
+        assert refused.code == 2 and "one repository" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_repository_without_commits(repo: Repo) -> None:
     result = run_scan("--git", cwd=repo.path)
     assert (result.code, result.findings) == (0, [])

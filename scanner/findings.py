@@ -1,4 +1,12 @@
-"""A finding: an engine match placed at a location by its source."""
+"""A finding: an engine match placed at a location by its source.
+
+Each part is said where it is known: how the bytes read (type, offset, line,
+column) in the engine's :class:`Match`; where they came from (a path, a commit)
+in the source's :class:`Location`; verdicts on the credential taken after the
+scan on the :class:`Finding`. So an archive member's inner path belongs to
+``Location``, an encoding the engine decoded to ``Match``, and whether a key is
+live to ``Finding``.
+"""
 
 from __future__ import annotations
 

@@ -113,7 +113,12 @@ def _scan_here(
 
 
 class UnitScanner:
-    """Scans the inputs of one unit of a source (in a worker process, or here)."""
+    """Scans the inputs of one unit of a source (in a worker process, or here).
+
+    Every input of every source passes through here, so this is where an expander
+    belongs: an input whose bytes are an archive (or an encoding) opens into inner
+    inputs, scanned the same way, whose keys name the outer input and the member.
+    """
 
     def __init__(
         self, source: Source, engine: Engine, tick: Callable[[ScanStats], None] | None = None

@@ -33,15 +33,19 @@ def run(
     warn: Warn,
     progress: Progress | None = None,
     baseline: frozenset[str] = frozenset(),
+    judge: Callable[[list[Finding]], list[Finding]] | None = None,
 ) -> list[Finding]:
-    """Scan every source, drop what inline markers and the baseline excuse, sort, report.
+    """Scan every source, drop what inline markers and the baseline excuse, judge, sort, report.
 
-    Returns the findings reported.
+    ``judge`` (``--verify``) sees the findings that are left and returns those to
+    report, with its verdicts. Returns the findings reported.
     """
     started = time.perf_counter()
     findings, stats = scan(sources, Engine(), jobs=jobs, warn=warn, progress=progress)
     stats.seconds = time.perf_counter() - started
     findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
+    if judge is not None:
+        findings = judge(findings)
     findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.line, f.match.column))
     report(findings, stats)
     return findings

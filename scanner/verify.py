@@ -11,11 +11,16 @@ Nothing here runs, and no connection is made, unless the user asked for it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import httpx
+
+import rules
+from scanner.errors import ScanError
+from scanner.findings import Finding, Liveness
 
 DEFAULT_API_URL = "https://api.soundpiece.co"
 WHOAMI_PATH = "/v1/whoami"
@@ -24,7 +29,7 @@ MAX_REDIRECTS = 3
 Verdict = bool | None
 
 
-class VerifyConfigError(ValueError):
+class VerifyConfigError(ScanError):
     """The API URL is unusable for sending credentials (not https, or http off loopback)."""
 
 
@@ -59,6 +64,19 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def judge(findings: list[Finding], options: VerifyOptions, *, only_live: bool = False) -> list[Finding]:
+    """Each finding with the API's verdict on its credential; with ``only_live``, the live ones only.
+
+    Only API keys are asked about; signing secrets are never sent and stay unknown.
+    """
+    keys = [f.match.secret.decode("ascii") for f in findings if f.type == rules.API_KEY.name]
+    verdicts = verify_keys(keys, options)
+    judged = [
+        dataclasses.replace(f, live=Liveness(verdicts.get(f.match.secret.decode("ascii")))) for f in findings
+    ]
+    return [f for f in judged if f.live is Liveness.LIVE] if only_live else judged
 
 
 def verify_keys(api_keys: Iterable[str], options: VerifyOptions = VerifyOptions()) -> dict[str, Verdict]:

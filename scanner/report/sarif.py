@@ -87,6 +87,9 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
         properties.update(commit=loc.commit, authorName=loc.author_name, date=loc.date)
     if loc.blob is not None:
         properties["blob"] = loc.blob
+    properties = {key: value for key, value in properties.items() if value is not None}
+    if finding.live is not None:  # null says "asked, could not tell"
+        properties["live"] = finding.live.value
     return {
         "ruleId": finding.type,
         "ruleIndex": rule_index,
@@ -94,7 +97,7 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
         "message": {"text": label(finding, options)},
         "locations": [_location(uri, finding)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding.secret_sha256, uri, occurrence)},
-        "properties": {key: value for key, value in properties.items() if value is not None},
+        "properties": properties,
     }
 
 

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
 import rules
@@ -201,3 +202,114 @@ def test_credentials_go_over_https_or_loopback_only(url: str) -> None:
 )
 def test_accepted_api_urls(url: str) -> None:
     assert checked_api_url(url).host
+
+
+# --- the command line -------------------------------------------------------------------------
+
+SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
+SCHEMA = ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def scan(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "scanner"]
+    return subprocess.run(
+        [*command, "--no-progress", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def leaked_tree(
+    api: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str, dict[str, str]]:
+    """A tree holding the live key (twice), its signing secret, the revoked key and a never-issued key."""
+    url, keys = api
+    tree = tmp_path_factory.mktemp("tree")
+    never = rules.API_KEY.mint()
+    (tree / "live.env").write_text(f"API_KEY={keys['live']}\nWEBHOOK_SECRET={keys['secret']}\n")
+    (tree / "copy.py").write_text(f'KEY = "{keys["live"]}"\n')
+    (tree / "old.env").write_text(f"API_KEY={keys['revoked']}\n")
+    (tree / "never.txt").write_text(f"token: {never}\n")
+    return tree, url, keys | {"never": never}
+
+
+def test_verify_marks_each_finding(leaked_tree: tuple[Path, str, dict[str, str]]) -> None:
+    tree, url, keys = leaked_tree
+    result = scan("--verify", "--api-url", url, "--format", "json", ".", cwd=tree)
+    assert result.returncode == 1, result.stderr
+    live = {(f["path"].removeprefix("./"), f["type"]): f["live"] for f in json.loads(result.stdout)["findings"]}
+    assert live == {
+        ("live.env", "soundpiece_api_key"): True,
+        ("live.env", "soundpiece_webhook_secret"): None,  # never sent: unknown
+        ("copy.py", "soundpiece_api_key"): True,
+        ("old.env", "soundpiece_api_key"): False,
+        ("never.txt", "soundpiece_api_key"): False,
+    }
+    for secret in keys.values():
+        assert secret not in result.stdout and secret not in result.stderr
+
+
+def test_only_live_keeps_the_live_ones_and_the_verdict_follows(
+    leaked_tree: tuple[Path, str, dict[str, str]], tmp_path: Path
+) -> None:
+    tree, url, keys = leaked_tree
+    result = scan("--only-live", "--api-url", url, "--format", "jsonl", ".", cwd=tree)
+    assert result.returncode == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((r["path"].removeprefix("./"), r["live"]) for r in rows) == [("copy.py", True), ("live.env", True)]
+    (tmp_path / "old.env").write_text(f"API_KEY={keys['revoked']}\n")
+    clean = scan("--only-live", "--api-url", url, ".", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout  # a dead key found, none live
+    assert clean.stdout.startswith("No credentials found")
+
+
+def test_text_and_sarif_show_liveness(leaked_tree: tuple[Path, str, dict[str, str]]) -> None:
+    tree, url, _keys = leaked_tree
+    text = scan("--verify", "--api-url", url, ".", cwd=tree).stdout
+    assert "(LIVE: the API accepts it, revoke it now)" in text
+    assert "(not live: the API refuses it)" in text
+    assert text.splitlines()[-1].startswith(
+        "5 credentials found in 4 files, 2 live: rotate now (2 not live, 1 unknown)"
+    )
+    sarif = json.loads(scan("--verify", "--api-url", url, "--format", "sarif", ".", cwd=tree).stdout)
+    jsonschema.validate(sarif, json.loads(SCHEMA.read_text()))
+    verdicts = sorted(str(r["properties"]["live"]) for r in sarif["runs"][0]["results"])
+    assert verdicts == ["False", "False", "None", "True", "True"]
+
+
+def test_without_verify_nothing_is_sent(servers: list[Recorder], tmp_path: Path) -> None:
+    server = Recorder(200)
+    servers.append(server)
+    (tmp_path / "a.env").write_text(f"K={rules.API_KEY.mint()}\n")
+    result = scan("--format", "json", ".", cwd=tmp_path, env={"SOUNDPIECE_API_URL": server.url})
+    assert result.returncode == 1
+    assert "live" not in json.loads(result.stdout)["findings"][0]
+    assert server.requests == []
+    verified = scan("--verify", ".", cwd=tmp_path, env={"SOUNDPIECE_API_URL": server.url})
+    assert verified.returncode == 1 and "LIVE" in verified.stdout  # the variable names the API
+    assert len(server.requests) == 1
+
+
+def test_signing_secrets_are_never_sent(servers: list[Recorder], tmp_path: Path) -> None:
+    server = Recorder(401)
+    servers.append(server)
+    pair = rules.mint_pair()
+    (tmp_path / "pair.env").write_text(f"K={pair.api_key}\nS={pair.signing_secret}\n" * 3)
+    assert scan("--verify", "--api-url", server.url, ".", cwd=tmp_path).returncode == 1
+    assert server.requests == [("/v1/whoami", f"Bearer {pair.api_key}")]
+
+
+def test_a_bad_api_url_is_refused_before_scanning(tmp_path: Path) -> None:
+    (tmp_path / "a.env").write_text(f"K={rules.API_KEY.mint()}\n")
+    result = scan("--verify", "--api-url", "http://api.soundpiece.co", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "soundpiece-scan: error: SOUNDPIECE_API_URL must be https (plain http only on loopback), "
+        "not http://api.soundpiece.co"
+    )

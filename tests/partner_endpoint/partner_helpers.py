@@ -10,7 +10,6 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,7 +24,6 @@ with warnings.catch_warnings():
 from partner_endpoint.store.db import read_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 ALERT_PATH = "/v1/secret-scanning/github"
 
 

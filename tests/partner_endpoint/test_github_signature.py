@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from partner_helpers import ALERT_PATH, SHARED, KeyServer, Signer, start_client
+from partner_helpers import ALERT_PATH, KeyServer, Signer, start_client
 
 import rules
 from partner_endpoint.app import create_app
@@ -20,10 +21,13 @@ from partner_endpoint.github.verify import (
 )
 from partner_endpoint.settings import Settings
 
+GITHUB_EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "github" / "signed_request.json"
+"""GitHub's published signed request (see tests/data/README.md)."""
+
 
 @pytest.fixture(scope="module")
 def github_request() -> dict[str, Any]:
-    return json.loads((SHARED / "github" / "signed_request.json").read_text())
+    return json.loads(GITHUB_EXAMPLE.read_text(encoding="utf-8"))
 
 
 def test_githubs_published_request_verifies(github_request: dict[str, Any]) -> None:

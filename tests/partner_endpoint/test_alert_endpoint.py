@@ -9,8 +9,6 @@ from collections.abc import Callable
 from email import message_from_string
 
 import pytest
-from conftest import Issued
-from partner_helpers import ALERT_PATH, KeyServer, Signer, TestClient, alert_body, post_alert, rows, snapshot
 from sqlalchemy import Engine
 
 import rules
@@ -19,6 +17,8 @@ from partner_endpoint.leak_response import respond
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
+from tests.support.partner import Issued, TestClient, rows, snapshot
 
 
 def status_of(engine: Engine, key_id: int) -> str:

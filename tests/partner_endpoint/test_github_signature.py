@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from partner_helpers import ALERT_PATH, KeyServer, Signer, start_client
 
 import rules
 from partner_endpoint.app import create_app
@@ -20,6 +19,8 @@ from partner_endpoint.github.verify import (
     verify_signature,
 )
 from partner_endpoint.settings import Settings
+from tests.support.github import ALERT_PATH, KeyServer, Signer
+from tests.support.partner import start_client
 
 GITHUB_EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "github" / "signed_request.json"
 """GitHub's published signed request (see tests/data/README.md)."""

@@ -16,12 +16,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import Issued
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from partner_helpers import Clock, Signer, TestClient, alert_body, post_alert, rows
 from sqlalchemy import Engine
 
 from partner_endpoint.github.alerts import parse_alerts
@@ -35,6 +33,8 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import mail_outbox
 from partner_endpoint.store.outbox import OutgoingMail
+from tests.support.github import Signer, alert_body, post_alert
+from tests.support.partner import Clock, Issued, TestClient, rows
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
 

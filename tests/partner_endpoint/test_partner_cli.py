@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from partner_helpers import KeyServer, Signer, alert_body
 
 import rules
+from tests.support.github import KeyServer, Signer, alert_body
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 import time
 from collections import Counter
@@ -27,24 +26,19 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fault_helpers import (
+from tests.support.github import KeyServer, Signer, alert_body, post_alert
+from tests.support.processes import wait_for
+from tests.support.services import (
     HTTP,
-    KeyServer,
     MailWorkerProcess,
     PrivatePostgres,
     ServerProcess,
-    Signer,
     SmtpSink,
-    alert_body,
     deliver_until_accepted,
     issue_keys,
-    post_alert,
     scratch_database,
     service_env,
     table_counts,
-    wait_for,
 )
 
 SHARED_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -188,12 +182,12 @@ def test_kill_9_mid_batch_then_redelivery_revokes_and_mails_exactly_once(
         # Early, halfway, and about when it commits (just before or after): all must end alike.
         delay = (0.05, 0.5 * full, 1.0 * full)[round_no]
         tokens = issue_keys(engine, box_for(secret_key), batch, tag=f"r{round_no}-")
-        body = alert_body(tokens)
+        body = alert_body(*tokens)
         first: dict[str, Any] = {}
 
         def send(body: bytes = body, first: dict[str, Any] = first) -> None:
             try:
-                first["status"] = post_alert(a.url, signer, body).status_code
+                first["status"] = post_alert(HTTP, signer, body, base_url=a.url).status_code
             except httpx.TransportError as exc:
                 first["error"] = type(exc).__name__
 
@@ -265,7 +259,7 @@ def test_mail_server_down_then_refusing_then_back_delivers_each_mail_once(
     server = processes("server", env_for(database_url), "server")
     keys_count = 25  # more than one claim (10 rows)
     tokens = issue_keys(engine, box_for(secret_key), keys_count)
-    assert post_alert(server.url, signer, alert_body(tokens)).status_code == 200
+    assert post_alert(HTTP, signer, alert_body(*tokens), base_url=server.url).status_code == 200
 
     def attempts_all(n: int) -> bool:
         return all(r["attempts"] == n for r in outbox_rows(engine))
@@ -364,9 +358,9 @@ def _database_restart(
                 token = next(next_token, None)
             if token is None:
                 return
-            body = alert_body([token])
+            body = alert_body(token)
             try:
-                record("alert", post_alert(server.url, signer, body, timeout=30), body)
+                record("alert", post_alert(HTTP, signer, body, base_url=server.url, timeout=30), body)
             except httpx.TransportError:
                 record("alert", None, body)
             time.sleep(0.02)
@@ -421,7 +415,7 @@ def _database_restart(
 
     # GitHub redelivers what failed; the rest of the 200 keys are delivered now.
     statuses: list[int] = []
-    remaining = [alert_body([t]) for t in next_token]
+    remaining = [alert_body(t) for t in next_token]
     for body in pending + remaining:
         deliver_until_accepted([server.url], signer, body, statuses, timeout=30)
     assert set(statuses) == {200}
@@ -462,12 +456,12 @@ def test_same_alert_to_two_processes_at_once_revokes_and_mails_once(
     statuses: list[int] = []
     labels: list[list[str]] = []
     for round_no in range(rounds):
-        body = alert_body(issue_keys(engine, box_for(secret_key), per_round, tag=f"c{round_no}-"))
+        body = alert_body(*issue_keys(engine, box_for(secret_key), per_round, tag=f"c{round_no}-"))
         barrier = threading.Barrier(2)
 
         def deliver(url: str, body: bytes = body, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
-            response = post_alert(url, signer, body)
+            response = post_alert(HTTP, signer, body, base_url=url)
             statuses.append(response.status_code)
             if response.status_code == 200:
                 labels.append([e["label"] for e in response.json()])
@@ -507,12 +501,12 @@ def test_overlapping_large_batches_at_once_do_not_deadlock(
     rounds = 2
     for round_no in range(rounds):
         tokens = issue_keys(engine, box_for(secret_key), 900, tag=f"d{round_no}-")
-        bodies = [alert_body(tokens[:600]), alert_body(tokens[300:])]
+        bodies = [alert_body(*tokens[:600]), alert_body(*tokens[300:])]
         barrier = threading.Barrier(2)
 
         def deliver(url: str, body: bytes, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
-            statuses.append(post_alert(url, signer, body).status_code)
+            statuses.append(post_alert(HTTP, signer, body, base_url=url).status_code)
 
         pairs = zip(servers, bodies, strict=True)
         threads = [threading.Thread(target=deliver, args=(s.url, b)) for s, b in pairs]
@@ -545,7 +539,7 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
     now = [utc_now()]
     respond(
         engine,
-        [a.sighting for a in parse_alerts(alert_body(tokens))],
+        [a.sighting for a in parse_alerts(alert_body(*tokens))],
         policy="revoke",
         now=now[0],
         sender="s@x.test",
@@ -617,7 +611,7 @@ def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secre
                     y_started.set()
                 record_and_notify(
                     conn,
-                    [a.sighting for a in parse_alerts(alert_body(tokens))],
+                    [a.sighting for a in parse_alerts(alert_body(*tokens))],
                     policy="revoke",
                     now=utc_now(),
                     sender="s@x.test",

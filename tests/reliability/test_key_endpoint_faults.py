@@ -8,10 +8,10 @@ while signed alerts go through the whole app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,11 +27,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import Engine
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "partner_endpoint"))
-import contextlib
-
-from partner_helpers import ALERT_PATH, Clock, Signer, alert_body, snapshot
-
 import rules
 from partner_endpoint.app import create_app
 from partner_endpoint.secretbox import SecretBox
@@ -39,6 +34,8 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from tests.support.github import ALERT_PATH, Signer, alert_body
+from tests.support.partner import Clock, snapshot
 
 pytestmark = pytest.mark.anyio
 FETCH_TIMEOUT = 0.5

@@ -7,7 +7,8 @@ repositories damaged in ways the history tests do not cover, and trees that chan
 while they are scanned, a 10 GiB sparse file among them.
 
 Every CLI run is a subprocess with a timeout (nothing may hang) and must never print
-a traceback; memory is the child's peak RSS (``os.wait4``).
+a traceback; memory is that of the scanner's whole process tree, pool workers included
+(``tests/support/processes.py``).
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ from scanner.history import scan_history
 from scanner.pool import Pool
 from scanner.sources.git.repo import open_repo
 from scanner.stats import ScanStats
+from tests.support.git import Repo
+from tests.support.processes import TreePeak, wait_measuring
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "scanner"))
-from git_helpers import Repo  # noqa: E402
-from peak_memory import wait_measuring  # noqa: E402
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -55,7 +55,8 @@ class Run:
     stdout: bytes
     stderr: str
     seconds: float
-    peak_rss_mib: float
+    peak: TreePeak | None
+    """The process tree's memory (see tests/support/processes.py); only from :func:`cli_measured`."""
 
     @property
     def doc(self) -> dict:
@@ -67,7 +68,7 @@ class Run:
 
 
 def cli(*args: str | bytes, cwd: Path, timeout: float = 60, env: dict[str, str] | None = None) -> Run:
-    """``soundpiece-scan --format json ARGS``: exit code, output, wall time and the child's peak RSS."""
+    """``soundpiece-scan --format json ARGS``: exit code, output and wall time."""
     argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
     environment = dict(env or os.environ)
     environment["PYTHONPATH"] = str(ROOT)
@@ -89,11 +90,11 @@ def cli(*args: str | bytes, cwd: Path, timeout: float = 60, env: dict[str, str] 
     seconds = time.monotonic() - started
     text = err.decode("utf-8", "replace")
     assert "Traceback" not in text, text
-    return Run(proc.returncode, out, text, seconds, float("nan"))  # see cli_measured for memory
+    return Run(proc.returncode, out, text, seconds, None)  # see cli_measured for memory
 
 
 def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
-    """Like :func:`cli`, with the child's own peak RSS (see peak_memory.py; stdout to a file)."""
+    """Like :func:`cli`, with the peak memory of the scanner's process tree (stdout to a file)."""
     argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out_path, err_path = cwd / ".out.json", cwd / ".err.txt"
@@ -481,7 +482,7 @@ def test_hostile_tree_through_the_pool_no_hang_no_crash_bounded_memory(tmp_path:
     lines = run.stderr.splitlines()
     assert len(lines) == 12 and all(w.endswith("skipped, not a regular file (FIFO)") for w in lines), lines
     assert "\x1b" not in run.stderr
-    assert run.peak_rss_mib < 150, run.peak_rss_mib
+    assert run.peak.mib < 150, run.peak
 
 
 def test_files_deleted_while_the_pool_scans(tmp_path: Path) -> None:
@@ -647,6 +648,6 @@ def test_ten_gib_sparse_file_found_at_line_one_in_bounded_time_and_memory(tmp_pa
     [f] = run.doc["findings"]
     assert (f["line"], f["column"], f["offset"], f["secret_sha256"]) == (1, offset + 1, offset, sha(key))
     assert run.doc["stats"]["bytes"] == size
-    assert run.peak_rss_mib < 150, run.peak_rss_mib
+    assert run.peak.mib < 150, run.peak
     assert run.seconds < 60, run.seconds
-    print(f"10 GiB sparse: {run.seconds:.1f} s, peak RSS {run.peak_rss_mib:.0f} MiB")
+    print(f"10 GiB sparse: {run.seconds:.1f} s, peak memory {run.peak.mib:.0f} MiB")

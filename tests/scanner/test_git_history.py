@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 import rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from git_helpers import Repo, git, run_scan
+from tests.support.git import Repo, git, run_scan
 
 
 def sha(token: str) -> str:

@@ -15,9 +15,7 @@ import pytest
 
 import rules
 from scanner.engine import Engine
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from git_helpers import ROOT, Repo, git_env
+from tests.support.git import ROOT, Repo, git_env
 
 BIN = Path(sys.executable).parent
 PRE_COMMIT = BIN / "pre-commit"

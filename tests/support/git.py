@@ -1,4 +1,4 @@
-"""Real git repositories in a temp directory, and the CLI run against them (shared by the git tests)."""
+"""Real git repositories in a temp directory, and the scanner's CLI run against them."""
 
 from __future__ import annotations
 

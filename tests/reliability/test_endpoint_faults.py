@@ -84,7 +84,7 @@ def database_url() -> Iterator[str]:
         with scratch_database(shared_postgres_url()) as url:
             yield url
     except OperationalError as exc:  # pragma: no cover - only without the machine's PostgreSQL
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+        pytest.fail(f"PostgreSQL unavailable at {shared_postgres_url()}: {exc}")
 
 
 @pytest.fixture
@@ -314,7 +314,7 @@ def test_database_restart_under_load_answers_503_then_recovers(
         postgres = PrivatePostgres()
         postgres.start()
     except (RuntimeError, OSError) as exc:
-        pytest.skip(f"cannot run a private PostgreSQL cluster: {exc}")
+        pytest.fail(f"cannot run a private PostgreSQL cluster: {exc}")
     try:
         _database_restart(postgres, secret_key, smtp, signer, env_for, processes)
     finally:

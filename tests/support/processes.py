@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -25,6 +26,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def unprivileged(argv: list[str]) -> list[str]:
+    """``argv`` run so that file modes bind it, even when the tests run as root.
+
+    As root, under ``setpriv`` without the two capabilities that override file permissions
+    (``CAP_DAC_OVERRIDE``, ``CAP_DAC_READ_SEARCH``): the process keeps uid 0, so it can still reach
+    an interpreter under ``/root`` and git trusts the repositories the tests made, but a file or
+    directory of mode 0 is refused to it as to anyone. As any other user, ``argv`` unchanged.
+    """
+    if os.geteuid() != 0:
+        return argv
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "running as root, the permission tests need setpriv (util-linux) to drop privileges"
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", *argv]
 
 
 def free_port() -> int:

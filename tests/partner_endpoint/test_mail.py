@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import ipaddress
 import socket
-import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, message_from_string, policy
 from email.message import EmailMessage
@@ -35,6 +34,7 @@ from partner_endpoint.store.models import mail_outbox
 from partner_endpoint.store.outbox import OutgoingMail
 from tests.support.github import Signer, alert_body, post_alert
 from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.processes import HANG_GUARD, wait_for
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
 
@@ -365,9 +365,7 @@ def test_serve_runs_the_worker_inside(
     client = make_client(run_mail_worker=True, mail_poll_interval=0.05)
     issued = issue(label="inside")
     assert post_alert(client, signer, alert_body(issued.api_key)).status_code == 200
-    deadline = time.monotonic() + 10
-    while not list(settings.mail_dir.glob("*.eml")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: list(settings.mail_dir.glob("*.eml")), HANG_GUARD, what="the mail of the worker inside")
     (eml,) = settings.mail_dir.glob("*.eml")
     assert "inside" in eml.read_text()
     metrics = client.get("/metrics").text

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 
 import rules
 from tests.support.github import KeyServer, Signer, alert_body
+from tests.support.processes import HANG_GUARD
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
@@ -99,7 +100,7 @@ def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, t
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + HANG_GUARD
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -119,7 +120,7 @@ def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, t
         )
     finally:
         server.terminate()
-        _, stderr = server.communicate(timeout=20)
+        _, stderr = server.communicate(timeout=HANG_GUARD)
     assert created["key"] not in stderr and created["signing_secret"] not in stderr
     log_lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line.get("token_hash") == rules.identity(created["key"]) for line in log_lines)

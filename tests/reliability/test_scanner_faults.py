@@ -37,7 +37,7 @@ from scanner.pool import Pool
 from scanner.sources.git.repo import open_repo
 from scanner.stats import ScanStats
 from tests.support.git import Repo
-from tests.support.processes import TreePeak, unprivileged, wait_measuring
+from tests.support.processes import HANG_GUARD, TreePeak, unprivileged, wait_measuring
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ class Run:
 def cli(
     *args: str | bytes,
     cwd: Path,
-    timeout: float = 60,
+    timeout: float = HANG_GUARD,
     env: dict[str, str] | None = None,
     privileged: bool = True,
 ) -> Run:
@@ -104,7 +104,7 @@ def cli(
     return Run(proc.returncode, out, text, seconds, None)  # see cli_measured for memory
 
 
-def cli_measured(*args: str | bytes, cwd: Path, timeout: float) -> Run:
+def cli_measured(*args: str | bytes, cwd: Path, timeout: float = HANG_GUARD) -> Run:
     """Like :func:`cli`, with the peak memory of the scanner's process tree (stdout to a file)."""
     argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -441,15 +441,20 @@ def test_fifo_swapped_in_after_the_walk_never_blocks(tmp_path: Path) -> None:
     fifo = tmp_path / "was-a-file"
     os.mkfifo(fifo)
     writer = os.open(fifo, os.O_RDWR)  # a writer that never writes: a blocking read would hang
+    messages: list[str] = []
+    stats = ScanStats()
+    result: list[list] = []
+    scan = threading.Thread(
+        target=lambda: result.append(workers.scan_file(Engine(), os.fsencode(fifo), stats, messages.append))
+    )
     try:
-        messages: list[str] = []
-        started = time.monotonic()
-        stats = ScanStats()
-        findings = workers.scan_file(Engine(), os.fsencode(fifo), stats, messages.append)
-        assert time.monotonic() - started < 5
+        scan.start()
+        scan.join(HANG_GUARD)
+        assert not scan.is_alive(), "the scan blocked on the FIFO (it returned only once the writer closed)"
     finally:
-        os.close(writer)
-    assert findings == []
+        os.close(writer)  # ends a blocked read, so a failing run does not leave the thread behind
+        scan.join()
+    assert result == [[]]
     assert stats.files + stats.skipped == 1
 
 
@@ -484,7 +489,7 @@ def test_hostile_tree_through_the_pool_no_hang_no_crash_bounded_memory(tmp_path:
     tree.mkdir()
     keys = hostile_tree(tree, files=1200)
 
-    run = cli_measured("-j", "2", ".", cwd=tree, timeout=60)
+    run = cli_measured("-j", "2", ".", cwd=tree)
 
     assert run.code == 1, run.stderr
     assert {f["secret_sha256"] for f in run.doc["findings"]} == {sha(k) for k in keys}
@@ -517,7 +522,7 @@ def test_files_deleted_while_the_pool_scans(tmp_path: Path) -> None:
     deleter = threading.Thread(target=delete)
     deleter.start()
     try:
-        run = cli("-j", "2", ".", cwd=tree, timeout=60)
+        run = cli("-j", "2", ".", cwd=tree)
     finally:
         stop.set()
         deleter.join()
@@ -571,12 +576,10 @@ def test_file_growing_while_scanned_ends_at_its_size_after_the_first_chunk(
         assert writer.stdout is not None and writer.stdout.readline() == "started\n"
         monkeypatch.setattr(workers, "open_reader", recording_open)
         stats = ScanStats()
-        started = time.monotonic()
         findings = workers.scan_file(Engine(), os.fsencode(path), stats, pytest.fail)
-        seconds = time.monotonic() - started
         monkeypatch.undo()
         # And the CLI, with its own reader, also ends while the writer keeps writing.
-        run = cli(str(path), cwd=tmp_path, timeout=60)
+        run = cli(str(path), cwd=tmp_path)
         size_now = path.stat().st_size
     finally:
         writer.kill()
@@ -584,7 +587,6 @@ def test_file_growing_while_scanned_ends_at_its_size_after_the_first_chunk(
         path.unlink()
     assert [f.match.secret.decode() for f in findings] == [key]
     assert stats.bytes <= sizes[0]
-    assert seconds < 30
     assert run.code == 1 and [f["line"] for f in run.doc["findings"]] == [2]
     assert size_now < CAP, "the writer stopped before the scans ended: the test proves nothing"
     # The writer may be between two writes when the scan ends: equal sizes are fine; the
@@ -633,7 +635,9 @@ def test_sparse_files_with_data_between_holes_exact_offsets_lines_columns(size, 
 
 
 @pytest.mark.slow
-def test_ten_gib_sparse_file_found_at_line_one_in_bounded_time_and_memory(tmp_path: Path) -> None:
+def test_ten_gib_sparse_file_found_at_line_one_without_reading_its_holes(tmp_path: Path) -> None:
+    """Holes are produced as zeros, not read: the scanner reads (``rchar``) a tiny part of the 10 GiB,
+    where reading them made the kernel zero-fill page after page for a minute. Memory stays bounded."""
     size = 10 * GIB
     assert shutil.disk_usage(tmp_path).free >= 64 * MIB, "no free space even for a sparse file's metadata"
     path = tmp_path / "sparse.img"
@@ -649,7 +653,7 @@ def test_ten_gib_sparse_file_found_at_line_one_in_bounded_time_and_memory(tmp_pa
     finally:
         os.close(fd)
 
-    run = cli_measured(str(path), cwd=tmp_path, timeout=120)
+    run = cli_measured(str(path), cwd=tmp_path)
     path.unlink()
 
     assert run.code == 1, run.stderr
@@ -657,5 +661,6 @@ def test_ten_gib_sparse_file_found_at_line_one_in_bounded_time_and_memory(tmp_pa
     assert (f["line"], f["column"], f["offset"], f["secret_sha256"]) == (1, offset + 1, offset, sha(key))
     assert run.doc["stats"]["bytes"] == size
     assert run.peak.mib < 150, run.peak
-    assert run.seconds < 60, run.seconds
-    print(f"10 GiB sparse: {run.seconds:.1f} s, peak memory {run.peak.mib:.0f} MiB")
+    read = sum(run.peak.read_bytes.values())
+    assert 0 < read < 256 * MIB, read  # the interpreter's own files and one page of data, not 10 GiB
+    print(f"10 GiB sparse: {run.seconds:.1f} s, {read / MIB:.0f} MiB read, peak {run.peak.mib:.0f} MiB")

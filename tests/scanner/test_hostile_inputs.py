@@ -34,7 +34,7 @@ from scanner.findings import display_path
 from scanner.progress import ProgressLine
 from scanner.report.text import printable
 from scanner.stats import ScanStats
-from tests.support.processes import unprivileged
+from tests.support.processes import HANG_GUARD, unprivileged
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
@@ -43,7 +43,7 @@ MIB = 1 << 20
 
 
 def scan(
-    *args, cwd: Path, timeout: float = 20, input: bytes | None = None, privileged: bool = True
+    *args, cwd: Path, timeout: float = HANG_GUARD, input: bytes | None = None, privileged: bool = True
 ) -> subprocess.CompletedProcess:
     argv = [*SCAN, "--no-progress", *map(os.fsencode, args)]
     return subprocess.run(
@@ -103,7 +103,7 @@ def test_dev_null_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
 def test_endless_devices_named(tmp_path: Path, device: str) -> None:
     assert os.path.exists(device), f"{device} is part of every Linux system"
-    result = scan(device, cwd=tmp_path, timeout=10)
+    result = scan(device, cwd=tmp_path)
     assert result.returncode == 0
     assert warnings(result) == [f"{device}: skipped, not a regular file (device)"]
 
@@ -112,7 +112,7 @@ def test_char_device_in_walked_dir(tmp_path: Path) -> None:
     planted_tree(tmp_path)
     # Needs CAP_MKNOD: the suite runs as root (as CI does); elsewhere this fails, it does not skip.
     os.mknod(tmp_path / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))  # /dev/zero
-    result, doc = scan_json(cwd=tmp_path, timeout=10)
+    result, doc = scan_json(cwd=tmp_path)
     assert result.returncode == 1
     assert len(doc["findings"]) == 1
     assert warnings(result) == ["./zero: skipped, not a regular file (device)"]
@@ -452,7 +452,7 @@ def run_on_pty_stderr(args: list[str], cwd: Path, prelude: str = "") -> tuple[in
     )
     os.close(slave)
     err = b""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HANG_GUARD
     while time.monotonic() < deadline:
         ready, _, _ = select.select([master], [], [], 0.1)
         if ready:
@@ -470,7 +470,7 @@ def run_on_pty_stderr(args: list[str], cwd: Path, prelude: str = "") -> tuple[in
     os.close(master)
     out = proc.stdout.read()
     proc.stdout.close()
-    return proc.wait(timeout=10), out, err
+    return proc.wait(timeout=HANG_GUARD), out, err
 
 
 # A scan of a few hundred files takes well under a second, so these runs make the
@@ -523,7 +523,7 @@ def test_no_progress_when_stderr_is_not_a_terminal(pool_tree: Path) -> None:
         [sys.executable, "-c", "import sys\n" + code],
         cwd=pool_tree,
         capture_output=True,
-        timeout=30,
+        timeout=HANG_GUARD,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 1
@@ -549,7 +549,7 @@ def test_pool_with_thousands_of_warnings_does_not_hang() -> None:
     result = subprocess.run(
         [sys.executable, "-c", MANY_WARNINGS],
         capture_output=True,
-        timeout=30,
+        timeout=HANG_GUARD,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr

@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import HANG_GUARD
+
 ROOT = Path(__file__).resolve().parents[2]
 EPOCH = 1_700_000_000
 
@@ -108,7 +110,11 @@ class Result:
 
 
 def run_scan(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60, config: bool = False
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = HANG_GUARD,
+    config: bool = False,
 ) -> Result:
     """``soundpiece-scan ARGS`` in ``cwd`` (JSON unless a format is given); never a traceback."""
     argv = [sys.executable, "-m", "scanner", *args, "--no-progress", *([] if config else ["--no-config"])]

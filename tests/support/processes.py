@@ -11,6 +11,9 @@ forked pool workers or uvicorn's workers), from ``/proc``:
   a child of a large pytest worker would report the worker's peak.
 
 A tree's peak is the larger of the two; both are lower bounds of the true peak.
+
+The same samples read each process's ``rchar`` (``/proc/PID/io``: bytes that ``read`` and its kin
+returned), so a test can bound what a process read, whatever the time it took.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+HANG_GUARD = 120.0
+"""Seconds after which a process a test started counts as hung. A guard, never a speed limit: speed
+is measured in bench/; this only has to hold on a loaded 2-core machine."""
 
 
 def unprivileged(argv: list[str]) -> list[str]:
@@ -119,6 +125,18 @@ def pss_kb(pid: int) -> int:
         return 0
 
 
+def read_chars(pid: int) -> int:
+    """Bytes the process has read so far (``rchar``); 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/io", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"rchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def tree_pss_kb(root: int) -> int:
     return sum(pss_kb(pid) for pid in process_tree(root))
 
@@ -134,6 +152,8 @@ class TreePeak:
     """The largest PSS sum over the tree at one sample."""
     high_water_kb: dict[int, int] = field(default_factory=dict)
     """Each process's own VmHWM, as last read before it exited."""
+    read_bytes: dict[int, int] = field(default_factory=dict)
+    """Each process's ``rchar``, as last read before it exited (reads after the last sample are missed)."""
 
     @property
     def processes(self) -> int:
@@ -150,6 +170,8 @@ class TreePeak:
             total += pss_kb(pid)
             if hwm := status_kb(pid, b"VmHWM"):
                 self.high_water_kb[pid] = max(self.high_water_kb.get(pid, 0), hwm)
+            if rchar := read_chars(pid):
+                self.read_bytes[pid] = max(self.read_bytes.get(pid, 0), rchar)
         self.total_pss_kb = max(self.total_pss_kb, total)
 
 

@@ -50,7 +50,9 @@ def test_finding_attributed_to_the_introducing_commit(repo: Repo) -> None:
     assert k["type"] == "soundpiece_api_key"
     assert (k["commit"], k["path"], k["line"], k["column"]) == (introduced, "app/config.py", 3, 8)
     assert k["author"] == {"name": "Bea Dev", "email": "bea@example.com"}
-    assert k["date"].startswith("2023-11-14T22:")  # EPOCH + 2 minutes, in ISO 8601
+    # The author date of the second commit (EPOCH + 2 min) in the author's zone, not the committer's
+    # (2023-11-14T16:15:21-07:00): "date" goes with "author".
+    assert k["date"] == "2023-11-15T03:45:20+05:30"
     assert len(k["blob"]) == 40
     assert key not in result.stdout
     [s] = found[sha(secret)]

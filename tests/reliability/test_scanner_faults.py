@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from scanner.pool import Pool
 from scanner.sources.git.repo import open_repo
 from scanner.stats import ScanStats
 from tests.support.git import Repo
-from tests.support.processes import HANG_GUARD, TreePeak, unprivileged, wait_measuring
+from tests.support.processes import HANG_GUARD, TreePeak, process_tree, unprivileged, wait_for, wait_measuring
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,10 +74,12 @@ def cli(
     timeout: float = HANG_GUARD,
     env: dict[str, str] | None = None,
     privileged: bool = True,
+    on_start: Callable[[int], None] | None = None,
 ) -> Run:
     """``soundpiece-scan --format json ARGS``: exit code, output and wall time.
 
     ``privileged=False`` runs it where file modes bind it, even as root (see ``unprivileged``).
+    ``on_start`` is called with the scanner's pid once it runs (to act on it while it scans).
     """
     argv = [sys.executable, "-m", "scanner", "--no-progress", "--no-config", "--format", "json", *args]
     if not privileged:
@@ -92,6 +95,8 @@ def cli(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -498,39 +503,49 @@ def test_hostile_tree_through_the_pool_no_hang_no_crash_bounded_memory(tmp_path:
     lines = run.stderr.splitlines()
     assert len(lines) == 12 and all(w.endswith("skipped, not a regular file (FIFO)") for w in lines), lines
     assert "\x1b" not in run.stderr
+    assert run.peak.processes >= 3, run.peak  # the bound covers the parent and both pool workers
     assert run.peak.mib < 150, run.peak
 
 
 def test_files_deleted_while_the_pool_scans(tmp_path: Path) -> None:
+    """Files the walk listed vanish before a worker opens them: each is one warning, the rest is
+    scanned, and the test proves that files did vanish mid-scan (not before it, not after)."""
     tree = tmp_path / "tree"
     tree.mkdir()
-    for i in range(3000):
-        (tree / f"doomed-{i:04d}.txt").write_text("x\n" * 200)
+    doomed = [tree / f"doomed-{i:04d}.txt" for i in range(3000)]
+    for path in doomed:
+        path.write_text("x\n" * 200)
     key = rules.API_KEY.mint()
     (tree / "kept.txt").write_text(f"{key}\n")
-    stop = threading.Event()
+    deleting: list[threading.Thread] = []
 
-    def delete() -> None:
-        order = random.Random(7).sample(range(3000), 3000)
-        for n, i in enumerate(order):
-            if stop.is_set():
-                return
-            (tree / f"doomed-{i:04d}.txt").unlink(missing_ok=True)
-            if n % 100 == 0:
-                time.sleep(0.02)  # spread over the whole scan
+    def delete_once_the_pool_runs(pid: int) -> None:
+        # The pool starts only after the walk has listed a batch of files: from then on, files are
+        # deleted while the walk lists and the workers read.
+        def delete() -> None:
+            wait_for(lambda: len(process_tree(pid)) > 1, HANG_GUARD, interval=0.001, what="the pool")
+            for path in random.Random(7).sample(doomed, len(doomed)):
+                path.unlink()
 
-    deleter = threading.Thread(target=delete)
-    deleter.start()
+        deleting.append(threading.Thread(target=delete))
+        deleting[0].start()
+
     try:
-        run = cli("-j", "2", ".", cwd=tree)
+        run = cli("-j", "2", ".", cwd=tree, on_start=delete_once_the_pool_runs)
     finally:
-        stop.set()
-        deleter.join()
+        for thread in deleting:
+            thread.join()
     assert run.code == 1, run.stderr
     assert [f["secret_sha256"] for f in run.doc["findings"]] == [sha(key)]
-    assert all("skipped" in w and "No such file" in w for w in run.warnings), run.warnings
+    assert not any(path.exists() for path in doomed)  # the deleter ran to the end
+    vanished = [w.removeprefix("soundpiece-scan: warning: ./") for w in run.stderr.splitlines()]
+    names = [w.removesuffix(": skipped: No such file or directory") for w in vanished]
+    assert all(name.startswith("doomed-") and name.endswith(".txt") for name in names), vanished
+    assert len(set(names)) == len(names) >= 1, "no file vanished between the walk and its read"
     stats = run.doc["stats"]
-    assert stats["files"] + stats["skipped"] <= 3001
+    assert stats["skipped"] == len(names)
+    assert stats["files"] >= 1 and stats["files"] + stats["skipped"] <= 3001
+    print(f"{len(names)} of 3,000 files vanished after the walk listed them; {stats['files']} were read")
 
 
 CAP = 2 * GIB

@@ -20,7 +20,7 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
-from tests.support.github import KeyServer, Signer
+from tests.support.github import KeyServer
 from tests.support.partner import Clock, Issued, TestClient, start_client
 
 POSTGRES_URL = os.environ.get(
@@ -64,21 +64,6 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-# --- GitHub's side: signing key and key server ----------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
-
-
-@pytest.fixture
-def key_server(signer: Signer) -> Iterator[KeyServer]:
-    server = KeyServer(signer.document)
-    yield server
-    server.close()
 
 
 # --- the service ---------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import socket
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, message_from_string, policy
 from email.message import EmailMessage
@@ -34,18 +33,12 @@ from partner_endpoint.store.models import mail_outbox
 from partner_endpoint.store.outbox import OutgoingMail
 from tests.support.github import Signer, alert_body, post_alert
 from tests.support.partner import Clock, Issued, TestClient, rows
-from tests.support.processes import HANG_GUARD, wait_for
+from tests.support.processes import HANG_GUARD, free_port, wait_for
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
 
 
 # --- an SMTP server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:

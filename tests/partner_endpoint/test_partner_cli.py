@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from cryptography.fernet import Fernet
 
 import rules
 from tests.support.github import KeyServer, Signer, alert_body
-from tests.support.processes import HANG_GUARD
+from tests.support.processes import HANG_GUARD, free_port
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
@@ -76,12 +75,6 @@ def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
     bad_policy = {**env, "SOUNDPIECE_LEAK_POLICY": "ignore"}
     assert "SOUNDPIECE_LEAK_POLICY" in cli(bad_policy, "leaks", "list", expect=2).stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -54,18 +54,6 @@ def shared_postgres_url() -> str:
 # --- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def signer() -> Signer:
-    return Signer()
-
-
-@pytest.fixture
-def key_server(signer: Signer) -> Iterator[KeyServer]:
-    server = KeyServer(signer.document)
-    yield server
-    server.close()
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink()

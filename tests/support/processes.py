@@ -97,27 +97,27 @@ def process_tree(root: int) -> list[int]:
     return pids
 
 
-def status_kb(pid: int, field_name: bytes) -> int:
-    """A ``kB`` field of ``/proc/PID/status`` (``VmHWM``, ``VmRSS``); 0 once the process is gone."""
+def _proc_number(pid: int, name: str, key: bytes) -> int:
+    """The number after ``key`` on its line of ``/proc/PID/<name>``; 0 once the process is gone."""
     try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(field_name + b":"):
+        with open(f"/proc/{pid}/{name}", "rb") as handle:
+            for line in handle:
+                if line.startswith(key):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
 
 
+def status_kb(pid: int, field_name: bytes) -> int:
+    """A ``kB`` field of ``/proc/PID/status`` (``VmHWM``, ``VmRSS``)."""
+    return _proc_number(pid, "status", field_name + b":")
+
+
 def pss_kb(pid: int) -> int:
-    """Proportional set size; resident size where ``smaps_rollup`` is unreadable; 0 once gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
+    """Proportional set size; resident size where ``smaps_rollup`` is unreadable."""
+    if pss := _proc_number(pid, "smaps_rollup", b"Pss:"):
+        return pss
     try:
         with open(f"/proc/{pid}/statm", "rb") as handle:
             return int(handle.read().split()[1]) * PAGE_KB
@@ -126,15 +126,8 @@ def pss_kb(pid: int) -> int:
 
 
 def read_chars(pid: int) -> int:
-    """Bytes the process has read so far (``rchar``); 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/io", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"rchar:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    """Bytes the process has read so far (``rchar`` of ``/proc/PID/io``)."""
+    return _proc_number(pid, "io", b"rchar:")
 
 
 def tree_pss_kb(root: int) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,20 +12,16 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import jsonschema
 import pytest
+from cryptography.fernet import Fernet
 
 import rules
 from scanner.verify import VerifyConfigError, VerifyOptions, checked_api_url, verify_keys
+from tests.support.processes import HANG_GUARD, free_port
+from tests.support.services import ServerProcess, service_env
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def partner(env: dict[str, str], *args: str) -> dict:
@@ -37,6 +32,7 @@ def partner(env: dict[str, str], *args: str) -> dict:
         check=True,
         capture_output=True,
         text=True,
+        timeout=HANG_GUARD,
     ).stdout
     return json.loads(out)
 
@@ -45,40 +41,21 @@ def partner(env: dict[str, str], *args: str) -> dict:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A real ``soundpiece-partner serve`` on loopback with one live and one revoked key."""
     home = tmp_path_factory.mktemp("api")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")}
-    env |= {
-        "SOUNDPIECE_DATABASE_URL": f"sqlite:///{home / 'api.db'}",
-        "SOUNDPIECE_SECRET_KEY": "8Jr2bXcS3x8dYkbP0dWc4Qh4o5wPj0Qe2q3aQm1Tz3U=",
-        "SOUNDPIECE_MAIL_DIR": str(home / "mail"),
-    }
+    env = service_env(
+        database_url=f"sqlite:///{home / 'api.db'}",
+        secret_key=Fernet.generate_key().decode(),
+        mail_dir=str(home / "mail"),
+    )
     account = partner(env, "accounts", "create", "--email", "owner@example.com")["account_id"]
     live = partner(env, "keys", "create", "--account", str(account), "--label", "live")
     revoked = partner(env, "keys", "create", "--account", str(account), "--label", "revoked")
     partner(env, "keys", "revoke", str(revoked["key_id"]))
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "partner_endpoint.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = ServerProcess(env, home, "api")
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, "serve exited"
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
-        yield url, {"live": live["key"], "revoked": revoked["key"], "secret": live["signing_secret"]}
+        yield server.url, {"live": live["key"], "revoked": revoked["key"], "secret": live["signing_secret"]}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_live_revoked_and_never_issued_keys(api: tuple[str, dict[str, str]]) -> None:
@@ -219,7 +196,7 @@ def scan(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
         text=True,
         stdin=subprocess.DEVNULL,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
-        timeout=120,
+        timeout=HANG_GUARD,
     )
 
 
@@ -242,7 +219,9 @@ def test_verify_marks_each_finding(leaked_tree: tuple[Path, str, dict[str, str]]
     tree, url, keys = leaked_tree
     result = scan("--verify", "--api-url", url, "--format", "json", ".", cwd=tree)
     assert result.returncode == 1, result.stderr
-    live = {(f["path"].removeprefix("./"), f["type"]): f["live"] for f in json.loads(result.stdout)["findings"]}
+    live = {
+        (f["path"].removeprefix("./"), f["type"]): f["live"] for f in json.loads(result.stdout)["findings"]
+    }
     assert live == {
         ("live.env", "soundpiece_api_key"): True,
         ("live.env", "soundpiece_webhook_secret"): None,  # never sent: unknown
@@ -261,7 +240,10 @@ def test_only_live_keeps_the_live_ones_and_the_verdict_follows(
     result = scan("--only-live", "--api-url", url, "--format", "jsonl", ".", cwd=tree)
     assert result.returncode == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sorted((r["path"].removeprefix("./"), r["live"]) for r in rows) == [("copy.py", True), ("live.env", True)]
+    assert sorted((r["path"].removeprefix("./"), r["live"]) for r in rows) == [
+        ("copy.py", True),
+        ("live.env", True),
+    ]
     (tmp_path / "old.env").write_text(f"API_KEY={keys['revoked']}\n")
     clean = scan("--only-live", "--api-url", url, ".", cwd=tmp_path)
     assert clean.returncode == 0, clean.stdout  # a dead key found, none live

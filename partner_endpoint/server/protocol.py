@@ -1,0 +1,208 @@
+"""HTTP/1.1 connections with bounds: head size, header count, time to a whole request, connections.
+
+uvicorn's httptools protocol (uvicorn 0.54) bounds none of these: httptools keeps growing a header
+value until its line ends, a request may carry any number of headers, and its keep-alive timer is
+cancelled by any byte, so a connection that sends nothing, or one byte every few seconds, stays open
+for ever. This subclass counts what httptools parses and refuses early; the parsing stays
+httptools' (llhttp's), and the fast path adds a few integer additions per read.
+
+What counts as the head: every byte read while a request arrives that is not body content -- the
+request line, header lines, chunk-size lines and trailers. Two counts enforce it: the pieces the
+parser hands over (target, header names and values) are checked before the application is called,
+and the raw bytes read are checked after each read, which bounds the piece httptools is still
+holding. A read in which one request ends and the next begins counts whole towards the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from partner_endpoint.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    max_head_bytes: int
+    max_headers: int
+    request_timeout: float
+    keep_alive_timeout: float
+    max_connections: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            max_head_bytes=settings.max_head_bytes,
+            max_headers=settings.max_headers,
+            request_timeout=settings.request_timeout,
+            keep_alive_timeout=settings.keep_alive_timeout,
+            max_connections=settings.max_connections,
+        )
+
+
+class BoundedConfig(uvicorn.Config):
+    """uvicorn's configuration with :class:`ConnectionLimits`; it is pickled to each worker with them."""
+
+    def __init__(self, app: str, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(
+            app,
+            http=BoundedHttpToolsProtocol,
+            ws="none",  # no WebSocket routes: an upgrade request is an ordinary request
+            timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
+            # uvicorn answers 503 once this many requests are in progress; they can outnumber the
+            # connections, as a request runs on after its client has gone.
+            limit_concurrency=limits.max_connections + 1,
+            **kwargs,
+        )
+        self.limits = limits
+
+
+class RequestRefused(Exception):
+    """Raised inside a parser callback to stop httptools; the protocol then answers ``status``."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: BoundedConfig,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = config.limits
+        self._refusal: RequestRefused | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._arriving = False  # from a request's first byte (or the connection's opening) to its end
+        self._read_total = 0  # bytes read on this connection
+        self._body_total = 0  # body bytes parsed on this connection
+        self._read_before_chunk = 0
+        self._request_read_start = 0
+        self._request_body_start = 0
+        self._parsed_bytes = 0  # target, header names and values of the request arriving
+        self._header_count = 0
+
+    # --- connection ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self._refuse(RequestRefused(503, "too many connections"))
+            return
+        self._request_begins()  # the clock runs from the opening: a silent connection is closed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._arriving:
+            self._request_begins()  # any byte, even the blank lines llhttp skips, starts the clock
+        self._read_before_chunk = self._read_total
+        self._read_total += len(data)
+        super().data_received(data)  # parser errors, ours included, end in send_400_response
+        if self._arriving and not self.transport.is_closing():
+            unparsed = (self._read_total - self._request_read_start) - (
+                self._body_total - self._request_body_start
+            )
+            if unparsed > self.limits.max_head_bytes:
+                self._refuse(RequestRefused(431, "request head too large"))
+
+    # --- parser callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if not self._arriving:  # a pipelined request beginning within this read
+            self._request_begins(from_read=self._read_before_chunk)
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.limits.max_headers:
+            self._refusal = RequestRefused(431, "too many headers")
+            raise self._refusal
+        self._count_head(len(name) + len(value))
+        super().on_header(name, value)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_total += len(body)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._arriving = False
+        self._stop_clock()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn calls this when httptools stops with an error; a refusal of ours is one."""
+        if self._refusal is not None:
+            self._refuse(self._refusal)
+        else:
+            super().send_400_response(msg)
+
+    # --- the bounds ---------------------------------------------------------------------------
+
+    def _request_begins(self, from_read: int | None = None) -> None:
+        self._arriving = True
+        self._request_read_start = self._read_total if from_read is None else from_read
+        self._request_body_start = self._body_total
+        self._parsed_bytes = 0
+        self._header_count = 0
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.limits.request_timeout, self._too_late)
+
+    def _stop_clock(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _count_head(self, size: int) -> None:
+        self._parsed_bytes += size
+        if self._parsed_bytes > self.limits.max_head_bytes:
+            self._refusal = RequestRefused(431, "request head too large")
+            raise self._refusal
+
+    def _too_late(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self._refuse(RequestRefused(408, "request not received in time"))
+
+    def _refuse(self, refusal: RequestRefused) -> None:
+        """Answer ``refusal`` and close; only close when a response is already being written."""
+        self._stop_clock()
+        if self.transport.is_closing():
+            return
+        log.log(
+            logging.INFO if refusal.status == 408 else logging.WARNING,  # 408: idle browsers' preconnects too
+            "request refused",
+            extra={"fields": {"status": refusal.status, "reason": refusal.reason, "client": self.client}},
+        )
+        if self.cycle is None or self.cycle.response_complete:
+            body = refusal.reason.encode()
+            head = [
+                f"HTTP/1.1 {refusal.status} {http.HTTPStatus(refusal.status).phrase}\r\n".encode(),
+                *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-length: %d\r\n" % len(body),
+                b"retry-after: 1\r\n" if refusal.status == 503 else b"",
+                b"connection: close\r\n\r\n",
+            ]
+            self.transport.write(b"".join(head) + body)
+        self.transport.close()

@@ -10,7 +10,8 @@ What counts as the head: every byte read while a request arrives that is not bod
 request line, header lines, chunk-size lines and trailers. Two counts enforce it: the pieces the
 parser hands over (target, header names and values) are checked before the application is called,
 and the raw bytes read are checked after each read, which bounds the piece httptools is still
-holding. A read in which one request ends and the next begins counts whole towards the next.
+holding. When pipelined requests share a read, the bytes the parser delivered for the earlier ones
+are taken off the later one's count; only their separators (``: ``, line ends) are charged to it.
 """
 
 from __future__ import annotations
@@ -88,12 +89,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal: RequestRefused | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._arriving = False  # from a request's first byte (or the connection's opening) to its end
-        self._read_total = 0  # bytes read on this connection
-        self._body_total = 0  # body bytes parsed on this connection
+        # Running totals for the connection, and where the request arriving started in each.
+        self._read_total = 0  # bytes read
+        self._head_total = 0  # target, header names and values delivered by the parser
+        self._body_total = 0  # body bytes delivered by the parser
         self._read_before_chunk = 0
+        self._delivered_before_chunk = 0
         self._request_read_start = 0
+        self._request_head_start = 0
         self._request_body_start = 0
-        self._parsed_bytes = 0  # target, header names and values of the request arriving
         self._header_count = 0
 
     # --- connection ---------------------------------------------------------------------------
@@ -110,9 +114,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._read_before_chunk = self._read_total
+        self._delivered_before_chunk = self._head_total + self._body_total
         if not self._arriving:
             self._request_begins()  # any byte, even the blank lines llhttp skips, starts the clock
-        self._read_before_chunk = self._read_total
         self._read_total += len(data)
         super().data_received(data)  # parser errors, ours included, end in send_400_response
         if self._arriving and not self.transport.is_closing():
@@ -125,8 +130,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # --- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        if not self._arriving:  # a pipelined request beginning within this read
-            self._request_begins(from_read=self._read_before_chunk)
+        if not self._arriving:  # a pipelined request, beginning within this read
+            delivered = self._head_total + self._body_total - self._delivered_before_chunk
+            self._request_begins(read_start=self._read_before_chunk + delivered)
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -159,11 +165,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- the bounds ---------------------------------------------------------------------------
 
-    def _request_begins(self, from_read: int | None = None) -> None:
+    def _request_begins(self, read_start: int | None = None) -> None:
         self._arriving = True
-        self._request_read_start = self._read_total if from_read is None else from_read
+        self._request_read_start = self._read_total if read_start is None else read_start
+        self._request_head_start = self._head_total
         self._request_body_start = self._body_total
-        self._parsed_bytes = 0
         self._header_count = 0
         if self._deadline is None:
             self._deadline = self.loop.call_later(self.limits.request_timeout, self._too_late)
@@ -174,8 +180,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline = None
 
     def _count_head(self, size: int) -> None:
-        self._parsed_bytes += size
-        if self._parsed_bytes > self.limits.max_head_bytes:
+        self._head_total += size
+        if self._head_total - self._request_head_start > self.limits.max_head_bytes:
             self._refusal = RequestRefused(431, "request head too large")
             raise self._refusal
 
@@ -185,7 +191,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(RequestRefused(408, "request not received in time"))
 
     def _refuse(self, refusal: RequestRefused) -> None:
-        """Answer ``refusal`` and close; only close when a response is already being written."""
+        """Answer ``refusal`` and close. While an application is still answering (this request's, or
+        an earlier pipelined one's) there is no room for an answer: close, and let the application
+        see a disconnected client (its writes are dropped, as after a hang-up)."""
         self._stop_clock()
         if self.transport.is_closing():
             return
@@ -205,4 +213,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 b"connection: close\r\n\r\n",
             ]
             self.transport.write(b"".join(head) + body)
+        else:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
         self.transport.close()

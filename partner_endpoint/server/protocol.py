@@ -87,18 +87,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.limits = config.limits
         self._refusal: RequestRefused | None = None
-        self._deadline: asyncio.TimerHandle | None = None
-        self._arriving = False  # from a request's first byte (or the connection's opening) to its end
-        # Running totals for the connection, and where the request arriving started in each.
+        # The clock: when the request arriving must be whole (None between requests). One timer per
+        # connection, re-armed only when it fires early, so a request costs no timer of its own.
+        self._due: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        # Running totals for the connection, and where the request arriving started in them.
         self._read_total = 0  # bytes read
-        self._head_total = 0  # target, header names and values delivered by the parser
         self._body_total = 0  # body bytes delivered by the parser
         self._read_before_chunk = 0
-        self._delivered_before_chunk = 0
         self._request_read_start = 0
-        self._request_head_start = 0
         self._request_body_start = 0
-        self._header_count = 0
 
     # --- connection ---------------------------------------------------------------------------
 
@@ -107,53 +105,50 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.connections) > self.limits.max_connections:
             self._refuse(RequestRefused(503, "too many connections"))
             return
-        self._request_begins()  # the clock runs from the opening: a silent connection is closed too
+        self._request_begins(self._read_total)  # from the opening: a silent connection is closed too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_clock()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         self._read_before_chunk = self._read_total
-        self._delivered_before_chunk = self._head_total + self._body_total
-        if not self._arriving:
-            self._request_begins()  # any byte, even the blank lines llhttp skips, starts the clock
+        if self._due is None:
+            self._request_begins(self._read_total)  # any byte starts it, even blank lines llhttp skips
         self._read_total += len(data)
         super().data_received(data)  # parser errors, ours included, end in send_400_response
-        if self._arriving and not self.transport.is_closing():
+        if self._due is not None and not self.transport.is_closing():
             unparsed = (self._read_total - self._request_read_start) - (
                 self._body_total - self._request_body_start
             )
-            if unparsed > self.limits.max_head_bytes:
+            if unparsed > self.limits.max_head_bytes:  # a head still arriving, or trailers
                 self._refuse(RequestRefused(431, "request head too large"))
 
     # --- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        if not self._arriving:  # a pipelined request, beginning within this read
-            delivered = self._head_total + self._body_total - self._delivered_before_chunk
-            self._request_begins(read_start=self._read_before_chunk + delivered)
+        if self._due is None:  # a pipelined request, beginning within this read
+            self._request_begins(max(self._read_before_chunk, self._previous_request_end()))
         super().on_message_begin()
 
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
+    def on_headers_complete(self) -> None:
+        if len(self.headers) > self.limits.max_headers:
             self._refusal = RequestRefused(431, "too many headers")
             raise self._refusal
-        self._count_head(len(name) + len(value))
-        super().on_header(name, value)
+        limit = self.limits.max_head_bytes
+        if self._read_total - self._request_read_start > limit and self._parsed_head() > limit:
+            self._refusal = RequestRefused(431, "request head too large")
+            raise self._refusal  # (when no more was read, the head cannot be larger: no sum to take)
+        super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         self._body_total += len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._arriving = False
-        self._stop_clock()
+        self._due = None
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -165,36 +160,38 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- the bounds ---------------------------------------------------------------------------
 
-    def _request_begins(self, read_start: int | None = None) -> None:
-        self._arriving = True
-        self._request_read_start = self._read_total if read_start is None else read_start
-        self._request_head_start = self._head_total
+    def _request_begins(self, read_start: int) -> None:
+        self._request_read_start = read_start
         self._request_body_start = self._body_total
-        self._header_count = 0
-        if self._deadline is None:
-            self._deadline = self.loop.call_later(self.limits.request_timeout, self._too_late)
+        self._due = self.loop.time() + self.limits.request_timeout
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._due, self._clock_fired)
 
-    def _stop_clock(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _previous_request_end(self) -> int:
+        """Where the request that just ended stopped, in bytes read: its start, its head as a client
+        writes it (``Name: value`` lines), its body. Looser spacing or chunked framing make this too
+        early, so the next request is charged those bytes: an over-count, never an under-count."""
+        request_line = len(self.scope["method"]) + len("  HTTP/1.1\r\n")
+        head = request_line + self._parsed_head() + 4 * len(self.headers) + 2
+        return self._request_read_start + head + (self._body_total - self._request_body_start)
 
-    def _count_head(self, size: int) -> None:
-        self._head_total += size
-        if self._head_total - self._request_head_start > self.limits.max_head_bytes:
-            self._refusal = RequestRefused(431, "request head too large")
-            raise self._refusal
+    def _parsed_head(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
 
-    def _too_late(self) -> None:
-        self._deadline = None
-        if not self.transport.is_closing():
-            self._refuse(RequestRefused(408, "request not received in time"))
+    def _clock_fired(self) -> None:
+        self._timer = None
+        if self._due is None or self.transport.is_closing():
+            return  # between requests: the next one arms the clock again
+        if self.loop.time() < self._due:  # a later request than the one it was set for
+            self._timer = self.loop.call_at(self._due, self._clock_fired)
+            return
+        self._refuse(RequestRefused(408, "request not received in time"))
 
     def _refuse(self, refusal: RequestRefused) -> None:
         """Answer ``refusal`` and close. While an application is still answering (this request's, or
         an earlier pipelined one's) there is no room for an answer: close, and let the application
         see a disconnected client (its writes are dropped, as after a hang-up)."""
-        self._stop_clock()
+        self._due = None
         if self.transport.is_closing():
             return
         log.log(

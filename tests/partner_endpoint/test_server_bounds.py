@@ -268,10 +268,10 @@ def test_100_headers_are_served_and_200000_are_refused(server: Served) -> None:
     hundred = request(headers=[(f"X-{i}", "y") for i in range(HEADER_LIMIT - base)])
     assert status_of(exchange(server.port, hundred)) == 200
     one_more = request(headers=[(f"X-{i}", "y") for i in range(HEADER_LIMIT - base + 1)])
-    assert status_of(exchange(server.port, one_more)) == 431
-    flood = request(headers=[(f"X-{i}", "y") for i in range(200_000)])
-    response = exchange(server.port, flood)
+    response = exchange(server.port, one_more)
     assert status_of(response) == 431 and response.endswith(b"too many headers")
+    flood = request(headers=[(f"X-{i}", "y") for i in range(200_000)])
+    assert status_of(exchange(server.port, flood)) == 431  # too many, or (once past 16 KiB) too large
 
 
 # --- time to a whole request ----------------------------------------------------------------------

@@ -73,9 +73,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(kind: str) -> Iterator[int]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.server_bounds", "--serve", kind, "--port", str(port)]
-    )
+    command = [sys.executable, "-m", "bench.server_bounds", "--serve", kind, "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
         while True:

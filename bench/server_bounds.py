@@ -4,7 +4,8 @@
 Serves one bare Starlette endpoint twice on 127.0.0.1, one worker each: with uvicorn's stock
 ``HttpToolsProtocol`` and with ``BoundedHttpToolsProtocol`` (``serve``'s, default limits), and
 drives them in turns with ``wrk`` (keep-alive connections, GitHub-like request headers), so that
-both see the same machine load. Prints each round and the medians; the ratio is what matters.
+both see the same machine load. Reported per round and as medians: requests/s, and the server's
+CPU time per request (from /proc, so other load on the machine disturbs it less than throughput).
 
 Usage: .venv/bin/python bench/server_bounds.py [--rounds 5] [--seconds 3] [--connections 16]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import shutil
 import socket
@@ -70,8 +72,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def server(kind: str) -> Iterator[int]:
+def server(kind: str) -> Iterator[tuple[int, int]]:
     port = free_port()
     command = [sys.executable, "-m", "bench.server_bounds", "--serve", kind, "--port", str(port)]
     proc = subprocess.Popen(command, cwd=ROOT)
@@ -84,13 +92,14 @@ def server(kind: str) -> Iterator[int]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the {kind} server did not start")
             time.sleep(0.1)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def wrk(port: int, seconds: int, connections: int) -> float:
+def wrk(port: int, seconds: int, connections: int) -> tuple[float, int]:
+    """Requests/s and the number of requests."""
     headers = [arg for name, value in HEADERS.items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *headers, f"http://{HOST}:{port}/healthz"],
@@ -101,9 +110,10 @@ def wrk(port: int, seconds: int, connections: int) -> float:
     ).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"errors during the run:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert match, out
-    return float(match.group(1))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    assert rate and count, out
+    return float(rate.group(1)), int(count.group(1))
 
 
 def main() -> int:
@@ -124,23 +134,32 @@ def main() -> int:
         return 2
     seconds = max(1, min(args.seconds, 30))
     rates: dict[str, list[float]] = {"stock": [], "bounded": []}
+    cpu_us: dict[str, list[float]] = {"stock": [], "bounded": []}
     with server("stock") as stock, server("bounded") as bounded:
-        for port in (stock, bounded):
+        for port, _pid in (stock, bounded):
             wrk(port, 1, args.connections)  # warm-up
         for round_ in range(1, max(1, args.rounds) + 1):
-            for kind, port in (("stock", stock), ("bounded", bounded)):
-                rates[kind].append(wrk(port, seconds, args.connections))
-            print(f"round {round_}: stock {rates['stock'][-1]:,.0f}/s, bounded {rates['bounded'][-1]:,.0f}/s")
-    medians = {kind: statistics.median(values) for kind, values in rates.items()}
-    print(
-        json.dumps(
-            {
-                **{f"{k}_median_per_s": v for k, v in medians.items()},
-                "bounded_over_stock": round(medians["bounded"] / medians["stock"], 3),
-            },
-            indent=2,
-        )
+            for kind, (port, pid) in (("stock", stock), ("bounded", bounded)):
+                before = cpu_seconds(pid)
+                rate, count = wrk(port, seconds, args.connections)
+                rates[kind].append(rate)
+                cpu_us[kind].append((cpu_seconds(pid) - before) / count * 1e6)
+            print(
+                f"round {round_}: "
+                + ", ".join(f"{k} {rates[k][-1]:,.0f}/s {cpu_us[k][-1]:.1f} µs CPU/request" for k in rates),
+                flush=True,
+            )
+    figures = {
+        "stock_per_s": statistics.median(rates["stock"]),
+        "bounded_per_s": statistics.median(rates["bounded"]),
+        "stock_cpu_us_per_request": round(statistics.median(cpu_us["stock"]), 1),
+        "bounded_cpu_us_per_request": round(statistics.median(cpu_us["bounded"]), 1),
+    }
+    figures["throughput_bounded_over_stock"] = round(figures["bounded_per_s"] / figures["stock_per_s"], 3)
+    figures["cpu_bounded_over_stock"] = round(
+        figures["bounded_cpu_us_per_request"] / figures["stock_cpu_us_per_request"], 3
     )
+    print(json.dumps(figures, indent=2))
     return 0
 
 

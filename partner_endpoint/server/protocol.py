@@ -134,13 +134,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        if len(self.headers) > self.limits.max_headers:
-            self._refusal = RequestRefused(431, "too many headers")
-            raise self._refusal
-        limit = self.limits.max_head_bytes
-        if self._read_total - self._request_read_start > limit and self._parsed_head() > limit:
-            self._refusal = RequestRefused(431, "request head too large")
-            raise self._refusal  # (when no more was read, the head cannot be larger: no sum to take)
+        self._check_head()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -148,6 +142,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._check_head()  # again: trailers, which httptools adds to the headers
         self._due = None
         super().on_message_complete()
 
@@ -166,6 +161,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._due = self.loop.time() + self.limits.request_timeout
         if self._timer is None:
             self._timer = self.loop.call_at(self._due, self._clock_fired)
+
+    def _check_head(self) -> None:
+        """Raise a refusal when the head (with its trailers, at the end) is over a limit."""
+        if len(self.headers) > self.limits.max_headers:
+            self._refusal = RequestRefused(431, "too many headers")
+            raise self._refusal
+        limit = self.limits.max_head_bytes
+        if self._read_total - self._request_read_start > limit and self._parsed_head() > limit:
+            self._refusal = RequestRefused(431, "request head too large")
+            raise self._refusal  # (when no more was read, the head cannot be larger: no sum to take)
 
     def _previous_request_end(self) -> int:
         """Where the request that just ended stopped, in bytes read: its start, its head as a client

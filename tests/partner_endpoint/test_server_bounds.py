@@ -260,6 +260,24 @@ def high_water_mib(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
+def chunked_with_trailer(trailer: bytes, close: bool = True) -> bytes:
+    head = b"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+    return head + (b"Connection: close\r\n" if close else b"") + b"\r\n5\r\nhello\r\n0\r\n" + trailer
+
+
+def test_trailers_count_towards_the_head(server: Served) -> None:
+    small = exchange(server.port, chunked_with_trailer(b"X-Trailer: t\r\n\r\n"))
+    assert status_of(small) == 405  # /healthz is GET only: the request was whole and answered
+    at_once = exchange(
+        server.port, chunked_with_trailer(b"X-Trailer: " + b"t" * (HEAD_LIMIT + 1) + b"\r\n\r\n")
+    )
+    assert at_once == b""  # refused as its last byte arrived, before the application could answer
+    with connect(server.port) as sock:
+        send(sock, chunked_with_trailer(b"X-Trailer: ", close=False))
+        response = trickle_until_closed(sock, b"t" * 1000, interval=0.01)
+    assert status_of(response) == 405 and response.endswith(b"request head too large")  # then 431
+
+
 # --- header count ---------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -43,9 +44,7 @@ def test_githubs_request_through_the_endpoint(github_request: dict[str, Any], se
     """GitHub's real request, its real key document served over HTTP, header names in upper case."""
     server = KeyServer(github_request["public_keys_document"])
     try:
-        app = create_app(
-            Settings(database_url=settings.database_url, github_keys_url=server.url, run_mail_worker=False)
-        )
+        app = create_app(dataclasses.replace(settings, github_keys_url=server.url))
         with start_client(app) as client:
             headers = {k.upper(): v for k, v in github_request["headers"].items()}
             response = client.post(ALERT_PATH, content=github_request["body"].encode(), headers=headers)

@@ -537,6 +537,8 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
     from partner_endpoint.clock import utc_now
     from partner_endpoint.github.alerts import parse_alerts
     from partner_endpoint.leak_response import respond
+    from partner_endpoint.mail.letters import MailContext
+    from partner_endpoint.mail.queue import Composer
     from partner_endpoint.mail.worker import MailWorker
     from partner_endpoint.metrics import Metrics
     from partner_endpoint.store.outbox import LEASE
@@ -549,7 +551,6 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
         policy="revoke",
         now=now[0],
         sender="s@x.test",
-        docs_url="d",
     )
     sent: list[str] = []
 
@@ -557,7 +558,8 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
         async def send(self, mail: Any) -> None:
             sent.append(mail.message_id)
 
-    worker = MailWorker(engine, Transport(), Metrics(), clock=lambda: now[0])
+    composer = Composer(MailContext(sender="s@x.test", docs_url="d"))
+    worker = MailWorker(engine, Transport(), Metrics(), composer, clock=lambda: now[0])
     database_down = [True]
     mark_sent = worker._mark_sent
 
@@ -621,7 +623,6 @@ def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secre
                     policy="revoke",
                     now=utc_now(),
                     sender="s@x.test",
-                    docs_url="d",
                 )
         except BaseException as exc:
             errors.append(exc)

@@ -134,17 +134,20 @@ def send(sock: socket.socket, data: bytes) -> bool:
         return False
 
 
+def receive(sock: socket.socket) -> bytes | None:
+    """The next bytes from the server; None once it has closed the connection (or reset it)."""
+    try:
+        return sock.recv(65536) or None
+    except ConnectionResetError:
+        return None
+
+
 def read_until_closed(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection (a hang guard timeout fails)."""
     received = b""
-    while True:
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
-            return received
-        if not data:
-            return received
+    while (data := receive(sock)) is not None:
         received += data
+    return received
 
 
 class Responses:
@@ -203,14 +206,10 @@ def trickle_until_closed(sock: socket.socket, piece: bytes, interval: float) -> 
         if not readable:
             if not send(sock, piece):
                 return received + read_until_closed(sock)
-            continue
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
+        elif (data := receive(sock)) is None:
             return received
-        if not data:
-            return received
-        received += data
+        else:
+            received += data
     raise AssertionError(f"the server kept a trickling connection open; it sent {received[:100]!r}")
 
 

@@ -468,3 +468,21 @@ def test_every_scrape_of_two_workers_shows_the_totals(
         assert {alerts_counted(httpx.get(metrics_url, headers=auth).text) for _ in range(10)} == {sent}
         assert httpx.get(metrics_url).status_code == 401
         assert httpx.get(f"{served.url}/metrics", headers=auth).status_code == 404  # not on the service port
+
+
+def test_serve_warns_that_metrics_are_open_by_default(server: Served) -> None:
+    assert "/metrics is open to anyone" in server.log.read_text()
+
+
+def test_serve_refuses_a_metrics_port_equal_to_the_service_port(tmp_path: Path) -> None:
+    port = free_port()
+    env = serve_env(tmp_path, metrics_port=str(port))
+    result = subprocess.run(
+        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+    )
+    assert result.returncode == 2
+    assert "SOUNDPIECE_METRICS_PORT must differ" in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,12 @@
-"""A finding: an engine match placed at a location by its source."""
+"""A finding: an engine match placed at a location by its source.
+
+Each part is said where it is known: how the bytes read (type, offset, line,
+column) in the engine's :class:`Match`; where they came from (a path, a commit)
+in the source's :class:`Location`; verdicts on the credential taken after the
+scan on the :class:`Finding`. So an archive member's inner path belongs to
+``Location``, an encoding the engine decoded to ``Match``, and whether a key is
+live to ``Finding``.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ class Location:
 
     path: bytes
     """File path as given or walked; ``b"-"`` for stdin; path inside the tree for git."""
+    stdin: bool = False
+    """Read from standard input: no file anywhere (SARIF and annotations name it ``<stdin>``)."""
     commit: str | None = None
     author_name: str | None = None
     author_email: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from scanner.findings import Finding
+from scanner.findings import Finding, Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +31,20 @@ def label(finding: Finding, options: ReportOptions) -> str:
     return f"{finding.type} {shown_secret(finding, options)}"
 
 
+STDIN_NAME = b"<stdin>"
+"""How the formats that point into the repository (SARIF, annotations) name standard input."""
+
+
+def repository_path(location: Location, scan_root: str | None) -> bytes:
+    """The path SARIF and annotations show: relative to the scan root; :data:`STDIN_NAME` for stdin."""
+    return STDIN_NAME if location.stdin else relative_path(location.path, scan_root)
+
+
 def relative_path(path: bytes, scan_root: str | None) -> bytes:
     """``path`` relative to ``scan_root`` when it lies under it, with POSIX separators.
 
     Code scanning and workflow annotations only attach to repository-relative
-    paths; anything else (stdin's ``-``, paths outside the root) is kept as given.
+    paths; a path outside the root is kept as given.
     """
     if scan_root is not None and os.path.isabs(path):
         root = os.path.join(os.fsencode(os.path.abspath(scan_root)), b"")  # with a trailing separator

@@ -29,12 +29,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rules
-import scanner.workers as workers
+import scanner.sources.files as file_source
 from scanner.engine import Engine
-from scanner.history import scan_history
 from scanner.pool import Pool
+from scanner.run import UnitScanner, scan
+from scanner.sources.files import FileSource
+from scanner.sources.git.history import HistorySource
 from scanner.sources.git.repo import open_repo
-from scanner.stats import ScanStats
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "scanner"))
@@ -203,7 +204,9 @@ def test_planted_tokens_found_and_lookalikes_never_through_the_worker_pool(files
                     want.add((path, offset, expected_line(data, offset), sha(text)))
         half = len(paths) // 2 or 1
         tasks = [paths[:half], paths[half:]]
-        findings, stats = Pool(workers._BatchScanner(engine), 2).run(tasks, pytest.fail)
+        source = FileSource()
+        hits, stats = Pool(UnitScanner(source, engine), 2).run(tasks, pytest.fail)
+        findings = source.findings(hits, stats, pytest.fail)
     got = {(f.location.path, f.match.offset, f.match.line, f.secret_sha256) for f in findings}
     assert got == want
     assert stats.files == len(paths)
@@ -264,7 +267,8 @@ def test_planted_tokens_found_in_git_blobs_around_one_mib(blob_repo: Repo, blobs
             if rules.recognise(token.decode("latin-1")) is not None:
                 want.add((name, offset, expected_line(data, offset), sha(token)))
     commit = blob_repo.commit({k: v + b"\n%d" % next(EXAMPLE) for k, v in names.items()}, "blobs")
-    findings, _ = scan_history(open_repo(str(blob_repo.path)), Engine(), jobs=jobs, warn=pytest.fail)
+    history = HistorySource(open_repo(str(blob_repo.path)), jobs=jobs)
+    findings, _ = scan([history], Engine(), jobs=jobs, warn=pytest.fail)
     mine = {f for f in findings if f.location.path.decode() in names}
     got = {(f.location.path.decode(), f.match.offset, f.match.line, f.secret_sha256) for f in mine}
     assert got == want
@@ -432,8 +436,7 @@ def test_fifo_swapped_in_after_the_walk_never_blocks(tmp_path: Path) -> None:
     try:
         messages: list[str] = []
         started = time.monotonic()
-        stats = ScanStats()
-        findings = workers.scan_file(Engine(), os.fsencode(fifo), stats, messages.append)
+        findings, stats = scan([FileSource.listed([os.fsencode(fifo)])], Engine(), warn=messages.append)
         assert time.monotonic() - started < 5
     finally:
         os.close(writer)
@@ -539,7 +542,7 @@ def test_file_growing_while_scanned_ends_at_its_size_after_the_first_chunk(
     path = tmp_path / "growing.log"
     path.write_bytes(b"start\n" + key.encode() + b"\n" + b"line\n" * (2 * MIB))
     sizes: list[int] = []
-    real_open = workers.open_reader
+    real_open = file_source.open_reader
 
     def recording_open(p: bytes):
         fd, reader = real_open(p)
@@ -557,10 +560,9 @@ def test_file_growing_while_scanned_ends_at_its_size_after_the_first_chunk(
     )
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "started\n"
-        monkeypatch.setattr(workers, "open_reader", recording_open)
-        stats = ScanStats()
+        monkeypatch.setattr(file_source, "open_reader", recording_open)
         started = time.monotonic()
-        findings = workers.scan_file(Engine(), os.fsencode(path), stats, pytest.fail)
+        findings, stats = scan([FileSource.listed([os.fsencode(path)])], Engine(), warn=pytest.fail)
         seconds = time.monotonic() - started
         monkeypatch.undo()
         # And the CLI, with its own reader, also ends while the writer keeps writing.
@@ -615,7 +617,8 @@ def test_sparse_files_with_data_between_holes_exact_offsets_lines_columns(size, 
             content = os.pread(fd, size + 1, 0)
         finally:
             os.close(fd)
-        findings = workers.scan_file(Engine(chunk_size=chunk), os.fsencode(path), ScanStats(), pytest.fail)
+        source = FileSource.listed([os.fsencode(path)])
+        findings, _ = scan([source], Engine(chunk_size=chunk), warn=pytest.fail)
     want = [(m.offset, m.line, m.column, m.secret) for m in Engine(chunk_size=chunk).scan_bytes(content)]
     assert sorted((f.match.offset, f.match.line, f.match.column, f.match.secret) for f in findings) == want
 

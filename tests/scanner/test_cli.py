@@ -21,7 +21,7 @@ import pytest
 
 import rules
 from scanner import __version__
-from scanner.workers import POOL_THRESHOLD
+from scanner.sources.files import POOL_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
@@ -442,6 +442,19 @@ def test_stdin(tmp_path: Path) -> None:
     assert clean.returncode == 0
 
 
+def test_stdin_in_sarif_and_annotations_is_named_stdin(tmp_path: Path) -> None:
+    """Not "-" under %SRCROOT% (a file named "-" in the repository): ``<stdin>``, resolved against nothing."""
+    key = rules.API_KEY.mint()
+    sarif = scan("--format", "sarif", "-", cwd=tmp_path, input=f"x\n{key}\n".encode())
+    assert sarif.returncode == 1
+    [result] = json.loads(sarif.stdout)["runs"][0]["results"]
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": "%3Cstdin%3E", "description": {"text": "standard input"}}
+    assert location["region"]["startLine"] == 2
+    github = scan("--format", "github", "-", cwd=tmp_path, input=f"x\n{key}\n".encode())
+    assert github.stdout.decode().startswith("::error file=<stdin>,line=2,col=1,")
+
+
 def test_stdin_with_paths(tmp_path: Path) -> None:
     k1, k2 = rules.API_KEY.mint(), rules.WEBHOOK_SECRET.mint()
     write(tmp_path / "d" / "f.txt", k2)
@@ -695,6 +708,53 @@ def test_stdin_closed_is_exit_2(tmp_path: Path) -> None:
         preexec_fn=lambda: os.close(0),
     )
     assert_one_line_error(result, "standard input is closed")
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl", "sarif"])
+def test_a_reader_that_leaves_early_ends_the_scan_quietly_with_its_verdict(tmp_path: Path, fmt: str) -> None:
+    """``soundpiece-scan . | head -1``: no traceback, no "broken pipe", and the exit code still says
+    "credentials found" (ripgrep, likewise, exits silently with its match status)."""
+    keys = "".join(f"{rules.API_KEY.mint()}\n" for _ in range(3000))
+    write(tmp_path / "keys.txt", keys)  # reports larger than a pipe's 64 KiB
+    proc = subprocess.Popen(
+        [*SCAN, "--no-progress", "--format", fmt, "."],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what head does after its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert first and err == b""
+
+
+def test_a_closed_stderr_silences_warnings_but_not_the_verdict(tmp_path: Path) -> None:
+    """``2>&1 | head``-style: warnings can no longer be written; the scan goes on and reports."""
+    key = rules.API_KEY.mint()
+    root = tmp_path / "root"
+    write(root / "k.txt", key)
+    for i in range(1500):  # a warning each, more than a pipe holds
+        os.mkfifo(root / f"fifo-{i:04d}")
+    with (tmp_path / "report.json").open("w+b") as out:
+        proc = subprocess.Popen(
+            [*SCAN, "--no-progress", "--format", "json", "."],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        proc.stderr.close()
+        assert proc.wait(timeout=60) == 1
+        out.seek(0)
+        doc = json.loads(out.read())
+    assert first.startswith(b"soundpiece-scan: warning: ")
+    assert [f["secret_sha256"] for f in doc["findings"]] == [sha(key)]
+    assert doc["stats"]["skipped"] == 1500
 
 
 @pytest.mark.parametrize("fmt", ["text", "github", "json"])

@@ -26,14 +26,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rules
-import scanner.workers as workers
+import scanner.run as run_module
+import scanner.sources.files as file_source
 from scanner.engine import Engine
 from scanner.engine.engine import LINE_CONTEXT
 from scanner.filters import INLINE_MARKER
 from scanner.findings import display_path
 from scanner.progress import ProgressLine
 from scanner.report.text import printable
-from scanner.stats import ScanStats
+from scanner.sources.files import FileSource
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
@@ -188,14 +189,14 @@ def test_huge_single_line_with_multibyte_text(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_vanished_file_is_a_warning(monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
-    real_open = workers.open_reader
+    real_open = file_source.open_reader
 
     def vanish_then_open(path: bytes):  # listed by the walker, gone when it is read
         if path == gone:
             os.unlink(path)
         return real_open(path)
 
-    monkeypatch.setattr(workers, "open_reader", vanish_then_open)
+    monkeypatch.setattr(file_source, "open_reader", vanish_then_open)
     with tempfile.TemporaryDirectory() as tmp:
         gone, kept = os.path.join(tmp, "gone").encode(), os.path.join(tmp, "kept").encode()
         key = rules.API_KEY.mint()
@@ -203,7 +204,8 @@ def test_vanished_file_is_a_warning(monkeypatch: pytest.MonkeyPatch, jobs: int) 
             with open(path, "w") as f:
                 f.write(key)
         messages: list[str] = []
-        findings, stats = workers.scan_paths([gone, kept], Engine(), jobs=jobs, warn=messages.append)
+        source = FileSource.listed([gone, kept])
+        findings, stats = run_module.scan([source], Engine(), jobs=jobs, warn=messages.append)
     assert [f.location.path for f in findings] == [kept]
     assert messages == [f"{display_path(gone)}: skipped: No such file or directory"]
     assert (stats.files, stats.skipped) == (1, 1)
@@ -215,7 +217,7 @@ def test_file_changing_during_the_scan(monkeypatch: pytest.MonkeyPatch, tmp_path
     path = tmp_path / "moving.log"
     data = planted_size(3 * MIB, {10: key, 2 * MIB: key})
     path.write_bytes(data)
-    real_open = workers.open_reader
+    real_open = file_source.open_reader
 
     def open_then_change(p: bytes):
         fd, reader = real_open(p)
@@ -236,13 +238,14 @@ def test_file_changing_during_the_scan(monkeypatch: pytest.MonkeyPatch, tmp_path
 
         return fd, grow_after_first_read
 
-    monkeypatch.setattr(workers, "open_reader", open_then_change)
+    monkeypatch.setattr(file_source, "open_reader", open_then_change)
     messages: list[str] = []
-    stats = ScanStats()
     if change == "replace_with_dir":
         path.unlink()
         path.mkdir()
-    findings = workers.scan_file(Engine(), os.fsencode(path), stats, messages.append)
+    findings, stats = run_module.scan(
+        [FileSource.listed([os.fsencode(path)])], Engine(), warn=messages.append
+    )
     if change == "grow":  # bounded by the size when it was opened
         assert stats.bytes == len(data)
         assert [f.match.offset for f in findings] == [10, 2 * MIB]
@@ -306,7 +309,7 @@ def test_planted_tokens_found_exactly(parts, chunk: int) -> None:
     with tempfile.NamedTemporaryFile() as f:  # a file: read once, relocated when needed
         f.write(data)
         f.flush()
-        findings = workers.scan_file(engine, os.fsencode(f.name), ScanStats(), pytest.fail)
+        findings, _ = run_module.scan([FileSource.listed([os.fsencode(f.name)])], engine, warn=pytest.fail)
     got = [(m.offset, m.line, m.column, m.secret.decode()) for m in (f.match for f in findings)]
     assert sorted(got) == want
     stream = io.BytesIO(data)  # a pipe: read once, lines counted as it goes
@@ -415,22 +418,23 @@ def test_in_process_scan_reports_progress(monkeypatch: pytest.MonkeyPatch, tmp_p
         (tmp_path / f"{i}.txt").write_bytes(b"x" * 1000)
         paths.append(os.fsencode(tmp_path / f"{i}.txt"))
     clock = FakeClock()
-    monkeypatch.setattr(workers.time, "monotonic", clock)
-    real_scan_file = workers.scan_file
+    monkeypatch.setattr(run_module.time, "monotonic", clock)
+    real_open = file_source.open_reader
 
-    def slow_scan_file(*args):
+    def slow_open(*args):
         clock.now += 0.1
-        return real_scan_file(*args)
+        return real_open(*args)
 
-    monkeypatch.setattr(workers, "scan_file", slow_scan_file)
+    monkeypatch.setattr(file_source, "open_reader", slow_open)
     calls: list[tuple[int, int]] = []
 
-    def record(files: int, nbytes: int) -> None:
+    def record(_source, files: int, nbytes: int) -> None:
         calls.append((files, nbytes))
 
     for jobs in (1, 2):  # jobs=2 but few files: still in-process
         calls.clear()
-        workers.scan_paths(iter(paths), Engine(), jobs=jobs, warn=pytest.fail, progress=record)
+        source = FileSource.listed(iter(paths))
+        run_module.scan([source], Engine(), jobs=jobs, warn=pytest.fail, progress=record)
         assert len(calls) >= 5, "progress not reported"
         assert all(b == 1000 * f for f, b in calls)
         assert calls == sorted(calls)
@@ -476,23 +480,23 @@ def run_on_pty_stderr(args: list[str], cwd: Path, prelude: str = "") -> tuple[in
 IMPATIENT = """
 import importlib, scanner.progress
 scanner.progress.DELAY = 0.0
-for name in ("scanner.workers", "scanner.pool"):  # wherever the interval lives
+for name in ("scanner.run", "scanner.pool"):  # wherever the interval lives
     module = importlib.import_module(name)
     if hasattr(module, "PROGRESS_INTERVAL"):
         module.PROGRESS_INTERVAL = 0.001
-import time, scanner.workers
-_scan_file = scanner.workers.scan_file
-def _slow_scan_file(*args):  # ~0.3 s in all: the progress thread surely gets its turn
+import time, scanner.sources.files
+_open_reader = scanner.sources.files.open_reader
+def _slow_open_reader(*args):  # ~0.3 s in all: the progress thread surely gets its turn
     time.sleep(0.0005)
-    return _scan_file(*args)
-scanner.workers.scan_file = _slow_scan_file
+    return _open_reader(*args)
+scanner.sources.files.open_reader = _slow_open_reader
 """
 
 
 @pytest.fixture(scope="module")
 def pool_tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("progress")
-    for i in range(workers.POOL_THRESHOLD + 100):
+    for i in range(file_source.POOL_THRESHOLD + 100):
         (root / f"f{i}.txt").write_bytes(b"some text\n" * 50)
     (root / "k.txt").write_text(rules.API_KEY.mint())
     return root
@@ -502,7 +506,7 @@ def pool_tree(tmp_path_factory) -> Path:
 def test_progress_on_a_terminal(pool_tree: Path, jobs: str) -> None:
     rc, out, err = run_on_pty_stderr(["--jobs", jobs, "--format", "json", "."], pool_tree, IMPATIENT)
     assert rc == 1, err
-    assert json.loads(out)["stats"]["files"] == workers.POOL_THRESHOLD + 101
+    assert json.loads(out)["stats"]["files"] == file_source.POOL_THRESHOLD + 101
     assert b"\r\x1b[K" in err and b" files, " in err, err
     assert err.endswith(b"\r\x1b[K")  # the line is cleared before the report
 
@@ -534,10 +538,11 @@ MANY_WARNINGS = """
 import sys
 from scanner.engine import Engine
 from scanner.engine.engine import LINE_CONTEXT
-from scanner.workers import scan_paths
+from scanner.run import scan
+from scanner.sources.files import FileSource
 paths = [b"/nonexistent/soundpiece-scan/a/rather/long/directory/name/%06d.txt" % i for i in range(20000)]
 messages = []
-findings, stats = scan_paths(paths, Engine(), jobs=2, warn=messages.append)
+findings, stats = scan([FileSource.listed(paths)], Engine(), jobs=2, warn=messages.append)
 print(len(findings), stats.files, stats.skipped, len(messages))
 """
 
@@ -559,9 +564,9 @@ def test_pool_walk_failure_is_raised_not_hung(tmp_path: Path) -> None:
     path = os.fsencode(tmp_path / "f.txt")
 
     def walk():
-        for _ in range(workers.POOL_THRESHOLD + 10):
+        for _ in range(file_source.POOL_THRESHOLD + file_source.BATCH + 10):  # past the pool's start
             yield path
         raise OSError(errno.EIO, "walk broke")
 
     with pytest.raises(OSError, match="walk broke"):
-        workers.scan_paths(walk(), Engine(), jobs=2, warn=pytest.fail)
+        run_module.scan([FileSource.listed(walk())], Engine(), jobs=2, warn=pytest.fail)

@@ -7,11 +7,13 @@ for ever. This subclass counts what httptools parses and refuses early; the pars
 httptools' (llhttp's), and the fast path adds a few integer additions per read.
 
 What counts as the head: every byte read while a request arrives that is not body content -- the
-request line, header lines, chunk-size lines and trailers. Two counts enforce it: the pieces the
-parser hands over (target, header names and values) are checked before the application is called,
-and the raw bytes read are checked after each read, which bounds the piece httptools is still
-holding. When pipelined requests share a read, the bytes the parser delivered for the earlier ones
-are taken off the later one's count; only their separators (``: ``, line ends) are charged to it.
+request line, header lines, chunk-size lines and trailers. Two counts enforce it. The pieces the
+parser hands over (target, header names and values) are summed when the head is complete, before
+the application is called, and again with the trailers; the sum is taken only when more than the
+limit was read at all. And the raw bytes of a request still arriving, minus its body, are checked
+after each read: that bounds the piece of a line httptools is still holding. When pipelined
+requests share a read, the earlier ones' length as a client writes them is taken off the later
+one's count (see ``_previous_request_end``).
 """
 
 from __future__ import annotations

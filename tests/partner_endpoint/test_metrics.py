@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from partner_helpers import TestClient
 
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.settings import Settings, SettingsError
+from tests.support.partner import TestClient
 
 TOKEN = "scrape-" + "k" * 25
 

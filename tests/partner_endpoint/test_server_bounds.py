@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,84 +26,34 @@ import pytest
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from partner_helpers import KeyServer, Signer, alert_body
 
 import rules
+from tests.support.github import KeyServer, Signer, alert_body
+from tests.support.processes import HANG_GUARD, free_port, status_kb
+from tests.support.services import ServerProcess, service_env
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 HEAD_LIMIT = 16 * 1024  # the documented defaults (README), tested as they ship
 HEADER_LIMIT = 100
 REQUEST_TIMEOUT = "3"  # shortened for the tests; the mechanism is the same at the default 10 s
-HANG_GUARD = 60.0
 
-
-# --- a serve process ------------------------------------------------------------------------------
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+Served = ServerProcess
 
 
 def serve_env(tmp: Path, **values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")}
-    env.update(
-        SOUNDPIECE_DATABASE_URL=f"sqlite:///{tmp / 'store.db'}",
-        SOUNDPIECE_SECRET_KEY=Fernet.generate_key().decode(),
-        SOUNDPIECE_MAIL_DIR=str(tmp / "outbox"),
-        SOUNDPIECE_MAIL_WORKER="off",
-        SOUNDPIECE_LOG_LEVEL="INFO",
-    )
-    env.update({f"SOUNDPIECE_{k.upper()}": v for k, v in values.items()})
-    return env
+    defaults = {
+        "database_url": f"sqlite:///{tmp / 'store.db'}",
+        "secret_key": Fernet.generate_key().decode(),
+        "mail_dir": str(tmp / "outbox"),
+        "mail_worker": "off",
+        "log_level": "INFO",
+    }
+    return service_env(**(defaults | values))
 
 
-@contextlib.contextmanager
-def running_serve(env: dict[str, str], log: Path, *args: str) -> Iterator[Served]:
-    """``soundpiece-partner serve`` on a free loopback port until /healthz answers; stopped after."""
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    served = Served(process, port, log)
-    try:
-        deadline = time.monotonic() + HANG_GUARD
-        while not _healthy(served):
-            assert process.poll() is None, f"serve exited: {log.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
-        yield served
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=HANG_GUARD)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _healthy(served: Served) -> bool:
-    try:
-        return httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+def running_serve(env: dict[str, str], log: Path, *args: str) -> ServerProcess:
+    """``soundpiece-partner serve`` on a free port, as a context manager: healthy inside, stopped after."""
+    return ServerProcess(env, log.parent, log.stem, *args)
 
 
 @pytest.fixture(scope="module")
@@ -253,10 +202,7 @@ def test_an_unfinished_128_mib_header_costs_no_memory(server: Served) -> None:
 
 def high_water_mib(pid: int) -> float:
     """The process's own peak RSS (VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+    return status_kb(pid, b"VmHWM") / 1024
 
 
 def chunked_with_trailer(trailer: bytes, close: bool = True) -> bytes:
@@ -471,7 +417,7 @@ def test_every_scrape_of_two_workers_shows_the_totals(
 
 
 def test_serve_warns_that_metrics_are_open_by_default(server: Served) -> None:
-    assert "/metrics is open to anyone" in server.log.read_text()
+    assert "/metrics is open to anyone" in server.log()
 
 
 def test_serve_refuses_a_metrics_port_equal_to_the_service_port(tmp_path: Path) -> None:

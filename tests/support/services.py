@@ -30,7 +30,7 @@ from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from tests.support.github import Signer, post_alert
-from tests.support.processes import free_port, wait_for
+from tests.support.processes import HANG_GUARD, free_port, wait_for
 
 HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
 """One client for all requests: building one per request (its TLS context) costs ~100 ms.
@@ -101,8 +101,10 @@ def service_env(**values: str) -> dict[str, str]:
 class ServerProcess:
     """``soundpiece-partner serve`` (one uvicorn worker) on a free loopback port, in its own session."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, name: str) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str, *args: str) -> None:
         self.env = env
+        self.args = args
+        """More ``serve`` arguments (``--workers 2``)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
@@ -112,7 +114,7 @@ class ServerProcess:
         command = [sys.executable, "-m", "partner_endpoint.cli", "serve", "--host", "127.0.0.1"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*command, "--port", str(self.port)],
+                [*command, "--port", str(self.port), *self.args],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -147,6 +149,13 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> ServerProcess:
+        self.start(HANG_GUARD)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class MailWorkerProcess:

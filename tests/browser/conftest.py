@@ -1,19 +1,18 @@
-"""Fixtures for the browser tests: one Chromium for the whole session, an SMTP inbox, GitHub's side."""
+"""Fixtures for the browser tests: one Chromium for the whole session, an SMTP inbox.
+
+GitHub's side (``signer``, ``key_server``) comes from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-from browser_support import Inbox, chromium_flags, chromium_path
-from fault_helpers import KeyServer, Signer, free_port
+from tests.support.browser import Inbox, chromium_flags, chromium_path
+from tests.support.processes import free_port
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +30,3 @@ def inbox() -> Iterator[Inbox]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
-
-
-@pytest.fixture
-def key_server(signer: Signer) -> Iterator[KeyServer]:
-    server = KeyServer(signer.document)
-    yield server
-    server.close()

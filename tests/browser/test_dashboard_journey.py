@@ -18,23 +18,25 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_support import ARTIFACTS, ROOT, Inbox, Screenshots, plain_text
 from cryptography.fernet import Fernet
-from fault_helpers import KeyServer, ServerProcess, Signer, alert_body, post_alert, service_env, wait_for
 
 import rules
+from tests.support.browser import ARTIFACTS, ROOT, Inbox, Screenshots, plain_text
+from tests.support.github import KeyServer, Signer, alert_body, post_alert
+from tests.support.processes import HANG_GUARD, wait_for
+from tests.support.services import HTTP, ServerProcess, service_env
 
 DENIED = {"detail": "Missing or invalid Authorization header"}
 LEAK_URL = "https://github.com/acme/shop/blob/main/config/.env"
 
 
 def whoami(base: str, key: str) -> httpx.Response:
-    return httpx.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    return HTTP.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {key}"})
 
 
 def cli(env: dict[str, str], *args: str) -> Any:
     command = [sys.executable, "-m", "partner_endpoint.cli", *args, "--json"]
-    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -46,7 +48,7 @@ def mail_matching(inbox: Inbox, predicate: Callable[[EmailMessage], bool], what:
         found[:] = [m for m in inbox.messages() if predicate(m)]
         return bool(found)
 
-    wait_for(arrived, 30, what=what)
+    wait_for(arrived, HANG_GUARD, what=what)
     return found[-1]
 
 
@@ -65,9 +67,8 @@ def service(
     )
     server = ServerProcess(env, tmp_path, "serve")
     env["SOUNDPIECE_DASHBOARD_URL"] = f"{server.url}/dashboard"
-    server.start()
-    yield server, env
-    server.stop()
+    with server:
+        yield server, env
 
 
 def test_owner_journey(
@@ -134,8 +135,7 @@ def test_owner_journey(
     assert api_key not in page.content() and signing_secret not in page.content()
 
     # 3. GitHub reports the key: the dashboard shows it leaked, and the leak mail opens its page.
-    body = alert_body([api_key], url=LEAK_URL)
-    answer = post_alert(base, signer, body)
+    answer = post_alert(HTTP, signer, alert_body(api_key, url=LEAK_URL), base_url=base)
     assert answer.status_code == 200 and answer.json()[0]["label"] == "true_positive"
     page.goto(f"{base}/dashboard/keys")
     page.get_by_role("heading", name="1 key was found in public").wait_for()

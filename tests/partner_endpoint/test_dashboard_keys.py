@@ -11,9 +11,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from conftest import Issued
-from dashboard_helpers import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
-from partner_helpers import Clock, TestClient, alert_body, post_alert, rows, start_client
 from sqlalchemy import Engine, update
 from starlette.applications import Starlette
 
@@ -26,6 +23,9 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events
+from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
+from tests.support.github import alert_body, post_alert
+from tests.support.partner import Clock, Issued, TestClient, rows, start_client
 
 DENIED = {"detail": "Missing or invalid Authorization header"}
 

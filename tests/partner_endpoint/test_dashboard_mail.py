@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from partner_helpers import Clock, rows
 from sqlalchemy import Engine
 
 from partner_endpoint.mail.queue import Composer, queue
@@ -19,6 +18,7 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import mail_outbox
+from tests.support.partner import Clock, rows
 
 TOKEN = "Aa0_-" * 8 + "xyz"
 

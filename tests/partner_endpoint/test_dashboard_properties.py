@@ -9,14 +9,13 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
-from conftest import Issued
-from dashboard_helpers import PREFIX, Browser, hidden_fields
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from partner_helpers import rows
 from sqlalchemy import Engine
 
 from partner_endpoint.store.models import api_keys
+from tests.support.dashboard import PREFIX, Browser, hidden_fields
+from tests.support.partner import Issued, rows
 
 PROPERTIES = settings(
     max_examples=60,

@@ -13,9 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Issued
-from dashboard_helpers import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
-from partner_helpers import Clock, TestClient, alert_body, rows
 from sqlalchemy import Engine, select
 
 from partner_endpoint.app import create_app
@@ -24,6 +21,9 @@ from partner_endpoint.leak_response import record_and_notify
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, metadata, sign_in_links
+from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
+from tests.support.github import alert_body
+from tests.support.partner import Clock, Issued, TestClient, rows
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -275,9 +275,11 @@ def test_forms_without_their_session_token_change_nothing(
         f"{PREFIX}/sign-out": {},
         f"{PREFIX}/account": {"account_id": str(mine.account_id)},
     }
+    last = own["csrf_token"][-1]
+    tampered = own["csrf_token"][:-1] + ("1" if last == "0" else "0")  # one hex digit off
     before = state(engine)
     for path, fields in posts.items():
-        for token in (None, "", foreign, own["csrf_token"][:-1] + "0", "x" * 5000):
+        for token in (None, "", foreign, tampered, "x" * 5000):
             data = fields if token is None else fields | {"csrf_token": token}
             response = me.post(path, data)
             assert response.status_code == 403, (path, token)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from partner_helpers import Clock, TestClient
 from sqlalchemy import Engine
 
 from partner_endpoint.mail.queue import Composer
@@ -25,6 +24,7 @@ from partner_endpoint.mail.worker import MailWorker, mail_context
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
+from tests.support.partner import Clock, TestClient
 
 PREFIX = "/dashboard"
 _HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')

@@ -1,6 +1,6 @@
 """Debian's Chromium under Playwright, an SMTP inbox that keeps whole messages, screenshots as artifacts.
 
-Plain functions and classes; the fixtures are in conftest.py. The browser is never downloaded:
+Plain functions and classes; the fixtures are in tests/browser/conftest.py. The browser is never downloaded:
 Playwright drives the ``chromium`` on PATH (scripts/test installs Debian's package if it is missing).
 """
 

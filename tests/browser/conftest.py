@@ -15,9 +15,13 @@ from tests.support.browser import Inbox, chromium_flags, chromium_path
 from tests.support.processes import free_port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Launched once: starting Chromium costs more than most of what a test does with it."""
+    """One launch per module: starting Chromium costs more than most of what a test does with it.
+
+    Not per session: Playwright's sync API keeps an asyncio loop running in this thread while it
+    lives, and later tests on the same pytest worker that call ``asyncio.run`` would then fail.
+    """
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=chromium_flags())
         yield browser

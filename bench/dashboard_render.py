@@ -116,7 +116,7 @@ def main() -> int:
     pages = {
         "/healthz (baseline: database ping)": "/healthz",
         "sign-in page (baseline: template only)": "/dashboard/sign-in",
-        "keys page: 50 newest of 1,000": "/dashboard/keys",
+        f"keys page: 50 newest of {args.keys:,}": "/dashboard/keys",
         "keys page: filtered by label": "/dashboard/keys?q=worker-09&order=label",
         "keys page: page 20": "/dashboard/keys?page=20",
         "a leaked key's page": f"/dashboard/keys/{leaked_id}",

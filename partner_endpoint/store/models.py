@@ -75,9 +75,10 @@ api_keys = Table(
     # Hash of the dashboard form that created the key: a resubmitted form creates nothing twice.
     Column("create_request", String(64), nullable=True),
     Index("uq_api_keys_create_request", "create_request", unique=True),
-    # An account's keys, listed newest first or by label, a page at a time.
-    Index("ix_api_keys_account_created", "account_id", "created_at", "id"),
-    Index("ix_api_keys_account_label", "account_id", "label"),
+    # An account's visible keys, newest first or by label, a page at a time (deleted_at IS NULL is
+    # matched in the index, so counting an account's keys reads the index alone).
+    Index("ix_api_keys_account_created", "account_id", "deleted_at", "created_at", "id"),
+    Index("ix_api_keys_account_label", "account_id", "deleted_at", "label", "id"),
 )
 
 signing_secrets = Table(

@@ -30,8 +30,10 @@ def upgrade() -> None:
     op.add_column("api_keys", sa.Column("create_request", sa.String(64), nullable=True))
     op.create_index("uq_api_keys_create_request", "api_keys", ["create_request"], unique=True)
     op.drop_index("ix_api_keys_account_id", table_name="api_keys")
-    op.create_index("ix_api_keys_account_created", "api_keys", ["account_id", "created_at", "id"])
-    op.create_index("ix_api_keys_account_label", "api_keys", ["account_id", "label"])
+    op.create_index(
+        "ix_api_keys_account_created", "api_keys", ["account_id", "deleted_at", "created_at", "id"]
+    )
+    op.create_index("ix_api_keys_account_label", "api_keys", ["account_id", "deleted_at", "label", "id"])
     op.create_index("ix_accounts_owner_email_lower", "accounts", [sa.text("lower(owner_email)")])
     op.create_table(
         "dashboard_sessions",

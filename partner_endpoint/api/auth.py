@@ -17,7 +17,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 import rules
-from partner_endpoint.networks import IPAddress, Network, contains, parse_address, parse_networks
+from partner_endpoint.networks import (
+    IPAddress,
+    Network,
+    contains,
+    forwarded_client,
+    parse_address,
+    parse_networks,
+)
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import read_transaction, write_transaction
@@ -58,13 +65,14 @@ def bearer_token(header: str | None) -> str:
 def client_address(
     conn: HTTPConnection, proxy_header: str | None, trusted_proxies: tuple[Network, ...]
 ) -> IPAddress | None:
-    """The caller's address; from ``proxy_header`` (its last entry) only when the peer is a trusted proxy."""
+    """The caller's address: the peer, or, behind trusted proxies, who connected to the outermost one.
+
+    Every line of ``proxy_header`` counts (see :func:`networks.forwarded_client`).
+    """
     peer = parse_address(conn.client.host if conn.client else None)
-    if proxy_header and contains(trusted_proxies, peer):
-        forwarded = conn.headers.get(proxy_header)
-        if forwarded:
-            return parse_address(forwarded.split(",")[-1])
-    return peer
+    if not proxy_header:
+        return peer
+    return forwarded_client(peer, conn.headers.getlist(proxy_header), trusted_proxies)
 
 
 def refusal(record: keys.AuthRecord, address: IPAddress | None) -> str | None:

@@ -173,3 +173,65 @@ def test_alert_endpoint_does_not_need_an_api_key(client: TestClient) -> None:
     response = client.post("/v1/secret-scanning/github", content=b"[]", headers=bearer("spk_x"))
     assert response.status_code == 401
     assert response.json() != DENIED  # refused for its missing GitHub signature, not by API auth
+
+
+def test_a_proxy_that_adds_its_own_header_line_is_not_bypassed(
+    make_client: Callable[..., TestClient], issue: Callable[..., Issued]
+) -> None:
+    """HAProxy's ``option forwardfor`` adds a line instead of appending to the client's: the lines are
+    one list, and only its right end is believed (before the fix the client's forged first line was)."""
+    issued = issue(allow_ips=["198.51.100.7"])
+    behind_proxy = make_client(client=("127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
+
+    def whoami(*lines: str) -> int:
+        headers = [("Authorization", f"Bearer {issued.api_key}")] + [("X-Forwarded-For", v) for v in lines]
+        return behind_proxy.get("/v1/whoami", headers=headers).status_code
+
+    assert whoami("198.51.100.7", "203.0.113.9") == 401  # forged line first, the proxy's line last
+    assert whoami("203.0.113.9", "198.51.100.7") == 200
+    assert whoami("10.9.9.9, 198.51.100.7", "203.0.113.9") == 401
+    assert whoami("203.0.113.9", "", "198.51.100.7,") == 200  # empty list elements are ignored
+
+
+def test_several_trusted_proxies_that_are_not_on_loopback(
+    make_client: Callable[..., TestClient], issue: Callable[..., Issued]
+) -> None:
+    """A load balancer (192.0.2.1) in front of an ingress proxy (192.0.2.5): both are trusted, so the
+    client is the entry before them; an untrusted hop in between is where belief stops."""
+    issued = issue(allow_ips=["198.51.100.0/24"])
+    ingress = make_client(
+        client=("192.0.2.5", 1), trusted_proxy_header="X-Forwarded-For", trusted_proxies=("192.0.2.0/28",)
+    )
+
+    def whoami(forwarded: str) -> int:
+        headers = bearer(issued.api_key) | {"X-Forwarded-For": forwarded}
+        return ingress.get("/v1/whoami", headers=headers).status_code
+
+    assert whoami("198.51.100.7, 192.0.2.1") == 200
+    assert whoami("198.51.100.7") == 200
+    assert whoami("203.0.113.4, 198.51.100.7, 192.0.2.1") == 200  # whatever the client claimed itself
+    assert whoami("198.51.100.7, 203.0.113.4, 192.0.2.1") == 401  # 203.0.113.4 is not ours to believe
+    assert whoami("198.51.100.7, garbage, 192.0.2.1") == 401
+    # Loopback is no longer trusted with this setting: a local peer's header is ignored.
+    local = make_client(
+        client=("127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For", trusted_proxies=("192.0.2.0/28",)
+    )
+    assert (
+        local.get(
+            "/v1/whoami", headers=bearer(issued.api_key) | {"X-Forwarded-For": "198.51.100.7"}
+        ).status_code
+        == 401
+    )
+
+
+def test_ipv4_mapped_peers_match_ipv4_ranges(
+    make_client: Callable[..., TestClient], issue: Callable[..., Issued]
+) -> None:
+    """A dual-stack socket reports an IPv4 peer as ``::ffff:a.b.c.d``: it is that IPv4 address."""
+    issued = issue(allow_ips=["10.0.0.0/8"])
+    for peer, expected in [("::ffff:10.1.2.3", 200), ("::ffff:11.1.2.3", 401), ("10.1.2.3", 200)]:
+        client = make_client(client=(peer, 4000))
+        assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == expected, peer
+    mapped_proxy = make_client(client=("::ffff:127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
+    headers = bearer(issued.api_key) | {"X-Forwarded-For": "::ffff:10.0.0.9"}
+    assert mapped_proxy.get("/v1/whoami", headers=headers).status_code == 200

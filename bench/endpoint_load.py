@@ -57,7 +57,11 @@ async def alerts(request):
     await request.body()
     return JSONResponse([])
 
+async def whoami(request):
+    return JSONResponse({"account_id": 1, "key_id": 1, "label": "k"})
+
 app = Starlette(routes=[Route("/v1/secret-scanning/github", alerts, methods=["POST"]),
+                        Route("/v1/whoami", whoami),
                         Route("/healthz", lambda r: JSONResponse({"status": "ok"}))])
 """
 WRK_SCRIPT = r"""
@@ -79,6 +83,8 @@ end
 delay = function()
   return delay_ms
 end
+"""
+WRK_DONE = r"""
 done = function(summary, latency, requests_)
   local e = summary.errors
   io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
@@ -166,6 +172,45 @@ def process(
                 proc.wait()
 
 
+def service_env(**values: str) -> dict[str, str]:
+    """Our environment without SOUNDPIECE_* variables, plus ``values`` as SOUNDPIECE_<NAME>."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")}
+    return env | {f"SOUNDPIECE_{name}": value for name, value in values.items()}
+
+
+def bare_server(tmp: Path, port: int, workers: int) -> list[str]:
+    """The command of the ceiling: a bare Starlette app (``BARE_APP``) on the same uvicorn setup."""
+    (tmp / "bare_app.py").write_text(BARE_APP)
+    return [
+        str(BIN / "uvicorn"),
+        "bare_app:app",
+        "--app-dir",
+        str(tmp),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def serve_command(port: int, workers: int) -> list[str]:
+    return [
+        str(BIN / "soundpiece-partner"),
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
 def alert(tokens: list[str]) -> bytes:
     return json.dumps(
         [
@@ -178,11 +223,16 @@ def alert(tokens: list[str]) -> bytes:
 
 def write_wrk_script(path: Path, signer: Signer, bodies: list[bytes]) -> None:
     entries = ",\n".join(f'{{"{signer.key_id}", "{signer.sign(b)}", [==[{b.decode()}]==]}}' for b in bodies)
-    path.write_text(f"REQUESTS = {{\n{entries}\n}}\n{WRK_SCRIPT}")
+    path.write_text(f"REQUESTS = {{\n{entries}\n}}\n{WRK_SCRIPT}{WRK_DONE}")
 
 
 def run_wrk(
-    port: int, script: Path, seconds: int, connections: int, rate: float | None = None
+    port: int,
+    script: Path,
+    seconds: int,
+    connections: int,
+    rate: float | None = None,
+    path: str = ALERT_PATH,
 ) -> dict[str, float]:
     """Closed loop at full speed, or paced near ``rate`` requests/s.
 
@@ -200,7 +250,7 @@ def run_wrk(
             "5s",
             "-s",
             str(script),
-            f"http://{HOST}:{port}{ALERT_PATH}",
+            f"http://{HOST}:{port}{path}",
             *(["--", *pacing] if pacing else []),
         ],
         capture_output=True,
@@ -266,15 +316,13 @@ def main() -> int:
             ]
         engine.dispose()
 
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
-            "SOUNDPIECE_DATABASE_URL": database_url,
-            "SOUNDPIECE_SECRET_KEY": secret_key,
-            "SOUNDPIECE_GITHUB_KEYS_URL": keys_url,
-            "SOUNDPIECE_MAIL_DIR": str(tmp / "outbox"),
-            "SOUNDPIECE_LOG_LEVEL": "WARNING",
-        }
-        (tmp / "bare_app.py").write_text(BARE_APP)
+        env = service_env(
+            DATABASE_URL=database_url,
+            SECRET_KEY=secret_key,
+            GITHUB_KEYS_URL=keys_url,
+            MAIL_DIR=str(tmp / "outbox"),
+            LOG_LEVEL="WARNING",
+        )
         one = tmp / "one.lua"
         write_wrk_script(one, signer, [alert([rules.API_KEY.mint()]) for _ in range(2000)])
         hundred = tmp / "hundred.lua"
@@ -291,37 +339,12 @@ def main() -> int:
         figures["ecdsa_verify_per_s_one_core"] = ecdsa_verify_rate()
 
         bare_port = free_port()
-        bare = [
-            str(BIN / "uvicorn"),
-            "bare_app:app",
-            "--app-dir",
-            str(tmp),
-            "--host",
-            HOST,
-            "--port",
-            str(bare_port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        with process(bare, env, bare_port):
+        with process(bare_server(tmp, bare_port, args.workers), env, bare_port):
             run_wrk(bare_port, one, 1, args.connections)  # warm-up
             figures["bare_starlette_max"] = run_wrk(bare_port, one, seconds, args.connections)
 
         port = free_port()
-        serve = [
-            str(BIN / "soundpiece-partner"),
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
-        with process(serve, env, port):
+        with process(serve_command(port, args.workers), env, port):
             run_wrk(port, one, 1, args.connections)  # warm-up: both workers fetch the keys
             figures["alerts_1_token_max"] = run_wrk(port, one, seconds, args.connections)
             # 64 paced connections, aimed 10 % above 1,000/s to make up for the time each request takes.

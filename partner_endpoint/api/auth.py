@@ -122,11 +122,13 @@ class ApiKeyBackend(AuthenticationBackend):
 
     async def _check(self, conn: HTTPConnection) -> keys.AuthRecord:
         token = bearer_token(conn.headers.get("authorization"))
-        if rules.recognise(token) is not rules.API_KEY:
-            raise Refused("malformed", "not a checksum-valid API key")  # no database query for these
+        if len(token) != rules.API_KEY.length:
+            raise Refused("malformed", "not an API key")
         token_hash = rules.identity(token)
-        entry = self._directory.cached(token_hash)
+        entry = self._directory.cached(token_hash)  # a hit is an issued key: its checksum is right
         if entry is None:
+            if rules.recognise(token) is not rules.API_KEY:
+                raise Refused("malformed", "not a checksum-valid API key")  # no database query for these
             if self._directory.is_unknown(token_hash):
                 raise Refused("unknown", "unknown key", token_hash)
             if (retry_after := self._budget.exhausted(self._client(conn))) is not None:

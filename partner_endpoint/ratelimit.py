@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from partner_endpoint.networks import IPAddress
 
+_EARNED = 1 - 1e-9
+"""A token counts as earned when this close to whole (floating point: window * (limit / window) < limit)."""
 MAX_CLIENTS = 100_000
 """Buckets kept at most; the longest untouched goes first (bounded memory under many addresses)."""
 
@@ -22,6 +24,8 @@ def client_key(address: IPAddress | None) -> str:
     if address is None:
         return "unknown"
     if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
 
@@ -45,19 +49,19 @@ class FailureBudget:
         if not self.enabled or client not in self._buckets:
             return None
         tokens = self._tokens(client)
-        return None if tokens >= 1 else math.ceil((1 - tokens) / self._rate)
+        return None if tokens >= _EARNED else math.ceil((1 - tokens) / self._rate)
 
     def spend(self, client: str) -> int | None:
         """Count one failure; None if there was room for it, else seconds until there is (nothing spent)."""
         if not self.enabled:
             return None
         tokens = self._tokens(client)
-        if tokens < 1:
+        if tokens < _EARNED:
             return math.ceil((1 - tokens) / self._rate)
         self._buckets.pop(client, None)  # re-inserted last: the dict's order is least recently spent first
         if len(self._buckets) >= self._max_clients:
             del self._buckets[next(iter(self._buckets))]
-        self._buckets[client] = (tokens - 1, self._clock())
+        self._buckets[client] = (max(0.0, tokens - 1), self._clock())
         return None
 
     def _tokens(self, client: str) -> float:

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from auth_helpers import DENIED, bearer, count_statements
 from conftest import Issued
 from partner_helpers import Clock, TestClient, rows
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 import rules
+from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys
-
-DENIED = {"detail": "Missing or invalid Authorization header"}
-
-
-@contextmanager
-def count_statements(engine: Engine) -> Iterator[list[str]]:
-    """Statements run meanwhile, but for the background reads of the key change log (and BEGIN/COMMIT)."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        background = "key_changes" in statement or "pg_current_snapshot" in statement
-        if not background and statement.split()[0].upper() not in ("BEGIN", "COMMIT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def last_used(engine: Engine, key_id: int) -> Any:
@@ -256,3 +234,35 @@ def test_ipv4_mapped_peers_match_ipv4_ranges(
     mapped_proxy = make_client(client=("::ffff:127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
     headers = bearer(issued.api_key) | {"X-Forwarded-For": "::ffff:10.0.0.9"}
     assert mapped_proxy.get("/v1/whoami", headers=headers).status_code == 200
+
+
+def test_authentication_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SOUNDPIECE_KEY_CHANGE_DELAY": "0.5",
+            "SOUNDPIECE_AUTH_CACHE_SIZE": "0",
+            "SOUNDPIECE_AUTH_FAILURE_LIMIT": "100",
+            "SOUNDPIECE_AUTH_FAILURE_WINDOW": "30",
+        }
+    )
+    assert (settings.key_change_delay, settings.auth_cache_size) == (0.5, 0)
+    assert (settings.auth_failure_limit, settings.auth_failure_window) == (100, 30.0)
+    defaults = Settings.from_env({})
+    assert (defaults.key_change_delay, defaults.auth_failure_limit, defaults.auth_failure_window) == (
+        1.0,
+        30,
+        60.0,
+    )
+    for name, value in [
+        ("KEY_CHANGE_DELAY", "0"),
+        ("KEY_CHANGE_DELAY", "inf"),
+        ("KEY_CHANGE_DELAY", "nan"),
+        ("KEY_CHANGE_DELAY", "soon"),
+        ("AUTH_CACHE_SIZE", "-1"),
+        ("AUTH_CACHE_SIZE", "1e3"),
+        ("AUTH_FAILURE_LIMIT", "-5"),
+        ("AUTH_FAILURE_WINDOW", "0"),
+        ("AUTH_FAILURE_WINDOW", "-inf"),
+    ]:
+        with pytest.raises(SettingsError):
+            Settings.from_env({f"SOUNDPIECE_{name}": value})

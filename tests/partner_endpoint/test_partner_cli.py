@@ -65,6 +65,16 @@ def test_accounts_keys_leaks_with_json(env: dict[str, str]) -> None:
     assert cli(env, "leaks", "list", "--json") == []
     human = cli(env, "keys", "list", "--account", account_id)
     assert "revoked" in human.stdout and created["key"] not in human.stdout
+    fenced = cli(
+        env, "accounts", "set-allowlist", "--account", account_id, "--allow-ip", "192.0.2.0/24", "--json"
+    )
+    assert fenced == {"account_id": int(account_id), "allow_ips": ["192.0.2.0/24"]}
+    assert "any address" in cli(env, "accounts", "set-allowlist", "--account", account_id).stdout
+    result = cli(
+        env, "accounts", "set-allowlist", "--account", account_id, "--allow-ip", "10.0.0.1/8", expect=2
+    )
+    assert "10.0.0.0/8" in result.stderr and "Traceback" not in result.stderr
+    assert "no account 999" in cli(env, "accounts", "set-allowlist", "--account", "999", expect=2).stderr
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

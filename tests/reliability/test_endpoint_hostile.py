@@ -181,10 +181,13 @@ def service(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             run_mail_worker=False,
             max_body_bytes=LIMIT,
             trusted_proxy_header=PROXY_HEADER,
+            auth_failure_limit=0,  # thousands of failures from a few addresses: 401, never 429, here
+            key_change_delay=24 * 3600,  # the log is read once, below: keys are then served from the cache
         ),
         engine=engine,
     )
     loop = asyncio.new_event_loop()
+    loop.run_until_complete(app.state.key_directory.sync())
     yield Service(engine, signer, loop, app, active, allowlisted, revoked_key.api_key)
     loop.close()
     engine.dispose()

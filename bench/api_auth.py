@@ -24,25 +24,28 @@ Usage: .venv/bin/python bench/api_auth.py [--seconds 5] [--connections 16] [--js
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
 import sys
 import tempfile
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet
-from endpoint_load import WRK_DONE, bare_server, free_port, process, run_wrk, serve_command, service_env
+from endpoint_load import (
+    WRK_DONE,
+    bare_server,
+    free_port,
+    issue_bench_keys,
+    load_arguments,
+    process,
+    report,
+    run_wrk,
+    serve_command,
+    service_env,
+    wrk_missing,
+)
 from sqlalchemy.engine import make_url
 
 import rules
-from partner_endpoint.secretbox import SecretBox
-from partner_endpoint.store import keys
-from partner_endpoint.store.db import make_engine, write_transaction
-from partner_endpoint.store.migrate import migrate
 
 WHOAMI = "/v1/whoami"
 TARGET_SHARE = 0.40
@@ -75,36 +78,17 @@ def share(figures: dict[str, Any], phase: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk phase (max 30)")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--database-url", help="an empty database instead of a fresh SQLite file")
-    args = parser.parse_args()
-    seconds = max(1, min(args.seconds, 30))
-    if shutil.which("wrk") is None:
-        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+    args = load_arguments(__doc__ or "")
+    seconds = args.seconds
+    if wrk_missing():
         return 2
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-        secret_key = Fernet.generate_key().decode()
-        engine = make_engine(database_url)
-        migrate(engine)
-        now = datetime.now(UTC)
-        with write_transaction(engine) as conn:
-            account = keys.create_account(conn, "bench@example.com", [], now)
-            issued = [
-                keys.create_key(conn, SecretBox([secret_key]), account, f"k{i}", now).api_key
-                for i in range(20)
-            ]
-        engine.dispose()
+        secret_key, issued = issue_bench_keys(database_url, 20)
 
-        issued_script = get_script(tmp / "issued.lua", WHOAMI, issued)
+        issued_script = get_script(tmp / "issued.lua", WHOAMI, [new.api_key for new in issued])
         repeated = get_script(tmp / "repeated.lua", WHOAMI, [rules.API_KEY.mint() for _ in range(200)])
         # More distinct keys than any run sends: every request is a miss.
         distinct = get_script(
@@ -171,10 +155,7 @@ def main() -> int:
         and figures["whoami_issued"]["p99_ms"] <= TARGET_P99_MS
         and figures["whoami_issued"]["non_2xx"] == 0
     )
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    report(figures, args.json)
     return 0
 
 

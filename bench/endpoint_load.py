@@ -178,37 +178,33 @@ def service_env(**values: str) -> dict[str, str]:
     return env | {f"SOUNDPIECE_{name}": value for name, value in values.items()}
 
 
+def _listen(port: int, workers: int) -> list[str]:
+    return ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+
+
 def bare_server(tmp: Path, port: int, workers: int) -> list[str]:
     """The command of the ceiling: a bare Starlette app (``BARE_APP``) on the same uvicorn setup."""
     (tmp / "bare_app.py").write_text(BARE_APP)
-    return [
-        str(BIN / "uvicorn"),
-        "bare_app:app",
-        "--app-dir",
-        str(tmp),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    quiet = ["--no-access-log", "--log-level", "warning"]
+    return [str(BIN / "uvicorn"), "bare_app:app", "--app-dir", str(tmp), *_listen(port, workers), *quiet]
 
 
 def serve_command(port: int, workers: int) -> list[str]:
-    return [
-        str(BIN / "soundpiece-partner"),
-        "serve",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+    return [str(BIN / "soundpiece-partner"), "serve", *_listen(port, workers)]
+
+
+def issue_bench_keys(database_url: str, count: int) -> tuple[str, list[keys.NewKey]]:
+    """Migrate the (empty) database and issue ``count`` keys to one account; returns the Fernet key too."""
+    secret_key = Fernet.generate_key().decode()
+    engine = make_engine(database_url)
+    migrate(engine)
+    now = datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        account = keys.create_account(conn, "bench@example.com", [], now)
+        box = SecretBox([secret_key])
+        issued = [keys.create_key(conn, box, account, f"k{i}", now) for i in range(count)]
+    engine.dispose()
+    return secret_key, issued
 
 
 def alert(tokens: list[str]) -> bytes:
@@ -283,9 +279,10 @@ def ecdsa_verify_rate(seconds: float = 1.0) -> float:
     return round(count / elapsed)
 
 
-def main() -> int:
+def load_arguments(description: str) -> argparse.Namespace:
+    """The options every wrk benchmark here takes; ``seconds`` comes back bounded to 1..30."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk phase (max 30)")
     parser.add_argument("--connections", type=int, default=16)
@@ -296,25 +293,36 @@ def main() -> int:
         help="an empty database to use instead of a fresh SQLite file (e.g. a PostgreSQL schema on loopback)",
     )
     args = parser.parse_args()
-    seconds = max(1, min(args.seconds, 30))
+    args.seconds = max(1, min(args.seconds, 30))
+    return args
+
+
+def wrk_missing() -> bool:
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return True
+    return False
+
+
+def report(figures: dict[str, Any], path: Path | None) -> None:
+    """Print the figures as JSON, and write them to ``path`` too when given."""
+    print(json.dumps(figures, indent=2))
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def main() -> int:
+    args = load_arguments(__doc__ or "")
+    seconds = args.seconds
+    if wrk_missing():
         return 2
 
     signer = Signer()
     with tempfile.TemporaryDirectory() as tmp_name, key_server(signer.document) as keys_url:
         tmp = Path(tmp_name)
         database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-        secret_key = Fernet.generate_key().decode()
-        engine = make_engine(database_url)
-        migrate(engine)
-        now = datetime.now(UTC)
-        with write_transaction(engine) as conn:
-            account = keys.create_account(conn, "bench@example.com", [], now)
-            issued = [
-                keys.create_key(conn, SecretBox([secret_key]), account, f"k{i}", now) for i in range(20)
-            ]
-        engine.dispose()
+        secret_key, issued = issue_bench_keys(database_url, 20)
 
         env = service_env(
             DATABASE_URL=database_url,
@@ -368,10 +376,7 @@ def main() -> int:
             figures["batch_1000_true_positives"] = labels.count("true_positive")
             assert response.status_code == 200 and len(labels) == 1000
 
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    report(figures, args.json)
     return 0
 
 

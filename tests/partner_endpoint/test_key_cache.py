@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from auth_helpers import DENIED, bearer, count_statements
 from conftest import Issued
@@ -46,15 +47,26 @@ def steady(make_client: Callable[..., TestClient]) -> TestClient:
     return client
 
 
-def test_a_cached_key_is_authenticated_without_the_database(
-    steady: TestClient, engine: Engine, issue: Callable[..., Issued]
+def test_a_cached_key_is_authenticated_without_the_database_or_a_thread(
+    steady: TestClient, engine: Engine, issue: Callable[..., Issued], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     issued = issue()
     assert whoami(steady, issued.api_key) == 200  # fills the cache
+    threads: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        threads.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)  # what run_in_threadpool goes through
     with count_statements(engine) as statements:
         for _ in range(20):
             assert whoami(steady, issued.api_key) == 200
     assert statements == []
+    assert threads == []
+    assert whoami(steady, rules.API_KEY.mint()) == 401  # a miss does use one: the counter works
+    assert len(threads) == 1
 
 
 def test_revocation_in_this_process_applies_at_once(

@@ -40,12 +40,12 @@ from endpoint_load import (
     report,
     run_wrk,
     serve_command,
-    service_env,
     wrk_missing,
 )
 from sqlalchemy.engine import make_url
 
 import rules
+from tests.support.services import service_env
 
 WHOAMI = "/v1/whoami"
 TARGET_SHARE = 0.40
@@ -96,11 +96,11 @@ def main() -> int:
         )
         healthz = get_script(tmp / "healthz.lua", "/healthz", [])
         env = service_env(
-            DATABASE_URL=database_url,
-            SECRET_KEY=secret_key,
-            MAIL_DIR=str(tmp / "outbox"),
-            LOG_LEVEL="WARNING",
-            MAIL_WORKER="off",
+            database_url=database_url,
+            secret_key=secret_key,
+            mail_dir=str(tmp / "outbox"),
+            log_level="WARNING",
+            mail_worker="off",
         )
 
         figures: dict[str, Any] = {
@@ -115,12 +115,12 @@ def main() -> int:
             print(f"[bench] {name}: {figures[name]}", file=sys.stderr, flush=True)
 
         def serve(stack: ExitStack, **variant: str) -> int:
-            """``serve`` as shipped, or with ``variant`` settings (NAME=value); returns its port."""
+            """``serve`` as shipped, or with ``variant`` settings (name=value); returns its port."""
             port = free_port()
             stack.enter_context(
                 process(
                     serve_command(port, args.workers),
-                    env | {f"SOUNDPIECE_{k}": v for k, v in variant.items()},
+                    env | {f"SOUNDPIECE_{k.upper()}": v for k, v in variant.items()},
                     port,
                 )
             )
@@ -139,13 +139,13 @@ def main() -> int:
             measure("healthz", port, healthz, "/healthz")
 
         with ExitStack() as stack:
-            port = serve(stack, AUTH_FAILURE_LIMIT="0")
+            port = serve(stack, auth_failure_limit="0")
             run_wrk(port, repeated, 1, args.connections, path=WHOAMI)  # warm-up: the negative cache fills
             measure("whoami_never_issued_repeated", port, repeated)
             measure("whoami_never_issued_distinct", port, distinct)
 
         with ExitStack() as stack:
-            port = serve(stack, AUTH_CACHE_SIZE="0")
+            port = serve(stack, auth_cache_size="0")
             run_wrk(port, issued_script, 1, args.connections, path=WHOAMI)
             measure("whoami_issued_uncached", port, issued_script)
 

@@ -22,11 +22,11 @@ from partner_endpoint.api.routes import api_mount
 from partner_endpoint.clock import utc_now
 from partner_endpoint.github.endpoint import AlertEndpoint
 from partner_endpoint.github.keys import PublicKeyCache
-from partner_endpoint.mail.transport import transport_for
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.ops.routes import ops_routes
 from partner_endpoint.ratelimit import FailureBudget
+from partner_endpoint.secretbox import load_secret_box
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
 from partner_endpoint.unavailable import TRANSIENT_DATABASE_ERRORS, database_unavailable
@@ -69,14 +69,7 @@ def create_app(
         clock=monotonic,
     )
     alerts = AlertEndpoint(engine, keys, metrics, settings, clock, key_changed=directory.key_changed)
-    worker = MailWorker(
-        engine,
-        transport_for(settings),
-        metrics,
-        max_attempts=settings.mail_max_attempts,
-        poll_interval=settings.mail_poll_interval,
-        clock=clock,
-    )
+    worker = MailWorker.from_settings(engine, settings, metrics, box=load_secret_box(settings), clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

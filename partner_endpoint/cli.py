@@ -132,17 +132,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _mail_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from partner_endpoint.mail.transport import transport_for
     from partner_endpoint.mail.worker import MailWorker
 
     engine = _store(settings)
-    worker = MailWorker(
-        engine,
-        transport_for(settings),
-        Metrics(),
-        max_attempts=settings.mail_max_attempts,
-        poll_interval=settings.mail_poll_interval,
-    )
+    worker = MailWorker.from_settings(engine, settings, Metrics(), box=load_secret_box(settings))
 
     async def run() -> int:
         if args.once:

@@ -2,6 +2,7 @@
 
 All three happen in one transaction, so a crash leaves either all of them or
 none, and a redelivered report finds the work done and queues nothing twice.
+The mail is queued as data; the mail worker renders it, outside this transaction.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from partner_endpoint.mail.render import LeakNotice, render
+from partner_endpoint.mail.queue import queue
+from partner_endpoint.mail.render import LeakNotice
 from partner_endpoint.settings import LeakPolicy
-from partner_endpoint.store import outbox
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.leaks import NOTHING, BatchOutcome, Sighting, any_issued, record_batch
 
@@ -25,7 +26,6 @@ def respond(
     policy: LeakPolicy,
     now: datetime,
     sender: str,
-    docs_url: str,
 ) -> BatchOutcome:
     """Record a batch in one transaction; batches that name no issued credential write nothing.
 
@@ -38,7 +38,7 @@ def respond(
         if not any_issued(conn, [s.token_hash for s in sightings]):
             return NOTHING
     with write_transaction(engine) as conn:
-        return record_and_notify(conn, sightings, policy=policy, now=now, sender=sender, docs_url=docs_url)
+        return record_and_notify(conn, sightings, policy=policy, now=now, sender=sender)
 
 
 def record_and_notify(
@@ -48,12 +48,11 @@ def record_and_notify(
     policy: LeakPolicy,
     now: datetime,
     sender: str,
-    docs_url: str,
 ) -> BatchOutcome:
     """Within the caller's (write) transaction: record, apply the policy, queue one mail per changed key."""
     outcome = record_batch(conn, sightings, policy=policy, now=now)
-    for leak in outcome.leaks:
-        notice = LeakNotice(
+    notices = [
+        LeakNotice(
             recipient=leak.owner_email,
             key_id=leak.key_id,
             label=leak.label,
@@ -64,14 +63,7 @@ def record_and_notify(
             seen_at=now,
             leak_event_id=leak.leak_event_id,
         )
-        message = render(notice, sender=sender, docs_url=docs_url)
-        outbox.enqueue(
-            conn,
-            key_id=leak.key_id,
-            leak_event_id=leak.leak_event_id,
-            message_id=message["Message-ID"],
-            recipient=leak.owner_email,
-            message=message.as_string(),
-            now=now,
-        )
+        for leak in outcome.leaks
+    ]
+    queue(conn, [notice.letter() for notice in notices], sender=sender, now=now)
     return outcome

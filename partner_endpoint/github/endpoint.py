@@ -124,7 +124,6 @@ class AlertEndpoint:
             policy=self._settings.leak_policy,
             now=self._clock(),
             sender=self._settings.mail_from,
-            docs_url=self._settings.docs_url,
         )
 
 

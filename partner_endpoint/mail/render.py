@@ -1,4 +1,4 @@
-"""The leak notification email, plain text and HTML. Pure: data in, message out.
+"""The leak notification email (plain text and HTML) and its outbox letter. Pure: data in, message out.
 
 It names the key by label and last four characters; the leaked credential
 itself is never an input, so it cannot end up in the mail.
@@ -7,13 +7,19 @@ itself is never an input, so it cannot end up in the mail.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cache
 from importlib.resources import files
 from string import Template
+from typing import Any
+
+from partner_endpoint.mail.letters import Letter, MailContext
+
+KIND = "leak_notice"
 
 ACTION_TEXT = {
     "revoked": "We revoked the key and its webhook signing secret. Requests with it now fail.",
@@ -33,6 +39,22 @@ class LeakNotice:
     seen_at: datetime
     leak_event_id: int
 
+    def letter(self) -> Letter:
+        """The outbox entry: one per key and leak event, however often the alert is delivered."""
+        data = asdict(self) | {"seen_at": self.seen_at.isoformat()}
+        return Letter(
+            kind=KIND,
+            recipient=self.recipient,
+            dedupe_key=f"leak-{self.key_id}-{self.leak_event_id}",
+            data=data,
+            key_id=self.key_id,
+            leak_event_id=self.leak_event_id,
+        )
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> LeakNotice:
+        return cls(**(dict(data) | {"seen_at": datetime.fromisoformat(data["seen_at"])}))
+
 
 def _one_line(text: str) -> str:
     """Control characters out: a label with a newline must not break (or inject) a mail header."""
@@ -42,12 +64,6 @@ def _one_line(text: str) -> str:
 @cache
 def _template(name: str) -> Template:
     return Template(files("partner_endpoint.mail").joinpath("templates", name).read_text(encoding="utf-8"))
-
-
-def message_id(notice: LeakNotice, sender: str) -> str:
-    """Deterministic, so a duplicate delivery of one notice is recognisable as such."""
-    domain = sender.rsplit("@", 1)[-1].strip(" >") or "soundpiece.invalid"
-    return f"<leak-{notice.key_id}-{notice.leak_event_id}-{notice.action}@{domain}>"
 
 
 def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
@@ -73,7 +89,11 @@ def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
     message["To"] = notice.recipient
     message["Subject"] = f'Your Soundpiece API key "{label}" (ending in {notice.key_suffix}) was leaked'
     message["Date"] = format_datetime(notice.seen_at)
-    message["Message-ID"] = message_id(notice, sender)
     message.set_content(_template("leak_notice.txt").substitute(values))
     message.add_alternative(_template("leak_notice.html").substitute(escaped), subtype="html")
     return message
+
+
+def render_data(data: Mapping[str, Any], context: MailContext) -> EmailMessage:
+    """:func:`render` for a queued letter's data."""
+    return render(LeakNotice.from_data(data), sender=context.sender, docs_url=context.docs_url)

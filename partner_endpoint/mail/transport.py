@@ -16,11 +16,19 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.outbox import OutgoingMail
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A finished message and where it goes."""
+
+    message_id: str
+    recipient: str
+    message: str
 
 
 class MailTransport(Protocol):
-    async def send(self, mail: OutgoingMail) -> None: ...
+    async def send(self, mail: Delivery) -> None: ...
 
 
 @cache
@@ -56,7 +64,7 @@ class SmtpTransport:
             ca_file=ca_file,
         )
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def send(self, mail: Delivery) -> None:
         # Credentials never travel in clear: with a user name, STARTTLS is required, else opportunistic.
         start_tls: bool | None = None if self.implicit_tls else (True if self.username else None)
         await aiosmtplib.send(
@@ -78,7 +86,7 @@ class SmtpTransport:
 class EmlDirectory:
     path: Path
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def send(self, mail: Delivery) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9.@-]", "_", mail.message_id.strip("<>")) + ".eml"
         target = self.path / name

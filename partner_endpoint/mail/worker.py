@@ -16,8 +16,12 @@ from sqlalchemy import Engine
 
 from partner_endpoint.clock import utc_now
 from partner_endpoint.mail.backoff import backoff_seconds
-from partner_endpoint.mail.transport import MailTransport
+from partner_endpoint.mail.letters import MailContext
+from partner_endpoint.mail.queue import Composer
+from partner_endpoint.mail.transport import Delivery, MailTransport, transport_for
 from partner_endpoint.metrics import Metrics
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.settings import Settings
 from partner_endpoint.store import outbox
 from partner_endpoint.store.db import write_transaction
 
@@ -30,6 +34,7 @@ class MailWorker:
         engine: Engine,
         transport: MailTransport,
         metrics: Metrics,
+        composer: Composer,
         *,
         max_attempts: int = 12,
         poll_interval: float = 5.0,
@@ -37,12 +42,34 @@ class MailWorker:
     ) -> None:
         self._engine = engine
         self._transport = transport
+        self._composer = composer
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._poll_interval = poll_interval
         self._clock = clock
         self._unrecorded: list[outbox.OutgoingMail] = []
         """Delivered, not yet marked sent (the database was away)."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        engine: Engine,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        box: SecretBox | None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> MailWorker:
+        """The worker ``serve`` and ``mail-worker`` run: transport, context and retries from settings."""
+        return cls(
+            engine,
+            transport_for(settings),
+            metrics,
+            Composer(MailContext(sender=settings.mail_from, docs_url=settings.docs_url), box),
+            max_attempts=settings.mail_max_attempts,
+            poll_interval=settings.mail_poll_interval,
+            clock=clock,
+        )
 
     async def run_once(self) -> int:
         """Send every due mail once; returns how many were sent.
@@ -61,8 +88,9 @@ class MailWorker:
         sent = 0
         for mail in mails:
             try:
-                await self._transport.send(mail)
-            except Exception as exc:  # any delivery failure is retried later
+                message = self._composer(mail)
+                await self._transport.send(Delivery(mail.message_id, mail.recipient, message))
+            except Exception as exc:  # any rendering or delivery failure is retried later
                 self._metrics.mail_failed.inc()
                 log.warning(
                     "mail delivery failed",
@@ -88,7 +116,7 @@ class MailWorker:
             return
         pending = list(self._unrecorded)
         try:
-            await asyncio.to_thread(self._mark_sent, [mail.id for mail in pending])
+            await asyncio.to_thread(self._mark_sent, pending)
         except Exception as exc:
             log.error(
                 "could not record sent mail; kept to retry",
@@ -112,10 +140,10 @@ class MailWorker:
         with write_transaction(self._engine) as conn:
             return outbox.claim(conn, self._clock())
 
-    def _mark_sent(self, mail_ids: list[int]) -> None:
+    def _mark_sent(self, mails: list[outbox.OutgoingMail]) -> None:
         with write_transaction(self._engine) as conn:
-            for mail_id in mail_ids:
-                outbox.mark_sent(conn, mail_id, self._clock())
+            for mail in mails:
+                outbox.mark_sent(conn, mail.id, self._clock(), erase_payload=self._composer.is_secret(mail))
 
     def _mark_failed(self, mail: outbox.OutgoingMail, error: str) -> None:
         with write_transaction(self._engine) as conn:

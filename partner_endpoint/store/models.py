@@ -94,18 +94,21 @@ mail_outbox = Table(
     "mail_outbox",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=False),
-    Column("leak_event_id", Integer, ForeignKey("leak_events.id"), nullable=False),
+    # What to send: a kind of mail and its data (JSON, encrypted for secret kinds), rendered when sent.
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=True),
+    Column("message", Text, nullable=True),  # a finished message, for rows queued before revision 0002
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=True),
+    Column("leak_event_id", Integer, ForeignKey("leak_events.id"), nullable=True),
     Column("message_id", String(200), nullable=False, unique=True),
     Column("recipient", String(320), nullable=False),
-    Column("message", Text, nullable=False),
     Column("status", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
-    UniqueConstraint("key_id", "leak_event_id", name="uq_mail_outbox_key_event"),
     Index("ix_mail_outbox_due", "status", "next_attempt_at"),
 )
 

@@ -1,10 +1,11 @@
 """The mail outbox table: written in the transaction that decided to send, drained by the mail worker.
 
-Rows hold finished messages; what a message says is the mail package's business, not the store's.
+Rows hold a kind of mail and its data; what a message says is the mail package's business, not the store's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,41 +21,57 @@ Longer than a whole claim at the SMTP timeout (10 x 30 s), so a slow server does
 
 
 @dataclass(frozen=True, slots=True)
-class OutgoingMail:
-    id: int
+class NewMail:
+    """A row to queue. ``dedupe_key`` makes queuing idempotent: a second row with it is ignored."""
+
+    kind: str
+    dedupe_key: str
     message_id: str
     recipient: str
-    message: str
+    payload: str
+    key_id: int | None = None
+    leak_event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    id: int
+    kind: str
+    message_id: str
+    recipient: str
+    payload: str | None
+    message: str | None
+    """A finished message (rows queued before revision 0002 hold one instead of a payload)."""
     attempts: int
 
 
-def enqueue(
-    conn: Connection,
-    *,
-    key_id: int,
-    leak_event_id: int,
-    message_id: str,
-    recipient: str,
-    message: str,
-    now: datetime,
-) -> bool:
-    """Queue one message about one leak event; False if it was already queued (redelivered alert)."""
-    stmt = (
-        upsert(conn, mail_outbox)
-        .values(
-            key_id=key_id,
-            leak_event_id=leak_event_id,
-            message_id=message_id,
-            recipient=recipient,
-            message=message,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
+def enqueue(conn: Connection, mails: Sequence[NewMail], now: datetime) -> None:
+    """Queue mails in one statement; rows whose ``dedupe_key`` is already queued are skipped."""
+    if not mails:
+        return
+    stmt = upsert(conn, mail_outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    conn.execute(
+        stmt,
+        [
+            {
+                "kind": m.kind,
+                "dedupe_key": m.dedupe_key,
+                "message_id": m.message_id,
+                "recipient": m.recipient,
+                "payload": m.payload,
+                "message": None,
+                "key_id": m.key_id,
+                "leak_event_id": m.leak_event_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": None,
+                "created_at": now,
+                "sent_at": None,
+            }
+            for m in mails
+        ],
     )
-    return conn.execute(stmt).rowcount == 1
 
 
 def claim(conn: Connection, now: datetime, limit: int = CLAIM_LIMIT) -> list[OutgoingMail]:
@@ -76,11 +93,20 @@ def claim(conn: Connection, now: datetime, limit: int = CLAIM_LIMIT) -> list[Out
             .where(mail_outbox.c.id.in_([r["id"] for r in rows]))
             .values(next_attempt_at=now + LEASE)
         )
-    return [OutgoingMail(r["id"], r["message_id"], r["recipient"], r["message"], r["attempts"]) for r in rows]
+    return [
+        OutgoingMail(
+            r["id"], r["kind"], r["message_id"], r["recipient"], r["payload"], r["message"], r["attempts"]
+        )
+        for r in rows
+    ]
 
 
-def mark_sent(conn: Connection, mail_id: int, now: datetime) -> None:
-    conn.execute(update(mail_outbox).where(mail_outbox.c.id == mail_id).values(status="sent", sent_at=now))
+def mark_sent(conn: Connection, mail_id: int, now: datetime, *, erase_payload: bool = False) -> None:
+    """Record delivery; ``erase_payload`` drops data that must not outlive its delivery (a sign-in link)."""
+    values: dict[str, object] = {"status": "sent", "sent_at": now}
+    if erase_payload:
+        values["payload"] = None
+    conn.execute(update(mail_outbox).where(mail_outbox.c.id == mail_id).values(**values))
 
 
 def mark_failed(

@@ -6,9 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from auth_helpers import DENIED, bearer, count_statements
-from conftest import Issued
-from partner_helpers import Clock, TestClient, rows
 from sqlalchemy import Engine
 
 import rules
@@ -16,6 +13,8 @@ from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys
+from tests.support.api_auth import DENIED, bearer, count_statements
+from tests.support.partner import Clock, Issued, TestClient, rows
 
 
 def last_used(engine: Engine, key_id: int) -> Any:

@@ -7,15 +7,14 @@ import re
 from collections.abc import Callable
 
 import pytest
-from auth_helpers import bearer, count_statements
-from conftest import Issued
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from partner_helpers import Clock, TestClient
 from sqlalchemy import Engine
 
 import rules
 from partner_endpoint.ratelimit import FailureBudget, client_key
+from tests.support.api_auth import bearer, count_statements
+from tests.support.partner import Clock, Issued, TestClient
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 """The budget never reaches the database: one backend is enough for the app-level tests."""

@@ -15,9 +15,6 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
-from auth_helpers import DENIED, bearer, count_statements
-from conftest import Issued
-from partner_helpers import Clock, Signer, TestClient, alert_body, post_alert
 from sqlalchemy import Engine, event, text
 
 import rules
@@ -26,6 +23,9 @@ from partner_endpoint.api.key_directory import LOOKUPS, KeyDirectory
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
+from tests.support.api_auth import DENIED, bearer, count_statements
+from tests.support.github import Signer, alert_body, post_alert
+from tests.support.partner import Clock, Issued, TestClient
 
 HOUR = 3600.0
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import Issued
-from partner_helpers import Clock
 from sqlalchemy import Engine, func, select
 
 import rules
@@ -16,6 +14,7 @@ from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.key_changes import KeyChange
 from partner_endpoint.store.leaks import Sighting, record_batch
 from partner_endpoint.store.models import key_changes as key_changes_table
+from tests.support.partner import Clock, Issued
 
 
 def cursor_now(engine: Engine) -> key_changes.Cursor:

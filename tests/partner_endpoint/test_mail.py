@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import socket
-import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, message_from_string, policy
 from email.message import EmailMessage
@@ -16,36 +14,34 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import Issued
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from partner_helpers import Clock, Signer, TestClient, alert_body, post_alert, rows
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from partner_endpoint.github.alerts import parse_alerts
 from partner_endpoint.leak_response import record_and_notify
 from partner_endpoint.mail.backoff import backoff_seconds
+from partner_endpoint.mail.letters import Kind, Letter, MailContext
+from partner_endpoint.mail.queue import Composer, queue
 from partner_endpoint.mail.render import LeakNotice, render
-from partner_endpoint.mail.transport import EmlDirectory, SmtpTransport, transport_for
+from partner_endpoint.mail.transport import Delivery, EmlDirectory, SmtpTransport, transport_for
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.metrics import Metrics
+from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.db import write_transaction
+from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
-from partner_endpoint.store.outbox import OutgoingMail
+from tests.support.github import Signer, alert_body, post_alert
+from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.processes import HANG_GUARD, free_port, wait_for
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
 
 
 # --- an SMTP server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:
@@ -127,12 +123,12 @@ def leak(
             policy="revoke",
             now=clock.wall(),
             sender=SENDER,
-            docs_url="https://docs.example/keys",
         )
 
 
 def worker(engine: Engine, transport: Any, clock: Clock, **kwargs: Any) -> MailWorker:
-    return MailWorker(engine, transport, Metrics(), clock=clock.wall, **kwargs)
+    composer = Composer(MailContext(sender=SENDER, docs_url="https://docs.example/keys"))
+    return MailWorker(engine, transport, Metrics(), composer, clock=clock.wall, **kwargs)
 
 
 def outbox_row(engine: Engine) -> dict[str, Any]:
@@ -161,7 +157,6 @@ def notice(**overrides: Any) -> LeakNotice:
 def test_rendered_mail_names_key_place_action_and_rotation_steps() -> None:
     message = render(notice(), sender=SENDER, docs_url="https://docs.example/keys")
     assert message["To"] == "owner@example.com"
-    assert message["Message-ID"] == "<leak-7-3-revoked@soundpiece.test>"
     assert "ZdL9" in message["Subject"] and "prod <deploy>" in message["Subject"]
     parsed = message_from_string(message.as_string(), policy=policy.default)
     text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -225,6 +220,9 @@ def test_worker_sends_over_smtp_and_marks_sent(
     assert "ci deploy" in body and "https://github.com/o/r/blob/main/.env" in body
     row = outbox_row(engine)
     assert (row["status"], row["sent_at"]) == ("sent", clock.wall())
+    assert message["Message-ID"] == row["message_id"] == f"<leak-{issued.key_id}-1@soundpiece.test>"
+    assert (row["kind"], row["message"]) == ("leak_notice", None)  # data queued, rendered when sent
+    assert '"ci deploy"' in row["payload"] and issued.api_key not in row["payload"]
     assert asyncio.run(worker(engine, transport, clock).run_once()) == 0
     assert len(inbox.messages) == 1
 
@@ -345,7 +343,7 @@ def test_two_workers_never_send_one_mail_twice(
     sent: list[str] = []
 
     class Recording:
-        async def send(self, mail: OutgoingMail) -> None:
+        async def send(self, mail: Delivery) -> None:
             await asyncio.sleep(0.01)
             sent.append(mail.message_id)
 
@@ -365,10 +363,129 @@ def test_serve_runs_the_worker_inside(
     client = make_client(run_mail_worker=True, mail_poll_interval=0.05)
     issued = issue(label="inside")
     assert post_alert(client, signer, alert_body(issued.api_key)).status_code == 200
-    deadline = time.monotonic() + 10
-    while not list(settings.mail_dir.glob("*.eml")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: list(settings.mail_dir.glob("*.eml")), HANG_GUARD, what="the mail of the worker inside")
     (eml,) = settings.mail_dir.glob("*.eml")
     assert "inside" in eml.read_text()
     metrics = client.get("/metrics").text
     assert "soundpiece_mail_sent_total 1.0" in metrics
+
+
+# --- kinds of mail, secret data, rows from before revision 0002 -----------------------------------
+
+
+def _note(data: Any, context: MailContext) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = context.sender
+    message["To"] = data["to"]
+    message["Subject"] = "a note"
+    message.set_content(f"the code is {data['code']}")
+    return message
+
+
+KINDS_WITH_SECRET = {"note": Kind(_note, secret=True)}
+
+
+def _queue_note(engine: Engine, box: SecretBox, clock: Clock, code: str) -> None:
+    letter = Letter(
+        kind="note",
+        recipient="owner@example.com",
+        dedupe_key=f"note-{code}",
+        data={"to": "o@x", "code": code},
+    )
+    with write_transaction(engine) as conn:
+        queue(conn, [letter, letter], sender=SENDER, now=clock.wall(), box=box, kinds=KINDS_WITH_SECRET)
+
+
+def test_secret_mail_is_stored_encrypted_sent_once_then_erased(
+    engine: Engine, box: SecretBox, clock: Clock, smtp_server: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp_server
+    _queue_note(engine, box, clock, "K7x9-secret")
+    row = outbox_row(engine)  # queued twice, stored once
+    assert row["payload"] and "K7x9-secret" not in row["payload"]
+    transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
+    no_key = MailWorker(
+        engine,
+        transport,
+        Metrics(),
+        Composer(MailContext(SENDER, "d"), None, KINDS_WITH_SECRET),
+        clock=clock.wall,
+    )
+    assert asyncio.run(no_key.run_once()) == 0  # cannot decrypt: a failed attempt, retried later
+    assert outbox_row(engine)["attempts"] == 1 and "encryption key" in outbox_row(engine)["last_error"]
+    clock.advance(30)
+    keyed = MailWorker(
+        engine,
+        transport,
+        Metrics(),
+        Composer(MailContext(SENDER, "d"), box, KINDS_WITH_SECRET),
+        clock=clock.wall,
+    )
+    assert asyncio.run(keyed.run_once()) == 1
+    (message,) = inbox.messages
+    assert "the code is K7x9-secret" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert message["Message-ID"] == "<note-K7x9-secret@soundpiece.test>"
+    row = outbox_row(engine)
+    assert (row["status"], row["payload"]) == ("sent", None)
+
+
+def test_secret_mail_cannot_be_queued_without_the_key(engine: Engine, clock: Clock) -> None:
+    letter = Letter(kind="note", recipient="o@x", dedupe_key="n", data={"to": "o@x", "code": "c"})
+    with pytest.raises(ValueError, match="encryption key"), write_transaction(engine) as conn:
+        queue(conn, [letter], sender=SENDER, now=clock.wall(), kinds=KINDS_WITH_SECRET)
+    assert rows(engine, mail_outbox) == []
+
+
+def test_unknown_kind_is_a_failed_attempt_not_a_crash(
+    engine: Engine, box: SecretBox, clock: Clock, smtp_server: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp_server
+    _queue_note(engine, box, clock, "c1")
+    transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
+    assert asyncio.run(worker(engine, transport, clock).run_once()) == 0  # the default kinds lack "note"
+    row = outbox_row(engine)
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "unknown kind of mail 'note'" in row["last_error"]
+    assert inbox.messages == []
+
+
+def test_mail_queued_before_revision_0002_is_sent_as_it_was_rendered(
+    database_url: str, clock: Clock, smtp_server: tuple[Inbox, int]
+) -> None:
+    """An upgrade loses nothing: a pending row holding a finished message (schema 0001) still goes out."""
+    inbox, port = smtp_server
+    legacy = EmailMessage()
+    legacy["From"], legacy["To"], legacy["Subject"] = SENDER, "o@x.test", "rendered before the upgrade"
+    legacy["Message-ID"] = "<leak-1-1-revoked@soundpiece.test>"
+    legacy.set_content("old body")
+    engine = make_engine(database_url)
+    try:
+        migrate(engine, "0001")
+        now = clock.wall()
+        with write_transaction(engine) as conn:
+            for statement in (
+                "INSERT INTO accounts (id, owner_email, ip_allowlist, created_at)"
+                " VALUES (1, 'o@x.test', '[]', :t)",
+                "INSERT INTO api_keys (id, account_id, label, key_hash, key_suffix, status, created_at)"
+                " VALUES (1, 1, 'old', 'h', 'abcd', 'revoked', :t)",
+                "INSERT INTO leak_events (id, key_id, token_hash, token_type, url, source, location_hash,"
+                " first_seen, last_seen, action) VALUES (1, 1, 'h', 't', 'u', 's', 'l', :t, :t, 'revoked')",
+                "INSERT INTO mail_outbox (key_id, leak_event_id, message_id, recipient, message, status,"
+                " attempts, next_attempt_at, created_at)"
+                " VALUES (1, 1, :mid, 'o@x.test', :msg, 'pending', 0, :t, :t)",
+            ):
+                conn.execute(
+                    text(statement),
+                    {"t": now, "mid": legacy["Message-ID"], "msg": legacy.as_string()},
+                )
+        migrate(engine)
+        (row,) = rows(engine, mail_outbox)
+        assert (row["kind"], row["dedupe_key"], row["payload"]) == ("leak_notice", "leak-1-1", None)
+        transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
+        assert asyncio.run(worker(engine, transport, clock).run_once()) == 1
+        (message,) = inbox.messages
+        assert message["Subject"] == "rendered before the upgrade"
+        assert message["Message-ID"] == "<leak-1-1-revoked@soundpiece.test>"
+        assert outbox_row(engine)["status"] == "sent"
+    finally:
+        engine.dispose()

@@ -8,9 +8,7 @@ the first line, the one the client wrote, and a forged allowlisted address got i
 from __future__ import annotations
 
 import http.client
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -20,9 +18,7 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fault_helpers import ServerProcess, service_env
+from tests.support.services import ServerProcess, service_env
 
 ALLOWED = "198.51.100.7"
 OUTSIDE = "203.0.113.9"

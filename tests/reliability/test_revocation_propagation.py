@@ -31,18 +31,9 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fault_helpers import (
-    ROOT,
-    KeyServer,
-    ServerProcess,
-    Signer,
-    alert_body,
-    scratch_database,
-    service_env,
-)
-from worker_helpers import Pinned, pin_every_worker, worker_of
+from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
+from tests.support.services import ROOT, ServerProcess, scratch_database, service_env
+from tests.support.workers import Pinned, pin_every_worker, worker_of
 
 pytestmark = pytest.mark.slow
 WORKERS = 2
@@ -50,7 +41,6 @@ DELAY = 1.0
 """The promise (SOUNDPIECE_KEY_CHANGE_DELAY's default)."""
 WATCH = DELAY + 1.0
 """How long after a revocation every worker is watched."""
-ALERT_PATH = "/v1/secret-scanning/github"
 
 
 @dataclass(frozen=True)
@@ -129,7 +119,7 @@ class Revocation:
 
 
 def revoke_by_alert(server: ServerProcess, signer: Signer, api_key: str, done: Revocation) -> None:
-    body = alert_body([api_key])
+    body = alert_body(api_key)
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     connection.request("POST", ALERT_PATH, body=body, headers=signer.headers(body))
     response = connection.getresponse()

@@ -1,7 +1,7 @@
 """The key change log that keeps every process's authentication cache in step with the database.
 
 Revision ID: 0002_key_changes
-Revises: 0001
+Revises: 0002 (the outbox's letters; both branched from 0001 and were chained when merged)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from partner_endpoint.store.models import UTCDateTime
 
 revision = "0002_key_changes"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,12 @@
-"""Real processes for fault tests: the service under uvicorn, an SMTP sink, GitHub's key server,
-a private PostgreSQL cluster. Plain classes; fixtures live in conftest.py."""
+"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a private PostgreSQL
+cluster, a database of its own. Plain classes; the tests make the fixtures."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +16,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -35,84 +29,13 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from tests.support.github import Signer, post_alert
+from tests.support.processes import free_port, wait_for
 
-ALERT_PATH = "/v1/secret-scanning/github"
 HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
 """One client for all requests: building one per request (its TLS context) costs ~100 ms.
 No keep-alive: every request is a fresh connection, as after a kill -9 it must be anyway."""
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-# --- GitHub's side ------------------------------------------------------------------------------
-
-
-class Signer:
-    """Plays GitHub: a P-256 key, its public key document, signed headers."""
-
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self.key_id = uuid.uuid4().hex
-        pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.document = {
-            "public_keys": [{"key_identifier": self.key_id, "key": pem.decode(), "is_current": True}]
-        }
-
-    def headers(self, body: bytes) -> dict[str, str]:
-        signature = base64.b64encode(self._key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
-        return {
-            "Github-Public-Key-Identifier": self.key_id,
-            "Github-Public-Key-Signature": signature,
-            "Content-Type": "application/json",
-        }
-
-
-class KeyServer:
-    """GitHub's public key endpoint, on loopback."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        payload = json.dumps(document).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/keys"
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-def alert_body(tokens: list[str], url: str = "https://github.com/o/r/blob/main/.env") -> bytes:
-    return json.dumps(
-        [{"token": t, "type": "soundpiece_api_key", "url": url, "source": "content"} for t in tokens],
-        separators=(",", ":"),
-    ).encode()
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -156,6 +79,13 @@ class SmtpSink:
     def total(self) -> int:
         with self._lock:
             return sum(self.deliveries.values())
+
+    def __enter__(self) -> SmtpSink:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -247,10 +177,6 @@ class MailWorkerProcess:
         return int(self.process.returncode)
 
 
-def post_alert(base_url: str, signer: Signer, body: bytes, timeout: float = 60.0) -> httpx.Response:
-    return HTTP.post(f"{base_url}{ALERT_PATH}", content=body, headers=signer.headers(body), timeout=timeout)
-
-
 def deliver_until_accepted(
     base_urls: list[str], signer: Signer, body: bytes, statuses: list[int], timeout: float = 60.0
 ) -> httpx.Response:
@@ -261,7 +187,7 @@ def deliver_until_accepted(
         url = base_urls[attempt % len(base_urls)]
         attempt += 1
         try:
-            response = post_alert(url, signer, body)
+            response = post_alert(HTTP, signer, body, base_url=url)
             statuses.append(response.status_code)
             if response.status_code == 200:
                 return response

@@ -14,22 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, from the parent links in ``/proc/*/stat``."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, pending = [], [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
+from tests.support.processes import process_tree
 
 
 def server_side_inode(server_port: int, client_port: int) -> int | None:
@@ -81,7 +66,7 @@ def worker_of(connection: http.client.HTTPConnection, server_pid: int, server_po
     client_port = connection.sock.getsockname()[1]
     for _ in range(50):  # the accept may not be visible in /proc for a moment
         inode = server_side_inode(server_port, client_port)
-        if inode is not None and (pid := owner_of(inode, descendants(server_pid))) is not None:
+        if inode is not None and (pid := owner_of(inode, process_tree(server_pid))) is not None:
             return pid
         time.sleep(0.02)
     raise AssertionError(f"no worker of {server_pid} holds the connection from port {client_port}")

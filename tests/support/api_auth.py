@@ -1,4 +1,4 @@
-"""Helpers for the API authentication tests (plain functions)."""
+"""Helpers for the API authentication tests: statements a request ran, an Authorization header."""
 
 from __future__ import annotations
 

@@ -1,0 +1,82 @@
+"""Putting letters in the outbox (in the caller's transaction) and turning queued rows back into messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from partner_endpoint.mail.kinds import KINDS
+from partner_endpoint.mail.letters import Kind, Letter, MailContext, message_id
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.store import outbox
+from partner_endpoint.store.outbox import OutgoingMail
+
+
+class UnsendableMail(Exception):
+    """A queued row that cannot become a message (unknown kind, data erased or undecryptable)."""
+
+
+def queue(
+    conn: Connection,
+    letters: Sequence[Letter],
+    *,
+    sender: str,
+    now: datetime,
+    box: SecretBox | None = None,
+    kinds: Mapping[str, Kind] = KINDS,
+) -> None:
+    """Queue letters in the caller's transaction; one already queued (same dedupe key) is skipped."""
+    rows = []
+    for letter in letters:
+        payload = json.dumps(letter.data, separators=(",", ":"), ensure_ascii=False)
+        if kinds[letter.kind].secret:
+            if box is None:
+                raise ValueError(f"{letter.kind} mail is secret: queuing it needs the encryption key")
+            payload = box.encrypt(payload)
+        rows.append(
+            outbox.NewMail(
+                kind=letter.kind,
+                dedupe_key=letter.dedupe_key,
+                message_id=message_id(letter.dedupe_key, sender),
+                recipient=letter.recipient,
+                payload=payload,
+                key_id=letter.key_id,
+                leak_event_id=letter.leak_event_id,
+            )
+        )
+    outbox.enqueue(conn, rows, now)
+
+
+class Composer:
+    """Renders queued rows at send time, with the settings of the process that sends them."""
+
+    def __init__(
+        self, context: MailContext, box: SecretBox | None = None, kinds: Mapping[str, Kind] = KINDS
+    ) -> None:
+        self._context = context
+        self._box = box
+        self._kinds = kinds
+
+    def is_secret(self, mail: OutgoingMail) -> bool:
+        kind = self._kinds.get(mail.kind)
+        return kind is not None and kind.secret
+
+    def __call__(self, mail: OutgoingMail) -> str:
+        if mail.message is not None:  # queued before rows held data
+            return mail.message
+        kind = self._kinds.get(mail.kind)
+        if kind is None:
+            raise UnsendableMail(f"unknown kind of mail {mail.kind!r}")
+        if mail.payload is None:
+            raise UnsendableMail("the mail's data was erased")
+        payload = mail.payload
+        if kind.secret:
+            if self._box is None:
+                raise UnsendableMail(f"{mail.kind} mail is secret: sending it needs the encryption key")
+            payload = self._box.decrypt(payload)
+        message = kind.render(json.loads(payload), self._context)
+        message["Message-ID"] = mail.message_id
+        return message.as_string()

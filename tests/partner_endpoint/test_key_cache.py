@@ -127,22 +127,15 @@ def test_a_never_issued_key_is_looked_up_once(steady: TestClient, engine: Engine
 # --- the directory itself, with a clock of our own for freshness ----------------------------------
 
 
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def directory_for(engine: Engine, ticks: Ticks, clock: Clock, **overrides: Any) -> KeyDirectory:
+def directory_for(engine: Engine, freshness: Clock, clock: Clock, **overrides: Any) -> KeyDirectory:
+    """A directory whose idea of "the log was read recently" follows ``freshness``, moved by hand."""
     options: dict[str, Any] = {
         "last_used_interval": 60.0,
         "change_delay": 1.0,
         "max_keys": 1000,
         "clock": clock.wall,
         "monotonic": clock.monotonic,
-        "freshness_clock": ticks,
+        "freshness_clock": freshness.monotonic,
     }
     return KeyDirectory(engine, Metrics(), **(options | overrides))
 
@@ -154,8 +147,8 @@ def test_the_cache_is_not_believed_once_the_log_may_have_moved_on(
     the delay without a successful read, every lookup goes to the database."""
     issued = issue()
     key_hash = rules.identity(issued.api_key)
-    ticks = Ticks()
-    directory = directory_for(engine, ticks, clock)
+    freshness = Clock()
+    directory = directory_for(engine, freshness, clock)
 
     async def scenario() -> None:
         assert directory.cached(key_hash) is None  # never read the log: nothing is believed
@@ -165,11 +158,11 @@ def test_the_cache_is_not_believed_once_the_log_may_have_moved_on(
         with write_transaction(engine) as conn:
             keys.revoke_key(conn, issued.key_id, clock.wall())
             conn.execute(text("DROP TABLE key_changes"))  # the log cannot be read any more
-        ticks.now = 0.6
+        freshness.advance(0.6)
         await directory.sync()  # fails
-        ticks.now = 0.99
+        freshness.advance(0.39)
         assert directory.cached(key_hash) is entry  # within the delay of the last good read
-        ticks.now = 1.01
+        freshness.advance(0.02)
         assert directory.cached(key_hash) is None
         reloaded = await directory.load(key_hash)
         assert reloaded is not None and reloaded.record.status == "revoked"
@@ -179,7 +172,7 @@ def test_the_cache_is_not_believed_once_the_log_may_have_moved_on(
 
 def test_misses_read_the_database_a_few_at_a_time(engine: Engine, clock: Clock) -> None:
     """A flood of never-issued keys meets at most LOOKUPS concurrent database reads per process."""
-    directory = directory_for(engine, Ticks(), clock)
+    directory = directory_for(engine, Clock(), clock)
     running, peak, lock = 0, 0, threading.Lock()
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

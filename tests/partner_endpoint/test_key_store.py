@@ -49,8 +49,9 @@ def test_new_key_repr_hides_secrets(engine: Engine, box: SecretBox, clock) -> No
 def test_unknown_account_and_bad_networks_are_refused(engine: Engine, box: SecretBox, clock) -> None:
     with pytest.raises(keys.NotFound), write_transaction(engine) as conn:
         keys.create_key(conn, box, 12345, "x", clock.wall())
-    with pytest.raises(ValueError), write_transaction(engine) as conn:
-        keys.create_account(conn, "o@example.com", ["300.1.1.1"], clock.wall())
+    for networks in (["300.1.1.1"], ["203.0.113.5/2"], ["10.0.0.0/8", "2001:db8::1/32"]):
+        with pytest.raises(ValueError), write_transaction(engine) as conn:
+            keys.create_account(conn, "o@example.com", networks, clock.wall())
     for email in ("nobody", "a@b.c\nBcc: x@y.z", "a b@c.d"):
         with pytest.raises(ValueError), write_transaction(engine) as conn:
             keys.create_account(conn, email, [], clock.wall())
@@ -65,7 +66,9 @@ def test_migrations_match_the_models(engine: Engine) -> None:
 def test_migrate_is_idempotent_and_versioned(engine: Engine) -> None:
     migrate(engine)
     with read_transaction(engine) as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002_key_changes"
+        )
 
 
 def test_secret_key_rotation_keeps_old_ciphertexts_readable() -> None:
@@ -128,6 +131,7 @@ def test_settings_from_environment() -> None:
         {"SOUNDPIECE_SMTP_URL": "http://x"},
         {"SOUNDPIECE_MAX_BODY_BYTES": "x"},
         {"SOUNDPIECE_TRUSTED_PROXIES": "10.0.0.0/33"},
+        {"SOUNDPIECE_TRUSTED_PROXIES": "10.0.0.1/8"},  # bits set after the prefix
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)

@@ -202,10 +202,8 @@ class _Decompressor:
 
 
 def _zstd(source: RawFile, limits: Limits) -> ReadInto:
-    try:
-        import zstandard
-    except ImportError:  # an optional dependency
-        raise ArchiveError("zstd needs the zstandard package (pip install zstandard)") from None
+    import zstandard  # deferred: imported when a zstd file turns up
+
     reader = zstandard.ZstdDecompressor(max_window_size=limits.window).stream_reader(
         source, read_size=PIECE, read_across_frames=True
     )

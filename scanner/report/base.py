@@ -27,8 +27,18 @@ def shown_secret(finding: Finding, options: ReportOptions) -> str:
 
 
 def label(finding: Finding, options: ReportOptions) -> str:
-    """``<type> <secret as shown>``: the message every format uses for a finding."""
-    return f"{finding.type} {shown_secret(finding, options)}"
+    """``<type> <secret as shown>``, and how it was encoded: the message every format uses."""
+    text = f"{finding.type} {shown_secret(finding, options)}"
+    return text if finding.match.encoding is None else f"{text} ({finding.match.encoding})"
+
+
+def where_inside(finding: Finding) -> str:
+    """`` in app.zip!config/.env line 3``, for the formats that point at the outer file only
+    (SARIF, annotations: a path inside an archive is no file of the repository); else ``""``."""
+    location = finding.location
+    if not location.inner:
+        return ""
+    return f" in {location.display}, line {finding.match.line} column {finding.match.column}"
 
 
 STDIN_NAME = b"<stdin>"

@@ -41,6 +41,8 @@ def finding_line(finding: Finding, options: ReportOptions) -> str:
     what = _paint(finding.type, _RED, color)
     secret = _paint(shown_secret(finding, options), _YELLOW, color)
     line = f"{where} {what} {secret}"
+    if match.encoding is not None:
+        line += f" ({match.encoding})"
     if loc.commit is not None:
         parts = ["commit", loc.commit[:12], printable(loc.author_name or "?"), printable(loc.date or "?")]
         line += " " + _paint(" ".join(parts), _DIM, color)

@@ -71,8 +71,8 @@ def _location(uri: str, finding: Finding) -> dict[str, Any]:
     elif not uri.startswith("file:"):  # relative: resolved against the scan root
         artifact["uriBaseId"] = SRCROOT
     match = finding.match
-    if finding.location.inner:  # the archive is the file: its member's lines are not its lines
-        return {"physicalLocation": {"artifactLocation": artifact}}
+    if finding.location.inner:  # the archive is the file (from line 1): a member's lines are not its own
+        return {"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": 1}}}
     region = {
         "startLine": match.line,
         "startColumn": match.column,

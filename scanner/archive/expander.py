@@ -94,6 +94,9 @@ class Expander:
                 try:
                     matches, size = engine.scan(tee or readinto, reopen=reopen)
                 except BROKEN as exc:
+                    if reopen is None:  # a stream's member: the stream is broken, nothing follows
+                        say(name, f"cannot be read ({_reason(exc)}): the rest of the archive is not scanned")
+                        return
                     say(name, f"cannot be read ({_reason(exc)}): the rest of it is not scanned")
                     continue
                 stopped = getattr(readinto, "stopped", None)

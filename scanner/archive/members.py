@@ -204,7 +204,7 @@ def _metered(kind: str, reader: ReadInto, budget: Budget) -> ReadInto:
     def read(view: memoryview) -> int:
         nonlocal produced
         if budget.bytes_left <= 0:
-            raise ArchiveError(_spent(budget))
+            raise ArchiveError(spent(budget))
         n = inner(view[: budget.bytes_left])
         produced += n
         budget.bytes_left -= n
@@ -226,7 +226,7 @@ def _admit(name: bytes, budget: Budget, say: Say) -> None:
     if budget.members_left <= 0:
         raise ArchiveError(f"more than {budget.limits.members:,} entries (archive-members): the rest skipped")
     if budget.bytes_left <= 0:
-        raise ArchiveError(_spent(budget))
+        raise ArchiveError(spent(budget))
     budget.members_left -= 1
     if _outside(name):
         say(name, "member name points outside the archive (scanned here; nothing is ever extracted)")
@@ -237,7 +237,7 @@ def _outside(name: bytes) -> bool:
     return name.startswith((b"/", b"\\")) or b".." in parts or (len(name) > 1 and name[1:2] == b":")
 
 
-def _spent(budget: Budget) -> str:
+def spent(budget: Budget) -> str:
     return (
         f"{budget.limits.archive_bytes >> 20} MiB decompressed (archive-bytes): the rest of the archive"
         " is not scanned"
@@ -274,9 +274,7 @@ class Bounded:
                 self.stopped = (
                     f"larger than {limits.member_bytes >> 20} MiB (archive-member-bytes): the rest skipped"
                 )
-            else:
-                self.stopped = _spent(budget)
-            return 0
+            return 0  # or the archive's budget is spent: the archive ends, with one warning
         n = self._read(view[:allowed])
         self.produced += n
         if self._counts:

@@ -101,8 +101,8 @@ class ChangesSource:
             whole = isinstance(key, WholeFile)
             change = key.change if whole else key
             assert isinstance(change, AddedLines)
-            if whole and not inner:
-                continue  # its raw bytes: the added lines have them
+            if whole != bool(inner):
+                continue  # raw bytes from the added lines; members from the whole file, never from a diff
             commit = change.commit
             location = Location(
                 path=change.path,

@@ -2,6 +2,9 @@
 # Soundpiece partner endpoint: `soundpiece-partner serve` as a non-root user.
 # Build:  docker build -t soundpiece-partner .
 # Run:    docker run -p 8000:8000 -e SOUNDPIECE_SECRET_KEY=... -e SOUNDPIECE_DATABASE_URL=... soundpiece-partner
+# `serve` bounds every connection itself (head size, header count, time, connections: README,
+# "Limits on each connection"), so port 8000 can face clients directly. /metrics: set
+# SOUNDPIECE_METRICS_TOKEN, or SOUNDPIECE_METRICS_PORT (e.g. 9100) and publish only 8000.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \

@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--show-secrets", action="store_true", help="print whole credentials (never done otherwise)"
     )
     parser.add_argument("--no-progress", action="store_true", help="never show the progress line")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="ask the Soundpiece API whether each API key found is live (one request per key; signing "
+        "secrets are never sent)",
+    )
+    parser.add_argument("--only-live", action="store_true", help="report live keys only (implies --verify)")
+    parser.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="the API --verify asks (default: $SOUNDPIECE_API_URL or https://api.soundpiece.co)",
+    )
     parser.add_argument("--baseline", metavar="FILE", help="ignore credentials listed in this baseline")
     parser.add_argument(
         "--write-baseline", metavar="FILE", help="record every current finding as accepted, then exit 0"
@@ -131,10 +143,22 @@ def _scan(args: argparse.Namespace) -> int:
         warn=_warn,
         progress=update,
         baseline=baseline,
+        judge=_judge(args),
         plain=plain,
         limits=limits,
     )
     return EXIT_FOUND if found else EXIT_CLEAN
+
+
+def _judge(args: argparse.Namespace):
+    """``--verify``: the step that asks the API about each key found; None (no network at all) without it."""
+    if not (args.verify or args.only_live):
+        return None
+    from scanner.verify import DEFAULT_API_URL, VerifyOptions, checked_api_url, judge
+
+    options = VerifyOptions(api_url=args.api_url or os.environ.get("SOUNDPIECE_API_URL") or DEFAULT_API_URL)
+    checked_api_url(options.api_url)  # refuse a bad URL before scanning, not after
+    return lambda findings: judge(findings, options, only_live=args.only_live)
 
 
 def _expansion(args: argparse.Namespace, config):

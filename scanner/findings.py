@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,11 +78,24 @@ class Location:
         return dataclasses.replace(self, inner=inner) if inner else self
 
 
+class Liveness(enum.Enum):
+    """What the Soundpiece API said of a found credential (``--verify``)."""
+
+    LIVE = True
+    """It answered 200: the key works. Revoke it now."""
+    DEAD = False
+    """It answered 401: revoked, never issued, or refused from where the scan ran (IP allowlist)."""
+    UNKNOWN = None
+    """Any other answer, no answer, or a signing secret (those are never sent anywhere)."""
+
+
 @dataclass(slots=True, frozen=True)
 class Finding:
     match: Match
     location: Location
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    live: Liveness | None = None
+    """None: not asked (no ``--verify``)."""
 
     @property
     def type(self) -> str:
@@ -117,6 +131,8 @@ class Finding:
             out["inner_path"] = loc.inner_path
         if self.match.encoding is not None:
             out["encoding"] = self.match.encoding
+        if self.live is not None:
+            out["live"] = self.live.value
         if show_secrets:
             out["secret"] = self.match.secret.decode("ascii")
         out.update(self.extra)

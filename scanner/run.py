@@ -37,17 +37,21 @@ def run(
     baseline: frozenset[str] = frozenset(),
     plain: bool = False,
     limits: Limits | None = None,
+    judge: Callable[[list[Finding]], list[Finding]] | None = None,
 ) -> list[Finding]:
-    """Scan every source, drop what inline markers and the baseline excuse, sort, report.
+    """Scan every source, drop what inline markers and the baseline excuse, judge, sort, report.
 
-    ``plain``: tokens as written only (no archives opened, no base64 decoded). Returns
-    the findings reported.
+    ``plain``: tokens as written only (no archives opened, no base64 decoded). ``judge``
+    (``--verify``) sees the findings that are left and returns those to report, with its
+    verdicts. Returns the findings reported.
     """
     started = time.perf_counter()
     engine, limits = engine_for(plain, limits)
     findings, stats = scan(sources, engine, jobs=jobs, warn=warn, progress=progress, limits=limits)
     stats.seconds = time.perf_counter() - started
     findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
+    if judge is not None:
+        findings = judge(findings)
     findings.sort(key=sort_key)
     report(findings, stats)
     return findings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from scanner.findings import Finding, Location
+from scanner.findings import Finding, Liveness, Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +26,22 @@ def shown_secret(finding: Finding, options: ReportOptions) -> str:
     return finding.match.redacted
 
 
+LIVENESS_NOTES = {
+    Liveness.LIVE: "LIVE: the API accepts it, revoke it now",
+    Liveness.DEAD: "not live: the API refuses it",
+    Liveness.UNKNOWN: "liveness unknown",
+}
+"""What ``--verify`` found, in words (signing secrets are never sent, so they stay unknown)."""
+
+
 def label(finding: Finding, options: ReportOptions) -> str:
-    """``<type> <secret as shown>``, and how it was encoded: the message every format uses."""
+    """``<type> <secret as shown> [(encoding)] [(liveness)]``: the message every format uses."""
     text = f"{finding.type} {shown_secret(finding, options)}"
-    return text if finding.match.encoding is None else f"{text} ({finding.match.encoding})"
+    if finding.match.encoding is not None:
+        text += f" ({finding.match.encoding})"
+    if finding.live is not None:
+        text += f" ({LIVENESS_NOTES[finding.live]})"
+    return text
 
 
 def where_inside(finding: Finding) -> str:

@@ -98,6 +98,9 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
     if finding.match.encoding is not None:
         properties["encoding"] = finding.match.encoding
     digest = fingerprint(finding.secret_sha256, uri, occurrence, loc.inner_path)
+    properties = {key: value for key, value in properties.items() if value is not None}
+    if finding.live is not None:  # null says "asked, could not tell"
+        properties["live"] = finding.live.value
     return {
         "ruleId": finding.type,
         "ruleIndex": rule_index,
@@ -105,7 +108,7 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
         "message": {"text": label(finding, options) + where_inside(finding)},
         "locations": [_location(uri, finding)],
         "partialFingerprints": {FINGERPRINT_KEY: digest},
-        "properties": {key: value for key, value in properties.items() if value is not None},
+        "properties": properties,
     }
 
 

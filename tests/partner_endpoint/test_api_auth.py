@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from conftest import Issued
-from partner_helpers import Clock, TestClient, rows
 from sqlalchemy import Engine, event
 
 import rules
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys
+from tests.support.partner import Clock, Issued, TestClient, rows
 
 DENIED = {"detail": "Missing or invalid Authorization header"}
 

@@ -7,11 +7,12 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import Issued
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from partner_helpers import ALERT_PATH, Signer, TestClient, snapshot
 from sqlalchemy import Engine
+
+from tests.support.github import ALERT_PATH, Signer
+from tests.support.partner import Issued, TestClient, snapshot
 
 HOSTILE = settings(
     max_examples=60,

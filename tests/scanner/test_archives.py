@@ -12,7 +12,6 @@ import gzip
 import io
 import lzma
 import os
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -21,9 +20,7 @@ import pytest
 import zstandard
 
 import rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from git_helpers import Repo, run_scan
+from tests.support.git import Repo, run_scan
 
 
 def key() -> str:

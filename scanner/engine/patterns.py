@@ -1,4 +1,4 @@
-"""Compiles the rules' patterns into one multi-pattern matcher.
+"""Compiles the patterns (the rules' own, and their base64 images) into one multi-pattern matcher.
 
 Two backends share one interface: Vectorscan/Hyperscan (SIMD, several GB/s a
 core, releases the GIL) where its wheel exists, and the ``regex`` module
@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from rules import TokenFormat
-
 Candidate = tuple[int, int]
-"""(index of the format, byte offset just past the candidate)."""
+"""(index of the pattern, byte offset just past the candidate)."""
 
 
 class Matcher(Protocol):
@@ -27,14 +25,14 @@ class Matcher(Protocol):
 class HyperscanMatcher:
     name = "hyperscan"
 
-    def __init__(self, formats: Sequence[TokenFormat]) -> None:
+    def __init__(self, patterns: Sequence[str]) -> None:
         import hyperscan
 
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._db.compile(
-            expressions=[fmt.pattern.encode("ascii") for fmt in formats],
-            ids=list(range(len(formats))),
-            flags=[0] * len(formats),
+            expressions=[pattern.encode("ascii") for pattern in patterns],
+            ids=list(range(len(patterns))),
+            flags=[0] * len(patterns),
         )
         # One scratch per matcher; a matcher is used by one thread at a time.
         self._scratch = hyperscan.Scratch(self._db)
@@ -58,11 +56,11 @@ class HyperscanMatcher:
 class RegexMatcher:
     name = "regex"
 
-    def __init__(self, formats: Sequence[TokenFormat]) -> None:
+    def __init__(self, patterns: Sequence[str]) -> None:
         import regex
 
         # Lookahead keeps overlapping candidates (a prefix inside another token).
-        alternatives = "|".join(f"(?=({fmt.pattern}))" for fmt in formats)
+        alternatives = "|".join(f"(?=({pattern}))" for pattern in patterns)
         self._pattern = regex.compile(alternatives.encode("ascii"))
 
     def candidates(self, data: memoryview) -> list[Candidate]:
@@ -74,12 +72,12 @@ class RegexMatcher:
         return found
 
 
-def compile_matcher(formats: Sequence[TokenFormat], backend: str | None = None) -> Matcher:
+def compile_matcher(patterns: Sequence[str], backend: str | None = None) -> Matcher:
     """The fastest available matcher, or the one named by ``backend``."""
     if backend in (None, "hyperscan"):
         try:
-            return HyperscanMatcher(formats)
+            return HyperscanMatcher(patterns)
         except ImportError:
             if backend == "hyperscan":
                 raise
-    return RegexMatcher(formats)
+    return RegexMatcher(patterns)

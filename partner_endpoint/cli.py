@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         allowlist.add_argument("--account", type=int, required=True)
         allowlist.add_argument("networks", nargs="+", metavar="CIDR")
         allowlist.set_defaults(run=run)
+    set_allowlist = account_commands.add_parser(
+        "set-allowlist",
+        parents=[common],
+        help="replace an account's IP allowlist (no --allow-ip: any address); servers follow within 1 s",
+    )
+    set_allowlist.add_argument("--account", type=int, required=True)
+    set_allowlist.add_argument("--allow-ip", action="extend", nargs="+", default=[], metavar="CIDR")
+    set_allowlist.set_defaults(run=_accounts_set_allowlist)
 
     key_commands = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, metavar="ACTION"
@@ -156,15 +164,25 @@ def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _accounts_set_allowlist(args: argparse.Namespace, settings: Settings) -> int:
+    with write_transaction(_store(settings)) as conn:
+        keys.set_allowlist(conn, args.account, args.allow_ip, utc_now())
+    allowed = ", ".join(args.allow_ip) or "any address"
+    _output(
+        args, {"account_id": args.account, "allow_ips": args.allow_ip}, f"account {args.account}: {allowed}"
+    )
+    return 0
+
+
 def _accounts_allow_ip(args: argparse.Namespace, settings: Settings) -> int:
     with write_transaction(_store(settings)) as conn:
-        allowlist = keys.allow_ip(conn, args.account, args.networks)
+        allowlist = keys.allow_ip(conn, args.account, args.networks, utc_now())
     return _show_allowlist(args, allowlist)
 
 
 def _accounts_disallow_ip(args: argparse.Namespace, settings: Settings) -> int:
     with write_transaction(_store(settings)) as conn:
-        allowlist = keys.disallow_ip(conn, args.account, args.networks)
+        allowlist = keys.disallow_ip(conn, args.account, args.networks, utc_now())
     return _show_allowlist(args, allowlist)
 
 

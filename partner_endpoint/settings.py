@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,14 @@ class Settings:
     trusted_proxy_header: str | None = None
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     last_used_interval: float = 60.0
+    key_change_delay: float = 1.0
+    """Longest time a key change (revocation, allowlist) made by another process may go unseen here."""
+    auth_cache_size: int = 50_000
+    """API keys cached per process for authentication (0: every request reads the database)."""
+    auth_failure_limit: int = 30
+    """Failed API authentications a client may make in a row before 429 (0: no limit)..."""
+    auth_failure_window: float = 60.0
+    """...and the time in which it earns that many back."""
     run_mail_worker: bool = True
     mail_poll_interval: float = 5.0
     mail_max_attempts: int = 12
@@ -118,6 +127,12 @@ class Settings:
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
             raise SettingsError(f"SOUNDPIECE_TRUSTED_PROXIES: {exc}") from None
+        if not 0 < self.key_change_delay < math.inf:
+            raise SettingsError("SOUNDPIECE_KEY_CHANGE_DELAY must be positive")
+        if self.auth_cache_size < 0 or self.auth_failure_limit < 0:
+            raise SettingsError("SOUNDPIECE_AUTH_CACHE_SIZE and SOUNDPIECE_AUTH_FAILURE_LIMIT must be >= 0")
+        if not 0 < self.auth_failure_window < math.inf:
+            raise SettingsError("SOUNDPIECE_AUTH_FAILURE_WINDOW must be positive")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
         _check_dashboard_url(self.dashboard_url)
@@ -178,6 +193,10 @@ class Settings:
             ("MAX_BODY_BYTES", "max_body_bytes", int),
             ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),
             ("LAST_USED_INTERVAL", "last_used_interval", float),
+            ("KEY_CHANGE_DELAY", "key_change_delay", float),
+            ("AUTH_CACHE_SIZE", "auth_cache_size", int),
+            ("AUTH_FAILURE_LIMIT", "auth_failure_limit", int),
+            ("AUTH_FAILURE_WINDOW", "auth_failure_window", float),
             ("MAIL_POLL_INTERVAL", "mail_poll_interval", float),
             ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
         ):

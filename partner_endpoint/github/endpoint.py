@@ -40,8 +40,10 @@ class AlertEndpoint:
         metrics: Metrics,
         settings: Settings,
         clock: Callable[[], datetime],
+        key_changed: Callable[[int], None] = lambda _key_id: None,
     ) -> None:
         self._engine = engine
+        self._key_changed = key_changed
         self._keys = keys
         self._metrics = metrics
         self._settings = settings
@@ -73,6 +75,8 @@ class AlertEndpoint:
         outcome = NOTHING
         if any(alert.is_credential for alert in alerts):  # else no database, and no thread, is needed
             outcome = await run_in_threadpool(self._record, alerts)
+            for leak in outcome.leaks:  # committed: this process's API cache follows at once
+                self._key_changed(leak.key_id)
         answer = feedback(alerts, outcome.issued)
         true_positives = sum(entry["label"] == "true_positive" for entry in answer)
         self._metrics.tokens.labels(label="true_positive").inc(true_positives)

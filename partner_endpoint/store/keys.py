@@ -9,7 +9,6 @@ must follow one (the auth cache's change log) has one place to hook into.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from typing import Literal
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
 import rules
-from partner_endpoint.networks import Network, parse_networks
+from partner_endpoint.networks import Network, parse_network, parse_networks
 from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.store import key_changes
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
 
 StatusFilter = Literal["all", "active", "leaked", "revoked"]
@@ -86,11 +86,24 @@ class AuthRecord:
 def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: datetime) -> int:
     if "@" not in email or any(ch.isspace() or not ch.isprintable() for ch in email):
         raise ValueError(f"not an email address: {email!r}")
-    networks = [str(n) for n in parse_networks(allow_ips)]
     result = conn.execute(
-        insert(accounts).values(owner_email=email, ip_allowlist=json.dumps(networks), created_at=now)
+        insert(accounts).values(owner_email=email, ip_allowlist=_allowlist_json(allow_ips), created_at=now)
     )
     return int(result.inserted_primary_key[0])
+
+
+def set_allowlist(conn: Connection, account_id: int, allow_ips: Sequence[str], now: datetime) -> None:
+    """Replace an account's IP allowlist (empty: any address); every serving process follows within 1 s."""
+    result = conn.execute(
+        update(accounts).where(accounts.c.id == account_id).values(ip_allowlist=_allowlist_json(allow_ips))
+    )
+    if result.rowcount != 1:
+        raise NotFound(f"no account {account_id}")
+    key_changes.record(conn, now, account_id=account_id)
+
+
+def _allowlist_json(allow_ips: Sequence[str]) -> str:
+    return json.dumps([str(n) for n in parse_networks(allow_ips)])
 
 
 def create_key(
@@ -231,7 +244,10 @@ def visible_key(conn: Connection, key_id: int) -> KeyRecord | None:
 
 
 def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
-    """Revoke a key (and with it its signing secret); False if it was already revoked."""
+    """Revoke a key (and with it its signing secret); False if it was already revoked.
+
+    Logged in the same transaction, so every serving process refuses the key within 1 s of the commit.
+    """
     if conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id)).first() is None:
         raise NotFound(f"no key {key_id}")
     result = conn.execute(
@@ -239,6 +255,8 @@ def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
         .where(api_keys.c.id == key_id, api_keys.c.status != "revoked")
         .values(status="revoked", revoked_at=now)
     )
+    if result.rowcount == 1:
+        key_changes.record(conn, now, key_ids=[key_id])
     return result.rowcount == 1
 
 
@@ -275,42 +293,31 @@ def get_account(conn: Connection, account_id: int) -> Account:
     return _account(row)
 
 
-def strict_network(value: str) -> Network:
-    """One address or CIDR range, refusing bits set after the prefix (``203.0.113.5/2`` is a typo)."""
-    text = value.strip()
-    try:
-        return ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"not an address or range: {text!r} ({exc})") from None
+def allow_ip(conn: Connection, account_id: int, values: Sequence[str], now: datetime) -> tuple[str, ...]:
+    """Add addresses or ranges to the account's allowlist; returns the new allowlist.
 
-
-def _set_allowlist(conn: Connection, account_id: int, networks: list[str]) -> None:
-    allowlist = json.dumps(networks)
-    conn.execute(update(accounts).where(accounts.c.id == account_id).values(ip_allowlist=allowlist))
-
-
-def allow_ip(conn: Connection, account_id: int, values: Sequence[str]) -> tuple[str, ...]:
-    """Add addresses or ranges to the account's allowlist; returns the new allowlist."""
-    added = [str(strict_network(v)) for v in values]
+    Strict: a range with bits set after its prefix (``203.0.113.5/2``) is refused as a typo.
+    """
+    added = [str(parse_network(v)) for v in values]
     current = list(get_account(conn, account_id).allowlist)
     updated = current + [n for n in dict.fromkeys(added) if n not in current]
-    _set_allowlist(conn, account_id, updated)
+    set_allowlist(conn, account_id, updated, now)
     return tuple(updated)
 
 
-def disallow_ip(conn: Connection, account_id: int, values: Sequence[str]) -> tuple[str, ...]:
+def disallow_ip(conn: Connection, account_id: int, values: Sequence[str], now: datetime) -> tuple[str, ...]:
     """Remove addresses or ranges (exactly as listed) from the allowlist; returns the new allowlist.
 
     An empty allowlist allows every address, so removing the last entry opens the account: the
     caller (the CLI) says so.
     """
-    removed = {str(strict_network(v)) for v in values}
+    removed = {str(parse_network(v)) for v in values}
     current = list(get_account(conn, account_id).allowlist)
     missing = sorted(removed - set(current))
     if missing:
         raise ValueError(f"not in account {account_id}'s allowlist: {', '.join(missing)}")
     updated = [n for n in current if n not in removed]
-    _set_allowlist(conn, account_id, updated)
+    set_allowlist(conn, account_id, updated, now)
     return tuple(updated)
 
 

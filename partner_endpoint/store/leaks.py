@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from partner_endpoint.settings import LeakPolicy
+from partner_endpoint.store import key_changes
 from partner_endpoint.store.db import upsert
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
 
@@ -179,7 +180,9 @@ def _apply_policy(conn: Connection, key_ids: list[int], policy: LeakPolicy, now:
             .where(api_keys.c.id.in_(key_ids), api_keys.c.status == "active")
             .values(status="flagged")
         )
-    return {row[0] for row in conn.execute(stmt.returning(api_keys.c.id))}
+    changed = {row[0] for row in conn.execute(stmt.returning(api_keys.c.id))}
+    key_changes.record(conn, now, key_ids=changed)  # so every serving process sees it within 1 s
+    return changed
 
 
 def _record_event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -126,6 +127,19 @@ mail_outbox = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_mail_outbox_due", "status", "next_attempt_at"),
 )
+
+key_changes = Table(
+    "key_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", Integer, nullable=True),
+    Column("account_id", Integer, nullable=True),
+    Column("txid", BigInteger, nullable=True, index=True),
+    Column("changed_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+"""One row per change to what authentication caches (a key revoked or flagged, an account's allowlist
+set), written in the changing transaction; both ids empty: anything may have changed."""
 
 dashboard_sessions = Table(
     "dashboard_sessions",

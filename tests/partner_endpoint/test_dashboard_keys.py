@@ -12,12 +12,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, update
-from starlette.applications import Starlette
 
-from partner_endpoint.api.routes import api_mount
+from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.dashboard import present
-from partner_endpoint.dashboard.routes import dashboard_routes
-from partner_endpoint.metrics import Metrics
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
@@ -25,7 +22,8 @@ from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events
 from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
 from tests.support.github import alert_body, post_alert
-from tests.support.partner import Clock, Issued, TestClient, rows, start_client
+from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.processes import HANG_GUARD, wait_for
 
 DENIED = {"detail": "Missing or invalid Authorization header"}
 
@@ -182,71 +180,78 @@ def test_relative_times(seconds: int | None, text: str) -> None:
 
 
 @pytest.fixture
-def hooked(
-    settings: Settings, engine: Engine, box: SecretBox, clock: Clock, mailbox: Mailbox
-) -> tuple[Browser, list[int]]:
-    """The API and the dashboard, with ``key_changed`` recording what it is told."""
-    changed: list[int] = []
-    app = Starlette(
-        routes=[
-            api_mount(engine, settings, clock.wall),
-            *dashboard_routes(
-                engine, settings, box=box, metrics=Metrics(), clock=clock.wall, key_changed=changed.append
-            ),
-        ]
-    )
-    return Browser(start_client(app), mailbox), changed
+def key_changes_told(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """What the API's key directory is told by ``key_changed`` (then done as usual): open browsers after."""
+    told: list[int] = []
+    original = KeyDirectory.key_changed
+
+    def recording(directory: KeyDirectory, key_id: int) -> None:
+        told.append(key_id)
+        original(directory, key_id)
+
+    monkeypatch.setattr(KeyDirectory, "key_changed", recording)
+    return told
 
 
 def test_rotate_then_delete_the_old_key(
-    hooked: tuple[Browser, list[int]], issue: Callable[..., Issued], engine: Engine, clock: Clock
+    key_changes_told: list[int],
+    open_browser: Callable[..., Browser],
+    issue: Callable[..., Issued],
+    clock: Clock,
+    engine: Engine,
 ) -> None:
-    browser, changed = hooked
+    """Deleted: refused at once by this process too, whose API cache held the key a moment ago."""
+    changed = key_changes_told
+    browser = open_browser()
     old = issue(email="owner@example.com", label="production-server")
-    with browser.client:
-        browser.sign_in("owner@example.com")
-        assert whoami(browser.client, old.api_key)[0] == 200
-        clock.advance(120)
-        rotate_page = browser.get(f"{PREFIX}/keys/{old.key_id}/rotate").text
-        assert "Last used <strong>" in rotate_page and "2 minutes ago" in rotate_page
-        reveal = browser.post(
-            f"{PREFIX}/keys/{old.key_id}/rotate", form_of(rotate_page, f"{PREFIX}/keys/{old.key_id}/rotate")
-        )
-        assert reveal.status_code == 200 and "Finish the rotation" in reveal.text
-        assert f'href="{PREFIX}/keys/{old.key_id}">I have saved them' in reveal.text
-        new_key = re.search(r'<code id="api-key"[^>]*>(spk_\w+)</code>', reveal.text).group(1)  # type: ignore[union-attr]
-        status, who = whoami(browser.client, new_key)
-        assert status == 200 and who["label"] == "production-server"  # type: ignore[index]
-        assert whoami(browser.client, old.api_key)[0] == 200  # the old key keeps working meanwhile
-        old_page = browser.get(f"{PREFIX}/keys/{old.key_id}").text
-        assert "Rotation in progress" in old_page and f"/keys/{who['key_id']}" in old_page  # type: ignore[index]
-        assert "Replaces an older key" in browser.get(f"{PREFIX}/keys/{who['key_id']}").text  # type: ignore[index]
-        confirm = browser.get(f"{PREFIX}/keys/{old.key_id}/delete").text
-        assert "Last used" in confirm and "2 minutes ago" in confirm and "Delete key" in confirm
-        assert changed == []
-        deleted = browser.end(old.key_id, "delete")
-        assert (deleted.status_code, deleted.headers["location"]) == (303, f"{PREFIX}/keys?done=deleted")
-        assert changed == [old.key_id]
-        assert whoami(browser.client, old.api_key) == (401, DENIED)
-        assert whoami(browser.client, new_key)[0] == 200
-        listing = browser.get(f"{PREFIX}/keys?done=deleted").text
-        assert "Key deleted" in listing and key_ids_on(listing) == [who["key_id"]]  # type: ignore[index]
-        assert browser.get(f"{PREFIX}/keys/{old.key_id}").status_code == 404
+    browser.sign_in("owner@example.com")
+    assert whoami(browser.client, old.api_key)[0] == 200
+    # The API records last uses in the background, soon after the request.
+    wait_for(lambda: rows(engine, api_keys)[0]["last_used_at"] is not None, HANG_GUARD, what="last use")
+    clock.advance(120)
+    rotate_page = browser.get(f"{PREFIX}/keys/{old.key_id}/rotate").text
+    assert "Last used <strong>" in rotate_page and "2 minutes ago" in rotate_page
+    reveal = browser.post(
+        f"{PREFIX}/keys/{old.key_id}/rotate", form_of(rotate_page, f"{PREFIX}/keys/{old.key_id}/rotate")
+    )
+    assert reveal.status_code == 200 and "Finish the rotation" in reveal.text
+    assert f'href="{PREFIX}/keys/{old.key_id}">I have saved them' in reveal.text
+    new_key = re.search(r'<code id="api-key"[^>]*>(spk_\w+)</code>', reveal.text).group(1)  # type: ignore[union-attr]
+    status, who = whoami(browser.client, new_key)
+    assert status == 200 and who["label"] == "production-server"  # type: ignore[index]
+    assert whoami(browser.client, old.api_key)[0] == 200  # the old key keeps working meanwhile
+    old_page = browser.get(f"{PREFIX}/keys/{old.key_id}").text
+    assert "Rotation in progress" in old_page and f"/keys/{who['key_id']}" in old_page  # type: ignore[index]
+    assert "Replaces an older key" in browser.get(f"{PREFIX}/keys/{who['key_id']}").text  # type: ignore[index]
+    confirm = browser.get(f"{PREFIX}/keys/{old.key_id}/delete").text
+    assert "Last used" in confirm and "2 minutes ago" in confirm and "Delete key" in confirm
+    assert changed == []
+    deleted = browser.end(old.key_id, "delete")
+    assert (deleted.status_code, deleted.headers["location"]) == (303, f"{PREFIX}/keys?done=deleted")
+    assert changed == [old.key_id]
+    assert whoami(browser.client, old.api_key) == (401, DENIED)
+    assert whoami(browser.client, new_key)[0] == 200
+    listing = browser.get(f"{PREFIX}/keys?done=deleted").text
+    assert "Key deleted" in listing and key_ids_on(listing) == [who["key_id"]]  # type: ignore[index]
+    assert browser.get(f"{PREFIX}/keys/{old.key_id}").status_code == 404
 
 
-def test_revoke_keeps_the_key_listed(hooked: tuple[Browser, list[int]], issue: Callable[..., Issued]) -> None:
-    browser, changed = hooked
+def test_revoke_keeps_the_key_listed(
+    key_changes_told: list[int], open_browser: Callable[..., Browser], issue: Callable[..., Issued]
+) -> None:
+    changed = key_changes_told
+    browser = open_browser()
     issued = issue(email="owner@example.com")
-    with browser.client:
-        browser.sign_in("owner@example.com")
-        revoked = browser.end(issued.key_id, "revoke")
-        assert revoked.headers["location"] == f"{PREFIX}/keys/{issued.key_id}?done=revoked"
-        assert changed == [issued.key_id]
-        assert whoami(browser.client, issued.api_key) == (401, DENIED)
-        page = browser.get(revoked.headers["location"]).text
-        assert "Key revoked" in page and '<span class="badge muted">Revoked</span>' in page
-        assert f"/keys/{issued.key_id}/revoke" not in page  # nothing left to revoke
-        assert issued.key_id in key_ids_on(browser.get(f"{PREFIX}/keys").text)
+    browser.sign_in("owner@example.com")
+    assert whoami(browser.client, issued.api_key)[0] == 200
+    revoked = browser.end(issued.key_id, "revoke")
+    assert revoked.headers["location"] == f"{PREFIX}/keys/{issued.key_id}?done=revoked"
+    assert changed == [issued.key_id]
+    assert whoami(browser.client, issued.api_key) == (401, DENIED)
+    page = browser.get(revoked.headers["location"]).text
+    assert "Key revoked" in page and '<span class="badge muted">Revoked</span>' in page
+    assert f"/keys/{issued.key_id}/revoke" not in page  # nothing left to revoke
+    assert issued.key_id in key_ids_on(browser.get(f"{PREFIX}/keys").text)
 
 
 # --- leaks ------------------------------------------------------------------------------------------
@@ -348,24 +353,24 @@ def test_the_dashboard_can_be_switched_off(
     assert "Open your account dashboard." in text and "/dashboard/keys" not in text
 
 
-def test_allowlist_changes_are_strict(engine: Engine, issue: Callable[..., Issued]) -> None:
+def test_allowlist_changes_are_strict(engine: Engine, issue: Callable[..., Issued], clock: Clock) -> None:
     issued = issue(allow_ips=["192.0.2.0/24"])
     with write_transaction(engine) as conn:
-        assert keys.allow_ip(conn, issued.account_id, [" 203.0.113.9 ", "2001:db8::/48"]) == (
+        assert keys.allow_ip(conn, issued.account_id, [" 203.0.113.9 ", "2001:db8::/48"], clock.wall()) == (
             "192.0.2.0/24",
             "203.0.113.9/32",
             "2001:db8::/48",
         )
-        assert keys.disallow_ip(conn, issued.account_id, ["192.0.2.0/24"]) == (
+        assert keys.disallow_ip(conn, issued.account_id, ["192.0.2.0/24"], clock.wall()) == (
             "203.0.113.9/32",
             "2001:db8::/48",
         )
     for bad in (["203.0.113.5/2"], ["10.0.0.1/8"], ["2001:db8::1/32"], ["300.1.1.1"], ["x"], [""]):
         with pytest.raises(ValueError), write_transaction(engine) as conn:
-            keys.allow_ip(conn, issued.account_id, bad)
+            keys.allow_ip(conn, issued.account_id, bad, clock.wall())
     with pytest.raises(ValueError), write_transaction(engine) as conn:
-        keys.disallow_ip(conn, issued.account_id, ["198.51.100.0/24"])
+        keys.disallow_ip(conn, issued.account_id, ["198.51.100.0/24"], clock.wall())
     with pytest.raises(keys.NotFound), write_transaction(engine) as conn:
-        keys.allow_ip(conn, 4242, ["10.0.0.0/8"])
+        keys.allow_ip(conn, 4242, ["10.0.0.0/8"], clock.wall())
     with write_transaction(engine) as conn:
         assert keys.get_account(conn, issued.account_id).allowlist == ("203.0.113.9/32", "2001:db8::/48")

@@ -4,7 +4,7 @@ Sessions and sign-in links hold only SHA-256 hashes of what the browser or the
 mail holds. Deleted keys stay (revoked) so their leak events keep their key.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0002_key_changes
 """
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from alembic import op
 from partner_endpoint.store.models import UTCDateTime
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0002_key_changes"
 branch_labels = None
 depends_on = None
 

@@ -68,6 +68,7 @@ class KeyDirectory:
         self._cursor: key_changes.Cursor | None = None
         self._synced_at = -math.inf
         self._pending: dict[int, datetime] = {}
+        self._flushing = asyncio.Lock()
         self._poll_failures = 0
 
     # --- the hot path ---------------------------------------------------------------------------
@@ -172,15 +173,18 @@ class KeyDirectory:
     # --- last uses --------------------------------------------------------------------------------
 
     async def flush_last_used(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        try:
-            await run_in_threadpool(self._write_last_used, pending)
-        except Exception as exc:
-            for key_id, when in pending.items():  # kept for the next try; a newer use wins
-                self._pending.setdefault(key_id, when)
-            log.error("cannot record last uses", extra={"fields": {"error": type(exc).__name__}})
+        """Write the queued last uses; when it returns, every use queued before the call is written
+        (or kept for the next try), even if the background loop was already writing some."""
+        async with self._flushing:
+            if not self._pending:
+                return
+            pending, self._pending = self._pending, {}
+            try:
+                await run_in_threadpool(self._write_last_used, pending)
+            except Exception as exc:
+                for key_id, when in pending.items():  # kept for the next try; a newer use wins
+                    self._pending.setdefault(key_id, when)
+                log.error("cannot record last uses", extra={"fields": {"error": type(exc).__name__}})
 
     def _write_last_used(self, pending: dict[int, datetime]) -> None:
         interval = timedelta(seconds=self._interval)

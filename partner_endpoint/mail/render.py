@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -41,7 +41,8 @@ class LeakNotice:
 
     def letter(self) -> Letter:
         """The outbox entry: one per key and leak event, however often the alert is delivered."""
-        data = asdict(self) | {"seen_at": self.seen_at.isoformat()}
+        # Not dataclasses.asdict: it deep-copies, and a 10,000-key batch builds 10,000 of these.
+        data = {f.name: getattr(self, f.name) for f in fields(self)} | {"seen_at": self.seen_at.isoformat()}
         return Letter(
             kind=KIND,
             recipient=self.recipient,

@@ -15,6 +15,11 @@ class Metrics:
         self.tokens = Counter(
             "soundpiece_alert_tokens", "Reported tokens by feedback label", ["label"], registry=r
         )
+        self.rejected_entries = Counter(
+            "soundpiece_alert_entries_rejected",
+            "Entries of signed alert batches that could not be read (the rest of each batch was processed)",
+            registry=r,
+        )
         self.signature_failures = Counter(
             "soundpiece_signature_failures", "Rejected alert requests by reason", ["reason"], registry=r
         )

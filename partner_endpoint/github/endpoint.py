@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from partner_endpoint.github.alerts import Alert, MalformedAlerts, feedback, parse_alerts
+from partner_endpoint.github.alerts import Alert, MalformedAlerts, feedback, parse_batch
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.github.verify import (
     KeysUnavailable,
@@ -85,10 +85,17 @@ class AlertEndpoint:
             return _error(503, "GitHub public keys unavailable", headers={"Retry-After": "60"})
         self._metrics.alerts.inc()
         try:
-            alerts = parse_alerts(body)
+            batch = parse_batch(body)
         except MalformedAlerts as exc:
             log.info("signed alert body malformed", extra={"fields": {"error": str(exc)}})
             return _error(400, f"Malformed alert batch: {exc}")
+        alerts = batch.alerts
+        if batch.rejected:
+            self._metrics.rejected_entries.inc(len(batch.rejected))
+            log.warning(
+                "alert entries rejected; the rest of the batch is processed",
+                extra={"fields": {"rejected": [(r.index, r.reason) for r in batch.rejected[:20]]}},
+            )
         outcome = NOTHING
         if any(alert.is_credential for alert in alerts):  # else no database, and no thread, is needed
             outcome = await run_in_threadpool(self._record, alerts)

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "partner_endpoint"))
+from invalid_text import invalid_text
 from partner_helpers import ALERT_PATH, KeyServer, Signer, alert_body, snapshot
 
 import rules
@@ -239,7 +240,8 @@ json_values = st.recursive(
     | st.integers()
     | st.floats()
     | st.text(max_size=50)
-    | st.text(st.characters(codec="utf-8"), max_size=20),
+    | st.text(st.characters(codec="utf-8"), max_size=20)
+    | invalid_text(20),
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
     max_leaves=25,
 )
@@ -248,6 +250,8 @@ tokens = st.one_of(
     st.builds(rules.WEBHOOK_SECRET.mint),
     st.text(max_size=60),
     st.text(st.characters(codec="utf-8"), max_size=60),
+    invalid_text(),
+    st.builds(lambda t, bad: t + bad, st.builds(rules.API_KEY.mint), invalid_text(3)),
     st.integers(10_000, 60_000).map(lambda n: "spk_" + "A" * n),  # huge token strings
     st.builds(lambda t, i: t[:i] + "\x00" + t[i:], st.builds(rules.API_KEY.mint), st.integers(0, 42)),
     json_values,
@@ -258,8 +262,8 @@ alerts = st.lists(
         optional={
             "token": tokens,
             "type": st.sampled_from(["soundpiece_api_key", "soundpiece_webhook_secret"]) | json_values,
-            "url": st.text(max_size=40) | json_values,
-            "source": st.sampled_from(["commit", "Content", "npm"]) | json_values,
+            "url": st.text(max_size=40) | invalid_text() | json_values,
+            "source": st.sampled_from(["commit", "Content", "npm"]) | invalid_text(20) | json_values,
             "extra": json_values,
         },
     ),

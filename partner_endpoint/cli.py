@@ -22,6 +22,7 @@ from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.leaks import list_leaks
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.text import URL_LIMIT, one_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,7 +191,8 @@ def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
         }
         for r in records
     ]
-    human = "\n".join(f"{r.key_id}\t{r.status}\t…{r.key_suffix}\t{r.label}" for r in records) or "no keys"
+    human = "\n".join(f"{r.key_id}\t{r.status}\t…{r.key_suffix}\t{one_line(r.label)}" for r in records)
+    human = human or "no keys"
     _output(args, data, human)
     return 0
 
@@ -206,9 +208,11 @@ def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 def _leaks_list(args: argparse.Namespace, settings: Settings) -> int:
     with read_transaction(_store(settings)) as conn:
         leaks = list_leaks(conn)
+    # url and source are the alert sender's text: one_line keeps their ESC, CR and LF off the terminal.
     human = (
         "\n".join(
-            f"{e['last_seen']:%Y-%m-%d %H:%M}\tkey {e['key_id']}\t{e['action']}\t{e['source']}\t{e['url']}"
+            f"{e['last_seen']:%Y-%m-%d %H:%M}\tkey {e['key_id']}\t{e['action']}\t"
+            f"{one_line(str(e['source']))}\t{one_line(str(e['url']), URL_LIMIT)}"
             for e in leaks
         )
         or "no leaks"

@@ -18,6 +18,7 @@ from string import Template
 from typing import Any
 
 from partner_endpoint.mail.letters import Letter, MailContext
+from partner_endpoint.text import URL_LIMIT, one_line
 
 KIND = "leak_notice"
 
@@ -57,34 +58,29 @@ class LeakNotice:
         return cls(**(dict(data) | {"seen_at": datetime.fromisoformat(data["seen_at"])}))
 
 
-def _one_line(text: str) -> str:
-    """Control characters out: a label with a newline must not break (or inject) a mail header."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-
-
 @cache
 def _template(name: str) -> Template:
     return Template(files("partner_endpoint.mail").joinpath("templates", name).read_text(encoding="utf-8"))
 
 
 def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
-    label = _one_line(notice.label)
+    """Every field that came with the alert (url, source) or from an account (label) is shown through
+    :func:`text.one_line`: a CR/LF in a url must not add lines of its sender's choosing to the mail."""
+    label = one_line(notice.label)
+    url = one_line(notice.url, URL_LIMIT)
     values = {
         "label": label,
         "suffix": notice.key_suffix,
-        "url": notice.url or "(no URL given)",
-        "source": _one_line(notice.source) or "unknown",
+        "url": url or "(no URL given)",
+        "source": one_line(notice.source) or "unknown",
         "seen_at": notice.seen_at.strftime("%Y-%m-%d %H:%M UTC"),
         "action_text": ACTION_TEXT.get(notice.action, notice.action),
         "docs_url": docs_url,
     }
     escaped = {k: html.escape(v) for k, v in values.items()}
-    url = notice.url
-    escaped["url_link"] = (
-        f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
-        if url.startswith(("https://", "http://"))
-        else escaped["url"]
-    )
+    # A link only to the url exactly as reported: one that had to be changed to be shown is text only.
+    linkable = url == notice.url and url.startswith(("https://", "http://"))
+    escaped["url_link"] = f'<a href="{escaped["url"]}">{escaped["url"]}</a>' if linkable else escaped["url"]
     message = EmailMessage()
     message["From"] = sender
     message["To"] = notice.recipient

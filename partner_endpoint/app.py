@@ -49,7 +49,7 @@ def create_app(
         fetch_timeout=settings.key_fetch_timeout,
         clock=monotonic,
     )
-    alerts = AlertEndpoint(engine, keys, metrics, settings, clock)
+    alerts = AlertEndpoint(engine, keys, metrics, settings, clock, monotonic)
     worker = MailWorker.from_settings(engine, settings, metrics, box=load_secret_box(settings), clock=clock)
 
     @contextlib.asynccontextmanager

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from partner_endpoint.networks import parse_networks
 
 GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+"""GitHub's batches are kilobytes. 2 MiB holds a batch of about 12,000 entries of 175 bytes (a
+10,000-key batch, the size bench/alert_batch.py measures, is 1.75 MB): room for a mass leak, while
+a body is read only once its key identifier is known, so 40 connections cost at most 80 MiB."""
 
 LeakPolicy = Literal["revoke", "flag"]
 
@@ -24,10 +28,11 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = "sqlite:///soundpiece.db"
     github_keys_url: str = GITHUB_KEYS_URL
-    github_token: str | None = None
-    secret_key: str | None = None
+    github_token: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     """Fernet key(s), comma-separated, newest first; encrypts signing secrets at rest."""
-    smtp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)
+    """May hold the SMTP password (``smtp://user:password@host``)."""
     smtp_ca_file: str | None = None
     mail_from: str = "Soundpiece Security <security@soundpiece.invalid>"
     mail_dir: Path = Path("outbox")
@@ -45,6 +50,13 @@ class Settings:
     log_level: str = "INFO"
     docs_url: str = "https://docs.soundpiece.invalid/api/keys"
 
+    # --- the alert endpoint (partner_endpoint/github): failed requests per client ------------------
+    alert_failure_burst: int = 30
+    """Failed alert requests (bad or missing signature, oversize body) a client may make at once,
+    per worker process; then it gets 429 until its budget refills. 0 turns the limit off."""
+    alert_failure_rate: float = 0.5
+    """Failed alert requests a client's budget regains per second."""
+
     def __post_init__(self) -> None:
         if self.leak_policy not in ("revoke", "flag"):
             raise SettingsError(
@@ -58,6 +70,8 @@ class Settings:
             raise SettingsError(f"SOUNDPIECE_TRUSTED_PROXIES: {exc}") from None
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
+        if self.alert_failure_burst < 0 or not 0 <= self.alert_failure_rate < math.inf:
+            raise SettingsError("SOUNDPIECE_ALERT_FAILURE_BURST and _RATE must be 0 or more")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +110,8 @@ class Settings:
             ("LAST_USED_INTERVAL", "last_used_interval", float),
             ("MAIL_POLL_INTERVAL", "mail_poll_interval", float),
             ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
+            ("ALERT_FAILURE_BURST", "alert_failure_burst", int),
+            ("ALERT_FAILURE_RATE", "alert_failure_rate", float),
         ):
             if (value := get(name)) is not None:
                 try:

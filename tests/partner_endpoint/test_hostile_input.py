@@ -45,6 +45,12 @@ alert_like = st.lists(
 
 
 @pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """Many failures from one client: the failure limit has tests of its own (test_alert_requests.py)."""
+    return make_client(alert_failure_burst=0)
+
+
+@pytest.fixture
 def victim(issue: Callable[..., Issued]) -> Issued:
     return issue()
 

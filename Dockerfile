@@ -2,6 +2,8 @@
 # Soundpiece partner endpoint: `soundpiece-partner serve` as a non-root user.
 # Build:  docker build -t soundpiece-partner .
 # Run:    docker run -p 8000:8000 -e SOUNDPIECE_SECRET_KEY=... -e SOUNDPIECE_DATABASE_URL=... soundpiece-partner
+# SOUNDPIECE_SECRET_KEY is required: without it the service refuses to start (SOUNDPIECE_ALLOW_KEY_FILE=false),
+# rather than keep a generated key on the same /data volume as the secrets it encrypts.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
@@ -25,7 +27,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SOUNDPIECE_DATABASE_URL=sqlite:////data/soundpiece.db \
-    SOUNDPIECE_MAIL_DIR=/data/outbox
+    SOUNDPIECE_MAIL_DIR=/data/outbox \
+    SOUNDPIECE_ALLOW_KEY_FILE=false
 USER 10001:10001
 WORKDIR /data
 EXPOSE 8000

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from partner_endpoint.clock import utc_now
 from partner_endpoint.logs import configure_logging
 from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import load_secret_box
+from partner_endpoint.secretbox import SecretBox, load_secret_box
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
@@ -102,14 +102,23 @@ def _store(settings: Settings) -> Engine:
     return engine
 
 
+def _keyed_store(settings: Settings) -> tuple[Engine, SecretBox]:
+    """:func:`_store` and the encryption key, for the commands that use or write secrets (serve,
+    mail-worker, migrate, keys create): a key that cannot decrypt what the database holds is refused
+    (SettingsError) before the schema is touched."""
+    engine = make_engine(settings.database_url)
+    box = load_secret_box(settings, keys.stored_secret_samples(engine))
+    migrate(engine)
+    return engine, box
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from partner_endpoint.memory import limit_malloc_arenas
 
     limit_malloc_arenas()  # before any thread or worker process exists
-    load_secret_box(settings)  # refuse to start with a missing or invalid encryption key
-    _store(settings).dispose()  # migrate once, before the workers start
+    _keyed_store(settings)[0].dispose()  # check the key and migrate once, before the workers start
     uvicorn.run(
         "partner_endpoint.app:app_from_env",
         factory=True,
@@ -127,8 +136,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _mail_worker(args: argparse.Namespace, settings: Settings) -> int:
     from partner_endpoint.mail.worker import MailWorker
 
-    engine = _store(settings)
-    worker = MailWorker.from_settings(engine, settings, Metrics(), box=load_secret_box(settings))
+    engine, box = _keyed_store(settings)
+    worker = MailWorker.from_settings(engine, settings, Metrics(), box=box)
 
     async def run() -> int:
         if args.once:
@@ -147,7 +156,7 @@ def _mail_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings).dispose()
+    _keyed_store(settings)[0].dispose()
     _output(args, {"migrated": True}, "database schema is up to date")
     return 0
 
@@ -160,8 +169,8 @@ def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    box = load_secret_box(settings)
-    with write_transaction(_store(settings)) as conn:
+    engine, box = _keyed_store(settings)
+    with write_transaction(engine) as conn:
         new = keys.create_key(conn, box, args.account, args.label, utc_now())
     data = {
         "key_id": new.key_id,

@@ -56,6 +56,9 @@ class Settings:
     per worker process; then it gets 429 until its budget refills. 0 turns the limit off."""
     alert_failure_rate: float = 0.5
     """Failed alert requests a client's budget regains per second."""
+    allow_key_file: bool = True
+    """Without ``SOUNDPIECE_SECRET_KEY``, keep a generated key in a file beside a SQLite database
+    (development). The container image turns it off: there the file would share the database's volume."""
 
     def __post_init__(self) -> None:
         if self.leak_policy not in ("revoke", "flag"):
@@ -104,6 +107,8 @@ class Settings:
             values["trusted_proxies"] = tuple(p.strip() for p in value.split(",") if p.strip())
         if (value := get("MAIL_WORKER")) is not None:
             values["run_mail_worker"] = value.lower() not in ("0", "false", "no", "off")
+        if (value := get("ALLOW_KEY_FILE")) is not None:
+            values["allow_key_file"] = value.lower() not in ("0", "false", "no", "off")
         for name, attr, kind in (
             ("MAX_BODY_BYTES", "max_body_bytes", int),
             ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -32,6 +34,8 @@ def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        _create_private(url.database)
     # A pool as large as the thread pool: overflow connections are closed after use, and reopening
     # (with its PRAGMAs) under load costs more than keeping them.
     engine = create_engine(
@@ -58,6 +62,13 @@ def make_engine(database_url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _create_private(path: str) -> None:
+    """Create the database file owner-only (0600), like the key file: it holds every key's hash and the
+    encrypted signing secrets. SQLite gives its -wal and -shm files the database file's permissions."""
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # no folder: SQLite reports it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, inspect, or_, select, update
 
 import rules
 from partner_endpoint.networks import Network, parse_networks
@@ -132,6 +132,19 @@ def signing_secret(conn: Connection, box: SecretBox, key_id: int) -> str:
     if row is None:
         raise NotFound(f"no key {key_id}")
     return box.decrypt(row[0])
+
+
+def stored_secret_samples(engine: Engine) -> list[str]:
+    """The oldest and the newest stored ciphertexts, to check the encryption key at start-up; none
+    before the schema exists. Two, not all: start-up must stay quick with a million keys, and a
+    rotation that dropped a key still in use shows in the oldest secret."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(signing_secrets.name):
+            return []
+        column = signing_secrets.c.secret_encrypted
+        oldest = conn.execute(select(column).order_by(signing_secrets.c.key_id).limit(1)).scalar()
+        newest = conn.execute(select(column).order_by(signing_secrets.c.key_id.desc()).limit(1)).scalar()
+    return [c for c in dict.fromkeys((oldest, newest)) if c is not None]
 
 
 def find_for_auth(conn: Connection, key_hash: str) -> AuthRecord | None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, insert, inspect, or_, select, update
 
 import rules
+from partner_endpoint.email_address import owner_address
 from partner_endpoint.networks import Network, parse_networks
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store.models import accounts, api_keys, signing_secrets
@@ -60,8 +61,7 @@ class AuthRecord:
 
 
 def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: datetime) -> int:
-    if "@" not in email or any(ch.isspace() or not ch.isprintable() for ch in email):
-        raise ValueError(f"not an email address: {email!r}")
+    owner_address(email)  # ValueError
     networks = [str(n) for n in parse_networks(allow_ips)]
     result = conn.execute(
         insert(accounts).values(owner_email=email, ip_allowlist=json.dumps(networks), created_at=now)

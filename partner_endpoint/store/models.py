@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -109,4 +110,14 @@ mail_outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_mail_outbox_due", "status", "next_attempt_at"),
+)
+
+github_key_document = Table(
+    "github_key_document",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row, id 1
+    Column("document", Text, nullable=True),
+    Column("fetched_at", UTCDateTime, nullable=True),
+    Column("attempted_at", UTCDateTime, nullable=True),
+    Column("failed", Boolean, nullable=False, default=False),
 )

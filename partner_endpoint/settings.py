@@ -26,7 +26,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = "sqlite:///soundpiece.db"
+    database_url: str = field(default="sqlite:///soundpiece.db", repr=False)
+    """May hold the database password (``postgresql+psycopg://user:password@host/db``)."""
     github_keys_url: str = GITHUB_KEYS_URL
     github_token: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)

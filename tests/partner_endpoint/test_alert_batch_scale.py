@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from partner_helpers import Clock, alert_body, rows
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
+from test_api_auth import count_statements
 
 from partner_endpoint.github.alerts import parse_alerts
 from partner_endpoint.leak_response import respond
@@ -24,24 +24,9 @@ def issue_many(engine: Engine, box: SecretBox, clock: Clock, count: int) -> list
         return [keys.create_key(conn, box, account, f"k{i}", clock.wall()).api_key for i in range(count)]
 
 
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (an executemany counts once per round trip)."""
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def deliver(engine: Engine, tokens: list[str], clock: Clock) -> list[str]:
     sightings = [alert.sighting for alert in parse_alerts(alert_body(*tokens))]
-    with counting(engine) as sent:
+    with count_statements(engine) as sent:
         respond(engine, sightings, policy="revoke", now=clock.wall(), sender="s@soundpiece.invalid")
     return sent
 

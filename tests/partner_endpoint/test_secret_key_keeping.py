@@ -162,10 +162,11 @@ def test_settings_and_smtp_transport_never_show_their_credentials() -> None:
             "SOUNDPIECE_SECRET_KEY": fernet,
             "SOUNDPIECE_GITHUB_TOKEN": "ghp_tokenvalue1234567890",
             "SOUNDPIECE_SMTP_URL": "smtps://mailer:pa55w0rd-value@mail.example:465",
+            "SOUNDPIECE_DATABASE_URL": "postgresql+psycopg://app:db-pa55w0rd@db.example/soundpiece",
         }
     )
     transport: Any = transport_for(settings)
-    shown = repr(settings) + str(settings) + repr(transport) + repr(load_secret_box(settings))
-    for secret in (fernet, "ghp_tokenvalue1234567890", "pa55w0rd-value"):
+    shown = repr(settings) + str(settings) + repr(transport) + repr(SecretBox([fernet]))
+    for secret in (fernet, "ghp_tokenvalue1234567890", "pa55w0rd-value", "db-pa55w0rd"):
         assert secret not in shown
     assert "mail.example" in repr(transport) and "mailer" in repr(transport)

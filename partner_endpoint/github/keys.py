@@ -25,14 +25,17 @@ import httpx
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlalchemy.exc import SQLAlchemyError
 
 from partner_endpoint.clock import utc_now
 from partner_endpoint.github.verify import KeysUnavailable, UnknownKeyIdentifier
 from partner_endpoint.metrics import Metrics
-from partner_endpoint.store.github_keys import SharedKeyDocument
+from partner_endpoint.store.github_keys import SharedDocument, SharedKeyDocument
 
 log = logging.getLogger(__name__)
 
+_SHARED_POLL = 0.05
+"""Seconds between looks at the shared row while another process fetches."""
 MAX_DOCUMENT_BYTES = 1024 * 1024
 """GitHub's document is a few kilobytes; anything near this is not it."""
 
@@ -122,18 +125,41 @@ class PublicKeyCache:
         return self._last_fetch is None or self._clock() - self._last_fetch >= self._refetch_interval
 
     async def _refresh_shared(self, shared: SharedKeyDocument, key_id: str) -> None:
-        """Take what another process fetched; fetch only when no process did within the interval."""
-        state = await asyncio.to_thread(shared.load)
+        """Take what another process fetched; fetch only when no process did within the interval.
+
+        A process that loses the claim to a fetch still running elsewhere waits for its outcome (at
+        most the fetch timeout), rather than answer 503 for a key that is on its way. Without the
+        database (down, or not migrated) the limit falls back to this process alone.
+        """
+        try:
+            state = await asyncio.to_thread(shared.load)
+        except SQLAlchemyError as exc:
+            log.warning("shared GitHub key document unavailable", extra={"fields": {"error": repr(exc)}})
+            if self._may_fetch():
+                self._last_fetch = self._clock()
+                await self._fetch()
+            return
+        self._take(state)
+        if key_id in self._keys:
+            return
+        now, interval = self._wall_clock(), timedelta(seconds=self._refetch_interval)
+        if state.due(now, interval):
+            if await asyncio.to_thread(shared.claim, now, interval):
+                document = await self._fetch()
+                await asyncio.to_thread(shared.save, document, now)
+                return
+            state = await asyncio.to_thread(shared.load)  # another process claimed it meanwhile
+        deadline = self._clock() + self._fetch_timeout + 1
+        while state.in_flight and self._clock() < deadline:
+            await asyncio.sleep(_SHARED_POLL)
+            state = await asyncio.to_thread(shared.load)
+        self._take(state)
+
+    def _take(self, state: SharedDocument) -> None:
         self._last_fetch_failed = state.failed
         if state.document is not None and state.fetched_at != self._shared_seen:
             self._merge(state.document)
             self._shared_seen = state.fetched_at
-        if key_id in self._keys:
-            return
-        now, interval = self._wall_clock(), timedelta(seconds=self._refetch_interval)
-        if state.due(now, interval) and await asyncio.to_thread(shared.claim, now, interval):
-            document = await self._fetch()
-            await asyncio.to_thread(shared.save, document, now)
 
     def _merge(self, document: str) -> None:
         try:

@@ -24,11 +24,19 @@ class SharedDocument:
     """The last document fetched (JSON text), or None before the first success."""
     fetched_at: datetime | None
     attempted_at: datetime | None
+    finished_at: datetime | None
     failed: bool
     """The last attempt failed: an unknown identifier may be a key GitHub rotated in meanwhile."""
 
     def due(self, now: datetime, interval: timedelta) -> bool:
         return self.attempted_at is None or now - self.attempted_at >= interval
+
+    @property
+    def in_flight(self) -> bool:
+        """A process claimed a fetch and has not recorded its outcome (yet: it may also have died)."""
+        return self.attempted_at is not None and (
+            self.finished_at is None or self.finished_at < self.attempted_at
+        )
 
 
 class SharedKeyDocument:
@@ -38,7 +46,9 @@ class SharedKeyDocument:
     def load(self) -> SharedDocument:
         with read_transaction(self._engine) as conn:
             row = conn.execute(select(table).where(_ROW)).mappings().one()
-        return SharedDocument(row["document"], row["fetched_at"], row["attempted_at"], bool(row["failed"]))
+        return SharedDocument(
+            row["document"], row["fetched_at"], row["attempted_at"], row["finished_at"], bool(row["failed"])
+        )
 
     def claim(self, now: datetime, interval: timedelta) -> bool:
         """Whether this process may fetch now; at most one claim succeeds per ``interval``."""
@@ -51,8 +61,8 @@ class SharedKeyDocument:
         return result.rowcount == 1
 
     def save(self, document: str | None, now: datetime) -> None:
-        """Record a fetch: the document on success; on failure (None) only that it failed."""
-        values: dict[str, object] = {"failed": document is None}
+        """Record the outcome of the fetch claimed at ``now``: the document, or (None) that it failed."""
+        values: dict[str, object] = {"failed": document is None, "finished_at": now}
         if document is not None:
             values |= {"document": document, "fetched_at": now}
         with write_transaction(self._engine) as conn:

@@ -119,5 +119,6 @@ github_key_document = Table(
     Column("document", Text, nullable=True),
     Column("fetched_at", UTCDateTime, nullable=True),
     Column("attempted_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
     Column("failed", Boolean, nullable=False, default=False),
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from partner_helpers import ALERT_PATH, Clock, KeyServer, Signer, TestClient, post_alert, start_client
 
@@ -78,3 +80,31 @@ def test_a_failed_fetch_is_shared_too(
     assert post_alert(second, signer, b"[]").status_code == 200
     assert post_alert(first, signer, b"[]").status_code == 200
     assert key_server.requests == 2
+
+
+def test_replicas_asked_at_once_make_one_fetch_and_both_verify(
+    settings: Settings, engine: object, signer: Signer, key_server: KeyServer, clock: Clock
+) -> None:
+    """The process that loses the claim waits for the other's fetch instead of answering 503."""
+    apps = [
+        create_app(
+            settings, engine=make_engine(settings.database_url), clock=clock.wall, monotonic=clock.monotonic
+        )
+        for _ in range(4)
+    ]
+
+    async def scenario() -> list[int]:
+        clients = [
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://partner")
+            for app in apps
+        ]
+        body = b"[]"
+        answers = await asyncio.gather(
+            *(client.post(ALERT_PATH, content=body, headers=signer.headers(body)) for client in clients)
+        )
+        for client in clients:
+            await client.aclose()
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(scenario()) == [200] * 4
+    assert key_server.requests == 1

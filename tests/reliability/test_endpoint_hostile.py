@@ -368,9 +368,15 @@ def test_oversize_bodies_are_413_however_framed(
 
 
 def test_default_limit_refuses_nine_mebibytes(signer: Signer, tmp_path: Path) -> None:
-    """Past the shipped 2 MiB limit, with and without Content-Length; nothing past it is buffered."""
+    """Past the shipped 2 MiB limit, with and without Content-Length; nothing past it is buffered.
+    (The key identifier is looked up before the body is read, so GitHub's key document is served.)"""
+    key_server = KeyServer(signer.document)
     app = create_app(
-        Settings(database_url=f"sqlite:///{tmp_path / 'db'}", secret_key=Fernet.generate_key().decode()),
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'db'}",
+            secret_key=Fernet.generate_key().decode(),
+            github_keys_url=key_server.url,
+        ),
     )
 
     async def main() -> list[int]:
@@ -381,7 +387,10 @@ def test_default_limit_refuses_nine_mebibytes(signer: Signer, tmp_path: Path) ->
         )
         return [declared.status_code, streamed.status_code]
 
-    assert asyncio.run(main()) == [413, 413]
+    try:
+        assert asyncio.run(main()) == [413, 413]
+    finally:
+        key_server.close()
 
 
 # --- API authentication ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """GitHub's key document, shared by every process and replica on the database.
 
-One row: the last document fetched, when, and when a fetch was last tried. The
+One row: the last document fetched, when, when a fetch was last started and finished. The
 refetch limit (once a minute at most) then holds for the whole deployment, not per
 process: N workers no longer make N fetches a minute, and unknown key identifiers
 cannot drain GitHub's 60-an-hour unauthenticated quota.
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("document", sa.Text, nullable=True),
         sa.Column("fetched_at", UTCDateTime, nullable=True),
         sa.Column("attempted_at", UTCDateTime, nullable=True),
+        sa.Column("finished_at", UTCDateTime, nullable=True),
         sa.Column("failed", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     op.execute("INSERT INTO github_key_document (id, failed) VALUES (1, false)")

@@ -4,6 +4,9 @@
 # Run:    docker run -p 8000:8000 -e SOUNDPIECE_SECRET_KEY=... -e SOUNDPIECE_DATABASE_URL=... soundpiece-partner
 # SOUNDPIECE_SECRET_KEY is required: without it the service refuses to start (SOUNDPIECE_ALLOW_KEY_FILE=false),
 # rather than keep a generated key on the same /data volume as the secrets it encrypts.
+# `serve` bounds every connection itself (head size, header count, time, connections: README,
+# "Limits on each connection"), so port 8000 can face clients directly. /metrics: set
+# SOUNDPIECE_METRICS_TOKEN, or SOUNDPIECE_METRICS_PORT (e.g. 9100) and publish only 8000.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \

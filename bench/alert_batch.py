@@ -32,9 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import common  # noqa: F401  (puts the repository root on sys.path, for tests.support)
 import httpx
 from cryptography.fernet import Fernet
-from endpoint_load import ALERT_PATH, BIN, HOST, Signer, free_port, key_server, process
+from endpoint_load import BIN, HOST, process
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
@@ -46,6 +47,8 @@ from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, signing_secrets
+from tests.support.github import ALERT_PATH, KeyServer, Signer
+from tests.support.processes import free_port
 
 POSTGRES_URL = os.environ.get(
     "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -164,7 +167,8 @@ def through_endpoint(url: str, secret_key: str, count: int, tmp: Path) -> dict[s
     engine = make_engine(url)
     tokens = issue_keys(engine, SecretBox([secret_key]), count)
     body = batch_body(tokens)
-    with key_server(signer.document) as keys_url:
+    with KeyServer(signer.document) as key_server:
+        keys_url = key_server.url
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
             "SOUNDPIECE_DATABASE_URL": url,
@@ -180,14 +184,14 @@ def through_endpoint(url: str, secret_key: str, count: int, tmp: Path) -> dict[s
         with process(command, env, port, log=tmp / "serve.log"), httpx.Client(timeout=60) as client:
             headers = {
                 "Github-Public-Key-Identifier": signer.key_id,
-                "Github-Public-Key-Signature": signer.sign(body),
+                "Github-Public-Key-Signature": signer.signature(body),
                 "Content-Type": "application/json",
             }
             warm = b"[]"
             client.post(  # the key fetch is not what is measured
                 f"http://{HOST}:{port}{ALERT_PATH}",
                 content=warm,
-                headers=headers | {"Github-Public-Key-Signature": signer.sign(warm)},
+                headers=headers | {"Github-Public-Key-Signature": signer.signature(warm)},
             )
             timings: dict[str, Any] = {"body_bytes": len(body)}
             for phase in ("first_s", "redelivery_s"):

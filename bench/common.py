@@ -36,11 +36,11 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import rules  # noqa: E402  (the project's one definition of the formats)
+from tests.support.processes import tree_pss_kb  # noqa: E402  (one way to walk a process tree)
 
 BENCH_ROOT = Path("/tmp/soundpiece-bench")
 RULES_DIR = REPO_ROOT / "bench" / "kingfisher_rules"
 SAMPLE_INTERVAL = 0.1
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def log(*parts: object) -> None:
@@ -127,47 +127,6 @@ class Run:
     stderr_tail: str
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # the command name may contain spaces and parentheses: parse after the last ')'
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    return children
-
-
-def _tree(root: int) -> list[int]:
-    children = _children_map()
-    pids, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        pids.append(pid)
-        stack.extend(children.get(pid, ()))
-    return pids
-
-
-def _memory_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * PAGE_KB
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 class _TreeSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -177,7 +136,7 @@ class _TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            total = sum(_memory_kb(pid) for pid in _tree(self.pid))
+            total = tree_pss_kb(self.pid)
             self.peak_kb = max(self.peak_kb, total)
             self.stop.wait(SAMPLE_INTERVAL)
 

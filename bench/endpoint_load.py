@@ -15,27 +15,24 @@ Usage: .venv/bin/python bench/endpoint_load.py [--seconds 5] [--connections 16]
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import common  # noqa: F401  (puts the repository root on sys.path, for tests.support)
 import httpx
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import make_url
 
@@ -44,9 +41,10 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
+from tests.support.processes import free_port
 
 HOST = "127.0.0.1"
-ALERT_PATH = "/v1/secret-scanning/github"
 BIN = Path(sys.executable).parent
 BARE_APP = """
 from starlette.applications import Starlette
@@ -88,52 +86,6 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-class Signer:
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.key_id = "bench" + os.urandom(8).hex()
-        pem = (
-            self.key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-        self.document = {"public_keys": [{"key_identifier": self.key_id, "key": pem, "is_current": True}]}
-
-    def sign(self, body: bytes) -> str:
-        return base64.b64encode(self.key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
-
-
-@contextmanager
-def key_server(document: dict[str, Any]) -> Iterator[str]:
-    payload = json.dumps(document).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer((HOST, 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{httpd.server_address[1]}/keys"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 @contextmanager
 def process(
     args: list[str], env: dict[str, str], port: int, log: Path | None = None
@@ -166,18 +118,10 @@ def process(
                 proc.wait()
 
 
-def alert(tokens: list[str]) -> bytes:
-    return json.dumps(
-        [
-            {"token": t, "type": "soundpiece_api_key", "url": "https://github.com/o/r", "source": "commit"}
-            for t in tokens
-        ],
-        separators=(",", ":"),
-    ).encode()
-
-
 def write_wrk_script(path: Path, signer: Signer, bodies: list[bytes]) -> None:
-    entries = ",\n".join(f'{{"{signer.key_id}", "{signer.sign(b)}", [==[{b.decode()}]==]}}' for b in bodies)
+    entries = ",\n".join(
+        f'{{"{signer.key_id}", "{signer.signature(b)}", [==[{b.decode()}]==]}}' for b in bodies
+    )
     path.write_text(f"REQUESTS = {{\n{entries}\n}}\n{WRK_SCRIPT}")
 
 
@@ -223,7 +167,7 @@ def run_wrk(
 def ecdsa_verify_rate(seconds: float = 1.0) -> float:
     """Verifications a second in this one thread (one core)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    public, body = key.public_key(), alert([rules.API_KEY.mint()])
+    public, body = key.public_key(), alert_body(rules.API_KEY.mint())
     signature = key.sign(body, ec.ECDSA(hashes.SHA256()))
     count, started = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - started) < seconds:
@@ -252,8 +196,9 @@ def main() -> int:
         return 2
 
     signer = Signer()
-    with tempfile.TemporaryDirectory() as tmp_name, key_server(signer.document) as keys_url:
+    with tempfile.TemporaryDirectory() as tmp_name, KeyServer(signer.document) as key_server:
         tmp = Path(tmp_name)
+        keys_url = key_server.url
         database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
         secret_key = Fernet.generate_key().decode()
         engine = make_engine(database_url)
@@ -276,10 +221,10 @@ def main() -> int:
         }
         (tmp / "bare_app.py").write_text(BARE_APP)
         one = tmp / "one.lua"
-        write_wrk_script(one, signer, [alert([rules.API_KEY.mint()]) for _ in range(2000)])
+        write_wrk_script(one, signer, [alert_body(rules.API_KEY.mint()) for _ in range(2000)])
         hundred = tmp / "hundred.lua"
         write_wrk_script(
-            hundred, signer, [alert([rules.API_KEY.mint() for _ in range(100)]) for _ in range(200)]
+            hundred, signer, [alert_body(*(rules.API_KEY.mint() for _ in range(100))) for _ in range(200)]
         )
 
         figures: dict[str, Any] = {
@@ -328,18 +273,10 @@ def main() -> int:
             figures["alerts_1_token_paced_1000"] = run_wrk(port, one, seconds, 64, rate=1100)
             figures["alerts_100_tokens_max"] = run_wrk(port, hundred, seconds, args.connections)
             tokens = [k.api_key for k in issued] + [rules.API_KEY.mint() for _ in range(980)]
-            body = alert(tokens)
+            body = alert_body(*tokens)
             started = time.perf_counter()
-            response = httpx.post(
-                f"http://{HOST}:{port}{ALERT_PATH}",
-                content=body,
-                headers={
-                    "Github-Public-Key-Identifier": signer.key_id,
-                    "Github-Public-Key-Signature": signer.sign(body),
-                    "Content-Type": "application/json",
-                },
-                timeout=30,
-            )
+            with httpx.Client(timeout=30) as client:
+                response = post_alert(client, signer, body, base_url=f"http://{HOST}:{port}")
             figures["batch_1000_tokens_s"] = round(time.perf_counter() - started, 3)
             labels = [e["label"] for e in response.json()]
             figures["batch_1000_true_positives"] = labels.count("true_positive")

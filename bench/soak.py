@@ -27,26 +27,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
+import common  # noqa: F401  (puts the repository root on sys.path, for tests.support)
 from cryptography.fernet import Fernet
-from endpoint_load import (
-    BIN,
-    HOST,
-    Signer,
-    alert,
-    free_port,
-    key_server,
-    process,
-    run_wrk,
-    write_wrk_script,
-)
+from endpoint_load import BIN, HOST, process, run_wrk, write_wrk_script
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -56,52 +44,18 @@ from partner_endpoint.store import keys, outbox
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys
+from tests.support.github import KeyServer, Signer, alert_body
+from tests.support.processes import free_port, process_tree, status_kb
+from tests.support.services import SmtpSink
 
 RESULTS = Path("/tmp/soundpiece-bench/soak.json")
 CONNECTIONS = 32
 
 
-class Inbox:
-    """aiosmtpd handler: counts delivered messages."""
-
-    def __init__(self) -> None:
-        self.delivered = 0
-
-    async def handle_DATA(self, _server: Any, _session: Any, _envelope: Any) -> str:
-        self.delivered += 1
-        return "250 OK"
-
-
-@contextmanager
-def smtp_server() -> Iterator[tuple[str, Inbox]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname=HOST, port=port)
-    controller.start()
-    try:
-        yield f"smtp://{HOST}:{port}", inbox
-    finally:
-        controller.stop()
-
-
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants (uvicorn's workers), in MiB."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-    return round(total / 1024, 1)
-
-
 def window_script(path: Path, signer: Signer, count: int, true_positives: list[str]) -> Path:
     """``count`` freshly signed 1-token alerts, ``true_positives`` (issued keys) mixed in at random."""
-    bodies = [alert([token]) for token in true_positives]
-    bodies += [alert([rules.API_KEY.mint()]) for _ in range(count - len(bodies))]
+    bodies = [alert_body(token) for token in true_positives]
+    bodies += [alert_body(rules.API_KEY.mint()) for _ in range(count - len(bodies))]
     sent = int(count / 1.3 * 0.9)  # shuffled into the part of the list a window surely reaches
     head = bodies[:sent]
     random.shuffle(head)
@@ -139,8 +93,8 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix="soak-", dir=RESULTS.parent) as tmp_name,
-        key_server(signer.document) as keys_url,
-        smtp_server() as (smtp_url, inbox),
+        KeyServer(signer.document) as key_server,
+        SmtpSink() as smtp,
     ):
         tmp = Path(tmp_name)
         database_url = args.database_url or f"sqlite:///{tmp / 'soak.db'}"
@@ -161,8 +115,8 @@ def main() -> int:
             **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
             "SOUNDPIECE_DATABASE_URL": database_url,
             "SOUNDPIECE_SECRET_KEY": secret_key,
-            "SOUNDPIECE_GITHUB_KEYS_URL": keys_url,
-            "SOUNDPIECE_SMTP_URL": smtp_url,
+            "SOUNDPIECE_GITHUB_KEYS_URL": key_server.url,
+            "SOUNDPIECE_SMTP_URL": smtp.url,
             "SOUNDPIECE_LOG_LEVEL": "WARNING",
         }
         port = free_port()
@@ -207,9 +161,11 @@ def main() -> int:
                     "errors": figures["non_2xx"] + figures["socket_errors"],
                     "p50_ms": figures["p50_ms"],
                     "p99_ms": figures["p99_ms"],
-                    "rss_mib": tree_rss_mib(proc.pid),
+                    "rss_mib": round(
+                        sum(status_kb(pid, b"VmRSS") for pid in process_tree(proc.pid)) / 1024, 1
+                    ),
                     "outbox_depth": depth(),
-                    "mails_delivered": inbox.delivered,
+                    "mails_delivered": smtp.total(),
                 }
                 samples.append(row)
                 print(
@@ -224,7 +180,7 @@ def main() -> int:
                 revoked = conn.execute(
                     select(func.count()).where(api_keys.c.status == "revoked")
                 ).scalar_one()
-            drained = {"keys_revoked": revoked, "outbox_depth": depth(), "mails_delivered": inbox.delivered}
+            drained = {"keys_revoked": revoked, "outbox_depth": depth(), "mails_delivered": smtp.total()}
         pool.shutdown()
         engine.dispose()
 

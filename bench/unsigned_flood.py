@@ -23,9 +23,13 @@ import threading
 import time
 from pathlib import Path
 
+import common  # noqa: F401  (puts the repository root on sys.path, for tests.support)
 import httpx
 from cryptography.fernet import Fernet
-from endpoint_load import ALERT_PATH, BIN, HOST, Signer, free_port, key_server, process
+from endpoint_load import BIN, HOST, process
+
+from tests.support.github import ALERT_PATH, KeyServer, Signer
+from tests.support.processes import free_port
 
 
 def rss_kib(pid: int) -> int:
@@ -77,7 +81,8 @@ def main() -> int:
     args = parser.parse_args()
     connections, size = min(args.connections, 200), min(args.mebibytes, 64) << 20
     signer = Signer()
-    with tempfile.TemporaryDirectory() as tmp_name, key_server(signer.document) as keys_url:
+    with tempfile.TemporaryDirectory() as tmp_name, KeyServer(signer.document) as key_server:
+        keys_url = key_server.url
         tmp = Path(tmp_name)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
@@ -94,7 +99,7 @@ def main() -> int:
             body = b"[]"
             headers = {
                 "Github-Public-Key-Identifier": signer.key_id,
-                "Github-Public-Key-Signature": signer.sign(body),
+                "Github-Public-Key-Signature": signer.signature(body),
             }
             httpx.post(f"http://{HOST}:{port}{ALERT_PATH}", content=body, headers=headers)  # fetches the keys
             time.sleep(0.5)

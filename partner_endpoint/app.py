@@ -36,10 +36,11 @@ def create_app(
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
+    metrics: Metrics | None = None,
 ) -> Starlette:
     """The service. Schema migrations are run by the CLI before workers start, not here."""
     engine = engine or make_engine(settings.database_url)
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     http = httpx.AsyncClient(timeout=settings.key_fetch_timeout, follow_redirects=True)
     keys = PublicKeyCache(
         http,
@@ -67,11 +68,12 @@ def create_app(
                 await task
             await http.aclose()
             engine.dispose()
+            metrics.close()
 
     return Starlette(
         routes=[
             Route("/v1/secret-scanning/github", alerts.handle, methods=["POST"]),
-            *ops_routes(engine, metrics),
+            *ops_routes(engine, metrics, settings),
             api_mount(engine, settings, clock),
         ],
         lifespan=lifespan,
@@ -85,4 +87,4 @@ def app_from_env() -> Starlette:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, metrics=Metrics.from_env())

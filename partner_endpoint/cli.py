@@ -113,24 +113,12 @@ def _keyed_store(settings: Settings) -> tuple[Engine, SecretBox]:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from partner_endpoint.memory import limit_malloc_arenas
+    from partner_endpoint.server.run import serve
 
     limit_malloc_arenas()  # before any thread or worker process exists
     _keyed_store(settings)[0].dispose()  # check the key and migrate once, before the workers start
-    uvicorn.run(
-        "partner_endpoint.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,  # client addresses come from SOUNDPIECE_TRUSTED_PROXY_HEADER only
-        server_header=False,
-    )
-    return 0
+    return serve(settings, args.host, args.port, args.workers)
 
 
 def _mail_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -51,6 +51,22 @@ class Settings:
     log_level: str = "INFO"
     docs_url: str = "https://docs.soundpiece.invalid/api/keys"
 
+    # --- the HTTP server (partner_endpoint/server): bounds per connection, per worker process -----
+    max_head_bytes: int = 16 * 1024
+    """Request line, headers (and chunk framing, trailers) of one request; more gets 431."""
+    max_headers: int = 100
+    """Header lines in one request; more gets 431."""
+    request_timeout: float = 10.0
+    """Seconds from a connection's first byte (or its opening) until the whole request has arrived."""
+    keep_alive_timeout: float = 5.0
+    """Seconds an idle connection is kept open after a response."""
+    max_connections: int = 1000
+    """Open connections per worker process; the next one is answered 503 and closed."""
+    metrics_token: str | None = field(default=None, repr=False)
+    """When set, ``/metrics`` answers only ``Authorization: Bearer <token>``."""
+    metrics_port: int | None = None
+    """When set, ``/metrics`` is served on this port only, not on the service port."""
+
     # --- the alert endpoint (partner_endpoint/github): failed requests per client ------------------
     alert_failure_burst: int = 30
     """Failed alert requests (bad or missing signature, oversize body) a client may make at once,
@@ -76,6 +92,24 @@ class Settings:
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
         if self.alert_failure_burst < 0 or not 0 <= self.alert_failure_rate < math.inf:
             raise SettingsError("SOUNDPIECE_ALERT_FAILURE_BURST and _RATE must be 0 or more")
+        self._check_server_bounds()
+
+    def _check_server_bounds(self) -> None:
+        for name, attr, _kind, largest in _SERVER_BOUNDS:
+            number = getattr(self, attr)
+            if not 0 < number <= largest:  # also refuses NaN
+                raise SettingsError(
+                    f"SOUNDPIECE_{name} must be above 0 and at most {largest}, not {number!r}"
+                )
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise SettingsError(f"SOUNDPIECE_METRICS_PORT must be a TCP port, not {self.metrics_port}")
+        token = self.metrics_token
+        if token is not None and (
+            len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token
+        ):
+            raise SettingsError(
+                "SOUNDPIECE_METRICS_TOKEN must be 16 or more printable ASCII characters, no spaces"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,4 +158,31 @@ class Settings:
                     values[attr] = kind(value)
                 except ValueError as exc:
                     raise SettingsError(f"SOUNDPIECE_{name}: {exc}") from None
+        values.update(_server_values(get))
         return cls(**values)  # type: ignore[arg-type]
+
+
+# --- the HTTP server's settings -------------------------------------------------------------------
+
+_DAY = 86_400.0
+_SERVER_BOUNDS: tuple[tuple[str, str, type[int] | type[float], float], ...] = (
+    # variable, attribute, type, largest value (timers beyond a day are a typo, and overflow uvloop)
+    ("MAX_HEAD_BYTES", "max_head_bytes", int, 2**31),
+    ("MAX_HEADERS", "max_headers", int, 2**31),
+    ("REQUEST_TIMEOUT", "request_timeout", float, _DAY),
+    ("KEEP_ALIVE_TIMEOUT", "keep_alive_timeout", float, _DAY),
+    ("MAX_CONNECTIONS", "max_connections", int, 2**31),
+)
+
+
+def _server_values(get: Callable[[str], str | None]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, attr, kind, _largest in (*_SERVER_BOUNDS, ("METRICS_PORT", "metrics_port", int, 0)):
+        if (value := get(name)) is not None:
+            try:
+                values[attr] = kind(value)
+            except ValueError as exc:
+                raise SettingsError(f"SOUNDPIECE_{name}: {exc}") from None
+    if (value := get("METRICS_TOKEN")) is not None:
+        values["metrics_token"] = value
+    return values

@@ -1,4 +1,4 @@
-"""Soundpiece credential formats: the one implementation of ``TOKEN_FORMAT.md``."""
+"""Soundpiece credential formats: the one implementation of ``docs/token-format.md``."""
 
 from rules.checksum import BASE62, checksum
 from rules.formats import (

@@ -1,8 +1,9 @@
-"""The ``soundpiece-scan`` command line: parse, run a source through the engine, filter, report.
+"""The ``soundpiece-scan`` command line: parse, name the sources, hand them to the runner.
 
 Exit codes: 0 nothing found, 1 credentials found, 2 an error (with a one-line
-message on stderr). Imports are deferred to where they are needed: this runs
-on every commit.
+message on stderr). A reader that leaves early (``| head``) ends the output
+quietly and the exit code is still the verdict, as ripgrep keeps its match
+status. Imports are deferred to where they are needed: this runs on every commit.
 """
 
 from __future__ import annotations
@@ -10,21 +11,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from scanner import __version__
+from scanner.errors import ScanError, UsageError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-REPORT_FORMATS = ("text", "json", "jsonl", "sarif", "github")
-
-
-class UsageError(Exception):
-    """Bad arguments or an unusable input: exit code 2."""
+UNNAMED = object()
+"""``--git`` given without REPO: the repository is the one PATH, or the current directory."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from scanner.report import FORMATS
+
     parser = argparse.ArgumentParser(
         prog="soundpiece-scan",
         description="Find checksum-valid Soundpiece credentials (spk_ API keys, whsec_ signing secrets).",
@@ -33,21 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--git",
         nargs="?",
-        const=".",
+        const=UNNAMED,
         metavar="REPO",
-        help="scan the whole history of a repository (default: the current one)",
+        help="scan the whole history of a repository (REPO, or the one PATH; default: the current one)",
     )
     parser.add_argument("--range", metavar="A..B", help="with --git: only what the commits in this range add")
     parser.add_argument(
         "--staged", action="store_true", help="only lines the next commit would add (pre-commit)"
     )
-    parser.add_argument("--format", "-f", choices=REPORT_FORMATS, default="text", help="report format")
+    parser.add_argument("--format", "-f", choices=FORMATS, default="text", help="report format")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N")
     parser.add_argument(
         "--show-secrets", action="store_true", help="print whole credentials (never done otherwise)"
     )
     parser.add_argument("--no-progress", action="store_true", help="never show the progress line")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="ask the Soundpiece API whether each API key found is live (one request per key; signing "
+        "secrets are never sent)",
+    )
+    parser.add_argument("--only-live", action="store_true", help="report live keys only (implies --verify)")
+    parser.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="the API --verify asks (default: $SOUNDPIECE_API_URL or https://api.soundpiece.co)",
+    )
     parser.add_argument("--baseline", metavar="FILE", help="ignore credentials listed in this baseline")
     parser.add_argument(
         "--write-baseline", metavar="FILE", help="record every current finding as accepted, then exit 0"
@@ -65,14 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.list_rules:
-            return _list_rules(args.format, sys.stdout)
+            _to_stdout(lambda: _list_rules(args.format, sys.stdout))
+            return EXIT_CLEAN
         return _scan(args)
     except KeyboardInterrupt:
         print("soundpiece-scan: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_ERROR
     except Exception as exc:
         message = _expected_error(exc)
         if message is None:
@@ -82,106 +92,102 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from scanner.engine import Engine
-    from scanner.filters import drop_suppressed
-    from scanner.filters.baseline import load_baseline, write_baseline
+    from scanner.filters.baseline import load_baseline
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     config = _load_config(args)
     baseline_path = args.baseline or config.baseline
     baseline = load_baseline(baseline_path) if baseline_path and not args.write_baseline else frozenset()
-
-    started = time.perf_counter()
-    engine = Engine()
+    sources = _sources(args, config)
     progress = _progress_line(args)
-    if args.git is not None or args.staged or args.range:
-        findings, stats = _scan_git(args, engine, progress)
-        findings = _drop_excluded(findings, (*config.exclude, *args.exclude))
-    else:
-        findings, stats = _scan_paths(args, config, engine, progress)
+    if args.write_baseline:
+        return _write_baseline(args, sources, progress)
+    from scanner.run import run
+
+    def report(findings, stats) -> None:
+        if progress is not None:
+            progress.close()
+        _write_report(args, findings, stats)
+
+    update = None if progress is None else progress.show
+    judge = _judge(args)
+    found = run(sources, report, jobs=args.jobs, warn=_warn, progress=update, baseline=baseline, judge=judge)
+    return EXIT_FOUND if found else EXIT_CLEAN
+
+
+def _judge(args: argparse.Namespace):
+    """``--verify``: the step that asks the API about each key found; None (no network at all) without it."""
+    if not (args.verify or args.only_live):
+        return None
+    from scanner.verify import DEFAULT_API_URL, VerifyOptions, checked_api_url, judge
+
+    options = VerifyOptions(api_url=args.api_url or os.environ.get("SOUNDPIECE_API_URL") or DEFAULT_API_URL)
+    checked_api_url(options.api_url)  # refuse a bad URL before scanning, not after
+    return lambda findings: judge(findings, options, only_live=args.only_live)
+
+
+def _write_baseline(args: argparse.Namespace, sources, progress) -> int:
+    """Every current finding, inline markers included, accepted: nothing is reported."""
+    from scanner.engine import Engine
+    from scanner.filters.baseline import write_baseline
+    from scanner.run import scan
+
+    findings, _ = scan(
+        sources, Engine(), jobs=args.jobs, warn=_warn, progress=None if progress is None else progress.show
+    )
     if progress is not None:
         progress.close()
-    stats.seconds = time.perf_counter() - started
-
-    if args.write_baseline:
-        write_baseline(args.write_baseline, findings)
-        count = len({f.secret_sha256 for f in findings})
-        _warn(f"baseline with {count} credentials written to {args.write_baseline}")
-        return EXIT_CLEAN
-    findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
-    findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.line, f.match.column))
-    _write_report(args, findings, stats)
-    return EXIT_FOUND if findings else EXIT_CLEAN
+    write_baseline(args.write_baseline, findings)
+    count = len({f.secret_sha256 for f in findings})
+    _warn(f"baseline with {count} credentials written to {args.write_baseline}")
+    return EXIT_CLEAN
 
 
-def _scan_paths(args, config, engine, progress):
+def _sources(args: argparse.Namespace, config) -> list:
+    """The sources the arguments name: files and stdin, or one of git's."""
     from scanner.filters.exclude import PathExcluder
-    from scanner.findings import Finding, Location
-    from scanner.sources import files
-    from scanner.sources.stdin import STDIN_PATH, stdin_reader
-    from scanner.stats import ScanStats
-    from scanner.workers import scan_roots
 
-    names = args.paths or ["."]
-    roots = files.resolve_roots([p for p in names if p != "-"])
     globs = (*config.exclude, *args.exclude)
     excluder = PathExcluder(globs) if globs else None
-    skip = frozenset(os.fsencode(p) for p in (args.output, args.baseline, args.write_baseline) if p)
-    findings: list = []
-    stats = ScanStats()
-    if "-" in names:
-        matches, size = engine.scan(stdin_reader())
-        stats.files += 1
-        stats.bytes += size
-        location = Location(path=STDIN_PATH)
-        findings += [Finding(m, location) for m in matches]
-
-    walker = files.Walker(excluder, skip_files=files.file_identities(skip))
-    update = None if progress is None else lambda n, b: progress.update(n, b)
-    found, file_stats = scan_roots(roots, walker, engine, jobs=args.jobs, warn=_warn, progress=update)
-    findings += found
-    stats.merge(file_stats)
-    return findings, stats
-
-
-def _scan_git(args, engine, progress):
+    if args.git is None and not args.staged and not args.range:
+        return _path_sources(args, excluder)
     from scanner.sources.git.repo import open_repo
 
-    if args.paths:
-        raise UsageError("--git and --staged take no PATH arguments (use --git REPO)")
     if args.staged and (args.git is not None or args.range):
         raise UsageError("--staged cannot be combined with --git or --range")
-    repo = open_repo(args.git or ".")
-    if args.staged:
-        from scanner.changes import scan_staged
+    if args.staged and args.paths:
+        raise UsageError("--staged takes no PATH arguments (it scans the repository it runs in)")
+    named = args.git if isinstance(args.git, str) else None
+    if args.paths:  # `--git --format json REPO`: a path after --git is the repository
+        if named is not None or len(args.paths) > 1:
+            raise UsageError("--git scans one repository: name it once, as --git REPO or as the one PATH")
+        named = args.paths[0]
+    repo = open_repo(named or ".")
+    if args.staged or args.range:
+        from scanner.sources.git.changes import ChangesSource
 
-        return scan_staged(repo, engine)
-    if args.range:
-        from scanner.changes import scan_range
+        if args.staged:
+            return [ChangesSource.staged(repo, excluder)]
+        return [ChangesSource.range(repo, args.range, excluder)]
+    from scanner.sources.git.history import HistorySource
 
-        return scan_range(repo, engine, args.range)
-    from scanner.history import scan_history
-
-    update = None
-    if progress is not None:
-        progress.unit = "objects"
-
-        def update(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
-            progress.total = total
-            progress.update(done, done_bytes, total_bytes)
-
-    return scan_history(repo, engine, jobs=args.jobs, warn=_warn, progress=update)
+    return [HistorySource(repo, jobs=args.jobs, excluder=excluder)]
 
 
-def _drop_excluded(findings: list, globs: tuple[str, ...]) -> list:
-    """--exclude and the configuration apply to paths in history and in the index too."""
-    if not globs:
-        return findings
-    from scanner.filters.exclude import PathExcluder
+def _path_sources(args: argparse.Namespace, excluder) -> list:
+    from scanner.sources import walk
+    from scanner.sources.files import FileSource
 
-    excluder = PathExcluder(globs)
-    return [f for f in findings if not excluder.excludes(f.location.path.decode("utf-8", "surrogateescape"))]
+    names = args.paths or ["."]
+    roots = walk.resolve_roots([p for p in names if p != "-"])
+    skip = frozenset(os.fsencode(p) for p in (args.output, args.baseline, args.write_baseline) if p)
+    files = FileSource(roots, walk.Walker(excluder, skip_files=walk.file_identities(skip)))
+    if "-" not in names:
+        return [files]
+    from scanner.sources.stdin import StdinSource
+
+    return [StdinSource(), files]
 
 
 def _load_config(args: argparse.Namespace):
@@ -203,35 +209,27 @@ def _progress_line(args: argparse.Namespace):
 def _write_report(args: argparse.Namespace, findings, stats) -> None:
     from scanner.report import write_report
 
+    options = {"show_secrets": args.show_secrets, "tool_version": __version__, "scan_root": os.getcwd()}
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="\n") as out:
-            write_report(
-                args.format,
-                findings,
-                stats,
-                out,
-                show_secrets=args.show_secrets,
-                tool_version=__version__,
-                scan_root=os.getcwd(),
-            )
+            write_report(args.format, findings, stats, out, **options)
         return
     color = args.format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     if hasattr(sys.stdout, "reconfigure"):  # an ASCII stdout gets "\u2026" for "…", not a traceback
         sys.stdout.reconfigure(errors="backslashreplace")
-    write_report(
-        args.format,
-        findings,
-        stats,
-        sys.stdout,
-        show_secrets=args.show_secrets,
-        color=color,
-        tool_version=__version__,
-        scan_root=os.getcwd(),
-    )
-    sys.stdout.flush()
+    _to_stdout(lambda: write_report(args.format, findings, stats, sys.stdout, color=color, **options))
 
 
-def _list_rules(fmt: str, out: TextIO) -> int:
+def _to_stdout(write: Callable[[], None]) -> None:
+    """Run ``write`` and flush; a reader that left (``| head``) ends the output, quietly."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence(sys.stdout)
+
+
+def _list_rules(fmt: str, out: TextIO) -> None:
     import json
 
     from rules.github import partner_patterns
@@ -243,7 +241,6 @@ def _list_rules(fmt: str, out: TextIO) -> int:
     else:
         for p in patterns:
             out.write(f"{p['name']}\t{p['regex']}\t{p['description']}\n")
-    return EXIT_CLEAN
 
 
 def _warn(message: str) -> None:
@@ -253,19 +250,16 @@ def _warn(message: str) -> None:
     from scanner.report.text import printable
 
     clear = "\r\x1b[K" if sys.stderr.isatty() else ""
-    sys.stderr.write(f"{clear}soundpiece-scan: warning: {printable(message)}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"{clear}soundpiece-scan: warning: {printable(message)}\n")
+        sys.stderr.flush()
+    except BrokenPipeError:  # `2>&1 | head`: no one reads warnings now, but the verdict still counts
+        _silence(sys.stderr)
 
 
 def _expected_error(exc: Exception) -> str | None:
     """A one-line message for the errors a user can cause, None for bugs."""
-    from scanner.config import ConfigError
-    from scanner.filters.baseline import BaselineError
-    from scanner.filters.exclude import ExcludeError
-    from scanner.sources.files import PathNotFound
-    from scanner.sources.git.repo import GitError
-
-    if isinstance(exc, UsageError | ConfigError | BaselineError | PathNotFound | ExcludeError | GitError):
+    if isinstance(exc, ScanError):
         return str(exc)
     if isinstance(exc, OSError):
         name = exc.filename if isinstance(exc.filename, str) else None
@@ -273,10 +267,11 @@ def _expected_error(exc: Exception) -> str | None:
     return None
 
 
-def _silence_stdout() -> None:
-    """After a closed pipe (``| head``), stop Python complaining at exit."""
+def _silence(stream: TextIO) -> None:
+    """After a closed pipe (``| head``), send the rest to /dev/null: no complaint at exit either."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
     except OSError:
         pass

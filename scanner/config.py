@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scanner.errors import ScanError
+
 DEDICATED_FILE = ".soundpiece-scan.toml"
 PYPROJECT_FILE = "pyproject.toml"
 TOOL_TABLE = "soundpiece-scan"
@@ -26,7 +28,7 @@ MAX_BYTES = 4 * 1024 * 1024
 _KEYS = ("baseline", "exclude")
 
 
-class ConfigError(Exception):
+class ConfigError(ScanError):
     """The configuration cannot be used; the message is one line, naming the file."""
 
 

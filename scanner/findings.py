@@ -1,8 +1,17 @@
-"""A finding: an engine match placed at a location by its source."""
+"""A finding: an engine match placed at a location by its source.
+
+Each part is said where it is known: how the bytes read (type, offset, line,
+column) in the engine's :class:`Match`; where they came from (a path, a commit)
+in the source's :class:`Location`; verdicts on the credential taken after the
+scan on the :class:`Finding`. So an archive member's inner path belongs to
+``Location``, an encoding the engine decoded to ``Match``, and whether a key is
+live to ``Finding``.
+"""
 
 from __future__ import annotations
 
 import base64
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +29,8 @@ class Location:
 
     path: bytes
     """File path as given or walked; ``b"-"`` for stdin; path inside the tree for git."""
+    stdin: bool = False
+    """Read from standard input: no file anywhere (SARIF and annotations name it ``<stdin>``)."""
     commit: str | None = None
     author_name: str | None = None
     author_email: str | None = None
@@ -31,11 +42,24 @@ class Location:
         return display_path(self.path)
 
 
+class Liveness(enum.Enum):
+    """What the Soundpiece API said of a found credential (``--verify``)."""
+
+    LIVE = True
+    """It answered 200: the key works. Revoke it now."""
+    DEAD = False
+    """It answered 401: revoked, never issued, or refused from where the scan ran (IP allowlist)."""
+    UNKNOWN = None
+    """Any other answer, no answer, or a signing secret (those are never sent anywhere)."""
+
+
 @dataclass(slots=True, frozen=True)
 class Finding:
     match: Match
     location: Location
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    live: Liveness | None = None
+    """None: not asked (no ``--verify``)."""
 
     @property
     def type(self) -> str:
@@ -67,6 +91,8 @@ class Finding:
             out["date"] = loc.date
         if loc.blob is not None:
             out["blob"] = loc.blob
+        if self.live is not None:
+            out["live"] = self.live.value
         if show_secrets:
             out["secret"] = self.match.secret.decode("ascii")
         out.update(self.extra)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from scanner.sources.base import Source
 
 DELAY = 1.0
 
@@ -35,6 +38,13 @@ class ProgressLine:
         self._stream.write(f"\r\x1b[K{text}")
         self._stream.flush()
         self._shown = True
+
+    def show(self, source: Source, count: int, nbytes: int) -> None:
+        """The runner's progress callback: the source names what is counted and knows the totals."""
+        self.unit = source.unit_name
+        total = source.total
+        self.total = total[0] if total else None
+        self.update(count, nbytes, total[1] if total else None)
 
     def close(self) -> None:
         if self._shown:

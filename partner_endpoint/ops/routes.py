@@ -11,6 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from partner_endpoint.metrics import CONTENT_TYPE, Metrics
+from partner_endpoint.ops.metrics_access import metrics_refusal
+from partner_endpoint.settings import Settings
 from partner_endpoint.store import outbox
 from partner_endpoint.store.db import read_transaction
 from partner_endpoint.unavailable import RETRY_AFTER
@@ -18,7 +20,7 @@ from partner_endpoint.unavailable import RETRY_AFTER
 log = logging.getLogger(__name__)
 
 
-def ops_routes(engine: Engine, metrics: Metrics) -> list[Route]:
+def ops_routes(engine: Engine, metrics: Metrics, settings: Settings) -> list[Route]:
     def database_ok() -> None:
         with read_transaction(engine) as conn:
             conn.execute(text("SELECT 1"))
@@ -35,7 +37,9 @@ def ops_routes(engine: Engine, metrics: Metrics) -> list[Route]:
         with read_transaction(engine) as conn:
             return outbox.depth(conn)
 
-    async def metrics_endpoint(_request: Request) -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        if (refusal := metrics_refusal(request, settings)) is not None:
+            return refusal
         metrics.outbox_depth.set(await run_in_threadpool(outbox_depth))
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 

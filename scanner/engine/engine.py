@@ -8,13 +8,13 @@ boundary is still found, exactly once, and memory stays bounded.
 
 from __future__ import annotations
 
-import codecs
 import collections
 import dataclasses
 from collections.abc import Callable, Sequence
 
 import rules
 from rules import TokenFormat
+from scanner.engine.location import LineCounter, Window
 from scanner.engine.match import Match
 from scanner.engine.patterns import compile_matcher
 
@@ -72,21 +72,26 @@ class Engine:
         every chunk of a large input: lines are counted in a second pass, only
         when a token turns up beyond the first chunk, which is rare.
         """
-        view, overlap, chunk = self._view, self._overlap, self._chunk
+        view, chunk = self._view, self._chunk
         n = readinto(view[:chunk]) if short_read_is_end else _fill(readinto, view[:chunk])
         if n < chunk:  # the common case: the whole input fits in one chunk
             if not n:
                 return [], 0
             found = self._matcher.candidates(view[:n])
-            return (self._matches(found, view, n, 0, 0, 0, None) if found else []), n
+            return (self._matches(found, n, 0, LineCounter()) if found else []), n
+        matches, total = self._scan_chunks(readinto, n, count_lines=reopen is None)
+        if reopen is not None and any(m.offset >= chunk - self._overlap for m in matches):
+            matches = self._relocate(matches, reopen())
+        return matches, total
 
+    def _scan_chunks(self, readinto: ReadInto, n: int, *, count_lines: bool) -> tuple[list[Match], int]:
+        """Scan an input larger than one chunk, whose first ``n`` bytes are read, window by window."""
+        buf, view, overlap, chunk = self._buf, self._view, self._overlap, self._chunk
         matches: list[Match] = []
         total = n
         base = 0  # absolute offset of view[0]
         keep = 0  # bytes at the front carried over from the previous chunk
-        lines_before = 0  # newlines before view[0] (counted only without ``reopen``)
-        line_chars = 0  # code points from the last newline before view[0] to view[0] (likewise)
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")  # ends where view[0] starts
+        counter = LineCounter()  # where view[0] is (left at the start unless ``count_lines``)
         # A token's line (for inline markers) may run into the previous or the next chunk:
         # each match's line_text takes up to LINE_CONTEXT bytes more on either side.
         line_head = b""  # the current line's bytes just before view[0] (at most LINE_CONTEXT)
@@ -94,25 +99,16 @@ class Engine:
         while True:
             end = keep + n
             if open_lines:
-                stop = min(end, keep + LINE_CONTEXT)
-                newline = self._buf.find(b"\n", keep, stop)
-                tail = bytes(view[keep : stop if newline < 0 else newline])
-                longer: dict[int, bytes] = {}  # matches on one line share one line_text
-                for i in open_lines:
-                    text = matches[i].line_text
-                    if id(text) not in longer:
-                        longer[id(text)] = (text + tail).rstrip(b"\r")
-                    matches[i] = dataclasses.replace(matches[i], line_text=longer[id(text)])
+                self._extend_lines(matches, open_lines, keep, end)
                 open_lines = []
-            found = self._matcher.candidates(view[:end])
-            found = [(i, e) for i, e in found if e > keep]  # tokens ending in new data only
+            found = [(i, e) for i, e in self._matcher.candidates(view[:end]) if e > keep]  # new data only
             if found:
-                new = self._matches(found, view, end, base, lines_before, line_chars, decoder, line_head)
+                new = self._matches(found, end, base, counter, line_head)
                 if n == chunk:  # more input may follow: lines not ended here go on in it
                     open_lines = [
                         len(matches) + j
                         for j, m in enumerate(new)
-                        if self._buf.find(b"\n", m.offset - base + len(m.secret), end) < 0
+                        if buf.find(b"\n", m.offset - base + len(m.secret), end) < 0
                     ]
                 matches += new
             if n < chunk:
@@ -120,115 +116,79 @@ class Engine:
             # Slide: the last `overlap` bytes become the front of the next buffer.
             dropped = end - overlap
             floor = max(0, dropped - LINE_CONTEXT)
-            line_head = bytes(self._buf[self._buf.rfind(b"\n", floor, dropped) + 1 or floor : dropped])
-            if reopen is None:
-                head = bytes(self._buf[:dropped])
-                newlines = head.count(b"\n")
-                if newlines:
-                    lines_before += newlines
-                    decoder.reset()
-                    line_chars = len(decoder.decode(head[head.rindex(b"\n") + 1 :]))
-                else:
-                    line_chars += len(decoder.decode(head))
-            self._buf[:overlap] = self._buf[dropped:end]
+            line_head = bytes(buf[buf.rfind(b"\n", floor, dropped) + 1 or floor : dropped])
+            if count_lines:
+                counter.passed(bytes(buf[:dropped]))
+            buf[:overlap] = buf[dropped:end]
             base += dropped
             keep = overlap
             n = _fill(readinto, view[keep : keep + chunk])
             total += n
             if not n:
                 break
-        if reopen is not None and any(m.offset >= chunk - overlap for m in matches):
-            matches = self._relocate(matches, reopen())
         return matches, total
+
+    def _extend_lines(self, matches: list[Match], open_lines: list[int], keep: int, end: int) -> None:
+        """Give the matches whose line ran past the last chunk the rest of it, from this one."""
+        stop = min(end, keep + LINE_CONTEXT)
+        newline = self._buf.find(b"\n", keep, stop)
+        tail = bytes(self._view[keep : stop if newline < 0 else newline])
+        longer: dict[int, bytes] = {}  # matches on one line share one line_text
+        for i in open_lines:
+            text = matches[i].line_text
+            if id(text) not in longer:
+                longer[id(text)] = (text + tail).rstrip(b"\r")
+            matches[i] = dataclasses.replace(matches[i], line_text=longer[id(text)])
 
     def _relocate(self, matches: list[Match], readinto: ReadInto) -> list[Match]:
         """Second pass over a re-read input: exact line and column for every match."""
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        view = self._view
+        buf, view = self._buf, self._view
         pending = collections.deque(sorted(matches, key=lambda m: m.offset))
         out: list[Match] = []
         base = 0
-        lines = 0
-        chars_in_line = 0  # code points since the last newline, before view[0]
+        counter = LineCounter()
         while pending:
             n = _fill(readinto, view[: self._chunk])
             if not n:
                 break
-            counted, newlines = 0, 0  # newlines in buf[:counted], counted on from match to match
-            previous = (-2, 0, 0)  # line start, start and column of the previous match
+            window = Window(buf, counter)
             while pending and pending[0].offset < base + n:
                 m = pending.popleft()
                 start = m.offset - base
-                before = self._buf.rfind(b"\n", 0, start)
-                newlines += self._buf.count(b"\n", counted, start)
-                counted = start
-                line = lines + newlines + 1
-                if previous[0] == before:  # same line as the previous match: count on from it
-                    column = previous[2] + len(bytes(view[previous[1] : start]).decode("utf-8", "replace"))
-                elif before >= 0:
-                    column = len(bytes(view[before + 1 : start]).decode("utf-8", "replace")) + 1
-                else:
-                    probe = codecs.getincrementaldecoder("utf-8")("replace")
-                    probe.setstate(decoder.getstate())
-                    column = chars_in_line + len(probe.decode(bytes(view[:start]), final=True)) + 1
-                previous = (before, start, column)
+                line, column = window.locate(start, buf.rfind(b"\n", 0, start) + 1)
                 out.append(dataclasses.replace(m, line=line, column=column))
-            chunk_bytes = bytes(view[:n])
-            last = chunk_bytes.rfind(b"\n")
-            if last >= 0:  # count only then: rfind is a memchr, count is not (a GiB-long line)
-                lines += chunk_bytes.count(b"\n")
-                decoder.reset()
-                chars_in_line = len(decoder.decode(chunk_bytes[last + 1 :]))
-            else:
-                chars_in_line += len(decoder.decode(chunk_bytes))
+            counter.passed(bytes(view[:n]))
             base += n
         return out + list(pending)
 
     def _matches(
         self,
         found: list[tuple[int, int]],
-        view: memoryview,
         end: int,
         base: int,
-        lines_before: int,
-        line_chars: int,
-        decoder: codecs.IncrementalDecoder | None,
+        counter: LineCounter,
         line_head: bytes = b"",
     ) -> list[Match]:
+        """The checksum-valid candidates of ``buf[:end]`` (``base`` bytes into the input), placed."""
         out: list[Match] = []
-        buf = self._buf
+        buf, view = self._buf, self._view
+        window = Window(buf, counter)
         texts: dict[tuple[int, int], bytes] = {}  # one line_text per line, shared by its tokens
-        previous = (-1, 0, 0)  # line_start, start and column of the last token: count on from it
-        counted, newlines = 0, 0  # newlines in buf[:counted], counted on from token to token
         for index, stop in sorted(set(found), key=lambda c: c[1]):
             start = stop - self._lengths[index]
             token = bytes(view[start:stop])
             if not rules.is_valid_body(token[self._prefix_lengths[index] :]):
                 continue
             line_start = buf.rfind(b"\n", 0, start) + 1
+            line, column = window.locate(start, line_start)
             line_end = buf.find(b"\n", stop, end)
             line_end = end if line_end < 0 else line_end
-            if start < counted:
-                counted, newlines = 0, 0
-            newlines += buf.count(b"\n", counted, start)
-            counted = start
-            line = lines_before + newlines + 1
             text = texts.get((line_start, line_end))
             if text is None:
                 text = bytes(view[line_start:line_end]).rstrip(b"\r")
                 if line_start == 0 and base:
                     text = line_head + text
                 texts[line_start, line_end] = text
-            if previous[0] == line_start and previous[1] <= start:  # many tokens on one long line
-                column = previous[2] + len(bytes(view[previous[1] : start]).decode("utf-8", "replace"))
-            elif line_start == 0 and base:  # the line began in an earlier chunk: count on from there
-                probe = codecs.getincrementaldecoder("utf-8")("replace")
-                if decoder is not None:
-                    probe.setstate(decoder.getstate())
-                column = line_chars + len(probe.decode(bytes(view[:start]), final=True)) + 1
-            else:
-                column = len(bytes(view[line_start:start]).decode("utf-8", "replace")) + 1
-            previous = (line_start, start, column)
             out.append(
                 Match(
                     type=self.formats[index].name,

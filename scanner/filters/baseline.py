@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from scanner.errors import ScanError
 from scanner.findings import Finding
 
 VERSION = 1
@@ -37,7 +38,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 StrPath = str | os.PathLike[str]
 
 
-class BaselineError(Exception):
+class BaselineError(ScanError):
     """The baseline file cannot be used; the message is one line, meant for the user."""
 
 

@@ -23,11 +23,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from scanner.errors import ScanError
+
+if TYPE_CHECKING:
+    from scanner.findings import Finding
 
 _ANY_DIRS = "(?:.*/)?"
 
 
-class ExcludeError(ValueError):
+class ExcludeError(ScanError, ValueError):
     """A pattern that cannot be used; the message names it."""
 
 
@@ -122,3 +128,14 @@ class PathExcluder:
 
     def __repr__(self) -> str:
         return f"PathExcluder({list(self.patterns)!r})"
+
+
+def drop_excluded(findings: list[Finding], excluder: PathExcluder | None) -> list[Finding]:
+    """The findings whose path is not excluded, for sources that learn paths only with a finding.
+
+    A walk leaves excluded paths out as it goes; in history and in a diff the path is the
+    repository path of the blob or the change, matched as it is.
+    """
+    if not excluder:
+        return findings
+    return [f for f in findings if not excluder.excludes(f.location.path.decode("utf-8", "surrogateescape"))]

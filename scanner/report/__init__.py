@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "ReportOptions", "write_report"]
 
-FORMATS = ("text", "json", "jsonl", "sarif", "github")
-
 _MODULES = {
     "text": "scanner.report.text",
     "json": "scanner.report.json_report",
@@ -26,6 +24,9 @@ _MODULES = {
     "sarif": "scanner.report.sarif",
     "github": "scanner.report.github",
 }
+"""The one list of report formats: name -> the module whose ``write`` renders it."""
+
+FORMATS = tuple(_MODULES)
 
 
 def write_report(

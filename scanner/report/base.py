@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from scanner.findings import Finding
+from scanner.findings import Finding, Liveness, Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +26,36 @@ def shown_secret(finding: Finding, options: ReportOptions) -> str:
     return finding.match.redacted
 
 
+LIVENESS_NOTES = {
+    Liveness.LIVE: "LIVE: the API accepts it, revoke it now",
+    Liveness.DEAD: "not live: the API refuses it",
+    Liveness.UNKNOWN: "liveness unknown",
+}
+"""What ``--verify`` found, in words (signing secrets are never sent, so they stay unknown)."""
+
+
 def label(finding: Finding, options: ReportOptions) -> str:
-    """``<type> <secret as shown>``: the message every format uses for a finding."""
-    return f"{finding.type} {shown_secret(finding, options)}"
+    """``<type> <secret as shown> [(liveness)]``: the message every format uses for a finding."""
+    text = f"{finding.type} {shown_secret(finding, options)}"
+    if finding.live is not None:
+        text += f" ({LIVENESS_NOTES[finding.live]})"
+    return text
+
+
+STDIN_NAME = b"<stdin>"
+"""How the formats that point into the repository (SARIF, annotations) name standard input."""
+
+
+def repository_path(location: Location, scan_root: str | None) -> bytes:
+    """The path SARIF and annotations show: relative to the scan root; :data:`STDIN_NAME` for stdin."""
+    return STDIN_NAME if location.stdin else relative_path(location.path, scan_root)
 
 
 def relative_path(path: bytes, scan_root: str | None) -> bytes:
     """``path`` relative to ``scan_root`` when it lies under it, with POSIX separators.
 
     Code scanning and workflow annotations only attach to repository-relative
-    paths; anything else (stdin's ``-``, paths outside the root) is kept as given.
+    paths; a path outside the root is kept as given.
     """
     if scan_root is not None and os.path.isabs(path):
         root = os.path.join(os.fsencode(os.path.abspath(scan_root)), b"")  # with a trailing separator

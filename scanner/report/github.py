@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from scanner.findings import Finding, display_path
-from scanner.report.base import ReportOptions, label, relative_path
+from scanner.report.base import ReportOptions, label, repository_path
 from scanner.report.text import summary
 from scanner.stats import ScanStats
 
@@ -30,7 +30,7 @@ def annotation(finding: Finding, options: ReportOptions) -> str:
     """The ``::error ...::message`` command for one finding, without a newline."""
     match = finding.match
     properties = {
-        "file": display_path(relative_path(finding.location.path, options.scan_root)),
+        "file": display_path(repository_path(finding.location, options.scan_root)),
         "line": str(match.line),
         "col": str(match.column),
         "endColumn": str(match.column + len(match.secret)),

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import rules
 from scanner.findings import Finding
-from scanner.report.base import ReportOptions, label, relative_path
+from scanner.report.base import ReportOptions, label, repository_path
 from scanner.stats import ScanStats
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -64,7 +64,9 @@ def fingerprint(secret_sha256: str, uri: str, occurrence: int) -> str:
 
 def _location(uri: str, finding: Finding) -> dict[str, Any]:
     artifact: dict[str, Any] = {"uri": uri}
-    if not uri.startswith("file:"):  # relative: resolved against the scan root
+    if finding.location.stdin:  # no file anywhere: not resolved against the scan root
+        artifact["description"] = {"text": "standard input"}
+    elif not uri.startswith("file:"):  # relative: resolved against the scan root
         artifact["uriBaseId"] = SRCROOT
     match = finding.match
     region = {
@@ -77,7 +79,7 @@ def _location(uri: str, finding: Finding) -> dict[str, Any]:
 
 def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOptions) -> dict[str, Any]:
     """The SARIF ``result`` of one finding; ``occurrence`` counts earlier copies in the same file."""
-    path = relative_path(finding.location.path, options.scan_root)
+    path = repository_path(finding.location, options.scan_root)
     uri = artifact_uri(path) if not os.path.isabs(path) else Path(os.fsdecode(path)).as_uri()
     loc = finding.location
     properties: dict[str, Any] = {"secretSha256": finding.secret_sha256}
@@ -85,6 +87,9 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
         properties.update(commit=loc.commit, authorName=loc.author_name, date=loc.date)
     if loc.blob is not None:
         properties["blob"] = loc.blob
+    properties = {key: value for key, value in properties.items() if value is not None}
+    if finding.live is not None:  # null says "asked, could not tell"
+        properties["live"] = finding.live.value
     return {
         "ruleId": finding.type,
         "ruleIndex": rule_index,
@@ -92,7 +97,7 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
         "message": {"text": label(finding, options)},
         "locations": [_location(uri, finding)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding.secret_sha256, uri, occurrence)},
-        "properties": {key: value for key, value in properties.items() if value is not None},
+        "properties": properties,
     }
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
-from scanner.findings import Finding
-from scanner.report.base import ReportOptions, shown_secret
+from scanner.findings import Finding, Liveness
+from scanner.report.base import LIVENESS_NOTES, ReportOptions, shown_secret
 from scanner.stats import ScanStats
 
 _RESET = "\033[0m"
@@ -41,6 +41,9 @@ def finding_line(finding: Finding, options: ReportOptions) -> str:
     what = _paint(finding.type, _RED, color)
     secret = _paint(shown_secret(finding, options), _YELLOW, color)
     line = f"{where} {what} {secret}"
+    if finding.live is not None:
+        note = f"({LIVENESS_NOTES[finding.live]})"
+        line += " " + _paint(note, _RED if finding.live is Liveness.LIVE else _DIM, color)
     if loc.commit is not None:
         parts = ["commit", loc.commit[:12], printable(loc.author_name or "?"), printable(loc.date or "?")]
         line += " " + _paint(" ".join(parts), _DIM, color)
@@ -74,7 +77,14 @@ def summary(findings: list[Finding], stats: ScanStats) -> str:
     if not findings:
         return f"No credentials found {tail}"
     files = len({f.location.path for f in findings})
-    return f"{_plural(len(findings), 'credential')} found in {_plural(files, 'file')} {tail}"
+    found = f"{_plural(len(findings), 'credential')} found in {_plural(files, 'file')}"
+    verified = [f.live for f in findings if f.live is not None]
+    if verified:
+        live = verified.count(Liveness.LIVE)
+        found += f", {live:,} live" + (": rotate now" if live else "")
+        dead, unknown = verified.count(Liveness.DEAD), verified.count(Liveness.UNKNOWN)
+        found += f" ({dead:,} not live, {unknown:,} unknown)"
+    return f"{found} {tail}"
 
 
 def write(findings: list[Finding], stats: ScanStats, out: TextIO, options: ReportOptions) -> None:

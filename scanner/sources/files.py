@@ -1,7 +1,10 @@
-"""Files and directories: walked without following symlinks, read in bounded chunks.
+"""Files as a source: batches of walked paths, each read in bounded chunks.
 
-Paths stay ``bytes`` from the command line to the report, so names that are not
-valid UTF-8 are read and reported faithfully.
+A file is opened without following a symlink and without blocking (a file
+swapped for a FIFO mid-scan cannot hang the read); its size is taken once it
+proves larger than one chunk, so a file that grows during the scan cannot keep
+the scan going for ever; holes in sparse files are produced as zeros without
+asking the kernel.
 """
 
 from __future__ import annotations
@@ -10,133 +13,88 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from scanner.findings import display_path as _show
-
-if TYPE_CHECKING:
-    from scanner.filters.exclude import PathExcluder
+from scanner.findings import Finding, Location, display_path
+from scanner.sources.base import Hit, Opened, Warn
+from scanner.sources.walk import Root, Walker
+from scanner.stats import ScanStats
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
 """NONBLOCK: a file swapped for a FIFO mid-scan cannot hang the read.
 NOFOLLOW: a walked file swapped for a symlink is not followed."""
 
-Warn = Callable[[str], None]
+BATCH = 256
+"""Paths per unit of work: large enough to amortise pickling, small enough to balance."""
+POOL_THRESHOLD = 2 * BATCH
+"""Worker processes start only once the walk has found more files than this."""
 
 
-class PathNotFound(Exception):
-    """A path named on the command line does not exist (exit code 2)."""
+class FileSource:
+    """Regular files under ``roots``, as the walk finds them, in units of :data:`BATCH` paths."""
+
+    unit_name = "files"
+    total = None
+    short_read_is_end = True
+    pool_after = POOL_THRESHOLD // BATCH
+
+    def __init__(self, roots: Sequence[Root] = (), walker: Walker | None = None) -> None:
+        self._roots = tuple(roots)
+        self._walker = walker or Walker()
+        self._paths: Iterable[bytes] | None = None
+
+    @classmethod
+    def listed(cls, paths: Iterable[bytes]) -> FileSource:
+        """Exactly these paths, as they come (no walk)."""
+        source = cls()
+        source._paths = paths
+        return source
+
+    def units(self, stats: ScanStats, warn: Warn) -> Iterator[list[bytes]]:
+        def walk_warn(message: str) -> None:  # special files, symlinks named, unlistable directories
+            stats.skipped += 1
+            warn(message)
+
+        paths, self._paths = self._paths, None  # a worker process gets the source without them
+        if paths is None:
+            paths = self._walker.walk(self._roots, walk_warn)
+        batch: list[bytes] = []
+        for path in paths:
+            batch.append(path)
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def open(self, unit: list[bytes], stats: ScanStats, warn: Warn) -> Opened:
+        """Unreadable or vanished files are a warning, never a stop."""
+        for path in unit:
+            try:
+                fd, readinto = open_reader(path)
+            except OSError as exc:
+                _skip(path, exc, stats, warn)
+                continue
+            try:
+                yield path, readinto, lambda fd=fd: reader_at_start(fd)
+            except OSError as exc:  # thrown in by the runner: reading failed
+                _skip(path, exc, stats, warn)
+            finally:
+                os.close(fd)
+
+    def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
+        found: list[Finding] = []
+        for path, matches in hits:
+            location = Location(path=path)
+            found += [Finding(match, location) for match in matches]
+        return found
+
+    def close(self) -> None:
+        pass
 
 
-@dataclass(frozen=True, slots=True)
-class Root:
-    """A path named by the user, and the prefix to strip for exclude matching."""
-
-    path: bytes
-    is_dir: bool
-
-
-def resolve_roots(paths: Sequence[str | bytes]) -> list[Root]:
-    """Check every named path exists before scanning anything."""
-    roots = []
-    for raw in paths:
-        path = os.fsencode(raw)
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise PathNotFound(f"{os.fsdecode(path)}: no such file or directory") from None
-        except OSError as exc:
-            raise PathNotFound(f"{os.fsdecode(path)}: {exc.strerror}") from None
-        roots.append(Root(path, stat.S_ISDIR(st.st_mode)))
-    return roots
-
-
-@dataclass(frozen=True, slots=True)
-class Walker:
-    """Lists regular files; symlinks are never followed.
-
-    Special files (FIFOs, devices, sockets) get a warning: reading them could
-    block forever or never end. Directories that cannot be listed get one too.
-    Directories can be listed one at a time (:meth:`list_dir`), so several
-    processes can share one walk.
-    """
-
-    excluder: PathExcluder | None = None
-    skip_git: bool = True
-    skip_files: frozenset[tuple[int, int]] = frozenset()
-    """(device, inode) of files never to scan: our own report and baseline, however spelled."""
-
-    def walk(self, roots: Sequence[Root], warn: Warn) -> Iterator[bytes]:
-        for root in roots:
-            if root.is_dir:
-                yield from self.walk_tree(root.path, prefix_length(root.path), warn)
-            elif os.path.islink(root.path):  # the reader opens with O_NOFOLLOW: say so plainly
-                warn(f"{_show(root.path)}: skipped, symbolic link (not followed; name its target)")
-            elif _is_regular(root.path, warn):
-                yield root.path
-
-    def walk_tree(self, directory: bytes, prefix_len: int, warn: Warn) -> Iterator[bytes]:
-        """Every file under ``directory``; ``prefix_len`` strips the root for exclude globs."""
-        stack = [directory]
-        while stack:
-            files, subdirectories = self.list_dir(stack.pop(), prefix_len, warn)
-            yield from files
-            stack += subdirectories
-
-    def list_dir(self, directory: bytes, prefix_len: int, warn: Warn) -> tuple[list[bytes], list[bytes]]:
-        """The files and the subdirectories to walk, of one directory."""
-        files: list[bytes] = []
-        subdirectories: list[bytes] = []
-        excluder = self.excluder
-        skip_inodes = {inode for _, inode in self.skip_files}
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    path = entry.path
-                    if entry.is_dir(follow_symlinks=False):
-                        if self.skip_git and entry.name == b".git":
-                            continue
-                        if excluder and excluder.excludes(_relative(path, prefix_len), True):
-                            continue
-                        subdirectories.append(path)
-                    elif entry.is_file(follow_symlinks=False):
-                        if excluder and excluder.excludes(_relative(path, prefix_len), False):
-                            continue
-                        if skip_inodes and entry.inode() in skip_inodes and self._skipped(entry):
-                            continue
-                        files.append(path)
-                    elif not entry.is_symlink():
-                        warn(f"{_show(path)}: skipped, not a regular file ({_kind(path)})")
-        except OSError as exc:
-            warn(f"{_show(directory)}: cannot list directory: {exc.strerror}")
-        return files, subdirectories
-
-    def _skipped(self, entry: os.DirEntry[bytes]) -> bool:
-        try:
-            return (entry.stat(follow_symlinks=False).st_dev, entry.inode()) in self.skip_files
-        except OSError:
-            return False
-
-
-def file_identities(paths: Iterable[str | bytes]) -> frozenset[tuple[int, int]]:
-    """(device, inode) of the paths that exist, for :attr:`Walker.skip_files`."""
-    found = set()
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        found.add((st.st_dev, st.st_ino))
-    return frozenset(found)
-
-
-def prefix_length(root: bytes) -> int:
-    """Bytes to strip from walked paths to make them relative to ``root``.
-
-    scandir joins names without doubling a trailing separator: "dir//" gives "dir//x".
-    """
-    return len(root) + (0 if root.endswith(b"/") else 1)
+def _skip(path: bytes, exc: OSError, stats: ScanStats, warn: Warn) -> None:
+    stats.skipped += 1
+    warn(f"{display_path(path)}: skipped: {exc.strerror or exc}")
 
 
 def reader_at_start(fd: int) -> Callable[[memoryview], int]:
@@ -222,33 +180,3 @@ class _Reader:
             n = os.readv(self.fd, (view[: self.left],))
         self.left -= n
         return n
-
-
-def _is_regular(path: bytes, warn: Warn) -> bool:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        warn(f"{_show(path)}: skipped: {exc.strerror}")
-        return False
-    if stat.S_ISREG(mode):
-        return True
-    warn(f"{_show(path)}: skipped, not a regular file ({_kind(path)})")
-    return False
-
-
-def _kind(path: bytes) -> str:
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return "vanished"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "special file"
-
-
-def _relative(path: bytes, prefix_len: int) -> str:
-    return os.fsdecode(path[prefix_len:]).replace(os.sep, "/")

@@ -1,4 +1,4 @@
-"""Standard input as a source (``-`` on the command line)."""
+"""Standard input as a source (``-`` on the command line): one unit, one input, read here."""
 
 from __future__ import annotations
 
@@ -6,7 +6,31 @@ import errno
 import sys
 from collections.abc import Callable
 
+from scanner.findings import Finding, Location
+from scanner.sources.base import Hit, Opened, Warn
+from scanner.stats import ScanStats
+
 STDIN_PATH = b"-"
+
+
+class StdinSource:
+    unit_name = "files"
+    total = None
+    short_read_is_end = False  # a pipe gives short reads
+    pool_after = None
+
+    def units(self, stats: ScanStats, warn: Warn) -> tuple[None]:
+        return (None,)
+
+    def open(self, unit: None, stats: ScanStats, warn: Warn) -> Opened:
+        yield STDIN_PATH, stdin_reader(), None  # a read error ends the scan: stdin cannot be skipped
+
+    def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
+        location = Location(path=STDIN_PATH, stdin=True)
+        return [Finding(match, location) for _, matches in hits for match in matches]
+
+    def close(self) -> None:
+        pass
 
 
 def stdin_reader() -> Callable[[memoryview], int]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +20,8 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
-
-# The helpers module sits beside this file; this folder shares its name with the package under test,
-# so pytest does not put it on sys.path by itself.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from partner_helpers import Clock, KeyServer, Signer, TestClient, start_client
+from tests.support.github import KeyServer
+from tests.support.partner import Clock, Issued, TestClient, start_client
 
 POSTGRES_URL = os.environ.get(
     "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -69,21 +64,6 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-# --- GitHub's side: signing key and key server ----------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
-
-
-@pytest.fixture
-def key_server(signer: Signer) -> Iterator[KeyServer]:
-    server = KeyServer(signer.document)
-    yield server
-    server.close()
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -134,14 +114,6 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
 
 
 # --- key store helpers ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Issued:
-    account_id: int
-    key_id: int
-    api_key: str
-    signing_secret: str
 
 
 @pytest.fixture

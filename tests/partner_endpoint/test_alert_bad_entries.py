@@ -6,15 +6,15 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import Issued
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from invalid_text import invalid_text
-from partner_helpers import Signer, TestClient, post_alert, rows
 from sqlalchemy import Engine
 
 import rules
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from tests.support.github import Signer, post_alert
+from tests.support.invalid_text import invalid_text
+from tests.support.partner import Issued, TestClient, rows
 
 
 def entry(token: str, url: str = "https://github.com/o/r/blob/main/.env", **fields: object) -> dict:

@@ -6,9 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from partner_helpers import Clock, alert_body, rows
 from sqlalchemy import Engine
-from test_api_auth import count_statements
 
 from partner_endpoint.github.alerts import parse_alerts
 from partner_endpoint.leak_response import respond
@@ -16,6 +14,8 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from tests.support.github import alert_body
+from tests.support.partner import Clock, count_statements, rows
 
 
 def issue_many(engine: Engine, box: SecretBox, clock: Clock, count: int) -> list[str]:

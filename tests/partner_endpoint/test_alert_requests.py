@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from partner_helpers import ALERT_PATH, Clock, KeyServer, Signer, TestClient, post_alert
 from sqlalchemy import Engine
 
 import rules
@@ -17,6 +16,8 @@ from partner_endpoint.app import create_app
 from partner_endpoint.github import endpoint
 from partner_endpoint.ratelimit import FailureLimiter
 from partner_endpoint.settings import DEFAULT_MAX_BODY_BYTES, Settings
+from tests.support.github import ALERT_PATH, KeyServer, Signer, post_alert
+from tests.support.partner import Clock, TestClient
 
 
 async def post_counting_reads(app: Any, headers: dict[str, str], body: bytes) -> tuple[int, int]:

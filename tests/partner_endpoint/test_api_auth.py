@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Issued
-from partner_helpers import Clock, TestClient, rows
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 import rules
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys
+from tests.support.partner import Clock, Issued, TestClient, count_statements, rows
 
 DENIED = {"detail": "Missing or invalid Authorization header"}
-
-
-@contextmanager
-def count_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def bearer(token: str) -> dict[str, str]:

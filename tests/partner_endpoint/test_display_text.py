@@ -12,11 +12,8 @@ from email import message_from_string, policy
 from pathlib import Path
 
 import pytest
-from conftest import Issued
 from hypothesis import given
 from hypothesis import strategies as st
-from invalid_text import invalid_text
-from partner_helpers import Signer, TestClient, post_alert, rows
 from sqlalchemy import Engine
 
 from partner_endpoint.mail.letters import MailContext
@@ -25,6 +22,9 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store.models import leak_events, mail_outbox
 from partner_endpoint.store.outbox import OutgoingMail
 from partner_endpoint.text import ELLIPSIS, URL_LIMIT, one_line
+from tests.support.github import Signer, post_alert
+from tests.support.invalid_text import invalid_text
+from tests.support.partner import Issued, TestClient, rows
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 FORGED = (

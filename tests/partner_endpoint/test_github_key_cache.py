@@ -8,11 +8,12 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from partner_helpers import Clock, KeyServer, Signer
 
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.github.verify import KeysUnavailable, UnknownKeyIdentifier
 from partner_endpoint.metrics import Metrics
+from tests.support.github import KeyServer, Signer
+from tests.support.partner import Clock
 
 T = TypeVar("T")
 

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from partner_helpers import ALERT_PATH, Clock, KeyServer, Signer, TestClient, post_alert, start_client
 
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
+from tests.support.github import ALERT_PATH, KeyServer, Signer, post_alert
+from tests.support.partner import Clock, TestClient, start_client
 
 
 @pytest.fixture

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from partner_helpers import ALERT_PATH, SHARED, KeyServer, Signer, start_client
 
-import rules
 from partner_endpoint.app import create_app
 from partner_endpoint.github.keys import parse_key_document
 from partner_endpoint.github.verify import (
@@ -20,17 +21,28 @@ from partner_endpoint.github.verify import (
     verify_signature,
 )
 from partner_endpoint.settings import Settings
+from tests.support.github import ALERT_PATH, KeyServer, Signer
+from tests.support.partner import start_client
+
+GITHUB_EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "github" / "signed_request.json"
+"""GitHub's published signed request (see tests/data/README.md)."""
 
 
 @pytest.fixture(scope="module")
 def github_request() -> dict[str, Any]:
-    return json.loads((SHARED / "github" / "signed_request.json").read_text())
+    return json.loads(GITHUB_EXAMPLE.read_text(encoding="utf-8"))
 
 
 def test_githubs_published_request_verifies(github_request: dict[str, Any]) -> None:
+    """GitHub's signature verifies with GitHub's key, and the same check refuses it with another key."""
     keys = parse_key_document(github_request["public_keys_document"])
     key_id, signature = signature_headers({k.lower(): v for k, v in github_request["headers"].items()})
-    verify_signature(keys[key_id], signature, github_request["body"].encode())
+    assert list(keys) == [key_id] == [github_request["headers"]["Github-Public-Key-Identifier"]]
+    assert signature == base64.b64decode(github_request["headers"]["Github-Public-Key-Signature"])
+    body = github_request["body"].encode()
+    assert verify_signature(keys[key_id], signature, body) is None  # raises BadSignature otherwise
+    with pytest.raises(BadSignature):
+        verify_signature(Signer().private_key.public_key(), signature, body)
 
 
 def test_githubs_request_fails_with_a_trailing_newline(github_request: dict[str, Any]) -> None:
@@ -52,7 +64,11 @@ def test_githubs_request_through_the_endpoint(github_request: dict[str, Any], se
         server.close()
     assert response.status_code == 200, response.text
     assert response.json() == [
-        {"token_hash": rules.identity("some_token"), "token_type": "some_type", "label": "false_positive"}
+        {
+            "token_hash": hashlib.sha256(b"some_token").hexdigest(),
+            "token_type": "some_type",
+            "label": "false_positive",
+        }
     ]
 
 

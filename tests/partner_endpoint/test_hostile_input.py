@@ -7,12 +7,13 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import Issued
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from invalid_text import invalid_text
-from partner_helpers import ALERT_PATH, Signer, TestClient, snapshot
 from sqlalchemy import Engine
+
+from tests.support.github import ALERT_PATH, Signer
+from tests.support.invalid_text import invalid_text
+from tests.support.partner import Issued, TestClient, snapshot
 
 HOSTILE = settings(
     max_examples=60,

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import Issued
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, text
 
@@ -20,6 +19,7 @@ from partner_endpoint.store import keys
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import metadata, signing_secrets
+from tests.support.partner import Issued
 
 
 def test_keys_are_never_stored_in_clear(engine: Engine, issue: Callable[..., Issued], box: SecretBox) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import socket
-import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, message_from_string, policy
 from email.message import EmailMessage
@@ -16,12 +14,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import Issued
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from partner_helpers import Clock, Signer, TestClient, alert_body, post_alert, rows
 from sqlalchemy import Engine, text
 
 from partner_endpoint.github.alerts import parse_alerts
@@ -38,17 +34,14 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
+from tests.support.github import Signer, alert_body, post_alert
+from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.processes import HANG_GUARD, free_port, wait_for
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
 
 
 # --- an SMTP server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:
@@ -370,9 +363,7 @@ def test_serve_runs_the_worker_inside(
     client = make_client(run_mail_worker=True, mail_poll_interval=0.05)
     issued = issue(label="inside")
     assert post_alert(client, signer, alert_body(issued.api_key)).status_code == 200
-    deadline = time.monotonic() + 10
-    while not list(settings.mail_dir.glob("*.eml")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: list(settings.mail_dir.glob("*.eml")), HANG_GUARD, what="the mail of the worker inside")
     (eml,) = settings.mail_dir.glob("*.eml")
     assert "inside" in eml.read_text()
     metrics = client.get("/metrics").text

@@ -13,9 +13,9 @@ import pytest
 from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
-from invalid_text import invalid_text
 
 from partner_endpoint.email_address import owner_address
+from tests.support.invalid_text import invalid_text
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from partner_helpers import KeyServer, Signer, alert_body
 
 import rules
+from tests.support.github import KeyServer, Signer, alert_body
+from tests.support.processes import HANG_GUARD, free_port
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
@@ -77,12 +77,6 @@ def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     assert "SOUNDPIECE_LEAK_POLICY" in cli(bad_policy, "leaks", "list", expect=2).stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, tmp_path: Path) -> None:
     """A real uvicorn process: healthz, whoami, a signed alert, then the standalone mail worker."""
@@ -99,7 +93,7 @@ def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, t
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + HANG_GUARD
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -119,7 +113,7 @@ def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, t
         )
     finally:
         server.terminate()
-        _, stderr = server.communicate(timeout=20)
+        _, stderr = server.communicate(timeout=HANG_GUARD)
     assert created["key"] not in stderr and created["signing_secret"] not in stderr
     log_lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line.get("token_hash") == rules.identity(created["key"]) for line in log_lines)

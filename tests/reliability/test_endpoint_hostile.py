@@ -16,7 +16,6 @@ import base64
 import gc
 import json
 import random
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,10 +28,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "partner_endpoint"))
-from invalid_text import invalid_text
-from partner_helpers import ALERT_PATH, KeyServer, Signer, alert_body, snapshot
-
 import rules
 from partner_endpoint.app import create_app
 from partner_endpoint.networks import parse_address, parse_networks
@@ -41,6 +36,9 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
+from tests.support.invalid_text import invalid_text
+from tests.support.partner import snapshot
 
 pytestmark = pytest.mark.slow
 LIMIT = 64 * 1024

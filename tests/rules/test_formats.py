@@ -1,4 +1,4 @@
-"""The credential contract: TOKEN_FORMAT.md's fixed vectors and properties of minting."""
+"""The credential contract: docs/token-format.md's fixed vectors and properties of minting."""
 
 from __future__ import annotations
 

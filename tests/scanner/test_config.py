@@ -147,7 +147,7 @@ def test_tomllib_is_imported_lazily(tmp_path):
     assert "tomllib" not in sys.modules
 
 
-@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=200))
 def test_garbage_toml_is_a_config_error_or_a_config(tmp_path, text):
     write(tmp_path, DEDICATED, text)
@@ -159,7 +159,7 @@ def test_garbage_toml_is_a_config_error_or_a_config(tmp_path, text):
         assert isinstance(config, Config)
 
 
-@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=200))
 def test_garbage_bytes_are_a_config_error_or_a_config(tmp_path, data):
     (tmp_path / DEDICATED).write_bytes(data)

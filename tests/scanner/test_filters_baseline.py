@@ -8,7 +8,10 @@ import rules
 from scanner.filters import baseline as baseline_module
 from scanner.filters.baseline import BaselineError, load_baseline, render_baseline, write_baseline
 
-settings_tmp = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings_tmp = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+"""For the tests that write files: no deadline (a loaded disk is slow), few examples."""
 
 
 def test_round_trip(finding, tmp_path):

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
 
 import rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from git_helpers import Repo, run_scan
+from tests.support.git import Repo, run_scan
 
 
 def sha(token: str) -> str:
@@ -46,7 +43,7 @@ def test_range_reports_only_what_its_commits_add(repo: Repo) -> None:
     f = found[sha(added)]
     assert (f["commit"], f["path"], f["line"], f["column"]) == (with_key, "src/new.py", 3, 8)
     assert f["author"] == {"name": "Eve", "email": "e@x"}
-    assert f["date"].startswith("2023-11-14T")
+    assert f["date"] == "2023-11-15T03:46:20+05:30"  # the third commit's author date (EPOCH + 3 min)
     t = found[sha(transient)]
     assert (t["commit"], t["path"], t["line"]) == (added_transient, "tmp.env", 2)
     assert added not in result.stdout and transient not in result.stdout
@@ -104,6 +101,16 @@ def test_range_on_a_bare_clone(tmp_path: Path, repo: Repo) -> None:
     repo.git("clone", "-q", "--bare", str(repo.path), str(bare))
     result = run_scan("--git", str(bare), "--range", f"{a}..{b}", cwd=tmp_path)
     assert [(f["commit"], f["path"], f["line"]) for f in result.findings] == [(b, "b", 1)]
+
+
+def test_range_takes_the_repository_as_its_path(tmp_path: Path, repo: Repo) -> None:
+    key = rules.API_KEY.mint()
+    a = repo.commit({"a": "a\n"}, "one")
+    b = repo.commit({"b": key}, "two")
+    result = run_scan("--range", f"{a}..{b}", "--format", "json", str(repo.path), cwd=tmp_path)
+    assert [(f["commit"], f["path"], f["line"]) for f in result.findings] == [(b, "b", 1)]
+    staged = run_scan("--staged", str(repo.path), cwd=tmp_path)  # only the repository it runs in
+    assert staged.code == 2 and "--staged takes no PATH" in staged.stderr
 
 
 # --- staged --------------------------------------------------------------------------------------------
@@ -206,14 +213,15 @@ def test_staged_deletion_and_crlf(repo: Repo) -> None:
 
 
 def test_staged_api_directly(repo: Repo) -> None:
-    from scanner.changes import scan_staged
     from scanner.engine import Engine
+    from scanner.run import scan
+    from scanner.sources.git.changes import ChangesSource
     from scanner.sources.git.repo import open_repo
 
     key = rules.API_KEY.mint()
     repo.write("x.txt", f"1\n2\n{key}\n")
     repo.git("add", "x.txt")
-    findings, stats = scan_staged(open_repo(str(repo.path)), Engine())
+    findings, stats = scan([ChangesSource.staged(open_repo(str(repo.path)))], Engine(), warn=pytest.fail)
     assert [(f.location.path, f.match.line, f.secret_sha256) for f in findings] == [(b"x.txt", 3, sha(key))]
     assert stats.files == 1
 

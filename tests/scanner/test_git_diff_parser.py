@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scanner.sources.git.diff import AddedLines, parse_patch, unquote
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from git_helpers import Repo
+from tests.support.git import Repo
 
 
 def parsed(data: bytes) -> list[tuple[bytes, list[int], list[bytes]]]:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 import rules
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from git_helpers import Repo, git, run_scan
+from tests.support.git import Repo, git, run_scan
 
 
 def sha(token: str) -> str:
@@ -53,7 +50,9 @@ def test_finding_attributed_to_the_introducing_commit(repo: Repo) -> None:
     assert k["type"] == "soundpiece_api_key"
     assert (k["commit"], k["path"], k["line"], k["column"]) == (introduced, "app/config.py", 3, 8)
     assert k["author"] == {"name": "Bea Dev", "email": "bea@example.com"}
-    assert k["date"].startswith("2023-11-14T22:")  # EPOCH + 2 minutes, in ISO 8601
+    # The author date of the second commit (EPOCH + 2 min) in the author's zone, not the committer's
+    # (2023-11-14T16:15:21-07:00): "date" goes with "author".
+    assert k["date"] == "2023-11-15T03:45:20+05:30"
     assert len(k["blob"]) == 40
     assert key not in result.stdout
     [s] = found[sha(secret)]
@@ -183,8 +182,9 @@ def test_jobs_one_and_two_give_identical_findings(repo: Repo) -> None:
 
 def test_history_api_uses_more_than_one_run(repo: Repo) -> None:
     """The pool path really runs: scan_history with jobs=2 splits into several runs."""
-    from scanner import history
     from scanner.engine import Engine
+    from scanner.run import scan
+    from scanner.sources.git import history
     from scanner.sources.git.objects import list_blobs, split_runs
     from scanner.sources.git.repo import open_repo
 
@@ -193,7 +193,7 @@ def test_history_api_uses_more_than_one_run(repo: Repo) -> None:
     opened = open_repo(str(repo.path))
     assert len(split_runs(list_blobs(opened), 2 * history.RUNS_PER_JOB)) > 1
     warnings: list[str] = []
-    findings, stats = history.scan_history(opened, Engine(), jobs=2, warn=warnings.append)
+    findings, stats = scan([history.HistorySource(opened, jobs=2)], Engine(), jobs=2, warn=warnings.append)
     assert {f.secret_sha256 for f in findings} == {sha(k) for k in keys}
     assert stats.files == 5
     assert warnings == []
@@ -210,6 +210,21 @@ def test_not_a_repository(tmp_path: Path) -> None:
     assert "not a git repository" in result.stderr
     missing = run_scan("--git", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.code == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_a_path_after_git_is_the_repository(tmp_path: Path, repo: Repo) -> None:
+    """``--git --format json REPO``: argparse leaves REPO a PATH; it is obviously the repository."""
+    key = rules.API_KEY.mint()
+    first = repo.commit({"k.txt": f"{key}\n"}, "key")
+    result = run_scan("--git", "--format", "json", str(repo.path), cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert [(f["commit"], f["path"], f["secret_sha256"]) for f in result.findings] == [
+        (first, "k.txt", sha(key))
+    ]
+    for args in (["--git", str(repo.path), str(repo.path)], ["--git", "--format", "json", "a", "b"]):
+        refused = run_scan(*args, cwd=tmp_path)
+        assert refused.code == 2 and "one repository" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_repository_without_commits(repo: Repo) -> None:
@@ -255,7 +270,8 @@ def test_missing_loose_object_gives_partial_results(repo: Repo) -> None:
     assert "warning" in result.stderr and "missing" in result.stderr
 
 
-def test_truncated_pack_never_a_traceback(repo: Repo) -> None:
+def test_truncated_pack_is_a_one_line_error(repo: Repo) -> None:
+    """Git refuses a pack shorter than its index says: nothing can be read, so exit 2, never 0 or 1."""
     keys = [rules.API_KEY.mint() for _ in range(3)]
     for i, key in enumerate(keys):
         repo.commit({f"k{i}.txt": f"{os.urandom(2000).hex()}\n{key}\n"}, f"k{i}")
@@ -267,12 +283,9 @@ def test_truncated_pack_never_a_traceback(repo: Repo) -> None:
 
     result = run_scan("--git", cwd=repo.path)
 
-    assert result.code in (1, 2)
-    assert result.stderr.strip()
-    if result.code == 2:
-        assert len(result.stderr.strip().splitlines()) == 1
-    else:
-        assert "warning" in result.stderr
+    assert (result.code, result.stdout) == (2, "")
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("soundpiece-scan: error: ") and "pack" in line, line
 
 
 def test_submodule_gitlinks_and_lfs_pointers(tmp_path: Path, repo: Repo) -> None:
@@ -395,13 +408,14 @@ def test_a_killed_worker_is_an_error_not_a_hang(repo: Repo, monkeypatch: pytest.
     """The OOM killer taking one worker must end the scan with a message, not wait forever."""
     import signal
 
-    from scanner import history
     from scanner.engine import Engine
     from scanner.pool import WorkerDied
+    from scanner.run import scan
+    from scanner.sources.git import history
     from scanner.sources.git.repo import open_repo
 
     repo.commit({f"f{i}.txt": "x" * (1000 + i) for i in range(40)}, "many")
-    scan_run = history._RunScanner.__call__
+    scan_run = history.HistorySource.open
     parent = os.getpid()
 
     def dies(self, run, stats, warn):
@@ -409,9 +423,10 @@ def test_a_killed_worker_is_an_error_not_a_hang(repo: Repo, monkeypatch: pytest.
             os.kill(os.getpid(), signal.SIGKILL)
         return scan_run(self, run, stats, warn)
 
-    monkeypatch.setattr(history._RunScanner, "__call__", dies)
+    monkeypatch.setattr(history.HistorySource, "open", dies)
+    source = history.HistorySource(open_repo(str(repo.path)), jobs=2)
     with pytest.raises(WorkerDied, match="died"):
-        history.scan_history(open_repo(str(repo.path)), Engine(), jobs=2, warn=lambda m: None)
+        scan([source], Engine(), jobs=2, warn=lambda m: None)
 
 
 def test_partial_clone_scans_what_is_there_and_says_what_is_not(tmp_path: Path, repo: Repo) -> None:

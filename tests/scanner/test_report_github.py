@@ -68,3 +68,12 @@ def test_git_findings_name_the_commit(finding):
 
 def test_clean_scan_is_only_the_summary():
     assert annotations([]) == ["No credentials found (1 file, 10 B scanned in 0.00 s)"]
+
+
+def test_stdin_is_named_stdin_not_dash(finding):
+    token = rules.API_KEY.mint()
+    stdin = finding(token, path=b"-", stdin=True, line=2, column=3)
+    file = finding(token, path=b"-", line=2, column=3)  # a file named "-" in the repository
+    lines = annotations([stdin, file], scan_root="/repo")
+    assert lines[0].startswith("::error file=<stdin>,line=2,col=3,endColumn=45,")
+    assert lines[1].startswith("::error file=-,line=2,col=3,")

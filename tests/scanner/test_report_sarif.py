@@ -2,6 +2,7 @@ import io
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 import rules
@@ -9,14 +10,12 @@ from scanner.report import write_report
 from scanner.report.sarif import FINGERPRINT_KEY
 from scanner.stats import ScanStats
 
-SCHEMA = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "schemas" / "sarif-schema-2.1.0.json"
+"""The official OASIS schema (see tests/data/README.md)."""
 
 
 @pytest.fixture(scope="module")
 def validator():
-    if not SCHEMA.is_file():
-        pytest.skip(f"SARIF schema not found at {SCHEMA}")
-    jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -146,3 +145,17 @@ def test_git_findings_carry_the_commit(finding):
     (result,) = results([finding(commit="c" * 40, author_name="Ada", date="2026-01-01")])
     assert result["properties"]["commit"] == "c" * 40
     assert result["properties"]["authorName"] == "Ada"
+
+
+def test_stdin_is_not_a_file_under_the_source_root(finding, validator):
+    """``<stdin>`` (percent-encoded, as every URI here) with no uriBaseId; a repository file named "-"
+    keeps its place under %SRCROOT%."""
+    stdin, file = finding(path=b"-", stdin=True), finding(path=b"-")
+    log, _ = sarif([stdin, file], scan_root="/repo")
+    errors = sorted(validator.iter_errors(log), key=str)
+    assert not errors, errors[0].message
+    artifacts = [r["locations"][0]["physicalLocation"]["artifactLocation"] for r in log["runs"][0]["results"]]
+    assert artifacts == [
+        {"uri": "%3Cstdin%3E", "description": {"text": "standard input"}},
+        {"uri": "-", "uriBaseId": "%SRCROOT%"},
+    ]

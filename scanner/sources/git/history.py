@@ -1,86 +1,142 @@
-"""Which commit first brought each blob into history, and at which path.
+"""A repository's whole history as a source: every blob once, attributed to the commit that introduced it.
 
-Asked only for the few blobs that hold a credential: one ``git log`` walk in
-which git itself filters the diffs (``--find-object``), oldest commit first.
+Flow: list the object database's blobs -> runs of them, each read through one
+``git cat-file --batch`` on whichever core takes it -> ask git which commit and
+path first introduced the few blobs that hold a credential -> findings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import os
+import subprocess
+import tempfile
+import threading
 
-from scanner.sources.git.repo import GitError, Repo
+from scanner.filters.exclude import PathExcluder, drop_excluded
+from scanner.findings import Finding
+from scanner.sources.base import Hit, Opened, Warn
+from scanner.sources.git.attribution import attribute
+from scanner.sources.git.objects import Blob, BlobStream, blob_reader, list_blobs, split_runs
+from scanner.sources.git.repo import GitError, Repo, first_line, git_env
+from scanner.stats import ScanStats
 
-BATCH = 500
-"""Object names per git invocation (keeps the command line short)."""
-ZERO = "0" * 40
-
-
-@dataclass(frozen=True, slots=True)
-class Introduction:
-    commit: str
-    path: bytes
-    author_name: str
-    author_email: str
-    date: str
+RUNS_PER_JOB = 4
+"""Runs of blobs per worker process: small runs balance the readers."""
 
 
-def first_appearances(repo: Repo, oids: set[str], revisions: list[str]) -> dict[str, Introduction]:
-    """For each blob, the oldest commit in ``revisions`` whose diff adds it."""
-    found: dict[str, Introduction] = {}
-    todo = sorted(oids)
-    # In a partial clone --find-object makes git fetch missing blobs from the promisor remote
-    # (and fail when it is out of reach): there, one unfiltered walk, filtered here instead.
-    lazy = _lazy_fetching(repo)
-    step = (len(todo) or 1) if lazy else BATCH
-    for start in range(0, len(todo), step):
-        batch = [] if lazy else todo[start : start + step]
-        out = repo.run(
-            "log",
-            "--reverse",
-            "--date-order",
-            "-m",
-            "--raw",
-            "--no-abbrev",
-            "--no-renames",
-            "--root",  # a root commit's files too, whatever the user's log.showRoot
-            "-z",
-            "--format=%x01%H%x00%an%x00%ae%x00%aI%x00",
-            *(f"--find-object={oid}" for oid in batch),
-            *revisions,
-            "--",
+class HistorySource:
+    """Every blob of the object database, in runs of pack order (one ``git cat-file`` each)."""
+
+    unit_name = "objects"
+    short_read_is_end = False
+    pool_after = 1
+
+    def __init__(self, repo: Repo, *, jobs: int, excluder: PathExcluder | None = None) -> None:
+        self._repo = repo
+        self._jobs = jobs
+        self._excluder = excluder
+        self.total: tuple[int, int] | None = None
+        self._check: _MissingObjects | None = None
+        self._listed = False
+
+    def units(self, stats: ScanStats, warn: Warn) -> list[list[Blob]]:
+        repo = self._repo
+        unreadable: list[str] = []
+        blobs = list_blobs(repo, unreadable)
+        self._check = _MissingObjects(repo)  # runs beside the scan, on its own core
+        if unreadable:
+            shown = ", ".join(oid[:12] for oid in unreadable[:5])
+            warn(f"{len(unreadable)} objects could not be read (corrupt; partial results): {shown}")
+            stats.skipped += len(unreadable)
+        if repo.shallow:
+            warn("shallow clone: history before the shallow boundary is not scanned (git fetch --unshallow)")
+        if os.path.isdir(os.path.join(repo.git_dir, "lfs")):
+            warn("Git LFS content is stored outside history: only its pointer files are scanned here")
+        self._listed = bool(blobs)
+        self.total = (len(blobs), sum(b.size for b in blobs))
+        return split_runs(blobs, max(1, self._jobs * RUNS_PER_JOB))
+
+    def open(self, unit: list[Blob], stats: ScanStats, warn: Warn) -> Opened:
+        """The blobs of one run, from one ``git cat-file --batch``; a broken stream ends the run."""
+        repo = self._repo
+        stream = BlobStream(repo, [b.oid for b in unit])
+        try:
+            for oid, _size, readinto in stream.blobs():
+                yield oid, readinto, functools.partial(blob_reader, repo, oid)
+        except GitError as exc:  # from the stream, or thrown in by the runner
+            stats.skipped += 1
+            warn(f"some objects could not be read: {exc}")
+        error = stream.close()
+        if error:
+            warn(f"git cat-file: {error}")
+        if stream.missing:
+            stats.skipped += len(stream.missing)
+            warn(f"{len(stream.missing)} objects are missing from the repository (partial results)")
+
+    def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
+        check, self._check = self._check, None
+        assert check is not None, "units() first"
+        stats.skipped += check.result(warn)
+        if not self._listed and check.failed:  # refs exist, yet no blob could be read: no "clean" verdict
+            raise GitError(f"no object of the history could be read: {check.failed}")
+        return drop_excluded(attribute(self._repo, hits, warn), self._excluder)
+
+    def __getstate__(self) -> dict[str, object]:
+        """A spawned worker needs the repository only; the missing-objects walk stays here."""
+        return {**self.__dict__, "_check": None}
+
+    def close(self) -> None:
+        if self._check is not None:  # the scan failed before findings()
+            self._check.stop()
+            self._check = None
+
+
+class _MissingObjects:
+    """Objects that history refers to but the database lacks (a deleted loose object, say).
+
+    Enumerating the database cannot see what is not there: this walk of every ref's trees
+    (``git rev-list --objects --missing=print``) can, so a damaged repository gives a warning
+    along with its partial results instead of a silently clean report.
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
+        self._proc = subprocess.Popen(
+            repo.command("rev-list", "--objects", "--all", "--missing=print"),
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            stdin=subprocess.DEVNULL,
+            env=git_env(),
         )
-        for intro, oid in parse_raw_log(out):
-            if oid in oids and oid not in found:
-                found[oid] = intro
-    return found
+        self.missing = 0
+        self.failed = ""
+        """git's message when the walk itself failed (a missing pack index, a bad object)."""
+        # Read as it comes (millions of lines on a big repository): only the missing are counted.
+        self._reader = threading.Thread(target=self._count, daemon=True)
+        self._reader.start()
 
+    def _count(self) -> None:
+        assert self._proc.stdout is not None
+        with self._proc.stdout as out:
+            self.missing = sum(1 for line in out if line.startswith(b"?"))
 
-def _lazy_fetching(repo: Repo) -> bool:
-    """True in a partial clone, where reading a missing object fetches it from a remote."""
-    try:
-        out = repo.run("config", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$")
-    except GitError:
-        return False  # git config exits 1 when nothing matches
-    return bool(out.strip())
+    def stop(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        self._reader.join()
+        self._err.close()
 
-
-def parse_raw_log(out: bytes):
-    """Yield (introduction, new blob) for every added or changed path in ``git log --raw -z``."""
-    for record in out.split(b"\x01")[1:]:
-        fields = record.split(b"\x00")
-        commit, name, email, date = (f.decode("utf-8", "replace") for f in fields[:4])
-        rest = fields[4:]
-        i = 0
-        while i < len(rest) - 1:
-            meta = rest[i].lstrip(b"\n")
-            if not meta.startswith(b":"):
-                i += 1
-                continue
-            path = rest[i + 1]
-            i += 2
-            parts = meta[1:].split(b" ")
-            if len(parts) < 5 or b"160000" in parts[:2]:
-                continue  # submodule links are commits of another repository
-            new_oid = parts[3].decode("ascii")
-            if new_oid != ZERO:
-                yield Introduction(commit, path, name, email, date), new_oid
+    def result(self, warn: Warn) -> int:
+        code = self._proc.wait()
+        self._reader.join()
+        self._err.seek(0)
+        error = first_line(self._err.read())
+        self._err.close()
+        if code:
+            self.failed = error or f"git rev-list failed with status {code}"
+        if self.missing:
+            warn(f"{self.missing} objects are missing from the repository (partial results)")
+        elif code and error:
+            warn(f"history could not be walked completely (partial results): {error}")
+        return self.missing

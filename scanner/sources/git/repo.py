@@ -6,8 +6,10 @@ import os
 import subprocess
 from dataclasses import dataclass
 
+from scanner.errors import ScanError
 
-class GitError(Exception):
+
+class GitError(ScanError):
     """git failed or the path is not a usable repository (exit code 2)."""
 
 

@@ -1,15 +1,12 @@
-"""Real processes for fault tests: the service under uvicorn, an SMTP sink, GitHub's key server,
-a private PostgreSQL cluster. Plain classes; fixtures live in conftest.py."""
+"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a private PostgreSQL
+cluster, a database of its own. Plain classes; the tests make the fixtures."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +16,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -35,84 +29,13 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from tests.support.github import Signer, post_alert
+from tests.support.processes import HANG_GUARD, free_port, wait_for
 
-ALERT_PATH = "/v1/secret-scanning/github"
 HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
 """One client for all requests: building one per request (its TLS context) costs ~100 ms.
 No keep-alive: every request is a fresh connection, as after a kill -9 it must be anyway."""
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-# --- GitHub's side ------------------------------------------------------------------------------
-
-
-class Signer:
-    """Plays GitHub: a P-256 key, its public key document, signed headers."""
-
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self.key_id = uuid.uuid4().hex
-        pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.document = {
-            "public_keys": [{"key_identifier": self.key_id, "key": pem.decode(), "is_current": True}]
-        }
-
-    def headers(self, body: bytes) -> dict[str, str]:
-        signature = base64.b64encode(self._key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
-        return {
-            "Github-Public-Key-Identifier": self.key_id,
-            "Github-Public-Key-Signature": signature,
-            "Content-Type": "application/json",
-        }
-
-
-class KeyServer:
-    """GitHub's public key endpoint, on loopback."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        payload = json.dumps(document).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/keys"
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-def alert_body(tokens: list[str], url: str = "https://github.com/o/r/blob/main/.env") -> bytes:
-    return json.dumps(
-        [{"token": t, "type": "soundpiece_api_key", "url": url, "source": "content"} for t in tokens],
-        separators=(",", ":"),
-    ).encode()
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -157,6 +80,13 @@ class SmtpSink:
         with self._lock:
             return sum(self.deliveries.values())
 
+    def __enter__(self) -> SmtpSink:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 # --- the service --------------------------------------------------------------------------------
 
@@ -171,8 +101,10 @@ def service_env(**values: str) -> dict[str, str]:
 class ServerProcess:
     """``soundpiece-partner serve`` (one uvicorn worker) on a free loopback port, in its own session."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, name: str) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str, *args: str) -> None:
         self.env = env
+        self.args = args
+        """More ``serve`` arguments (``--workers 2``)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
@@ -182,7 +114,7 @@ class ServerProcess:
         command = [sys.executable, "-m", "partner_endpoint.cli", "serve", "--host", "127.0.0.1"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*command, "--port", str(self.port)],
+                [*command, "--port", str(self.port), *self.args],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -218,6 +150,13 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def __enter__(self) -> ServerProcess:
+        self.start(HANG_GUARD)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 class MailWorkerProcess:
     """``soundpiece-partner mail-worker`` (polling) as a separate process."""
@@ -244,10 +183,6 @@ class MailWorkerProcess:
         return int(self.process.returncode)
 
 
-def post_alert(base_url: str, signer: Signer, body: bytes, timeout: float = 60.0) -> httpx.Response:
-    return HTTP.post(f"{base_url}{ALERT_PATH}", content=body, headers=signer.headers(body), timeout=timeout)
-
-
 def deliver_until_accepted(
     base_urls: list[str], signer: Signer, body: bytes, statuses: list[int], timeout: float = 60.0
 ) -> httpx.Response:
@@ -258,7 +193,7 @@ def deliver_until_accepted(
         url = base_urls[attempt % len(base_urls)]
         attempt += 1
         try:
-            response = post_alert(url, signer, body)
+            response = post_alert(HTTP, signer, body, base_url=url)
             statuses.append(response.status_code)
             if response.status_code == 200:
                 return response

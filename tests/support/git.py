@@ -1,4 +1,8 @@
-"""Real git repositories in a temp directory, and the CLI run against them (shared by the git tests)."""
+"""Real git repositories in a temp directory, and the scanner's CLI run against them.
+
+Commits have fixed dates, and the author's and the committer's differ (in time and in time zone),
+so a test can tell which one a report shows.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import HANG_GUARD
+
 ROOT = Path(__file__).resolve().parents[2]
 EPOCH = 1_700_000_000
+"""The first commit is authored one minute after this (2023-11-14T22:13:20Z); each next one a minute later."""
+AUTHOR_ZONE = "+0530"
+COMMITTER_ZONE = "-0700"
+COMMITTER_DELAY = 3_601
+"""Seconds from a commit's author date to its committer date (as after a rebase or an applied patch)."""
 
 
 def git_env(home: Path) -> dict[str, str]:
@@ -88,8 +99,10 @@ class Repo:
                 self.git("add", "--", name)
         self.clock += 60
         env = self.env
-        stamp = f"@{self.clock} +0000"
-        env.update(GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp)
+        env.update(
+            GIT_AUTHOR_DATE=f"@{self.clock} {AUTHOR_ZONE}",
+            GIT_COMMITTER_DATE=f"@{self.clock + COMMITTER_DELAY} {COMMITTER_ZONE}",
+        )
         if author:
             env.update(GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1])
         self.git("commit", "-q", "--allow-empty", "-m", message, env=env)
@@ -108,7 +121,11 @@ class Result:
 
 
 def run_scan(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60, config: bool = False
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = HANG_GUARD,
+    config: bool = False,
 ) -> Result:
     """``soundpiece-scan ARGS`` in ``cwd`` (JSON unless a format is given); never a traceback."""
     argv = [sys.executable, "-m", "scanner", *args, "--no-progress", *([] if config else ["--no-config"])]

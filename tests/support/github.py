@@ -1,4 +1,4 @@
-"""Test helpers for the partner endpoint (plain functions and classes; fixtures are in conftest)."""
+"""Plays GitHub: a signing key and its public key document, the key endpoint, alert batches."""
 
 from __future__ import annotations
 
@@ -6,76 +6,22 @@ import base64
 import json
 import threading
 import uuid
-import warnings
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, func, select
-from starlette.applications import Starlette
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # StarletteDeprecationWarning: it would like httpx2; httpx is installed
-    from starlette.testclient import TestClient
-
-from partner_endpoint.store.db import read_transaction
-from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 ALERT_PATH = "/v1/secret-scanning/github"
 
 
-def start_client(app: Starlette, client: tuple[str, int] = ("127.0.0.1", 50000)) -> TestClient:
-    """A TestClient whose peer address is ``client`` (the default is not an IP address)."""
-    return TestClient(app, client=client)
-
-
-def snapshot(engine: Engine) -> dict[str, Any]:
-    """Everything an alert may change, to assert that a rejected one changed nothing."""
-    with read_transaction(engine) as conn:
-        return {
-            "statuses": sorted(conn.execute(select(api_keys.c.id, api_keys.c.status)).all()),
-            "leaks": conn.execute(select(func.count()).select_from(leak_events)).scalar_one(),
-            "mails": conn.execute(select(func.count()).select_from(mail_outbox)).scalar_one(),
-        }
-
-
-def rows(engine: Engine, table: Any) -> list[dict[str, Any]]:
-    with read_transaction(engine) as conn:
-        return [
-            dict(r)
-            for r in conn.execute(select(table).order_by(table.c[next(iter(table.c.keys()))])).mappings()
-        ]
-
-
-@dataclass
-class Clock:
-    """Wall clock and monotonic clock that tests move by hand."""
-
-    now: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
-    mono: float = 1000.0
-
-    def wall(self) -> datetime:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-        self.mono += seconds
-
-
 class Signer:
-    """Plays GitHub: a P-256 key pair, its key document, signed requests."""
+    """A P-256 key pair, its key document (as GitHub publishes it), signed requests."""
 
     def __init__(self) -> None:
         self.private_key = ec.generate_private_key(ec.SECP256R1())
-        self.key_id = uuid.uuid4().hex * 2
+        self.key_id = uuid.uuid4().hex * 2  # 64 hex digits, like GitHub's identifiers
         pem = self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -95,9 +41,9 @@ class Signer:
 
 
 class KeyServer:
-    """A real HTTP server on loopback serving a key document; can be made to fail."""
+    """GitHub's public key endpoint as a real HTTP server on loopback; ``status`` makes it fail."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: Any) -> None:
         self.document = document
         self.status = 200
         self.requests = 0
@@ -119,6 +65,7 @@ class KeyServer:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/meta/public_keys/secret_scanning"
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
@@ -126,6 +73,12 @@ class KeyServer:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def __enter__(self) -> KeyServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def alert_body(
@@ -146,5 +99,6 @@ def alert_body(
     ).encode()
 
 
-def post_alert(client: TestClient, signer: Signer, body: bytes, **kwargs: Any) -> Any:
-    return client.post(ALERT_PATH, content=body, headers=signer.headers(body), **kwargs)
+def post_alert(client: httpx.Client, signer: Signer, body: bytes, base_url: str = "", **kwargs: Any) -> Any:
+    """POST a signed alert through ``client`` (a TestClient, or any httpx client with ``base_url``)."""
+    return client.post(f"{base_url}{ALERT_PATH}", content=body, headers=signer.headers(body), **kwargs)

@@ -1,0 +1,163 @@
+"""One runner for every source: units of work -> the engine, here or on every core -> filters -> report.
+
+Small scans never pay for a pool: worker processes start only once a source has
+listed more units than one process handles in a blink (``Source.pool_after``);
+until then, and for sources that never pool (stdin, a diff), units are scanned
+here, as they are listed. See :mod:`scanner.sources.base` for the protocol.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from scanner import pool
+from scanner.engine import Engine
+from scanner.filters import drop_suppressed
+from scanner.findings import Finding
+from scanner.pool import Pool
+from scanner.sources.base import Hit, Input, Opened, Source, Warn
+from scanner.stats import ScanStats
+
+Progress = Callable[[Source, int, int], None]
+"""Called with the source being scanned, its inputs and bytes read so far."""
+Report = Callable[[list[Finding], ScanStats], None]
+
+
+def run(
+    sources: Sequence[Source],
+    report: Report,
+    *,
+    jobs: int,
+    warn: Warn,
+    progress: Progress | None = None,
+    baseline: frozenset[str] = frozenset(),
+    judge: Callable[[list[Finding]], list[Finding]] | None = None,
+) -> list[Finding]:
+    """Scan every source, drop what inline markers and the baseline excuse, judge, sort, report.
+
+    ``judge`` (``--verify``) sees the findings that are left and returns those to
+    report, with its verdicts. Returns the findings reported.
+    """
+    started = time.perf_counter()
+    findings, stats = scan(sources, Engine(), jobs=jobs, warn=warn, progress=progress)
+    stats.seconds = time.perf_counter() - started
+    findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
+    if judge is not None:
+        findings = judge(findings)
+    findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.line, f.match.column))
+    report(findings, stats)
+    return findings
+
+
+def scan(
+    sources: Iterable[Source],
+    engine: Engine,
+    *,
+    jobs: int = 1,
+    warn: Warn,
+    progress: Progress | None = None,
+) -> tuple[list[Finding], ScanStats]:
+    """Every finding of every source, in no particular order, and the counters."""
+    findings: list[Finding] = []
+    stats = ScanStats()
+    for source in sources:
+        try:
+            hits, source_stats = _scan_units(source, engine, jobs, warn, progress)
+            findings += source.findings(hits, source_stats, warn)
+        finally:
+            source.close()
+        stats.merge(source_stats)
+    return findings, stats
+
+
+def _scan_units(
+    source: Source, engine: Engine, jobs: int, warn: Warn, progress: Progress | None
+) -> tuple[list[Hit], ScanStats]:
+    stats = ScanStats()
+    units = iter(source.units(stats, warn))
+    first: list[object] = []
+    if jobs > 1 and source.pool_after is not None:
+        for unit in units:
+            first.append(unit)
+            if len(first) > source.pool_after:
+                update = None if progress is None else lambda n, b: progress(source, n, b)
+                scanner = UnitScanner(source, engine)
+                hits, pooled = Pool(scanner, jobs).run(itertools.chain(first, units), warn, update)
+                stats.merge(pooled)
+                return hits, stats
+    return _scan_here(source, engine, itertools.chain(first, units), stats, warn, progress), stats
+
+
+def _scan_here(
+    source: Source,
+    engine: Engine,
+    units: Iterable[object],
+    stats: ScanStats,
+    warn: Warn,
+    progress: Progress | None,
+) -> list[Hit]:
+    """Scan in this process, reporting progress like the pool does (a few large inputs take a while)."""
+    tick = None
+    if progress is not None:
+        last = time.monotonic()
+
+        def tick(counted: ScanStats) -> None:
+            nonlocal last
+            if (now := time.monotonic()) - last >= pool.PROGRESS_INTERVAL:
+                last = now
+                progress(source, counted.files, counted.bytes)
+
+    scanner = UnitScanner(source, engine, tick)
+    hits: list[Hit] = []
+    for unit in units:
+        hits += scanner(unit, stats, warn)
+    return hits
+
+
+class UnitScanner:
+    """Scans the inputs of one unit of a source (in a worker process, or here).
+
+    Every input of every source passes through here, so this is where an expander
+    belongs: an input whose bytes are an archive (or an encoding) opens into inner
+    inputs, scanned the same way, whose keys name the outer input and the member.
+    """
+
+    def __init__(
+        self, source: Source, engine: Engine, tick: Callable[[ScanStats], None] | None = None
+    ) -> None:
+        self._source = source
+        self._engine = engine
+        self._tick = tick
+
+    def __call__(self, unit: object, stats: ScanStats, warn: Warn) -> list[Hit]:
+        scan = self._engine.scan
+        short_read_is_end = self._source.short_read_is_end
+        tick = self._tick
+        hits: list[Hit] = []
+        inputs = self._source.open(unit, stats, warn)
+        item = next(inputs, None)
+        while item is not None:
+            key, readinto, reopen = item
+            try:
+                matches, size = scan(readinto, short_read_is_end=short_read_is_end, reopen=reopen)
+            except Exception as exc:  # the source decides: skip the input, end the unit, or re-raise
+                item = _thrown(inputs, exc)
+                continue
+            stats.files += 1
+            stats.bytes += size
+            if matches:
+                hits.append((key, matches))
+            if tick is not None:
+                tick(stats)
+            item = next(inputs, None)
+        return hits
+
+
+def _thrown(inputs: Opened, exc: Exception) -> Input | None:
+    """Throw ``exc`` into the source's generator at its ``yield``; its next input, if any."""
+    try:
+        return inputs.throw(exc)
+    except StopIteration:
+        return None

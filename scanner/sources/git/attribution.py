@@ -1,0 +1,182 @@
+"""Which commit first brought each blob into history, and at which path.
+
+Asked only for the few blobs that hold a credential: one ``git log`` walk in
+which git itself filters the diffs (``--find-object``), oldest commit first.
+A damaged history still gives findings: attributed from the refs that can be
+walked, or named by the ref or the blob id when no commit can be found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from scanner.engine import Match
+from scanner.findings import Finding, Location
+from scanner.sources.base import Warn
+from scanner.sources.git.repo import GitError, Repo
+
+BATCH = 500
+"""Object names per git invocation (keeps the command line short)."""
+ZERO = "0" * 40
+
+
+@dataclass(frozen=True, slots=True)
+class Introduction:
+    commit: str
+    path: bytes
+    author_name: str
+    author_email: str
+    date: str
+
+
+def first_appearances(repo: Repo, oids: set[str], revisions: list[str]) -> dict[str, Introduction]:
+    """For each blob, the oldest commit in ``revisions`` whose diff adds it."""
+    found: dict[str, Introduction] = {}
+    todo = sorted(oids)
+    # In a partial clone --find-object makes git fetch missing blobs from the promisor remote
+    # (and fail when it is out of reach): there, one unfiltered walk, filtered here instead.
+    lazy = _lazy_fetching(repo)
+    step = (len(todo) or 1) if lazy else BATCH
+    for start in range(0, len(todo), step):
+        batch = [] if lazy else todo[start : start + step]
+        out = repo.run(
+            "log",
+            "--reverse",
+            "--date-order",
+            "-m",
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "--root",  # a root commit's files too, whatever the user's log.showRoot
+            "-z",
+            "--format=%x01%H%x00%an%x00%ae%x00%aI%x00",
+            *(f"--find-object={oid}" for oid in batch),
+            *revisions,
+            "--",
+        )
+        for intro, oid in parse_raw_log(out):
+            if oid in oids and oid not in found:
+                found[oid] = intro
+    return found
+
+
+def _lazy_fetching(repo: Repo) -> bool:
+    """True in a partial clone, where reading a missing object fetches it from a remote."""
+    try:
+        out = repo.run("config", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$")
+    except GitError:
+        return False  # git config exits 1 when nothing matches
+    return bool(out.strip())
+
+
+def parse_raw_log(out: bytes):
+    """Yield (introduction, new blob) for every added or changed path in ``git log --raw -z``."""
+    for record in out.split(b"\x01")[1:]:
+        fields = record.split(b"\x00")
+        commit, name, email, date = (f.decode("utf-8", "replace") for f in fields[:4])
+        rest = fields[4:]
+        i = 0
+        while i < len(rest) - 1:
+            meta = rest[i].lstrip(b"\n")
+            if not meta.startswith(b":"):
+                i += 1
+                continue
+            path = rest[i + 1]
+            i += 2
+            parts = meta[1:].split(b" ")
+            if len(parts) < 5 or b"160000" in parts[:2]:
+                continue  # submodule links are commits of another repository
+            new_oid = parts[3].decode("ascii")
+            if new_oid != ZERO:
+                yield Introduction(commit, path, name, email, date), new_oid
+
+
+def attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> list[Finding]:
+    """Findings for the blobs that hold matches, each at the commit and path that introduced it."""
+    if not hits:
+        return []
+    oids = {oid for oid, _ in hits}
+    damaged = False  # history cannot be walked: a credential found must not be dropped as "dangling"
+    try:
+        intros = first_appearances(repo, oids, ["--all"])
+    except GitError as exc:  # a ref naming a missing commit makes --all fail as a whole
+        try:
+            tips = _readable_tips(repo)
+            n = len(tips)
+            warn(f"history could not be walked from every ref ({exc}): attributing from the {n} others")
+            intros = first_appearances(repo, oids, tips) if tips else {}
+        except GitError as again:  # a corrupt commit or tree on the way from every tip
+            damaged = True
+            warn(f"history could not be walked ({again}): credentials found are reported by blob id")
+            intros = {}
+    findings = []
+    unreachable = []
+    for oid, matches in hits:
+        intro = intros.get(oid)
+        if intro is None:
+            unreachable.append(oid)
+            continue
+        location = Location(
+            path=intro.path,
+            commit=intro.commit,
+            author_name=intro.author_name,
+            author_email=intro.author_email,
+            date=intro.date,
+            blob=oid,
+        )
+        findings += [Finding(m, location) for m in matches]
+    if unreachable:
+        # A ref (usually a tag) may name a blob itself, with no commit or path around it.
+        try:
+            tagged = _refs_to_blobs(repo, set(unreachable))
+        except GitError as exc:  # for-each-ref stops at a corrupt object a ref names
+            damaged = True
+            warn(f"refs could not be listed ({exc}): credentials found are reported by blob id")
+            tagged = {}
+        for oid, matches in hits:
+            if oid in tagged:
+                location = Location(path=tagged[oid].encode("utf-8", "surrogateescape"), blob=oid)
+                findings += [Finding(m, location) for m in matches]
+        unreachable = [oid for oid in unreachable if oid not in tagged]
+    if unreachable and damaged:  # cannot tell dangling from committed: report, never drop
+        for oid, matches in hits:
+            if oid in unreachable:
+                location = Location(path=oid.encode("ascii"), blob=oid)
+                findings += [Finding(m, location) for m in matches]
+    elif unreachable:
+        shown = ", ".join(oid[:12] for oid in unreachable[:5])
+        warn(
+            f"{len(unreachable)} blobs holding credentials are not reachable from any ref "
+            f"(staged or dangling objects, not reported as findings): {shown}"
+        )
+    return findings
+
+
+def _readable_tips(repo: Repo) -> list[str]:
+    """The commits and tags that refs and HEAD name and that the database holds."""
+    out = repo.run("for-each-ref", "--format=%(objectname)")
+    with contextlib.suppress(GitError):  # unborn or broken HEAD
+        out += repo.run("rev-parse", "--verify", "--quiet", "HEAD")
+    names = sorted(set(out.decode("ascii", "replace").split()))
+    if not names:
+        return []
+    query = "\n".join(names).encode()
+    checked = repo.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query)
+    return [
+        line.split()[0]
+        for line in checked.decode("ascii", "replace").splitlines()
+        if line.endswith((" commit", " tag"))
+    ]
+
+
+def _refs_to_blobs(repo: Repo, oids: set[str]) -> dict[str, str]:
+    """Blobs that a ref points at directly (``git tag key-blob <blob>``), with the ref's name."""
+    out = repo.run("for-each-ref", "--format=%(objectname) %(*objectname) %(refname)")
+    named: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        target, peeled, ref = line.split(" ", 2)
+        for oid in (peeled or target, target):
+            if oid in oids:
+                named.setdefault(oid, ref)
+    return named

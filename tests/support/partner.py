@@ -1,0 +1,86 @@
+"""The partner endpoint in-process: a TestClient, a hand-moved clock, and the tables an alert may change."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, event, func, select
+from starlette.applications import Starlette
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # StarletteDeprecationWarning: it would like httpx2; httpx is installed
+    from starlette.testclient import TestClient
+
+from partner_endpoint.store.db import read_transaction
+from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+
+
+def start_client(app: Starlette, client: tuple[str, int] = ("127.0.0.1", 50000)) -> TestClient:
+    """A TestClient whose peer address is ``client`` (the default is not an IP address)."""
+    return TestClient(app, client=client)
+
+
+def snapshot(engine: Engine) -> dict[str, Any]:
+    """Everything an alert may change, to assert that a rejected one changed nothing."""
+    with read_transaction(engine) as conn:
+        return {
+            "statuses": sorted(conn.execute(select(api_keys.c.id, api_keys.c.status)).all()),
+            "leaks": conn.execute(select(func.count()).select_from(leak_events)).scalar_one(),
+            "mails": conn.execute(select(func.count()).select_from(mail_outbox)).scalar_one(),
+        }
+
+
+def rows(engine: Engine, table: Any) -> list[dict[str, Any]]:
+    with read_transaction(engine) as conn:
+        return [
+            dict(r)
+            for r in conn.execute(select(table).order_by(table.c[next(iter(table.c.keys()))])).mappings()
+        ]
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An account with one key pair, as the ``issue`` fixture makes it."""
+
+    account_id: int
+    key_id: int
+    api_key: str
+    signing_secret: str
+
+
+@dataclass
+class Clock:
+    """Wall clock and monotonic clock that tests move by hand."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    mono: float = 1000.0
+
+    def wall(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+@contextmanager
+def count_statements(engine: Engine) -> Iterator[list[str]]:
+    """Every statement sent to the database meanwhile (an executemany counts once per round trip)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -128,7 +129,8 @@ class PublicKeyCache:
         """Take what another process fetched; fetch only when no process did within the interval.
 
         A process that loses the claim to a fetch still running elsewhere waits for its outcome (at
-        most the fetch timeout), rather than answer 503 for a key that is on its way. Without the
+        most the fetch timeout), rather than answer 503 for a key that is on its way; a claim left
+        unfinished past the fetch timeout (its process died) may be taken over. Without the
         database (down, or not migrated) the limit falls back to this process alone.
         """
         try:
@@ -142,15 +144,18 @@ class PublicKeyCache:
         self._take(state)
         if key_id in self._keys:
             return
-        now, interval = self._wall_clock(), timedelta(seconds=self._refetch_interval)
-        if state.due(now, interval):
-            if await asyncio.to_thread(shared.claim, now, interval):
-                document = await self._fetch()
-                await asyncio.to_thread(shared.save, document, now)
-                return
-            state = await asyncio.to_thread(shared.load)  # another process claimed it meanwhile
-        deadline = self._clock() + self._fetch_timeout + 1
-        while state.in_flight and self._clock() < deadline:
+        interval = timedelta(seconds=self._refetch_interval)
+        abandoned_after = timedelta(seconds=self._fetch_timeout + 1)
+        for _ in range(math.ceil((self._fetch_timeout + 2) / _SHARED_POLL)):  # counted: clocks may be fake
+            now = self._wall_clock()
+            if state.due(now, interval, abandoned_after):
+                if await asyncio.to_thread(shared.claim, now, interval, abandoned_after):
+                    document = await self._fetch()
+                    await asyncio.to_thread(shared.save, document, now)
+                    return
+                state = await asyncio.to_thread(shared.load)  # another process claimed it meanwhile
+            if not state.in_flight:
+                break
             await asyncio.sleep(_SHARED_POLL)
             state = await asyncio.to_thread(shared.load)
         self._take(state)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.models import github_key_document as table
@@ -28,8 +28,12 @@ class SharedDocument:
     failed: bool
     """The last attempt failed: an unknown identifier may be a key GitHub rotated in meanwhile."""
 
-    def due(self, now: datetime, interval: timedelta) -> bool:
-        return self.attempted_at is None or now - self.attempted_at >= interval
+    def due(self, now: datetime, interval: timedelta, abandoned_after: timedelta) -> bool:
+        """Whether a fetch may be claimed: none for ``interval``, or one left unfinished for
+        ``abandoned_after`` (its process died: a live one finishes within its fetch timeout)."""
+        if self.attempted_at is None or now - self.attempted_at >= interval:
+            return True
+        return self.in_flight and now - self.attempted_at >= abandoned_after
 
     @property
     def in_flight(self) -> bool:
@@ -50,12 +54,20 @@ class SharedKeyDocument:
             row["document"], row["fetched_at"], row["attempted_at"], row["finished_at"], bool(row["failed"])
         )
 
-    def claim(self, now: datetime, interval: timedelta) -> bool:
-        """Whether this process may fetch now; at most one claim succeeds per ``interval``."""
+    def claim(self, now: datetime, interval: timedelta, abandoned_after: timedelta) -> bool:
+        """Whether this process may fetch now (see :meth:`SharedDocument.due`); one claim wins."""
+        unfinished = or_(table.c.finished_at.is_(None), table.c.finished_at < table.c.attempted_at)
         with write_transaction(self._engine) as conn:
             result = conn.execute(
                 update(table)
-                .where(_ROW, or_(table.c.attempted_at.is_(None), table.c.attempted_at <= now - interval))
+                .where(
+                    _ROW,
+                    or_(
+                        table.c.attempted_at.is_(None),
+                        table.c.attempted_at <= now - interval,
+                        and_(unfinished, table.c.attempted_at <= now - abandoned_after),
+                    ),
+                )
                 .values(attempted_at=now)
             )
         return result.rowcount == 1

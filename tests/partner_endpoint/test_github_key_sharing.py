@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
+from partner_endpoint.store.github_keys import SharedKeyDocument
 from tests.support.github import ALERT_PATH, KeyServer, Signer, post_alert
 from tests.support.partner import Clock, TestClient, start_client
 
@@ -108,4 +112,25 @@ def test_replicas_asked_at_once_make_one_fetch_and_both_verify(
         return [answer.status_code for answer in answers]
 
     assert asyncio.run(scenario()) == [200] * 4
+    assert key_server.requests == 1
+
+
+def test_a_fetch_claimed_by_a_process_that_died_is_taken_over(
+    settings: Settings, engine: Engine, signer: Signer, key_server: KeyServer, clock: Clock
+) -> None:
+    """Found by the kill -9 test: a process killed while fetching left its claim unfinished, and every
+    other process answered 503 for the rest of the minute. A claim unfinished past the fetch timeout
+    (a live process finishes within it) is now taken over."""
+    SharedKeyDocument(engine).claim(clock.wall(), timedelta(seconds=60), timedelta(seconds=2))  # then dies
+    app = create_app(
+        dataclasses.replace(settings, key_fetch_timeout=1.0),
+        engine=engine,
+        clock=clock.wall,
+        monotonic=clock.monotonic,
+    )
+    with start_client(app) as client:
+        assert post_alert(client, signer, b"[]").status_code == 503  # waited for it: it may be alive
+        assert key_server.requests == 0
+        clock.advance(2.5)  # past the fetch timeout and a second
+        assert post_alert(client, signer, b"[]").status_code == 200
     assert key_server.requests == 1

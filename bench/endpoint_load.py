@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
 from tests.support.processes import free_port
+from tests.support.services import service_env
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
@@ -55,7 +55,11 @@ async def alerts(request):
     await request.body()
     return JSONResponse([])
 
+async def whoami(request):
+    return JSONResponse({"account_id": 1, "key_id": 1, "label": "k"})
+
 app = Starlette(routes=[Route("/v1/secret-scanning/github", alerts, methods=["POST"]),
+                        Route("/v1/whoami", whoami),
                         Route("/healthz", lambda r: JSONResponse({"status": "ok"}))])
 """
 WRK_SCRIPT = r"""
@@ -77,6 +81,8 @@ end
 delay = function()
   return delay_ms
 end
+"""
+WRK_DONE = r"""
 done = function(summary, latency, requests_)
   local e = summary.errors
   io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
@@ -118,15 +124,49 @@ def process(
                 proc.wait()
 
 
+def _listen(port: int, workers: int) -> list[str]:
+    return ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+
+
+def bare_server(tmp: Path, port: int, workers: int) -> list[str]:
+    """The command of the ceiling: a bare Starlette app (``BARE_APP``) on the same uvicorn setup."""
+    (tmp / "bare_app.py").write_text(BARE_APP)
+    quiet = ["--no-access-log", "--log-level", "warning"]
+    return [str(BIN / "uvicorn"), "bare_app:app", "--app-dir", str(tmp), *_listen(port, workers), *quiet]
+
+
+def serve_command(port: int, workers: int) -> list[str]:
+    return [str(BIN / "soundpiece-partner"), "serve", *_listen(port, workers)]
+
+
+def issue_bench_keys(database_url: str, count: int) -> tuple[str, list[keys.NewKey]]:
+    """Migrate the (empty) database and issue ``count`` keys to one account; returns the Fernet key too."""
+    secret_key = Fernet.generate_key().decode()
+    engine = make_engine(database_url)
+    migrate(engine)
+    now = datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        account = keys.create_account(conn, "bench@example.com", [], now)
+        box = SecretBox([secret_key])
+        issued = [keys.create_key(conn, box, account, f"k{i}", now) for i in range(count)]
+    engine.dispose()
+    return secret_key, issued
+
+
 def write_wrk_script(path: Path, signer: Signer, bodies: list[bytes]) -> None:
     entries = ",\n".join(
         f'{{"{signer.key_id}", "{signer.signature(b)}", [==[{b.decode()}]==]}}' for b in bodies
     )
-    path.write_text(f"REQUESTS = {{\n{entries}\n}}\n{WRK_SCRIPT}")
+    path.write_text(f"REQUESTS = {{\n{entries}\n}}\n{WRK_SCRIPT}{WRK_DONE}")
 
 
 def run_wrk(
-    port: int, script: Path, seconds: int, connections: int, rate: float | None = None
+    port: int,
+    script: Path,
+    seconds: int,
+    connections: int,
+    rate: float | None = None,
+    path: str = ALERT_PATH,
 ) -> dict[str, float]:
     """Closed loop at full speed, or paced near ``rate`` requests/s.
 
@@ -144,7 +184,7 @@ def run_wrk(
             "5s",
             "-s",
             str(script),
-            f"http://{HOST}:{port}{ALERT_PATH}",
+            f"http://{HOST}:{port}{path}",
             *(["--", *pacing] if pacing else []),
         ],
         capture_output=True,
@@ -177,10 +217,10 @@ def ecdsa_verify_rate(seconds: float = 1.0) -> float:
     return round(count / elapsed)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def load_arguments(description: str) -> argparse.Namespace:
+    """The options every wrk benchmark here takes; ``seconds`` comes back bounded to 1..30."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=description, formatter_class=formatter)
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk phase (max 30)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
@@ -190,9 +230,29 @@ def main() -> int:
         help="an empty database to use instead of a fresh SQLite file (e.g. a PostgreSQL schema on loopback)",
     )
     args = parser.parse_args()
-    seconds = max(1, min(args.seconds, 30))
+    args.seconds = max(1, min(args.seconds, 30))
+    return args
+
+
+def wrk_missing() -> bool:
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return True
+    return False
+
+
+def report(figures: dict[str, Any], path: Path | None) -> None:
+    """Print the figures as JSON, and write them to ``path`` too when given."""
+    print(json.dumps(figures, indent=2))
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def main() -> int:
+    args = load_arguments(__doc__ or "")
+    seconds = args.seconds
+    if wrk_missing():
         return 2
 
     signer = Signer()
@@ -200,26 +260,14 @@ def main() -> int:
         tmp = Path(tmp_name)
         keys_url = key_server.url
         database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-        secret_key = Fernet.generate_key().decode()
-        engine = make_engine(database_url)
-        migrate(engine)
-        now = datetime.now(UTC)
-        with write_transaction(engine) as conn:
-            account = keys.create_account(conn, "bench@example.com", [], now)
-            issued = [
-                keys.create_key(conn, SecretBox([secret_key]), account, f"k{i}", now) for i in range(20)
-            ]
-        engine.dispose()
-
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
-            "SOUNDPIECE_DATABASE_URL": database_url,
-            "SOUNDPIECE_SECRET_KEY": secret_key,
-            "SOUNDPIECE_GITHUB_KEYS_URL": keys_url,
-            "SOUNDPIECE_MAIL_DIR": str(tmp / "outbox"),
-            "SOUNDPIECE_LOG_LEVEL": "WARNING",
-        }
-        (tmp / "bare_app.py").write_text(BARE_APP)
+        secret_key, issued = issue_bench_keys(database_url, 20)
+        env = service_env(
+            database_url=database_url,
+            secret_key=secret_key,
+            github_keys_url=keys_url,
+            mail_dir=str(tmp / "outbox"),
+            log_level="WARNING",
+        )
         one = tmp / "one.lua"
         write_wrk_script(one, signer, [alert_body(rules.API_KEY.mint()) for _ in range(2000)])
         hundred = tmp / "hundred.lua"
@@ -236,37 +284,12 @@ def main() -> int:
         figures["ecdsa_verify_per_s_one_core"] = ecdsa_verify_rate()
 
         bare_port = free_port()
-        bare = [
-            str(BIN / "uvicorn"),
-            "bare_app:app",
-            "--app-dir",
-            str(tmp),
-            "--host",
-            HOST,
-            "--port",
-            str(bare_port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        with process(bare, env, bare_port):
+        with process(bare_server(tmp, bare_port, args.workers), env, bare_port):
             run_wrk(bare_port, one, 1, args.connections)  # warm-up
             figures["bare_starlette_max"] = run_wrk(bare_port, one, seconds, args.connections)
 
         port = free_port()
-        serve = [
-            str(BIN / "soundpiece-partner"),
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
-        with process(serve, env, port):
+        with process(serve_command(port, args.workers), env, port):
             run_wrk(port, one, 1, args.connections)  # warm-up: both workers fetch the keys
             figures["alerts_1_token_max"] = run_wrk(port, one, seconds, args.connections)
             # 64 paced connections, aimed 10 % above 1,000/s to make up for the time each request takes.
@@ -282,10 +305,7 @@ def main() -> int:
             figures["batch_1000_true_positives"] = labels.count("true_positive")
             assert response.status_code == 200 and len(labels) == 1000
 
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    report(figures, args.json)
     return 0
 
 

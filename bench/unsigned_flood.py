@@ -91,7 +91,7 @@ def main() -> int:
             "SOUNDPIECE_GITHUB_KEYS_URL": keys_url,
             "SOUNDPIECE_MAIL_DIR": str(tmp / "outbox"),
             "SOUNDPIECE_LOG_LEVEL": "ERROR",
-            "SOUNDPIECE_ALERT_FAILURE_BURST": "0",  # the memory of the reads, not the limit, is measured
+            "SOUNDPIECE_ALERT_FAILURE_LIMIT": "0",  # the memory of the reads, not the limit, is measured
         }
         port = free_port()
         command = [str(BIN / "soundpiece-partner"), "serve", "--host", HOST, "--port", str(port)]

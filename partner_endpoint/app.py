@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from partner_endpoint.api.auth import ApiKeyBackend
+from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.api.routes import api_mount
 from partner_endpoint.clock import utc_now
 from partner_endpoint.github.endpoint import AlertEndpoint
@@ -23,6 +25,7 @@ from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.ops.routes import ops_routes
+from partner_endpoint.ratelimit import FailureBudget
 from partner_endpoint.secretbox import load_secret_box
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
@@ -38,9 +41,25 @@ def create_app(
     monotonic: Callable[[], float] = time.monotonic,
     metrics: Metrics | None = None,
 ) -> Starlette:
-    """The service. Schema migrations are run by the CLI before workers start, not here."""
+    """The service. Schema migrations are run by the CLI before workers start, not here.
+
+    ``app.state.key_directory`` is the API's key cache. Whatever changes a key or an account's
+    allowlist in this process calls its ``key_changed(key_id)`` / ``account_changed(account_id)``
+    after the commit, so the change applies here at once (other processes follow the key change log
+    within ``settings.key_change_delay``); the alert endpoint does.
+    """
     engine = engine or make_engine(settings.database_url)
     metrics = metrics or Metrics()
+    directory = KeyDirectory(
+        engine,
+        metrics,
+        last_used_interval=settings.last_used_interval,
+        change_delay=settings.key_change_delay,
+        max_keys=settings.auth_cache_size,
+        clock=clock,
+        monotonic=monotonic,
+    )
+    budget = FailureBudget(settings.auth_failure_limit, settings.auth_failure_window, monotonic)
     http = httpx.AsyncClient(timeout=settings.key_fetch_timeout, follow_redirects=True)
     keys = PublicKeyCache(
         http,
@@ -53,32 +72,37 @@ def create_app(
         shared=SharedKeyDocument(engine),  # one document and one refetch limit for every process
         wall_clock=clock,
     )
-    alerts = AlertEndpoint(engine, keys, metrics, settings, clock, monotonic)
+    alerts = AlertEndpoint(
+        engine, keys, metrics, settings, clock, monotonic, key_changed=directory.key_changed
+    )
     worker = MailWorker.from_settings(engine, settings, metrics, box=load_secret_box(settings), clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(worker.run_forever(stop)) if settings.run_mail_worker else None
+        tasks = [asyncio.create_task(directory.run_forever(stop))]
+        if settings.run_mail_worker:
+            tasks.append(asyncio.create_task(worker.run_forever(stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*tasks)
             await http.aclose()
             engine.dispose()
             metrics.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/v1/secret-scanning/github", alerts.handle, methods=["POST"]),
             *ops_routes(engine, metrics, settings),
-            api_mount(engine, settings, clock),
+            api_mount(ApiKeyBackend(directory, budget, settings, metrics)),
         ],
         lifespan=lifespan,
         exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),
     )
+    app.state.key_directory = directory
+    return app
 
 
 def app_from_env() -> Starlette:

@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     create_account.add_argument("--email", required=True)
     create_account.add_argument("--allow-ip", action="extend", nargs="+", default=[], metavar="CIDR")
     create_account.set_defaults(run=_accounts_create)
+    set_allowlist = account_commands.add_parser(
+        "set-allowlist",
+        parents=[common],
+        help="replace an account's IP allowlist (no --allow-ip: any address); servers follow within 1 s",
+    )
+    set_allowlist.add_argument("--account", type=int, required=True)
+    set_allowlist.add_argument("--allow-ip", action="extend", nargs="+", default=[], metavar="CIDR")
+    set_allowlist.set_defaults(run=_accounts_set_allowlist)
 
     key_commands = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, metavar="ACTION"
@@ -153,6 +161,16 @@ def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:
     with write_transaction(_store(settings)) as conn:
         account_id = keys.create_account(conn, args.email, args.allow_ip, utc_now())
     _output(args, {"account_id": account_id}, f"created account {account_id}")
+    return 0
+
+
+def _accounts_set_allowlist(args: argparse.Namespace, settings: Settings) -> int:
+    with write_transaction(_store(settings)) as conn:
+        keys.set_allowlist(conn, args.account, args.allow_ip, utc_now())
+    allowed = ", ".join(args.allow_ip) or "any address"
+    _output(
+        args, {"account_id": args.account, "allow_ips": args.allow_ip}, f"account {args.account}: {allowed}"
+    )
     return 0
 
 

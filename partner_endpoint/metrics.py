@@ -68,6 +68,29 @@ class Metrics:
             registry=r,
             multiprocess_mode="mostrecent",  # read from the database at each scrape, by whichever worker
         )
+        self.api_auth_failures = Counter(
+            "soundpiece_api_auth_failures",
+            "Refused API authentications by reason (malformed, unknown, revoked, allowlist)",
+            ["reason"],
+            registry=r,
+        )
+        self.api_rate_limited = Counter(
+            "soundpiece_api_auth_rate_limited",
+            "API requests answered 429: their client failed authentication too often",
+            registry=r,
+        )
+        self.api_key_lookups = Counter(
+            "soundpiece_api_key_lookups",
+            "Database reads for API keys not in the authentication cache, by result",
+            ["result"],
+            registry=r,
+        )
+        self.key_change_polls = Counter(
+            "soundpiece_key_change_polls",
+            "Reads of the key change log by result (errors: authentication falls back to the database)",
+            ["result"],
+            registry=r,
+        )
 
     @classmethod
     def from_env(cls) -> Metrics:

@@ -1,73 +1,69 @@
-"""Per-client limits on failed requests: a token bucket per client address, in memory, bounded.
+"""Failure budgets per client: a token bucket each, bounded in number. Pure; the clock is passed in.
 
-A client may fail ``burst`` times at once and then once every ``1 / per_second`` seconds; past
-that, its requests are refused before any work is done. Only failures are counted, so a client
-that never fails (GitHub, whose every alert is signed) is never limited, unless it shares its
-address with one that fails: behind a proxy, configure the trusted proxy header, or every client
-shares the proxy's budget. Each worker process keeps its own buckets, so with N workers a
-client gets up to N times the burst. At most ``max_clients`` buckets are kept; the least
-recently failed is forgotten first.
+A client may fail ``limit`` times in a row, then once more per ``window / limit`` seconds. Only
+failures spend the budget, so a client that is refused for failing too often is not kept out longer
+by asking again. Per process: with N workers a client has up to N budgets.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable
+
+from partner_endpoint.networks import IPAddress
+
+_EARNED = 1 - 1e-9
+"""A token counts as earned when this close to whole (floating point: window * (limit / window) < limit)."""
+MAX_CLIENTS = 100_000
+"""Buckets kept at most; the longest untouched goes first (bounded memory under many addresses)."""
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
+def client_key(address: IPAddress | None) -> str:
+    """Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's usual share)."""
+    if address is None:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
-class FailureLimiter:
+class FailureBudget:
     def __init__(
-        self,
-        burst: int,
-        per_second: float,
-        *,
-        max_clients: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        self, limit: int, window: float, clock: Callable[[], float], max_clients: int = MAX_CLIENTS
     ) -> None:
-        """``burst`` 0 turns the limit off."""
-        self._burst = burst
-        self._rate = per_second
-        self._max_clients = max_clients
+        self._capacity = float(limit)
+        self._rate = limit / window if limit > 0 else 0.0
         self._clock = clock
-        self._buckets: OrderedDict[Hashable, _Bucket] = OrderedDict()
+        self._max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
 
     @property
     def enabled(self) -> bool:
-        return self._burst > 0
+        return self._capacity > 0
 
-    def retry_after(self, client: Hashable) -> int:
-        """0 if ``client`` may make a request now, else the whole seconds until it may."""
-        if not self.enabled or (bucket := self._refilled(client)) is None or bucket.tokens >= 1:
-            return 0
-        if self._rate <= 0:
-            return 3600
-        return max(1, math.ceil((1 - bucket.tokens) / self._rate))
-
-    def failed(self, client: Hashable) -> None:
-        """Count one failed request of ``client``."""
-        if not self.enabled:
-            return
-        bucket = self._refilled(client) or _Bucket(float(self._burst), self._clock())
-        bucket.tokens = max(0.0, bucket.tokens - 1)
-        self._buckets[client] = bucket
-        self._buckets.move_to_end(client)
-        while len(self._buckets) > self._max_clients:
-            self._buckets.popitem(last=False)
-
-    def _refilled(self, client: Hashable) -> _Bucket | None:
-        bucket = self._buckets.get(client)
-        if bucket is None:
+    def exhausted(self, client: str) -> int | None:
+        """Seconds until ``client`` may fail again, or None if it may now."""
+        if not self.enabled or client not in self._buckets:
             return None
-        now = self._clock()
-        bucket.tokens = min(float(self._burst), bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
-        return bucket
+        tokens = self._tokens(client)
+        return None if tokens >= _EARNED else math.ceil((1 - tokens) / self._rate)
+
+    def spend(self, client: str) -> int | None:
+        """Count one failure; None if there was room for it, else seconds until there is (nothing spent)."""
+        if not self.enabled:
+            return None
+        tokens = self._tokens(client)
+        if tokens < _EARNED:
+            return math.ceil((1 - tokens) / self._rate)
+        self._buckets.pop(client, None)  # re-inserted last: the dict's order is least recently spent first
+        if len(self._buckets) >= self._max_clients:
+            del self._buckets[next(iter(self._buckets))]
+        self._buckets[client] = (max(0.0, tokens - 1), self._clock())
+        return None
+
+    def _tokens(self, client: str) -> float:
+        tokens, when = self._buckets.get(client, (self._capacity, 0.0))
+        return min(self._capacity, tokens + (self._clock() - when) * self._rate)

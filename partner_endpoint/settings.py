@@ -45,6 +45,14 @@ class Settings:
     trusted_proxy_header: str | None = None
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     last_used_interval: float = 60.0
+    key_change_delay: float = 1.0
+    """Longest time a key change (revocation, allowlist) made by another process may go unseen here."""
+    auth_cache_size: int = 50_000
+    """API keys cached per process for authentication (0: every request reads the database)."""
+    auth_failure_limit: int = 30
+    """Failed API authentications a client may make in a row before 429 (0: no limit)..."""
+    auth_failure_window: float = 60.0
+    """...and the time in which it earns that many back."""
     run_mail_worker: bool = True
     mail_poll_interval: float = 5.0
     mail_max_attempts: int = 12
@@ -68,11 +76,11 @@ class Settings:
     """When set, ``/metrics`` is served on this port only, not on the service port."""
 
     # --- the alert endpoint (partner_endpoint/github): failed requests per client ------------------
-    alert_failure_burst: int = 30
-    """Failed alert requests (bad or missing signature, oversize body) a client may make at once,
-    per worker process; then it gets 429 until its budget refills. 0 turns the limit off."""
-    alert_failure_rate: float = 0.5
-    """Failed alert requests a client's budget regains per second."""
+    alert_failure_limit: int = 30
+    """Failed alert requests (bad or missing signature, oversize body) a client may make before 429,
+    per worker process; 0 turns the limit off."""
+    alert_failure_window: float = 60.0
+    """Seconds in which a client's budget of failed alert requests refills."""
     allow_key_file: bool = True
     """Without ``SOUNDPIECE_SECRET_KEY``, keep a generated key in a file beside a SQLite database
     (development). The container image turns it off: there the file would share the database's volume."""
@@ -88,10 +96,16 @@ class Settings:
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
             raise SettingsError(f"SOUNDPIECE_TRUSTED_PROXIES: {exc}") from None
+        if not 0 < self.key_change_delay < math.inf:
+            raise SettingsError("SOUNDPIECE_KEY_CHANGE_DELAY must be positive")
+        if self.auth_cache_size < 0 or self.auth_failure_limit < 0:
+            raise SettingsError("SOUNDPIECE_AUTH_CACHE_SIZE and SOUNDPIECE_AUTH_FAILURE_LIMIT must be >= 0")
+        if not 0 < self.auth_failure_window < math.inf:
+            raise SettingsError("SOUNDPIECE_AUTH_FAILURE_WINDOW must be positive")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
-        if self.alert_failure_burst < 0 or not 0 <= self.alert_failure_rate < math.inf:
-            raise SettingsError("SOUNDPIECE_ALERT_FAILURE_BURST and _RATE must be 0 or more")
+        if self.alert_failure_limit < 0 or not 0 < self.alert_failure_window < math.inf:
+            raise SettingsError("SOUNDPIECE_ALERT_FAILURE_LIMIT must be >= 0, _WINDOW positive")
         self._check_server_bounds()
 
     def _check_server_bounds(self) -> None:
@@ -148,10 +162,14 @@ class Settings:
             ("MAX_BODY_BYTES", "max_body_bytes", int),
             ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),
             ("LAST_USED_INTERVAL", "last_used_interval", float),
+            ("KEY_CHANGE_DELAY", "key_change_delay", float),
+            ("AUTH_CACHE_SIZE", "auth_cache_size", int),
+            ("AUTH_FAILURE_LIMIT", "auth_failure_limit", int),
+            ("AUTH_FAILURE_WINDOW", "auth_failure_window", float),
             ("MAIL_POLL_INTERVAL", "mail_poll_interval", float),
             ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
-            ("ALERT_FAILURE_BURST", "alert_failure_burst", int),
-            ("ALERT_FAILURE_RATE", "alert_failure_rate", float),
+            ("ALERT_FAILURE_LIMIT", "alert_failure_limit", int),
+            ("ALERT_FAILURE_WINDOW", "alert_failure_window", float),
         ):
             if (value := get(name)) is not None:
                 try:

@@ -18,11 +18,22 @@ from scanner import __version__
 from scanner.errors import ScanError, UsageError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+_LIMIT_OPTIONS = (
+    ("archive-depth", "depth", "archives inside archives opened (0: none)"),
+    ("archive-member-bytes", "member_bytes", "decompressed bytes read from one member"),
+    ("archive-bytes", "archive_bytes", "decompressed bytes read from one archive, all members"),
+    ("archive-ratio", "ratio", "largest decompression ratio of a member past 1 MiB"),
+    ("archive-members", "members", "entries listed in one archive"),
+    ("archive-in-memory", "in_memory", "largest archive held in memory to be opened"),
+    ("archive-window", "window", "memory an xz or zstd decompressor may take"),
+)
+"""The archive bounds as options (``--archive-depth``...): the configuration's keys, the same names."""
 UNNAMED = object()
 """``--git`` given without REPO: the repository is the one PATH, or the current directory."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from scanner.archive.limits import Limits
     from scanner.report import FORMATS
 
     parser = argparse.ArgumentParser(
@@ -68,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-config", action="store_true", help="ignore pyproject.toml/.soundpiece-scan.toml"
     )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="tokens as written only: open no archive or compressed file, decode no base64 (fastest)",
+    )
+    bounds = parser.add_argument_group(
+        "archive bounds", "what one archive may cost (sizes in bytes, or with KiB, MiB, GiB)"
+    )
+    defaults = Limits()
+    for option, name, meaning in _LIMIT_OPTIONS:
+        value = getattr(defaults, name)
+        shown = f"{value >> 20}MiB" if option.endswith(("bytes", "memory", "window")) else str(value)
+        bounds.add_argument(f"--{option}", dest=f"limit_{name}", metavar="N", help=f"{meaning} ({shown})")
     parser.add_argument("--list-rules", action="store_true", help="print the token formats and exit")
     parser.add_argument("--version", action="version", version=f"soundpiece-scan {__version__}")
     return parser
@@ -102,7 +126,7 @@ def _scan(args: argparse.Namespace) -> int:
     sources = _sources(args, config)
     progress = _progress_line(args)
     if args.write_baseline:
-        return _write_baseline(args, sources, progress)
+        return _write_baseline(args, config, sources, progress)
     from scanner.run import run
 
     def report(findings, stats) -> None:
@@ -111,8 +135,18 @@ def _scan(args: argparse.Namespace) -> int:
         _write_report(args, findings, stats)
 
     update = None if progress is None else progress.show
-    judge = _judge(args)
-    found = run(sources, report, jobs=args.jobs, warn=_warn, progress=update, baseline=baseline, judge=judge)
+    plain, limits = _expansion(args, config)
+    found = run(
+        sources,
+        report,
+        jobs=args.jobs,
+        warn=_warn,
+        progress=update,
+        baseline=baseline,
+        judge=_judge(args),
+        plain=plain,
+        limits=limits,
+    )
     return EXIT_FOUND if found else EXIT_CLEAN
 
 
@@ -127,15 +161,30 @@ def _judge(args: argparse.Namespace):
     return lambda findings: judge(findings, options, only_live=args.only_live)
 
 
-def _write_baseline(args: argparse.Namespace, sources, progress) -> int:
-    """Every current finding, inline markers included, accepted: nothing is reported."""
-    from scanner.engine import Engine
-    from scanner.filters.baseline import write_baseline
-    from scanner.run import scan
+def _expansion(args: argparse.Namespace, config):
+    """Plain mode, and the archive bounds: the defaults, then the configuration, then the options."""
+    from scanner.archive.limits import Limits
+    from scanner.config import parse_limit
 
-    findings, _ = scan(
-        sources, Engine(), jobs=args.jobs, warn=_warn, progress=None if progress is None else progress.show
-    )
+    values = dict(config.limits)
+    for option, name, _ in _LIMIT_OPTIONS:
+        given = getattr(args, f"limit_{name}")
+        if given is not None:
+            try:
+                values[name] = parse_limit(name, given)
+            except ValueError as exc:
+                raise UsageError(f"--{option}: {exc}") from None
+    return args.plain or config.plain, Limits(**values)
+
+
+def _write_baseline(args: argparse.Namespace, config, sources, progress) -> int:
+    """Every current finding, inline markers included, accepted: nothing is reported."""
+    from scanner.filters.baseline import write_baseline
+    from scanner.run import engine_for, scan
+
+    engine, limits = engine_for(*_expansion(args, config))
+    update = None if progress is None else progress.show
+    findings, _ = scan(sources, engine, jobs=args.jobs, warn=_warn, progress=update, limits=limits)
     if progress is not None:
         progress.close()
     write_baseline(args.write_baseline, findings)

@@ -6,6 +6,9 @@ Both hold the same keys::
 
     exclude = ["tests/**", "*.min.js"]   # gitignore-style, see scanner.filters.exclude
     baseline = ".soundpiece-baseline.json"  # relative to the config file's directory
+    plain = false                          # true: no archives opened, no base64 decoded
+    archive-depth = 3                      # the bounds on archives (scanner.archive.limits);
+    archive-member-bytes = "256MiB"        # sizes as bytes or with KiB, MiB, GiB
 
 Mistakes are errors, not silently ignored settings: a typo in a key would
 otherwise scan what the user meant to exclude, or fail a build they meant to
@@ -14,10 +17,12 @@ baseline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanner.archive.limits import Limits
 from scanner.errors import ScanError
 
 DEDICATED_FILE = ".soundpiece-scan.toml"
@@ -25,7 +30,10 @@ PYPROJECT_FILE = "pyproject.toml"
 TOOL_TABLE = "soundpiece-scan"
 MAX_BYTES = 4 * 1024 * 1024
 """Larger config files are refused rather than parsed."""
-_KEYS = ("baseline", "exclude")
+LIMIT_KEYS = {f"archive-{name.replace('_', '-')}": name for name in Limits.names()}
+"""``archive-member-bytes`` -> :attr:`Limits.member_bytes`, and so on."""
+_SIZE_KEYS = ("member_bytes", "archive_bytes", "in_memory", "window")
+_KEYS = ("baseline", "exclude", "plain", *LIMIT_KEYS)
 
 
 class ConfigError(ScanError):
@@ -40,6 +48,10 @@ class Config:
     """Path of the baseline file, already resolved against the config file's directory."""
     source: Path | None = None
     """The file this came from, for messages; None when no configuration was found."""
+    plain: bool = False
+    """Tokens as written only: no archives opened, no base64 decoded."""
+    limits: dict[str, int] = field(default_factory=dict)
+    """Archive bounds set here (names of :class:`~scanner.archive.limits.Limits` fields)."""
 
 
 def _read(path: Path) -> bytes | None:
@@ -85,11 +97,46 @@ def _validated(path: Path, table: dict[str, Any], where: str) -> Config:
     baseline = table.get("baseline")
     if baseline is not None and (not isinstance(baseline, str) or not baseline):
         raise ConfigError(f"{path}: {where + 'baseline'!r} must be a non-empty string (a path)")
+    plain = table.get("plain", False)
+    if not isinstance(plain, bool):
+        raise ConfigError(f"{path}: {where + 'plain'!r} must be true or false")
+    limits: dict[str, int] = {}
+    for key, name in LIMIT_KEYS.items():
+        if key in table:
+            try:
+                limits[name] = parse_limit(name, table[key])
+            except ValueError as exc:
+                raise ConfigError(f"{path}: {where + key!r}: {exc}") from None
     return Config(
         exclude=tuple(exclude),
         baseline=str(path.parent / baseline) if baseline is not None else None,
         source=path,
+        plain=plain,
+        limits=limits,
     )
+
+
+_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+_SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def parse_limit(name: str, value: object) -> int:
+    """An archive bound: a whole number; sizes may say ``KiB``, ``MiB`` or ``GiB``. ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and (m := _SIZE.fullmatch(value)) and m.group(2).lower() in _UNITS:
+        if m.group(2) and name not in _SIZE_KEYS:
+            raise ValueError(f"{value!r} is not a count")
+        number = int(m.group(1)) * _UNITS[m.group(2).lower()]
+    else:
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"{shown} is not a number" + (" or a size (256MiB)" if name in _SIZE_KEYS else ""))
+    lowest = 0 if name == "depth" else 1
+    if number < lowest:
+        raise ValueError(f"must be at least {lowest}")
+    return number
 
 
 def load_config(start: Path) -> Config:

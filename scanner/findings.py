@@ -11,6 +11,7 @@ live to ``Finding``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,26 @@ from scanner.engine.match import Match
 def display_path(path: bytes) -> str:
     """A path as text, with bytes that are not UTF-8 written as ``\\xNN`` escapes."""
     return path.decode("utf-8", "backslashreplace")
+
+
+INNER_SEPARATOR = "!"
+"""Between an archive's path and a path inside it: ``app.zip!config/.env``."""
+_DECOMPRESSED = ((b".tgz", b".tar"), (b".tbz2", b".tar"), (b".txz", b".tar"), (b".gz", b""), (b".bz2", b""))
+_DECOMPRESSED += ((b".xz", b""), (b".zst", b""), (b".zstd", b""))
+
+
+def inner_display(outer: bytes, inner: tuple[bytes, ...]) -> list[str]:
+    """The names inside an archive as text. A compressed file's one member has no name of its
+    own (``b""``): it is shown as the file's name less its suffix (``cfg.json.gz!cfg.json``)."""
+    names = []
+    previous = outer
+    for name in inner:
+        if not name:
+            base = previous.rsplit(b"/", 1)[-1]
+            name = next((base[: -len(s)] + r for s, r in _DECOMPRESSED if base.lower().endswith(s)), base)
+        names.append(display_path(name))
+        previous = name
+    return names
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,10 +57,25 @@ class Location:
     author_email: str | None = None
     date: str | None = None
     blob: str | None = None
+    inner: tuple[bytes, ...] = ()
+    """Names inside the archive at ``path``, outermost first (an archive in an archive): the
+    finding is in that member; ``()`` for the file itself."""
 
     @property
     def display(self) -> str:
-        return display_path(self.path)
+        """``path``, or ``path!inner!names`` for an archive member."""
+        if not self.inner:
+            return display_path(self.path)
+        return INNER_SEPARATOR.join([display_path(self.path), *inner_display(self.path, self.inner)])
+
+    @property
+    def inner_path(self) -> str | None:
+        """The names inside the archive alone (``config/.env``), or None for the file itself."""
+        return INNER_SEPARATOR.join(inner_display(self.path, self.inner)) if self.inner else None
+
+    def within(self, inner: tuple[bytes, ...]) -> Location:
+        """This location, inside the archive member ``inner`` (itself when ``inner`` is empty)."""
+        return dataclasses.replace(self, inner=inner) if inner else self
 
 
 class Liveness(enum.Enum):
@@ -91,6 +127,10 @@ class Finding:
             out["date"] = loc.date
         if loc.blob is not None:
             out["blob"] = loc.blob
+        if loc.inner:
+            out["inner_path"] = loc.inner_path
+        if self.match.encoding is not None:
+            out["encoding"] = self.match.encoding
         if self.live is not None:
             out["live"] = self.live.value
         if show_secrets:

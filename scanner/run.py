@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from scanner import pool
+from scanner.archive.limits import Limits
+from scanner.archive.sniff import sniff
 from scanner.engine import Engine
 from scanner.filters import drop_suppressed
 from scanner.findings import Finding
@@ -33,22 +35,39 @@ def run(
     warn: Warn,
     progress: Progress | None = None,
     baseline: frozenset[str] = frozenset(),
+    plain: bool = False,
+    limits: Limits | None = None,
     judge: Callable[[list[Finding]], list[Finding]] | None = None,
 ) -> list[Finding]:
     """Scan every source, drop what inline markers and the baseline excuse, judge, sort, report.
 
-    ``judge`` (``--verify``) sees the findings that are left and returns those to
-    report, with its verdicts. Returns the findings reported.
+    ``plain``: tokens as written only (no archives opened, no base64 decoded). ``judge``
+    (``--verify``) sees the findings that are left and returns those to report, with its
+    verdicts. Returns the findings reported.
     """
     started = time.perf_counter()
-    findings, stats = scan(sources, Engine(), jobs=jobs, warn=warn, progress=progress)
+    engine, limits = engine_for(plain, limits)
+    findings, stats = scan(sources, engine, jobs=jobs, warn=warn, progress=progress, limits=limits)
     stats.seconds = time.perf_counter() - started
     findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
     if judge is not None:
         findings = judge(findings)
-    findings.sort(key=lambda f: (f.location.commit or "", f.location.path, f.match.line, f.match.column))
+    findings.sort(key=sort_key)
     report(findings, stats)
     return findings
+
+
+def engine_for(plain: bool, limits: Limits | None) -> tuple[Engine, Limits | None]:
+    """The engine and the archive bounds of a scan: plain mode decodes and opens nothing."""
+    if plain:
+        return Engine(decode_depth=0), None
+    limits = limits or Limits()
+    return Engine(), limits if limits.depth > 0 else None
+
+
+def sort_key(finding: Finding) -> tuple:
+    loc, match = finding.location, finding.match
+    return (loc.commit or "", loc.path, loc.inner, match.line, match.column, match.encoding or "")
 
 
 def scan(
@@ -58,13 +77,17 @@ def scan(
     jobs: int = 1,
     warn: Warn,
     progress: Progress | None = None,
+    limits: Limits | None = None,
 ) -> tuple[list[Finding], ScanStats]:
-    """Every finding of every source, in no particular order, and the counters."""
+    """Every finding of every source, in no particular order, and the counters.
+
+    ``limits``: open archives within these bounds (None: never open archives).
+    """
     findings: list[Finding] = []
     stats = ScanStats()
     for source in sources:
         try:
-            hits, source_stats = _scan_units(source, engine, jobs, warn, progress)
+            hits, source_stats = _scan_units(source, engine, limits, jobs, warn, progress)
             findings += source.findings(hits, source_stats, warn)
         finally:
             source.close()
@@ -73,7 +96,7 @@ def scan(
 
 
 def _scan_units(
-    source: Source, engine: Engine, jobs: int, warn: Warn, progress: Progress | None
+    source: Source, engine: Engine, limits: Limits | None, jobs: int, warn: Warn, progress: Progress | None
 ) -> tuple[list[Hit], ScanStats]:
     stats = ScanStats()
     units = iter(source.units(stats, warn))
@@ -83,16 +106,17 @@ def _scan_units(
             first.append(unit)
             if len(first) > source.pool_after:
                 update = None if progress is None else lambda n, b: progress(source, n, b)
-                scanner = UnitScanner(source, engine)
+                scanner = UnitScanner(source, engine, limits)
                 hits, pooled = Pool(scanner, jobs).run(itertools.chain(first, units), warn, update)
                 stats.merge(pooled)
                 return hits, stats
-    return _scan_here(source, engine, itertools.chain(first, units), stats, warn, progress), stats
+    return _scan_here(source, engine, limits, itertools.chain(first, units), stats, warn, progress), stats
 
 
 def _scan_here(
     source: Source,
     engine: Engine,
+    limits: Limits | None,
     units: Iterable[object],
     stats: ScanStats,
     warn: Warn,
@@ -109,7 +133,7 @@ def _scan_here(
                 last = now
                 progress(source, counted.files, counted.bytes)
 
-    scanner = UnitScanner(source, engine, tick)
+    scanner = UnitScanner(source, engine, limits, tick)
     hits: list[Hit] = []
     for unit in units:
         hits += scanner(unit, stats, warn)
@@ -119,21 +143,30 @@ def _scan_here(
 class UnitScanner:
     """Scans the inputs of one unit of a source (in a worker process, or here).
 
-    Every input of every source passes through here, so this is where an expander
-    belongs: an input whose bytes are an archive (or an encoding) opens into inner
-    inputs, scanned the same way, whose keys name the outer input and the member.
+    Every input of every source passes through here, so this is where archives are
+    opened: after an input's raw bytes are scanned (nothing found today is lost), an
+    input whose first bytes are an archive's is opened into members, scanned the same
+    way (:class:`~scanner.archive.expander.Expander`); their hits name the member.
     """
 
     def __init__(
-        self, source: Source, engine: Engine, tick: Callable[[ScanStats], None] | None = None
+        self,
+        source: Source,
+        engine: Engine,
+        limits: Limits | None = None,
+        tick: Callable[[ScanStats], None] | None = None,
     ) -> None:
         self._source = source
         self._engine = engine
+        self._limits = limits
+        self._expander = None  # made when the first archive turns up (its imports are not free)
         self._tick = tick
 
     def __call__(self, unit: object, stats: ScanStats, warn: Warn) -> list[Hit]:
-        scan = self._engine.scan
+        engine = self._engine
+        scan = engine.scan
         short_read_is_end = self._source.short_read_is_end
+        expanding = self._limits is not None
         tick = self._tick
         hits: list[Hit] = []
         inputs = self._source.open(unit, stats, warn)
@@ -147,12 +180,24 @@ class UnitScanner:
                 continue
             stats.files += 1
             stats.bytes += size
-            if matches:
-                hits.append((key, matches))
+            if expanding and (kind := sniff(engine.head(size), size)) is not None:
+                label = self._source.label(key)
+                opened = self._expand().expand(kind, size, reopen, matches, label, stats, warn)
+                hits += [(key, inner, found) for inner, found in opened]
+            elif matches:
+                hits.append((key, (), matches))
             if tick is not None:
                 tick(stats)
             item = next(inputs, None)
         return hits
+
+    def _expand(self):
+        if self._expander is None:
+            from scanner.archive.expander import Expander
+
+            assert self._limits is not None
+            self._expander = Expander(self._engine, self._limits)
+        return self._expander
 
 
 def _thrown(inputs: Opened, exc: Exception) -> Input | None:

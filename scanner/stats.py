@@ -15,6 +15,10 @@ class ScanStats:
     """Wall time of the scan."""
     skipped: int = 0
     """Inputs skipped with a warning (unreadable, special files...)."""
+    members: int = 0
+    """Archive members scanned (not counted in ``files``)."""
+    member_bytes: int = 0
+    """Decompressed bytes of those members (not counted in ``bytes``)."""
     findings_suppressed: int = 0
     """Findings dropped by an inline marker or the baseline."""
 
@@ -22,6 +26,8 @@ class ScanStats:
         self.files += other.files
         self.bytes += other.bytes
         self.skipped += other.skipped
+        self.members += other.members
+        self.member_bytes += other.member_bytes
 
     def to_dict(self) -> dict[str, float | int]:
         return {
@@ -29,5 +35,7 @@ class ScanStats:
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
             "skipped": self.skipped,
+            "members": self.members,
+            "member_bytes": self.member_bytes,
             "suppressed": self.findings_suppressed,
         }

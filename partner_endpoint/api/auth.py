@@ -1,30 +1,41 @@
 """API authentication: ``Authorization: Bearer spk_…``, the account's IP allowlist, last-used tracking.
 
 Every failure gets the same 401 body, so a caller learns nothing about which
-check failed; the reason goes to the log, with the token's hash only.
+check failed; the reason goes to the log, with the token's hash only. A client
+that fails too often (see :mod:`partner_endpoint.ratelimit`) gets 429 instead,
+and its keys that are not in the cache are not looked up meanwhile.
+
+A key in the cache is authenticated without the database or a thread
+(:mod:`partner_endpoint.api.key_directory`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
 from starlette.authentication import AuthCredentials, AuthenticationBackend, AuthenticationError, BaseUser
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 import rules
-from partner_endpoint.networks import IPAddress, Network, contains, parse_address, parse_networks
+from partner_endpoint.api.key_directory import KeyDirectory
+from partner_endpoint.metrics import Metrics
+from partner_endpoint.networks import (
+    IPAddress,
+    Network,
+    contains,
+    forwarded_client,
+    parse_address,
+    parse_networks,
+)
+from partner_endpoint.ratelimit import FailureBudget, client_key
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
-from partner_endpoint.store.db import read_transaction, write_transaction
 
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED_DETAIL = "Missing or invalid Authorization header"
+RATE_LIMITED_DETAIL = "Too many failed authentication attempts; retry later"
 
 
 class ApiKeyUser(BaseUser):
@@ -46,71 +57,118 @@ class ApiKeyUser(BaseUser):
         return str(self.key_id)
 
 
+class Refused(Exception):
+    """Why a request is not authenticated: ``reason`` is a metrics label, ``detail`` goes to the log."""
+
+    def __init__(self, reason: str, detail: str, token_hash: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.token_hash = token_hash
+
+
+class RateLimited(AuthenticationError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed authentication attempts")
+        self.retry_after = retry_after
+
+
 def bearer_token(header: str | None) -> str:
     """The token of ``Bearer <token>``; the scheme is case-insensitive (RFC 7235)."""
     scheme, _, token = (header or "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise AuthenticationError("missing or malformed Authorization header")
+        raise Refused("malformed", "missing or malformed Authorization header")
     return token
 
 
 def client_address(
     conn: HTTPConnection, proxy_header: str | None, trusted_proxies: tuple[Network, ...]
 ) -> IPAddress | None:
-    """The caller's address; from ``proxy_header`` (its last entry) only when the peer is a trusted proxy."""
+    """The caller's address: the peer, or, behind trusted proxies, who connected to the outermost one.
+
+    Every line of ``proxy_header`` counts (see :func:`networks.forwarded_client`).
+    """
     peer = parse_address(conn.client.host if conn.client else None)
-    if proxy_header and contains(trusted_proxies, peer):
-        forwarded = conn.headers.get(proxy_header)
-        if forwarded:
-            return parse_address(forwarded.split(",")[-1])
-    return peer
+    if not proxy_header:
+        return peer
+    return forwarded_client(peer, conn.headers.getlist(proxy_header), trusted_proxies)
 
 
-def refusal(record: keys.AuthRecord, address: IPAddress | None) -> str | None:
-    """Why a known key may not be used from ``address``, or None. A flagged key still works."""
+def refusal(record: keys.AuthRecord, address: IPAddress | None) -> tuple[str, str] | None:
+    """Why a known key may not be used from ``address`` (reason, detail), or None. A flagged key works."""
     if record.status == "revoked":
-        return "revoked key"
+        return "revoked", "revoked key"
     if record.allowlist and not contains(record.allowlist, address):
-        return "address not in allowlist"
+        return "allowlist", "address not in allowlist"
     return None
 
 
 class ApiKeyBackend(AuthenticationBackend):
-    def __init__(self, engine: Engine, settings: Settings, clock: Callable[[], datetime]) -> None:
-        self._engine = engine
+    def __init__(
+        self, directory: KeyDirectory, budget: FailureBudget, settings: Settings, metrics: Metrics
+    ) -> None:
+        self._directory = directory
+        self._budget = budget
         self._proxy_header = settings.trusted_proxy_header
         self._trusted_proxies = parse_networks(settings.trusted_proxies)
-        self._interval = timedelta(seconds=settings.last_used_interval)
-        self._clock = clock
+        self._metrics = metrics
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
-        token = bearer_token(conn.headers.get("authorization"))
-        if rules.recognise(token) is not rules.API_KEY:
-            raise AuthenticationError("not a checksum-valid API key")  # no database query for these
-        token_hash = rules.identity(token)
-        address = client_address(conn, self._proxy_header, self._trusted_proxies)
-        record = await run_in_threadpool(self._check, token_hash, address)
+        try:
+            record = await self._check(conn)
+        except Refused as refused:
+            raise self._failed(conn, refused) from None
         return AuthCredentials(["authenticated"]), ApiKeyUser(record.account_id, record.key_id, record.label)
 
-    def _check(self, token_hash: str, address: IPAddress | None) -> keys.AuthRecord:
-        with read_transaction(self._engine) as conn:
-            record = keys.find_for_auth(conn, token_hash)
-        if record is None or (reason := refusal(record, address)):
-            reason = "unknown key" if record is None else reason
-            log.info(
-                "authentication refused",
-                extra={"fields": {"reason": reason, "token_hash": token_hash, "client": str(address)}},
-            )
-            raise AuthenticationError(reason)
-        now = self._clock()
-        if record.last_used_at is None or now - record.last_used_at >= self._interval:
-            with write_transaction(self._engine) as conn:
-                keys.touch_last_used(conn, record.key_id, now, self._interval)
+    async def _check(self, conn: HTTPConnection) -> keys.AuthRecord:
+        token = bearer_token(conn.headers.get("authorization"))
+        if len(token) != rules.API_KEY.length:
+            raise Refused("malformed", "not an API key")
+        token_hash = rules.identity(token)
+        entry = self._directory.cached(token_hash)  # a hit is an issued key: its checksum is right
+        if entry is None:
+            if rules.recognise(token) is not rules.API_KEY:
+                raise Refused("malformed", "not a checksum-valid API key")  # no database query for these
+            if self._directory.is_unknown(token_hash):
+                raise Refused("unknown", "unknown key", token_hash)
+            if (retry_after := self._budget.exhausted(self._client(conn))) is not None:
+                raise self._limited(retry_after)  # its misses would reach the database
+            entry = await self._directory.load(token_hash)
+            if entry is None:
+                raise Refused("unknown", "unknown key", token_hash)
+        record = entry.record
+        address = (
+            client_address(conn, self._proxy_header, self._trusted_proxies) if record.allowlist else None
+        )
+        if why := refusal(record, address):
+            raise Refused(*why, token_hash)
+        self._directory.used(entry)
         return record
 
+    def _client(self, conn: HTTPConnection) -> str:
+        return client_key(client_address(conn, self._proxy_header, self._trusted_proxies))
 
-def unauthorized(_conn: HTTPConnection, _exc: Exception) -> Response:
+    def _failed(self, conn: HTTPConnection, refused: Refused) -> AuthenticationError:
+        self._metrics.api_auth_failures.labels(reason=refused.reason).inc()
+        client = self._client(conn)
+        if (retry_after := self._budget.spend(client)) is not None:
+            return self._limited(retry_after)
+        log.info(
+            "authentication refused",
+            extra={"fields": {"reason": str(refused), "token_hash": refused.token_hash, "client": client}},
+        )
+        return AuthenticationError(str(refused))
+
+    def _limited(self, retry_after: int) -> RateLimited:
+        self._metrics.api_rate_limited.inc()
+        return RateLimited(retry_after)
+
+
+def unauthorized(_conn: HTTPConnection, exc: Exception) -> Response:
+    if isinstance(exc, RateLimited):
+        return JSONResponse(
+            {"detail": RATE_LIMITED_DETAIL}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
+        )
     return JSONResponse(
         {"detail": UNAUTHORIZED_DETAIL}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
     )

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
-from sqlalchemy import Engine
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
@@ -13,7 +9,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from partner_endpoint.api.auth import ApiKeyBackend, unauthorized
-from partner_endpoint.settings import Settings
 
 
 async def whoami(request: Request) -> Response:
@@ -21,15 +16,9 @@ async def whoami(request: Request) -> Response:
     return JSONResponse({"account_id": user.account_id, "key_id": user.key_id, "label": user.label})
 
 
-def api_mount(engine: Engine, settings: Settings, clock: Callable[[], datetime]) -> Mount:
+def api_mount(backend: ApiKeyBackend) -> Mount:
     return Mount(
         "/v1",
         routes=[Route("/whoami", whoami)],
-        middleware=[
-            Middleware(
-                AuthenticationMiddleware,
-                backend=ApiKeyBackend(engine, settings, clock),
-                on_error=unauthorized,
-            )
-        ],
+        middleware=[Middleware(AuthenticationMiddleware, backend=backend, on_error=unauthorized)],
     )

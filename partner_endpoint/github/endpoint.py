@@ -31,7 +31,7 @@ from partner_endpoint.github.verify import (
 from partner_endpoint.leak_response import respond
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.networks import parse_networks
-from partner_endpoint.ratelimit import FailureLimiter
+from partner_endpoint.ratelimit import FailureBudget, client_key
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.leaks import NOTHING, BatchOutcome
 
@@ -73,20 +73,22 @@ class AlertEndpoint:
         settings: Settings,
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
+        key_changed: Callable[[int], None] = lambda _key_id: None,
     ) -> None:
         self._engine = engine
+        self._key_changed = key_changed
         self._keys = keys
         self._metrics = metrics
         self._settings = settings
         self._clock = clock
         self._trusted_proxies = parse_networks(settings.trusted_proxies)
-        self._failures = FailureLimiter(
-            settings.alert_failure_burst, settings.alert_failure_rate, clock=monotonic
-        )
+        self._failures = FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, monotonic)
 
     async def handle(self, request: Request) -> Response:
-        client = client_address(request, self._settings.trusted_proxy_header, self._trusted_proxies)
-        if retry_after := self._failures.retry_after(client):
+        client = client_key(
+            client_address(request, self._settings.trusted_proxy_header, self._trusted_proxies)
+        )
+        if (retry_after := self._failures.exhausted(client)) is not None:
             self._metrics.alert_requests_limited.inc()
             return _error(429, "Too many failed alert requests", headers={"Retry-After": str(retry_after)})
         try:
@@ -98,15 +100,13 @@ class AlertEndpoint:
             else:
                 verify_signature(public_key, signature, body)
         except BodyTooLarge:
-            self._failures.failed(client)
+            self._failures.spend(client)
             limit = self._settings.max_body_bytes
             return _error(413, f"Request body exceeds the limit of {limit} bytes")
         except SignatureError as exc:
-            self._failures.failed(client)
+            self._failures.spend(client)
             self._metrics.signature_failures.labels(reason=exc.reason).inc()
-            log.info(
-                "alert signature refused", extra={"fields": {"reason": exc.reason, "client": str(client)}}
-            )
+            log.info("alert signature refused", extra={"fields": {"reason": exc.reason, "client": client}})
             return _error(401, "Invalid GitHub signature")
         except KeysUnavailable as exc:
             self._metrics.signature_failures.labels(reason=exc.reason).inc()
@@ -128,6 +128,8 @@ class AlertEndpoint:
         outcome = NOTHING
         if any(alert.is_credential for alert in alerts):  # else no database, and no thread, is needed
             outcome = await run_in_threadpool(self._record, alerts)
+            for leak in outcome.leaks:  # committed: this process's API cache follows at once
+                self._key_changed(leak.key_id)
         answer = feedback(alerts, outcome.issued)
         true_positives = sum(entry["label"] == "true_positive" for entry in answer)
         self._metrics.tokens.labels(label="true_positive").inc(true_positives)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hmac
 
-from starlette.authentication import AuthenticationError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from partner_endpoint.api.auth import bearer_token
+from partner_endpoint.api.auth import Refused, bearer_token
 from partner_endpoint.settings import Settings
 
 
@@ -35,7 +34,7 @@ def _local_port(request: Request) -> int | None:
 def _bearer_is(request: Request, token: str) -> bool:
     try:
         presented = bearer_token(request.headers.get("authorization"))
-    except AuthenticationError:
+    except Refused:
         return False
     # Header values arrive as latin-1 text; their bytes are compared with the token's.
     return hmac.compare_digest(presented.encode("latin-1"), token.encode("ascii"))

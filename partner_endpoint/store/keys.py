@@ -17,6 +17,7 @@ import rules
 from partner_endpoint.email_address import owner_address
 from partner_endpoint.networks import Network, parse_networks
 from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.store import key_changes
 from partner_endpoint.store.models import accounts, api_keys, signing_secrets
 
 
@@ -62,11 +63,24 @@ class AuthRecord:
 
 def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: datetime) -> int:
     owner_address(email)  # ValueError
-    networks = [str(n) for n in parse_networks(allow_ips)]
     result = conn.execute(
-        insert(accounts).values(owner_email=email, ip_allowlist=json.dumps(networks), created_at=now)
+        insert(accounts).values(owner_email=email, ip_allowlist=_allowlist_json(allow_ips), created_at=now)
     )
     return int(result.inserted_primary_key[0])
+
+
+def set_allowlist(conn: Connection, account_id: int, allow_ips: Sequence[str], now: datetime) -> None:
+    """Replace an account's IP allowlist (empty: any address); every serving process follows within 1 s."""
+    result = conn.execute(
+        update(accounts).where(accounts.c.id == account_id).values(ip_allowlist=_allowlist_json(allow_ips))
+    )
+    if result.rowcount != 1:
+        raise NotFound(f"no account {account_id}")
+    key_changes.record(conn, now, account_id=account_id)
+
+
+def _allowlist_json(allow_ips: Sequence[str]) -> str:
+    return json.dumps([str(n) for n in parse_networks(allow_ips)])
 
 
 def create_key(conn: Connection, box: SecretBox, account_id: int, label: str, now: datetime) -> NewKey:
@@ -113,7 +127,10 @@ def list_keys(conn: Connection, account_id: int) -> list[KeyRecord]:
 
 
 def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
-    """Revoke a key (and with it its signing secret); False if it was already revoked."""
+    """Revoke a key (and with it its signing secret); False if it was already revoked.
+
+    Logged in the same transaction, so every serving process refuses the key within 1 s of the commit.
+    """
     if conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id)).first() is None:
         raise NotFound(f"no key {key_id}")
     result = conn.execute(
@@ -121,6 +138,8 @@ def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
         .where(api_keys.c.id == key_id, api_keys.c.status != "revoked")
         .values(status="revoked", revoked_at=now)
     )
+    if result.rowcount == 1:
+        key_changes.record(conn, now, key_ids=[key_id])
     return result.rowcount == 1
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from partner_endpoint.settings import LeakPolicy
+from partner_endpoint.store import key_changes
 from partner_endpoint.store.db import chunks, insert_many, one_of, rows_of
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
 
@@ -245,6 +246,7 @@ def _apply_policy(conn: Connection, key_ids: list[int], policy: LeakPolicy, now:
     changed: set[int] = set()
     for chunk in chunks(key_ids, conn.dialect.name):
         changed.update(row[0] for row in conn.execute(stmt, {"ids": chunk, "now": now}))
+    key_changes.record(conn, now, key_ids=changed)  # so every serving process sees it within 1 s
     return changed
 
 

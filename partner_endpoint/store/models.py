@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -122,3 +123,16 @@ github_key_document = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     Column("failed", Boolean, nullable=False, default=False),
 )
+
+key_changes = Table(
+    "key_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", Integer, nullable=True),
+    Column("account_id", Integer, nullable=True),
+    Column("txid", BigInteger, nullable=True, index=True),
+    Column("changed_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+"""One row per change to what authentication caches (a key revoked or flagged, an account's allowlist
+set), written in the changing transaction; both ids empty: anything may have changed."""

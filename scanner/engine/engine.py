@@ -2,8 +2,10 @@
 
 Input arrives through a ``readinto`` callable, so a file, a pipe or a git blob
 stream all look the same. Inputs larger than one chunk are scanned in chunks
-that overlap by one token length less a byte, so a token cut by a chunk
-boundary is still found, exactly once, and memory stays bounded.
+that overlap by one token length less a byte (more with base64 on: the text
+around an encoded token), so a token cut by a chunk boundary is still found,
+exactly once, and memory stays bounded. Tokens in base64 are found through
+their prefixes' encoded images (:mod:`scanner.engine.encoded`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import rules
 from rules import TokenFormat
+from scanner.engine import encoded
 from scanner.engine.location import LineCounter, Window
 from scanner.engine.match import Match
 from scanner.engine.patterns import compile_matcher
@@ -24,6 +27,11 @@ ReadInto = Callable[[memoryview], int]
 DEFAULT_CHUNK = 1 << 20
 LINE_CONTEXT = 1 << 16
 """Bytes of a token's line kept from the previous and the next chunk, for inline markers."""
+HEAD = 512
+"""Bytes kept from the start of an input larger than a chunk (an expander recognises archives by them)."""
+
+Token = tuple[int, int, bytes, tuple[str, ...]]
+"""(offset, format index, token, layers of encoding around it) inside decoded bytes."""
 
 
 class Engine:
@@ -35,23 +43,44 @@ class Engine:
         *,
         chunk_size: int = DEFAULT_CHUNK,
         backend: str | None = None,
+        decode_depth: int = encoded.MAX_DEPTH,
     ) -> None:
         self.formats = tuple(formats)
+        self.decode_depth = decode_depth
+        """Layers of base64 decoded (0: tokens as written only)."""
         self._chunk_size = chunk_size
-        self._matcher = compile_matcher(self.formats, backend)
+        self._images = encoded.images(self.formats, decode_depth) if decode_depth > 0 else []
+        self._plain = len(self.formats)
+        patterns = [fmt.pattern for fmt in self.formats] + [image.pattern for image in self._images]
+        self._matcher = compile_matcher(patterns, backend)
         self._lengths = [fmt.length for fmt in self.formats]
         self._prefix_lengths = [len(fmt.prefix) for fmt in self.formats]
-        self._overlap = max(self._lengths) - 1
+        # A window keeps enough of the previous one for a token cut by its start, and for the
+        # base64 around an image candidate (decoded in the window where all of it is).
+        reach = encoded.REACH_BEFORE + encoded.REACH_AFTER if self._images else 0
+        self._overlap = max(max(self._lengths) - 1, reach)
         self._chunk = max(chunk_size, self._overlap + 1)
         self._buf = bytearray(self._overlap + self._chunk)
         self._view = memoryview(self._buf)
+        self._head = b""
 
     @property
     def backend(self) -> str:
         return self._matcher.name
 
     def __reduce__(self):  # rebuilt, not copied, in a spawned worker process
-        return (_rebuild, (self.formats, self._chunk_size, self.backend))
+        return (_rebuild, (self.formats, self._chunk_size, self.backend, self.decode_depth))
+
+    def head(self, size: int) -> bytes | bytearray:
+        """The first bytes (at least :data:`HEAD`, or all) of the input just scanned, ``size`` bytes long.
+
+        Valid until the next scan; an expander recognises archives by them.
+        """
+        return self._buf if size < self._chunk else self._head
+
+    def whole(self, size: int) -> bytes | None:
+        """A copy of the input just scanned when it fit in one chunk (so it need not be read again)."""
+        return bytes(self._view[:size]) if size < self._chunk else None
 
     def scan_bytes(self, data: bytes) -> list[Match]:
         """Scan a whole in-memory input (a convenience over :meth:`scan`)."""
@@ -79,6 +108,7 @@ class Engine:
                 return [], 0
             found = self._matcher.candidates(view[:n])
             return (self._matches(found, n, 0, LineCounter()) if found else []), n
+        self._head = bytes(view[:HEAD])
         matches, total = self._scan_chunks(readinto, n, count_lines=reopen is None)
         if reopen is not None and any(m.offset >= chunk - self._overlap for m in matches):
             matches = self._relocate(matches, reopen())
@@ -98,20 +128,21 @@ class Engine:
         open_lines: list[int] = []  # matches whose line goes on past the data read so far
         while True:
             end = keep + n
+            last = n < chunk
             if open_lines:
                 self._extend_lines(matches, open_lines, keep, end)
                 open_lines = []
-            found = [(i, e) for i, e in self._matcher.candidates(view[:end]) if e > keep]  # new data only
+            found = [c for c in self._matcher.candidates(view[:end]) if self._fresh(c, keep, end, last)]
             if found:
                 new = self._matches(found, end, base, counter, line_head)
-                if n == chunk:  # more input may follow: lines not ended here go on in it
+                if not last:  # more input may follow: lines not ended here go on in it
                     open_lines = [
                         len(matches) + j
                         for j, m in enumerate(new)
-                        if buf.find(b"\n", m.offset - base + len(m.secret), end) < 0
+                        if buf.find(b"\n", m.offset - base + m.span, end) < 0
                     ]
                 matches += new
-            if n < chunk:
+            if last:
                 break
             # Slide: the last `overlap` bytes become the front of the next buffer.
             dropped = end - overlap
@@ -124,9 +155,18 @@ class Engine:
             keep = overlap
             n = _fill(readinto, view[keep : keep + chunk])
             total += n
-            if not n:
+            if not n and not self._images:  # nothing is left to place in the carried bytes
                 break
         return matches, total
+
+    def _fresh(self, candidate: tuple[int, int], keep: int, end: int, last: bool) -> bool:
+        """Whether this window places the candidate: the one where it is new, or where all
+        of the base64 around an image candidate has arrived (then no later window sees it new)."""
+        index, stop = candidate
+        if index < self._plain:
+            return stop > keep
+        reach = stop + encoded.REACH_AFTER
+        return reach > keep and (last or reach <= end)
 
     def _extend_lines(self, matches: list[Match], open_lines: list[int], keep: int, end: int) -> None:
         """Give the matches whose line ran past the last chunk the rest of it, from this one."""
@@ -174,31 +214,69 @@ class Engine:
         buf, view = self._buf, self._view
         window = Window(buf, counter)
         texts: dict[tuple[int, int], bytes] = {}  # one line_text per line, shared by its tokens
+        seen: set[tuple[int, bytes]] = set()  # an encoded token that several images matched
         for index, stop in sorted(set(found), key=lambda c: c[1]):
-            start = stop - self._lengths[index]
-            token = bytes(view[start:stop])
-            if not rules.is_valid_body(token[self._prefix_lengths[index] :]):
-                continue
-            line_start = buf.rfind(b"\n", 0, start) + 1
-            line, column = window.locate(start, line_start)
-            line_end = buf.find(b"\n", stop, end)
-            line_end = end if line_end < 0 else line_end
-            text = texts.get((line_start, line_end))
-            if text is None:
-                text = bytes(view[line_start:line_end]).rstrip(b"\r")
-                if line_start == 0 and base:
-                    text = line_head + text
-                texts[line_start, line_end] = text
-            out.append(
-                Match(
-                    type=self.formats[index].name,
-                    offset=base + start,
-                    line=line,
-                    column=column,
-                    secret=token,
-                    line_text=text,
+            if index < self._plain:
+                start = stop - self._lengths[index]
+                token = bytes(view[start:stop])
+                if not rules.is_valid_body(token[self._prefix_lengths[index] :]):
+                    continue
+                tokens = [(start, index, token, None)]
+            else:
+                image = self._images[index - self._plain]
+                tokens = [
+                    (start, i, token, "/".join(layers))
+                    for start, i, token, layers in self._decoded(buf, stop, end, image)
+                    if (start, token) not in seen
+                ]
+                seen.update((start, token) for start, _, token, _ in tokens)
+            for start, i, token, encoding in tokens:
+                line_start = buf.rfind(b"\n", 0, start) + 1
+                line, column = window.locate(start, line_start)
+                line_end = buf.find(b"\n", start, end)
+                line_end = end if line_end < 0 else line_end
+                text = texts.get((line_start, line_end))
+                if text is None:
+                    text = bytes(view[line_start:line_end]).rstrip(b"\r")
+                    if line_start == 0 and base:
+                        text = line_head + text
+                    texts[line_start, line_end] = text
+                out.append(
+                    Match(
+                        type=self.formats[i].name,
+                        offset=base + start,
+                        line=line,
+                        column=column,
+                        secret=token,
+                        line_text=text,
+                        encoding=encoding,
+                    )
                 )
-            )
+        return out
+
+    def _decoded(self, data: bytes | bytearray, stop: int, end: int, image: encoded.Image) -> list[Token]:
+        """The tokens in the base64 around an image candidate: (position in ``data`` of the
+        encoded token, format index, token, layers of encoding, outermost first)."""
+        decoded = encoded.decode_at(data, stop, end, image)
+        if decoded is None:
+            return []
+        name = "base64url" if decoded.url_safe else "base64"
+        return [
+            (decoded.position_of(offset), index, token, (name, *layers))
+            for offset, index, token, layers in self._tokens(decoded.data, image.depth - 1)
+        ]
+
+    def _tokens(self, data: bytes, layers: int) -> list[Token]:
+        """The tokens in decoded bytes, through at most ``layers`` more layers of base64."""
+        out: list[Token] = []
+        for index, stop in self._matcher.candidates(memoryview(data)):
+            if index < self._plain:
+                start = stop - self._lengths[index]
+                token = data[start:stop]
+                if start >= 0 and rules.is_valid_body(token[self._prefix_lengths[index] :]):
+                    out.append((start, index, token, ()))
+            elif self._images[index - self._plain].depth <= layers:
+                out += self._decoded(data, stop, len(data), self._images[index - self._plain])
         return out
 
 
@@ -229,5 +307,5 @@ def _fill(readinto: ReadInto, view: memoryview) -> int:
     return n
 
 
-def _rebuild(formats: tuple[TokenFormat, ...], chunk_size: int, backend: str) -> Engine:
-    return Engine(formats, chunk_size=chunk_size, backend=backend)
+def _rebuild(formats: tuple[TokenFormat, ...], chunk_size: int, backend: str, decode_depth: int) -> Engine:
+    return Engine(formats, chunk_size=chunk_size, backend=backend, decode_depth=decode_depth)

@@ -22,6 +22,18 @@ class Match:
     secret: bytes = field(repr=False)
     line_text: bytes = field(repr=False, compare=False)
     """The line holding the token (bounded), for inline markers; never reported."""
+    encoding: str | None = None
+    """How the token was written, when not as itself: ``base64``, ``base64url``, outermost
+    layer first (``base64/base64``); offset, line and column then point at the encoded text."""
+
+    @property
+    def span(self) -> int:
+        """Characters the token takes in the scanned text (its encoded length, when encoded)."""
+        size = len(self.secret)
+        if self.encoding is not None:
+            for _ in self.encoding.split("/"):
+                size = -(-size // 3) * 4
+        return size
 
     @property
     def secret_sha256(self) -> str:

@@ -1,4 +1,4 @@
-"""Compiles the rules' patterns into one multi-pattern matcher.
+"""Compiles the patterns (the rules' own, and their base64 images) into one multi-pattern matcher.
 
 Two backends share one interface: Vectorscan/Hyperscan (SIMD, several GB/s a
 core, releases the GIL) where its wheel exists, and the ``regex`` module
@@ -7,13 +7,15 @@ elsewhere. Both report candidates only: the checksum decides what is a token.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
 from collections.abc import Sequence
-from typing import Protocol
-
-from rules import TokenFormat
+from pathlib import Path
+from typing import Any, Protocol
 
 Candidate = tuple[int, int]
-"""(index of the format, byte offset just past the candidate)."""
+"""(index of the pattern, byte offset just past the candidate)."""
 
 
 class Matcher(Protocol):
@@ -27,15 +29,10 @@ class Matcher(Protocol):
 class HyperscanMatcher:
     name = "hyperscan"
 
-    def __init__(self, formats: Sequence[TokenFormat]) -> None:
+    def __init__(self, patterns: Sequence[str]) -> None:
         import hyperscan
 
-        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._db.compile(
-            expressions=[fmt.pattern.encode("ascii") for fmt in formats],
-            ids=list(range(len(formats))),
-            flags=[0] * len(formats),
-        )
+        self._db = _hyperscan_database(hyperscan, [pattern.encode("ascii") for pattern in patterns])
         # One scratch per matcher; a matcher is used by one thread at a time.
         self._scratch = hyperscan.Scratch(self._db)
         self._found: list[Candidate] = []
@@ -55,14 +52,48 @@ class HyperscanMatcher:
         return found
 
 
+def cache_dir() -> Path:
+    """Where compiled pattern databases are kept between runs (``$XDG_CACHE_HOME/soundpiece-scan``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "soundpiece-scan"
+
+
+def _hyperscan_database(hyperscan: Any, expressions: list[bytes]) -> Any:
+    """The compiled database, from the cache when an earlier run compiled the same patterns here.
+
+    Compiling the plain patterns and their base64 images takes 30-50 ms, most of
+    a small scan (a pre-commit hook) and again in every pool worker; loading the
+    serialized database takes well under a millisecond. Hyperscan checks what it
+    loads (a damaged file is refused), and the file name covers the patterns, the
+    library and the machine, so a stale or foreign file is never used: it is compiled again.
+    """
+    version = getattr(hyperscan, "__version__", "")
+    identity = b"\0".join([version.encode(), platform.machine().encode(), *expressions])
+    path = cache_dir() / f"hyperscan-{hashlib.sha256(identity).hexdigest()[:32]}.db"
+    try:
+        return hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error):
+        pass
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=[0] * len(expressions))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_bytes(hyperscan.dumpb(database))
+        os.replace(partial, path)  # whole or absent, even with several processes writing
+    except OSError:
+        pass  # a read-only home: compile every time
+    return database
+
+
 class RegexMatcher:
     name = "regex"
 
-    def __init__(self, formats: Sequence[TokenFormat]) -> None:
+    def __init__(self, patterns: Sequence[str]) -> None:
         import regex
 
         # Lookahead keeps overlapping candidates (a prefix inside another token).
-        alternatives = "|".join(f"(?=({fmt.pattern}))" for fmt in formats)
+        alternatives = "|".join(f"(?=({pattern}))" for pattern in patterns)
         self._pattern = regex.compile(alternatives.encode("ascii"))
 
     def candidates(self, data: memoryview) -> list[Candidate]:
@@ -74,12 +105,12 @@ class RegexMatcher:
         return found
 
 
-def compile_matcher(formats: Sequence[TokenFormat], backend: str | None = None) -> Matcher:
+def compile_matcher(patterns: Sequence[str], backend: str | None = None) -> Matcher:
     """The fastest available matcher, or the one named by ``backend``."""
     if backend in (None, "hyperscan"):
         try:
-            return HyperscanMatcher(formats)
+            return HyperscanMatcher(patterns)
         except ImportError:
             if backend == "hyperscan":
                 raise
-    return RegexMatcher(formats)
+    return RegexMatcher(patterns)

@@ -35,11 +35,22 @@ LIVENESS_NOTES = {
 
 
 def label(finding: Finding, options: ReportOptions) -> str:
-    """``<type> <secret as shown> [(liveness)]``: the message every format uses for a finding."""
+    """``<type> <secret as shown> [(encoding)] [(liveness)]``: the message every format uses."""
     text = f"{finding.type} {shown_secret(finding, options)}"
+    if finding.match.encoding is not None:
+        text += f" ({finding.match.encoding})"
     if finding.live is not None:
         text += f" ({LIVENESS_NOTES[finding.live]})"
     return text
+
+
+def where_inside(finding: Finding) -> str:
+    """`` in app.zip!config/.env line 3``, for the formats that point at the outer file only
+    (SARIF, annotations: a path inside an archive is no file of the repository); else ``""``."""
+    location = finding.location
+    if not location.inner:
+        return ""
+    return f" in {location.display}, line {finding.match.line} column {finding.match.column}"
 
 
 STDIN_NAME = b"<stdin>"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from scanner.findings import Finding, display_path
-from scanner.report.base import ReportOptions, label, repository_path
+from scanner.report.base import ReportOptions, label, repository_path, where_inside
 from scanner.report.text import summary
 from scanner.stats import ScanStats
 
@@ -29,15 +29,14 @@ def escape_property(text: str) -> str:
 def annotation(finding: Finding, options: ReportOptions) -> str:
     """The ``::error ...::message`` command for one finding, without a newline."""
     match = finding.match
-    properties = {
-        "file": display_path(repository_path(finding.location, options.scan_root)),
-        "line": str(match.line),
-        "col": str(match.column),
-        "endColumn": str(match.column + len(match.secret)),
-        "title": TITLE,
-    }
+    properties = {"file": display_path(repository_path(finding.location, options.scan_root))}
+    if not finding.location.inner:  # inside an archive, a line of the member is no line of the file
+        properties.update(
+            line=str(match.line), col=str(match.column), endColumn=str(match.column + match.span)
+        )
+    properties["title"] = TITLE
     props = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items())
-    message = label(finding, options)
+    message = label(finding, options) + where_inside(finding)
     if finding.location.commit is not None:
         message += f" (commit {finding.location.commit[:12]})"
     return f"::error {props}::{escape_data(message)}"

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import rules
 from scanner.findings import Finding
-from scanner.report.base import ReportOptions, label, repository_path
+from scanner.report.base import ReportOptions, label, repository_path, where_inside
 from scanner.stats import ScanStats
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -58,8 +58,10 @@ def artifact_uri(path: bytes) -> str:
     return quote(path, safe="/")
 
 
-def fingerprint(secret_sha256: str, uri: str, occurrence: int) -> str:
-    return hashlib.sha256(f"{secret_sha256}\0{uri}\0{occurrence}".encode()).hexdigest()
+def fingerprint(secret_sha256: str, uri: str, occurrence: int, inner: str | None = None) -> str:
+    """Stable across line moves; a member's path inside its archive counts as part of the file."""
+    where = uri if inner is None else f"{uri}!{inner}"
+    return hashlib.sha256(f"{secret_sha256}\0{where}\0{occurrence}".encode()).hexdigest()
 
 
 def _location(uri: str, finding: Finding) -> dict[str, Any]:
@@ -69,10 +71,12 @@ def _location(uri: str, finding: Finding) -> dict[str, Any]:
     elif not uri.startswith("file:"):  # relative: resolved against the scan root
         artifact["uriBaseId"] = SRCROOT
     match = finding.match
+    if finding.location.inner:  # the archive is the file (from line 1): a member's lines are not its own
+        return {"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": 1}}}
     region = {
         "startLine": match.line,
         "startColumn": match.column,
-        "endColumn": match.column + len(match.secret),
+        "endColumn": match.column + match.span,
     }
     return {"physicalLocation": {"artifactLocation": artifact, "region": region}}
 
@@ -87,6 +91,13 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
         properties.update(commit=loc.commit, authorName=loc.author_name, date=loc.date)
     if loc.blob is not None:
         properties["blob"] = loc.blob
+    if loc.inner:
+        properties.update(
+            innerPath=loc.inner_path, innerLine=finding.match.line, innerColumn=finding.match.column
+        )
+    if finding.match.encoding is not None:
+        properties["encoding"] = finding.match.encoding
+    digest = fingerprint(finding.secret_sha256, uri, occurrence, loc.inner_path)
     properties = {key: value for key, value in properties.items() if value is not None}
     if finding.live is not None:  # null says "asked, could not tell"
         properties["live"] = finding.live.value
@@ -94,9 +105,9 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
         "ruleId": finding.type,
         "ruleIndex": rule_index,
         "level": "error",
-        "message": {"text": label(finding, options)},
+        "message": {"text": label(finding, options) + where_inside(finding)},
         "locations": [_location(uri, finding)],
-        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding.secret_sha256, uri, occurrence)},
+        "partialFingerprints": {FINGERPRINT_KEY: digest},
         "properties": properties,
     }
 
@@ -107,7 +118,7 @@ def document(findings: list[Finding], stats: ScanStats, options: ReportOptions) 
     seen: dict[tuple[str, bytes], int] = {}
     results = []
     for finding in findings:
-        key = (finding.secret_sha256, finding.location.path)
+        key = (finding.secret_sha256, finding.location.path, finding.location.inner)
         occurrence = seen.get(key, 0)
         seen[key] = occurrence + 1
         results.append(result(finding, index[finding.type], occurrence, options))

@@ -41,6 +41,8 @@ def finding_line(finding: Finding, options: ReportOptions) -> str:
     what = _paint(finding.type, _RED, color)
     secret = _paint(shown_secret(finding, options), _YELLOW, color)
     line = f"{where} {what} {secret}"
+    if match.encoding is not None:
+        line += f" ({match.encoding})"
     if finding.live is not None:
         note = f"({LIVENESS_NOTES[finding.live]})"
         line += " " + _paint(note, _RED if finding.live is Liveness.LIVE else _DIM, color)

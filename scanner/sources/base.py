@@ -14,11 +14,13 @@ blobs of a repository's history, the lines a change adds. The runner
    (a file that vanished), ends the unit (a broken blob stream) or ends the
    scan (re-raised), and what to warn.
 3. :meth:`Source.findings`, back in the main process: the inputs that held
-   matches (:data:`Hit`), placed as findings (a path; a commit, author, date).
+   matches (:data:`Hit`), placed as findings (a path; a commit, author, date),
+   inside the archive member the hit names, if any.
 4. :meth:`Source.close`: releases whatever :meth:`units` started, always.
 
-Inputs, not sources, are what an expander (an archive reader, a decoder) will
-take apart into inner inputs, so every source's bytes can pass through one.
+Inputs, not sources, are what the runner's expander (:mod:`scanner.archive`)
+takes apart into members, so every source's bytes pass through it; base64 is
+decoded by the engine itself.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ counting lines in every chunk of a large input. A plain tuple: one per file."""
 Opened = Generator[Input, None, None]
 """What :meth:`Source.open` returns: a generator, so that the runner can throw a read error in."""
 
-Hit = tuple[object, list[Match]]
-"""An input's key and the engine's matches in it."""
+Hit = tuple[object, tuple[bytes, ...], list[Match]]
+"""An input's key, the names of the archive member the matches are in (outermost first;
+``()`` for the input's own bytes), and the engine's matches."""
 
 
 class Source(Protocol):
@@ -64,6 +67,10 @@ class Source(Protocol):
 
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
         """The findings of the inputs that held matches."""
+        ...
+
+    def label(self, key: Any) -> str:
+        """How warnings name an input (about an archive inside it)."""
         ...
 
     def close(self) -> None:

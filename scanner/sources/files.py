@@ -83,10 +83,13 @@ class FileSource:
 
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
         found: list[Finding] = []
-        for path, matches in hits:
-            location = Location(path=path)
+        for path, inner, matches in hits:
+            location = Location(path=path, inner=inner)
             found += [Finding(match, location) for match in matches]
         return found
+
+    def label(self, key: bytes) -> str:
+        return display_path(key)
 
     def close(self) -> None:
         pass

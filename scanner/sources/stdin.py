@@ -27,7 +27,10 @@ class StdinSource:
 
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
         location = Location(path=STDIN_PATH, stdin=True)
-        return [Finding(match, location) for _, matches in hits for match in matches]
+        return [Finding(match, location.within(inner)) for _, inner, matches in hits for match in matches]
+
+    def label(self, key: bytes) -> str:
+        return "-"
 
     def close(self) -> None:
         pass

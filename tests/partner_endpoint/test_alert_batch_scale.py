@@ -14,8 +14,9 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from tests.support.api_auth import count_statements
 from tests.support.github import alert_body
-from tests.support.partner import Clock, count_statements, rows
+from tests.support.partner import Clock, rows
 
 
 def issue_many(engine: Engine, box: SecretBox, clock: Clock, count: int) -> list[str]:

@@ -9,16 +9,12 @@ import pytest
 from sqlalchemy import Engine
 
 import rules
+from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys
-from tests.support.partner import Clock, Issued, TestClient, count_statements, rows
-
-DENIED = {"detail": "Missing or invalid Authorization header"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.api_auth import DENIED, bearer, count_statements
+from tests.support.partner import Clock, Issued, TestClient, rows
 
 
 def last_used(engine: Engine, key_id: int) -> Any:
@@ -125,22 +121,40 @@ def test_trusted_proxy_header(make_client: Callable[..., TestClient], issue: Cal
     assert whoami(plain, "198.51.100.7") == 401
 
 
+def flush_last_used(client: TestClient) -> None:
+    """Write the queued last uses now (the app does it in the background, twice a second)."""
+    client.portal.call(client.app.state.key_directory.flush_last_used)
+
+
 def test_last_used_is_updated_but_throttled(
     client: TestClient, engine: Engine, issue: Callable[..., Issued], clock: Clock
 ) -> None:
     issued = issue()
     assert last_used(engine, issued.key_id) is None
     assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+    flush_last_used(client)
     first = last_used(engine, issued.key_id)
     assert first == clock.wall()
     clock.advance(30)
     with count_statements(engine) as statements:
         for _ in range(5):
             assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+        flush_last_used(client)
     assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
     assert last_used(engine, issued.key_id) == first
     clock.advance(31)
     client.get("/v1/whoami", headers=bearer(issued.api_key))
+    flush_last_used(client)
+    assert last_used(engine, issued.key_id) == clock.wall()
+
+
+def test_last_uses_are_written_at_shutdown(
+    make_client: Callable[..., TestClient], engine: Engine, issue: Callable[..., Issued], clock: Clock
+) -> None:
+    issued = issue()
+    client = make_client()
+    assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+    client.__exit__(None, None, None)  # the lifespan ends: what is queued is written
     assert last_used(engine, issued.key_id) == clock.wall()
 
 
@@ -157,3 +171,97 @@ def test_alert_endpoint_does_not_need_an_api_key(client: TestClient) -> None:
     response = client.post("/v1/secret-scanning/github", content=b"[]", headers=bearer("spk_x"))
     assert response.status_code == 401
     assert response.json() != DENIED  # refused for its missing GitHub signature, not by API auth
+
+
+def test_a_proxy_that_adds_its_own_header_line_is_not_bypassed(
+    make_client: Callable[..., TestClient], issue: Callable[..., Issued]
+) -> None:
+    """HAProxy's ``option forwardfor`` adds a line instead of appending to the client's: the lines are
+    one list, and only its right end is believed (before the fix the client's forged first line was)."""
+    issued = issue(allow_ips=["198.51.100.7"])
+    behind_proxy = make_client(client=("127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
+
+    def whoami(*lines: str) -> int:
+        headers = [("Authorization", f"Bearer {issued.api_key}")] + [("X-Forwarded-For", v) for v in lines]
+        return behind_proxy.get("/v1/whoami", headers=headers).status_code
+
+    assert whoami("198.51.100.7", "203.0.113.9") == 401  # forged line first, the proxy's line last
+    assert whoami("203.0.113.9", "198.51.100.7") == 200
+    assert whoami("10.9.9.9, 198.51.100.7", "203.0.113.9") == 401
+    assert whoami("203.0.113.9", "", "198.51.100.7,") == 200  # empty list elements are ignored
+
+
+def test_several_trusted_proxies_that_are_not_on_loopback(
+    make_client: Callable[..., TestClient], issue: Callable[..., Issued]
+) -> None:
+    """A load balancer (192.0.2.1) in front of an ingress proxy (192.0.2.5): both are trusted, so the
+    client is the entry before them; an untrusted hop in between is where belief stops."""
+    issued = issue(allow_ips=["198.51.100.0/24"])
+    ingress = make_client(
+        client=("192.0.2.5", 1), trusted_proxy_header="X-Forwarded-For", trusted_proxies=("192.0.2.0/28",)
+    )
+
+    def whoami(forwarded: str) -> int:
+        headers = bearer(issued.api_key) | {"X-Forwarded-For": forwarded}
+        return ingress.get("/v1/whoami", headers=headers).status_code
+
+    assert whoami("198.51.100.7, 192.0.2.1") == 200
+    assert whoami("198.51.100.7") == 200
+    assert whoami("203.0.113.4, 198.51.100.7, 192.0.2.1") == 200  # whatever the client claimed itself
+    assert whoami("198.51.100.7, 203.0.113.4, 192.0.2.1") == 401  # 203.0.113.4 is not ours to believe
+    assert whoami("198.51.100.7, garbage, 192.0.2.1") == 401
+    # Loopback is no longer trusted with this setting: a local peer's header is ignored.
+    local = make_client(
+        client=("127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For", trusted_proxies=("192.0.2.0/28",)
+    )
+    assert (
+        local.get(
+            "/v1/whoami", headers=bearer(issued.api_key) | {"X-Forwarded-For": "198.51.100.7"}
+        ).status_code
+        == 401
+    )
+
+
+def test_ipv4_mapped_peers_match_ipv4_ranges(
+    make_client: Callable[..., TestClient], issue: Callable[..., Issued]
+) -> None:
+    """A dual-stack socket reports an IPv4 peer as ``::ffff:a.b.c.d``: it is that IPv4 address."""
+    issued = issue(allow_ips=["10.0.0.0/8"])
+    for peer, expected in [("::ffff:10.1.2.3", 200), ("::ffff:11.1.2.3", 401), ("10.1.2.3", 200)]:
+        client = make_client(client=(peer, 4000))
+        assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == expected, peer
+    mapped_proxy = make_client(client=("::ffff:127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
+    headers = bearer(issued.api_key) | {"X-Forwarded-For": "::ffff:10.0.0.9"}
+    assert mapped_proxy.get("/v1/whoami", headers=headers).status_code == 200
+
+
+def test_authentication_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SOUNDPIECE_KEY_CHANGE_DELAY": "0.5",
+            "SOUNDPIECE_AUTH_CACHE_SIZE": "0",
+            "SOUNDPIECE_AUTH_FAILURE_LIMIT": "100",
+            "SOUNDPIECE_AUTH_FAILURE_WINDOW": "30",
+        }
+    )
+    assert (settings.key_change_delay, settings.auth_cache_size) == (0.5, 0)
+    assert (settings.auth_failure_limit, settings.auth_failure_window) == (100, 30.0)
+    defaults = Settings.from_env({})
+    assert (defaults.key_change_delay, defaults.auth_failure_limit, defaults.auth_failure_window) == (
+        1.0,
+        30,
+        60.0,
+    )
+    for name, value in [
+        ("KEY_CHANGE_DELAY", "0"),
+        ("KEY_CHANGE_DELAY", "inf"),
+        ("KEY_CHANGE_DELAY", "nan"),
+        ("KEY_CHANGE_DELAY", "soon"),
+        ("AUTH_CACHE_SIZE", "-1"),
+        ("AUTH_CACHE_SIZE", "1e3"),
+        ("AUTH_FAILURE_LIMIT", "-5"),
+        ("AUTH_FAILURE_WINDOW", "0"),
+        ("AUTH_FAILURE_WINDOW", "-inf"),
+    ]:
+        with pytest.raises(SettingsError):
+            Settings.from_env({f"SOUNDPIECE_{name}": value})

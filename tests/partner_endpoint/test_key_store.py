@@ -49,8 +49,9 @@ def test_new_key_repr_hides_secrets(engine: Engine, box: SecretBox, clock) -> No
 def test_unknown_account_and_bad_networks_are_refused(engine: Engine, box: SecretBox, clock) -> None:
     with pytest.raises(keys.NotFound), write_transaction(engine) as conn:
         keys.create_key(conn, box, 12345, "x", clock.wall())
-    with pytest.raises(ValueError), write_transaction(engine) as conn:
-        keys.create_account(conn, "o@example.com", ["300.1.1.1"], clock.wall())
+    for networks in (["300.1.1.1"], ["203.0.113.5/2"], ["10.0.0.0/8", "2001:db8::1/32"]):
+        with pytest.raises(ValueError), write_transaction(engine) as conn:
+            keys.create_account(conn, "o@example.com", networks, clock.wall())
     for email in ("nobody", "a@b.c\nBcc: x@y.z", "a b@c.d"):
         with pytest.raises(ValueError), write_transaction(engine) as conn:
             keys.create_account(conn, email, [], clock.wall())
@@ -128,6 +129,7 @@ def test_settings_from_environment() -> None:
         {"SOUNDPIECE_SMTP_URL": "http://x"},
         {"SOUNDPIECE_MAX_BODY_BYTES": "x"},
         {"SOUNDPIECE_TRUSTED_PROXIES": "10.0.0.0/33"},
+        {"SOUNDPIECE_TRUSTED_PROXIES": "10.0.0.1/8"},  # bits set after the prefix
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)

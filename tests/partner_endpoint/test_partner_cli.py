@@ -65,13 +65,27 @@ def test_accounts_keys_leaks_with_json(env: dict[str, str]) -> None:
     assert cli(env, "leaks", "list", "--json") == []
     human = cli(env, "keys", "list", "--account", account_id)
     assert "revoked" in human.stdout and created["key"] not in human.stdout
+    fenced = cli(
+        env, "accounts", "set-allowlist", "--account", account_id, "--allow-ip", "192.0.2.0/24", "--json"
+    )
+    assert fenced == {"account_id": int(account_id), "allow_ips": ["192.0.2.0/24"]}
+    assert "any address" in cli(env, "accounts", "set-allowlist", "--account", account_id).stdout
+    result = cli(
+        env, "accounts", "set-allowlist", "--account", account_id, "--allow-ip", "10.0.0.1/8", expect=2
+    )
+    assert "10.0.0.0/8" in result.stderr and "Traceback" not in result.stderr
+    assert "no account 999" in cli(env, "accounts", "set-allowlist", "--account", "999", expect=2).stderr
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     result = cli(env, "keys", "create", "--account", "999", "--label", "x", expect=2)
     assert "no account 999" in result.stderr and "Traceback" not in result.stderr
-    result = cli(env, "accounts", "create", "--email", "x@y", "--allow-ip", "not-a-net", expect=2)
+    result = cli(env, "accounts", "create", "--email", "x@example.org", "--allow-ip", "not-a-net", expect=2)
+    assert "Traceback" not in result.stderr
+    # A range with bits set after its prefix is a typo (it used to be stored as 192.0.0.0/2).
+    result = cli(env, "accounts", "create", "--email", "x@example.org", "--allow-ip", "203.0.113.5/2", expect=2)
+    assert "203.0.113.5/2" in result.stderr and "192.0.0.0/2" in result.stderr
     assert "Traceback" not in result.stderr
     bad_policy = {**env, "SOUNDPIECE_LEAK_POLICY": "ignore"}
     assert "SOUNDPIECE_LEAK_POLICY" in cli(bad_policy, "leaks", "list", expect=2).stderr

@@ -51,9 +51,9 @@ def serve_env(tmp: Path, **values: str) -> dict[str, str]:
     return service_env(**(defaults | values))
 
 
-def running_serve(env: dict[str, str], log: Path, *args: str) -> ServerProcess:
+def running_serve(env: dict[str, str], log: Path, *, workers: int = 1) -> ServerProcess:
     """``soundpiece-partner serve`` on a free port, as a context manager: healthy inside, stopped after."""
-    return ServerProcess(env, log.parent, log.stem, *args)
+    return ServerProcess(env, log.parent, log.stem, workers=workers)
 
 
 @pytest.fixture(scope="module")
@@ -397,7 +397,7 @@ def test_every_scrape_of_two_workers_shows_the_totals(
     metrics_url = f"http://127.0.0.1:{env['SOUNDPIECE_METRICS_PORT']}/metrics"
     auth = {"Authorization": f"Bearer {token}"}
     body = alert_body(rules.API_KEY.mint())
-    with running_serve(env, tmp_path / "serve.log", "--workers", "2") as served:
+    with running_serve(env, tmp_path / "serve.log", workers=2) as served:
         first, second = worker_pids(served)
         sent = 0
         for worker, count in ((first, 3), (second, 4)):

@@ -221,7 +221,7 @@ class Service:
             mail_dir=tmp / "outbox",
             run_mail_worker=False,
             key_fetch_timeout=fetch_timeout,
-            alert_failure_burst=0,  # thousands of unknown identifiers from one client, on purpose
+            alert_failure_limit=0,  # thousands of unknown identifiers from one client, on purpose
         )
         self.app = create_app(settings, engine=engine, clock=self.clock.wall, monotonic=self.clock.monotonic)
         transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))

@@ -177,3 +177,36 @@ def test_second_line_pass_agrees_with_counting(lines, where, chunk) -> None:
     ]
     planted = [m for m in counted if m.secret == token.encode()]
     assert [(m.line, m.column) for m in planted] == [(row + 1, len(lines[row][:col]) + 1)]
+
+
+# --- the compiled pattern database, cached between runs -----------------------------------------
+
+
+def test_hyperscan_database_is_cached_and_a_damaged_cache_is_compiled_again(tmp_path, monkeypatch):
+    from scanner.engine.patterns import HyperscanMatcher, cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    token = b"x=spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL;"
+    patterns = [fmt.pattern for fmt in rules.FORMATS]
+    expected = HyperscanMatcher(patterns).candidates(memoryview(token))
+    assert expected == [(0, len(token) - 1)]
+    (cached,) = cache_dir().glob("hyperscan-*.db")
+    first = cached.read_bytes()
+    assert HyperscanMatcher(patterns).candidates(memoryview(token)) == expected  # loaded, not compiled
+    assert cached.read_bytes() == first
+    cached.write_bytes(first[:100] + b"\xff" * 50 + first[150:])  # damaged: refused, compiled again
+    assert HyperscanMatcher(patterns).candidates(memoryview(token)) == expected
+    assert cached.read_bytes() == first
+    other = HyperscanMatcher([patterns[0]])  # other patterns: another file, never the first one
+    assert len(list(cache_dir().glob("hyperscan-*.db"))) == 2
+    assert other.candidates(memoryview(token)) == expected
+
+
+def test_an_unwritable_cache_only_costs_a_compile(tmp_path, monkeypatch):
+    from scanner.engine.patterns import HyperscanMatcher
+
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    token = b"spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL"
+    assert HyperscanMatcher([rules.API_KEY.pattern]).candidates(memoryview(token)) == [(0, len(token))]

@@ -159,3 +159,27 @@ def test_stdin_is_not_a_file_under_the_source_root(finding, validator):
         {"uri": "%3Cstdin%3E", "description": {"text": "standard input"}},
         {"uri": "-", "uriBaseId": "%SRCROOT%"},
     ]
+
+
+def test_archive_members_and_encodings_are_valid_sarif(finding, validator):
+    import dataclasses
+
+    member = finding(path=b"dist/app.zip", line=7, column=3)
+    member = dataclasses.replace(member, location=member.location.within((b"lib/x.jar", b"config/.env")))
+    encoded = finding(path=b"k8s/secret.yaml", line=4, column=12)
+    encoded = dataclasses.replace(encoded, match=dataclasses.replace(encoded.match, encoding="base64"))
+    log, _ = sarif([member, encoded], scan_root="/repo")
+    assert not list(validator.iter_errors(log))
+    first, second = log["runs"][0]["results"]
+    location = first["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "dist/app.zip"
+    assert location["region"] == {"startLine": 1}
+    assert "dist/app.zip!lib/x.jar!config/.env, line 7 column 3" in first["message"]["text"]
+    assert first["properties"]["innerPath"] == "lib/x.jar!config/.env"
+    assert second["properties"]["encoding"] == "base64"
+    assert second["message"]["text"].endswith("(base64)")
+    region = second["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] == 4 and region["endColumn"] == 12 + 56  # the encoded text's width
+    outside = finding(member.match.secret.decode(), path=b"dist/app.zip", line=7, column=3)
+    [again] = results([outside], scan_root="/repo")
+    assert again["partialFingerprints"] != first["partialFingerprints"]  # the member is part of the place

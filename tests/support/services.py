@@ -99,12 +99,14 @@ def service_env(**values: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """``soundpiece-partner serve`` (one uvicorn worker) on a free loopback port, in its own session."""
+    """``soundpiece-partner serve`` (one uvicorn worker by default) on a free loopback port, in its own
+    session."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, name: str, *args: str) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str, *args: str, workers: int = 1) -> None:
         self.env = env
         self.args = args
-        """More ``serve`` arguments (``--workers 2``)."""
+        """More ``serve`` arguments."""
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
@@ -112,6 +114,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         command = [sys.executable, "-m", "partner_endpoint.cli", "serve", "--host", "127.0.0.1"]
+        command += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*command, "--port", str(self.port), *self.args],

@@ -6,7 +6,7 @@ process: N workers no longer make N fetches a minute, and unknown key identifier
 cannot drain GitHub's 60-an-hour unauthenticated quota.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0002_key_changes
 """
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 from partner_endpoint.store.models import UTCDateTime
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0002_key_changes"
 branch_labels = None
 depends_on = None
 

@@ -92,11 +92,14 @@ def parse_raw_log(out: bytes):
                 yield Introduction(commit, path, name, email, date), new_oid
 
 
-def attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> list[Finding]:
-    """Findings for the blobs that hold matches, each at the commit and path that introduced it."""
+def attribute(
+    repo: Repo, hits: list[tuple[str, tuple[bytes, ...], list[Match]]], warn: Warn
+) -> list[Finding]:
+    """Findings for the blobs that hold matches, each at the commit and path that introduced it
+    (inside the archive member a hit names)."""
     if not hits:
         return []
-    oids = {oid for oid, _ in hits}
+    oids = {oid for oid, _, _ in hits}
     damaged = False  # history cannot be walked: a credential found must not be dropped as "dangling"
     try:
         intros = first_appearances(repo, oids, ["--all"])
@@ -111,11 +114,11 @@ def attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> li
             warn(f"history could not be walked ({again}): credentials found are reported by blob id")
             intros = {}
     findings = []
-    unreachable = []
-    for oid, matches in hits:
+    unreachable: dict[str, None] = {}  # in order, once each (a blob and its members are several hits)
+    for oid, inner, matches in hits:
         intro = intros.get(oid)
         if intro is None:
-            unreachable.append(oid)
+            unreachable[oid] = None
             continue
         location = Location(
             path=intro.path,
@@ -124,6 +127,7 @@ def attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> li
             author_email=intro.author_email,
             date=intro.date,
             blob=oid,
+            inner=inner,
         )
         findings += [Finding(m, location) for m in matches]
     if unreachable:
@@ -134,18 +138,20 @@ def attribute(repo: Repo, hits: list[tuple[str, list[Match]]], warn: Warn) -> li
             damaged = True
             warn(f"refs could not be listed ({exc}): credentials found are reported by blob id")
             tagged = {}
-        for oid, matches in hits:
+        for oid, inner, matches in hits:
             if oid in tagged:
-                location = Location(path=tagged[oid].encode("utf-8", "surrogateescape"), blob=oid)
+                location = Location(
+                    path=tagged[oid].encode("utf-8", "surrogateescape"), blob=oid, inner=inner
+                )
                 findings += [Finding(m, location) for m in matches]
-        unreachable = [oid for oid in unreachable if oid not in tagged]
+        unreachable = {oid: None for oid in unreachable if oid not in tagged}
     if unreachable and damaged:  # cannot tell dangling from committed: report, never drop
-        for oid, matches in hits:
+        for oid, inner, matches in hits:
             if oid in unreachable:
-                location = Location(path=oid.encode("ascii"), blob=oid)
+                location = Location(path=oid.encode("ascii"), blob=oid, inner=inner)
                 findings += [Finding(m, location) for m in matches]
     elif unreachable:
-        shown = ", ".join(oid[:12] for oid in unreachable[:5])
+        shown = ", ".join(oid[:12] for oid in list(unreachable)[:5])
         warn(
             f"{len(unreachable)} blobs holding credentials are not reachable from any ref "
             f"(staged or dangling objects, not reported as findings): {shown}"

@@ -1,19 +1,24 @@
 """What a change adds as a source: the staged index, or the commits of ``A..B``.
 
 Flow: git writes the diff -> the added lines of each file are one input ->
-matches are placed back on their line in the new file.
+matches are placed back on their line in the new file. A file whose added
+bytes are binary is also read whole from its new blob, so that an archive is
+opened: "lines added" has no meaning inside one, so its members are scanned
+whole (only its members: its raw bytes are the added lines' part).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 
 from scanner.engine.engine import bytes_reader
 from scanner.filters.exclude import PathExcluder, drop_excluded
-from scanner.findings import Finding, Location
+from scanner.findings import Finding, Location, display_path
 from scanner.sources.base import Hit, Opened, Warn
 from scanner.sources.git.diff import AddedLines, parse_patch
+from scanner.sources.git.objects import blob_reader
 from scanner.sources.git.repo import GitError, Repo
 from scanner.stats import ScanStats
 
@@ -24,6 +29,7 @@ _DIFF_OPTIONS = (
     "--text",
     "--no-ext-diff",
     "--no-textconv",
+    "--full-index",  # whole blob ids on the index lines: a binary file is read from its blob
     # Explicit prefixes: the user's diff.noprefix / diff.mnemonicPrefix must not change the paths.
     "--src-prefix=a/",
     "--dst-prefix=b/",
@@ -38,7 +44,8 @@ class ChangesSource:
     short_read_is_end = False
     pool_after = None
 
-    def __init__(self, patch: Callable[[], bytes], excluder: PathExcluder | None = None) -> None:
+    def __init__(self, repo: Repo, patch: Callable[[], bytes], excluder: PathExcluder | None = None) -> None:
+        self._repo = repo
         self._patch = patch
         self._excluder = excluder
 
@@ -47,7 +54,7 @@ class ChangesSource:
         """Lines the next commit would add (the index against HEAD)."""
         if repo.bare:
             raise GitError("--staged needs a work tree, and this repository is bare")
-        return cls(lambda: repo.run("diff", "--cached", *_DIFF_OPTIONS, "--"), excluder)
+        return cls(repo, lambda: repo.run("diff", "--cached", *_DIFF_OPTIONS, "--"), excluder)
 
     @classmethod
     def range(cls, repo: Repo, revision_range: str, excluder: PathExcluder | None = None) -> ChangesSource:
@@ -59,6 +66,7 @@ class ChangesSource:
         except GitError as exc:
             raise GitError(f"bad range {revision_range!r}: {exc}") from None
         return cls(
+            repo,
             lambda: repo.run(
                 "log",
                 "--reverse",
@@ -77,12 +85,24 @@ class ChangesSource:
         return parse_patch(self._patch())
 
     def open(self, unit: AddedLines, stats: ScanStats, warn: Warn) -> Opened:
-        yield unit, bytes_reader(b"\n".join(unit.lines)), None
+        text = b"\n".join(unit.lines)
+        yield unit, bytes_reader(text), None
+        if unit.blob is not None and _binary(text):
+            reread = functools.partial(blob_reader, self._repo, unit.blob)
+            try:
+                yield WholeFile(unit), reread(), reread
+            except GitError as exc:  # thrown in by the runner: the blob could not be read
+                stats.skipped += 1
+                warn(f"{display_path(unit.path)}: its blob could not be read whole: {exc}")
 
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
         findings: list[Finding] = []
-        for change, matches in hits:
+        for key, inner, matches in hits:
+            whole = isinstance(key, WholeFile)
+            change = key.change if whole else key
             assert isinstance(change, AddedLines)
+            if whole != bool(inner):
+                continue  # raw bytes from the added lines; members from the whole file, never from a diff
             commit = change.commit
             location = Location(
                 path=change.path,
@@ -90,12 +110,37 @@ class ChangesSource:
                 author_name=commit[1] if commit else None,
                 author_email=commit[2] if commit else None,
                 date=commit[3] if commit else None,
+                inner=inner,
             )
+            if whole:  # a member, scanned whole: its own lines
+                findings += [Finding(m, location) for m in matches]
+                continue
             for m in matches:
                 # Offsets into the added text mean nothing in the file: the line does.
                 placed = dataclasses.replace(m, line=change.numbers[m.line - 1], offset=-1)
                 findings.append(Finding(placed, location))
         return drop_excluded(findings, self._excluder)
 
+    def label(self, key: AddedLines | WholeFile) -> str:
+        return display_path(key.change.path if isinstance(key, WholeFile) else key.path)
+
     def close(self) -> None:
         pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WholeFile:
+    """The key of a changed file read whole from its blob (for the archive members in it)."""
+
+    change: AddedLines
+
+
+def _binary(text: bytes) -> bool:
+    """Added bytes that are not text: a NUL, or not UTF-8 (every archive format's header is)."""
+    if b"\x00" in text:
+        return True
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False

@@ -23,6 +23,8 @@ class AddedLines:
     lines: list[bytes] = field(default_factory=list)
     commit: tuple[str, str, str, str] | None = None
     """(sha, author name, author email, date) for ``git log -p``; None for the index."""
+    blob: str | None = None
+    """The new file's blob id, from the ``index`` line (whole with ``--full-index``)."""
 
 
 def parse_patch(data: bytes) -> Iterator[AddedLines]:
@@ -36,6 +38,7 @@ def parse_patch(data: bytes) -> Iterator[AddedLines]:
     parents = 1
     number = 0
     in_hunk = False
+    blob: str | None = None
     for line in data.split(b"\n"):
         if line.startswith(b"\x01"):
             fields = [f.decode("utf-8", "replace") for f in line[1:].split(b"\x00")[:4]]
@@ -48,12 +51,15 @@ def parse_patch(data: bytes) -> Iterator[AddedLines]:
                 yield current
             current = None
             in_hunk = False
+            blob = None
             parents = 2 if line.startswith(b"diff --cc") else 1
             continue
         if not in_hunk or line.startswith(b"@@"):
-            if line.startswith(b"+++ "):
+            if line.startswith(b"index "):
+                blob = _new_blob(line)
+            elif line.startswith(b"+++ "):
                 path = _diff_path(line[4:])
-                current = AddedLines(path=path, commit=commit) if path is not None else None
+                current = AddedLines(path=path, commit=commit, blob=blob) if path is not None else None
             elif line.startswith(b"@@") and current is not None:
                 marker = line.split(b" ", 1)[0]
                 parents = len(marker) - 1
@@ -71,6 +77,13 @@ def parse_patch(data: bytes) -> Iterator[AddedLines]:
         number += 1
     if current is not None and current.lines:
         yield current
+
+
+def _new_blob(line: bytes) -> str | None:
+    """The new blob of ``index <old>..<new> <mode>`` (``index <a>,<b>..<new>`` for a merge)."""
+    _, _, new = line[6:].partition(b"..")
+    name = new.split(b" ", 1)[0].rstrip(b"\r")
+    return name.decode("ascii") if name and name.isalnum() and name.strip(b"0") else None
 
 
 def _new_start(header: bytes) -> int:

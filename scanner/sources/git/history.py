@@ -82,6 +82,9 @@ class HistorySource:
             raise GitError(f"no object of the history could be read: {check.failed}")
         return drop_excluded(attribute(self._repo, hits, warn), self._excluder)
 
+    def label(self, key: str) -> str:
+        return f"blob {key}"
+
     def __getstate__(self) -> dict[str, object]:
         """A spawned worker needs the repository only; the missing-objects walk stays here."""
         return {**self.__dict__, "_check": None}

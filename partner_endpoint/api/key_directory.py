@@ -1,0 +1,189 @@
+"""Keys for authentication: cached in process, kept in step with the database, last uses recorded.
+
+The hot path (:meth:`KeyDirectory.cached`, :meth:`KeyDirectory.used`) touches neither the database
+nor a thread: a dictionary lookup and a clock read. Everything else happens around it:
+
+* **Misses** read the database (:meth:`load`), at most ``lookups`` at a time per process, so a flood
+  of never-issued keys costs the database a bounded number of concurrent reads; the answer "no such
+  key" is remembered in a bounded negative cache.
+* **Changes** made in this process (an alert's revocation, the dashboard) drop the key at once
+  through :meth:`key_changed` / :meth:`account_changed`. Changes made anywhere else arrive through
+  the key change log, read every ``change_delay / 2`` seconds by :meth:`run_forever`.
+* **Freshness is checked, not hoped for**: the cache is only believed while the last read of the
+  log *started* less than ``change_delay`` ago. If the database is slow or away, every request asks
+  it directly (and gets the usual 503 when it is down), so a key revoked anywhere is refused by
+  every process within ``change_delay`` of the commit, whatever the load.
+* **Last uses** are queued on the hot path (at most one per key per ``last_used_interval``) and
+  written by the same background task, after each read of the log, and once more at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from partner_endpoint.api.key_cache import CachedKey, KeyCache
+from partner_endpoint.metrics import Metrics
+from partner_endpoint.store import key_changes, keys
+from partner_endpoint.store.db import read_transaction, write_transaction
+
+log = logging.getLogger(__name__)
+
+MAX_UNKNOWN = 10_000
+"""Never-issued key hashes remembered (about 1.5 MB)."""
+LOOKUPS = 4
+"""Concurrent database reads for keys not in the cache, per process."""
+
+
+class KeyDirectory:
+    def __init__(
+        self,
+        engine: Engine,
+        metrics: Metrics,
+        *,
+        last_used_interval: float,
+        change_delay: float,
+        max_keys: int,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+        freshness_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine = engine
+        self._metrics = metrics
+        self._interval = last_used_interval
+        self._delay = change_delay
+        self._clock = clock
+        self._monotonic = monotonic
+        self._freshness_clock = freshness_clock
+        self._cache = KeyCache(max_keys, MAX_UNKNOWN)
+        self._lookups = asyncio.Semaphore(LOOKUPS)
+        self._cursor: key_changes.Cursor | None = None
+        self._synced_at = -math.inf
+        self._pending: dict[int, datetime] = {}
+        self._poll_failures = 0
+
+    # --- the hot path ---------------------------------------------------------------------------
+
+    def cached(self, key_hash: str) -> CachedKey | None:
+        """The key's record if the cache has it and is known to be current; never blocks."""
+        if self._freshness_clock() - self._synced_at > self._delay:
+            return None
+        return self._cache.get(key_hash)
+
+    def is_unknown(self, key_hash: str) -> bool:
+        return self._cache.is_unknown(key_hash)
+
+    def used(self, entry: CachedKey) -> None:
+        """Note a successful use; queued for writing when the last one recorded is old enough."""
+        now = self._monotonic()
+        if now >= entry.touch_due:
+            entry.touch_due = now + self._interval
+            self._pending[entry.record.key_id] = self._clock()
+
+    # --- misses -----------------------------------------------------------------------------------
+
+    async def load(self, key_hash: str) -> CachedKey | None:
+        """Read a key from the database and cache the answer; None if no key has this hash."""
+        generation = self._cache.generation
+        async with self._lookups:
+            record = await run_in_threadpool(self._find, key_hash)
+        self._metrics.api_key_lookups.labels(result="unknown" if record is None else "found").inc()
+        if record is None:
+            self._cache.put_unknown(key_hash)
+            return None
+        entry = CachedKey(record, self._touch_due(record))
+        self._cache.put(key_hash, entry, generation)
+        return entry
+
+    def _find(self, key_hash: str) -> keys.AuthRecord | None:
+        with read_transaction(self._engine) as conn:
+            return keys.find_for_auth(conn, key_hash)
+
+    def _touch_due(self, record: keys.AuthRecord) -> float:
+        now = self._monotonic()
+        if record.last_used_at is None:
+            return now
+        age = (self._clock() - record.last_used_at).total_seconds()
+        return now + max(0.0, self._interval - age)
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    def key_changed(self, key_id: int) -> None:
+        """Call after committing a change to a key (revoked, flagged, deleted): it applies here at once."""
+        self._cache.drop_key(key_id)
+
+    def account_changed(self, account_id: int) -> None:
+        """Call after committing a change to an account's keys or allowlist."""
+        self._cache.drop_account(account_id)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Follow the key change log and write last uses until ``stop``; then write what is queued."""
+        while not stop.is_set():
+            await self.sync()
+            await self.flush_last_used()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._delay / 2)
+        await self.flush_last_used()
+
+    async def sync(self) -> None:
+        """Read the change log once and apply it; failures leave the cache to go stale (and unused)."""
+        started = self._freshness_clock()
+        try:
+            changes, self._cursor = await run_in_threadpool(self._read_changes, self._cursor)
+        except Exception as exc:
+            self._poll_failures += 1
+            self._metrics.key_change_polls.labels(result="error").inc()
+            if self._poll_failures in (1, 10) or self._poll_failures % 100 == 0:
+                log.error(
+                    "cannot read the key change log; authenticating from the database",
+                    extra={"fields": {"error": type(exc).__name__, "failures": self._poll_failures}},
+                )
+            return
+        if changes is None:
+            self._cache.clear()  # first read: whatever was filled before has no cursor to follow
+        else:
+            for change in changes:
+                if change.everything:
+                    self._cache.clear()
+                if change.key_id is not None:
+                    self._cache.drop_key(change.key_id)
+                if change.account_id is not None:
+                    self._cache.drop_account(change.account_id)
+        self._poll_failures = 0
+        self._metrics.key_change_polls.labels(result="ok").inc()
+        self._synced_at = started
+
+    def _read_changes(
+        self, cursor: key_changes.Cursor | None
+    ) -> tuple[list[key_changes.KeyChange] | None, key_changes.Cursor]:
+        with read_transaction(self._engine) as conn:
+            if cursor is None:
+                return None, key_changes.start(conn)
+            return key_changes.read(conn, cursor)
+
+    # --- last uses --------------------------------------------------------------------------------
+
+    async def flush_last_used(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            await run_in_threadpool(self._write_last_used, pending)
+        except Exception as exc:
+            for key_id, when in pending.items():  # kept for the next try; a newer use wins
+                self._pending.setdefault(key_id, when)
+            log.error("cannot record last uses", extra={"fields": {"error": type(exc).__name__}})
+
+    def _write_last_used(self, pending: dict[int, datetime]) -> None:
+        interval = timedelta(seconds=self._interval)
+        with write_transaction(self._engine) as conn:
+            for key_id, when in sorted(pending.items()):
+                keys.touch_last_used(conn, key_id, when, interval)

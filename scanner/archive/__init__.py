@@ -1,0 +1,9 @@
+"""Archives and compressed files, opened by content (magic bytes), never extracted to disk.
+
+:mod:`~scanner.archive.sniff` recognises them, :mod:`~scanner.archive.limits` bounds what
+hostile ones may cost, :mod:`~scanner.archive.streams` decompresses,
+:mod:`~scanner.archive.members` lists what is inside, and
+:mod:`~scanner.archive.expander` scans each member like any input and opens it in turn,
+to a bounded depth. Only the first two are imported on every run (they are small);
+the rest when an archive turns up.
+"""

@@ -1,0 +1,250 @@
+"""The API's key cache: no database for a cached key, revocation at once here and through the change log
+elsewhere, a cache that is not believed once it may be stale, bounded work for never-issued keys.
+
+Apps here are made with a long ``key_change_delay`` where a test must not depend on the background
+reader's timing, and the log is then read by hand (``sync``), so every step is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+import pytest
+from sqlalchemy import Engine, event, text
+
+import rules
+from partner_endpoint.api.key_cache import CachedKey, KeyCache
+from partner_endpoint.api.key_directory import LOOKUPS, KeyDirectory
+from partner_endpoint.metrics import Metrics
+from partner_endpoint.store import keys
+from partner_endpoint.store.db import write_transaction
+from tests.support.api_auth import DENIED, bearer, count_statements
+from tests.support.github import Signer, alert_body, post_alert
+from tests.support.partner import Clock, Issued, TestClient
+
+HOUR = 3600.0
+
+
+def sync(client: TestClient) -> None:
+    """Read the key change log now, as the background task does twice per delay."""
+    client.portal.call(client.app.state.key_directory.sync)
+
+
+def whoami(client: TestClient, api_key: str, **headers: str) -> int:
+    return client.get("/v1/whoami", headers=bearer(api_key) | headers).status_code
+
+
+@pytest.fixture
+def steady(make_client: Callable[..., TestClient]) -> TestClient:
+    """An app whose cache stays believed for an hour after a read of the log, which is done now."""
+    client = make_client(key_change_delay=HOUR)
+    sync(client)
+    return client
+
+
+def test_a_cached_key_is_authenticated_without_the_database_or_a_thread(
+    steady: TestClient, engine: Engine, issue: Callable[..., Issued], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = issue()
+    assert whoami(steady, issued.api_key) == 200  # fills the cache
+    threads: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        threads.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)  # what run_in_threadpool goes through
+    with count_statements(engine) as statements:
+        for _ in range(20):
+            assert whoami(steady, issued.api_key) == 200
+    assert statements == []
+    assert threads == []
+    assert whoami(steady, rules.API_KEY.mint()) == 401  # a miss does use one: the counter works
+    assert len(threads) == 1
+
+
+def test_revocation_in_this_process_applies_at_once(
+    steady: TestClient, engine: Engine, signer: Signer, issue: Callable[..., Issued]
+) -> None:
+    """The alert endpoint drops the key after its commit: no wait for the log (an hour, here)."""
+    victim = issue()
+    assert whoami(steady, victim.api_key) == 200
+    assert post_alert(steady, signer, alert_body(victim.api_key)).status_code == 200
+    assert whoami(steady, victim.api_key) == 401
+
+
+def test_changes_made_elsewhere_arrive_through_the_log(
+    steady: TestClient, engine: Engine, issue: Callable[..., Issued], clock: Clock
+) -> None:
+    """Another process (here: the store, straight on the database) revokes a key and fences an account;
+    this app refuses both after its next read of the log."""
+    revoked, fenced = issue(), issue(email="fenced@example.com")
+    assert whoami(steady, revoked.api_key) == whoami(steady, fenced.api_key) == 200
+    with write_transaction(engine) as conn:
+        keys.revoke_key(conn, revoked.key_id, clock.wall())
+        keys.set_allowlist(conn, fenced.account_id, ["192.0.2.0/24"], clock.wall())
+    assert whoami(steady, revoked.api_key) == 200  # not read yet: the log is what carries the change
+    sync(steady)
+    assert whoami(steady, revoked.api_key) == 401
+    assert whoami(steady, fenced.api_key) == 401  # from 127.0.0.1
+    with write_transaction(engine) as conn:
+        keys.set_allowlist(conn, fenced.account_id, [], clock.wall())
+    sync(steady)
+    assert whoami(steady, fenced.api_key) == 200
+
+
+def test_the_account_hook_drops_every_key_of_the_account(
+    steady: TestClient, engine: Engine, issue: Callable[..., Issued], box: Any, clock: Clock
+) -> None:
+    issued = issue()
+    with write_transaction(engine) as conn:
+        second = keys.create_key(conn, box, issued.account_id, "second", clock.wall())
+    assert whoami(steady, issued.api_key) == whoami(steady, second.api_key) == 200
+    with write_transaction(engine) as conn:
+        conn.execute(text("UPDATE api_keys SET status = 'revoked'"))  # behind the log's back
+    assert whoami(steady, issued.api_key) == 200  # cached
+    steady.app.state.key_directory.account_changed(issued.account_id)
+    assert whoami(steady, issued.api_key) == whoami(steady, second.api_key) == 401
+
+
+def test_a_never_issued_key_is_looked_up_once(steady: TestClient, engine: Engine) -> None:
+    never_issued = rules.API_KEY.mint()
+    with count_statements(engine) as statements:
+        assert whoami(steady, never_issued) == 401
+    assert any("api_keys" in s for s in statements)
+    with count_statements(engine) as statements:
+        for _ in range(10):
+            assert whoami(steady, never_issued) == 401
+    assert statements == []
+
+
+# --- the directory itself, with a clock of our own for freshness ----------------------------------
+
+
+def directory_for(engine: Engine, freshness: Clock, clock: Clock, **overrides: Any) -> KeyDirectory:
+    """A directory whose idea of "the log was read recently" follows ``freshness``, moved by hand."""
+    options: dict[str, Any] = {
+        "last_used_interval": 60.0,
+        "change_delay": 1.0,
+        "max_keys": 1000,
+        "clock": clock.wall,
+        "monotonic": clock.monotonic,
+        "freshness_clock": freshness.monotonic,
+    }
+    return KeyDirectory(engine, Metrics(), **(options | overrides))
+
+
+def test_the_cache_is_not_believed_once_the_log_may_have_moved_on(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock
+) -> None:
+    """A change made elsewhere is refused within the delay even when the log cannot be read: after
+    the delay without a successful read, every lookup goes to the database."""
+    issued = issue()
+    key_hash = rules.identity(issued.api_key)
+    freshness = Clock()
+    directory = directory_for(engine, freshness, clock)
+
+    async def scenario() -> None:
+        assert directory.cached(key_hash) is None  # never read the log: nothing is believed
+        await directory.sync()
+        entry = await directory.load(key_hash)
+        assert entry is not None and directory.cached(key_hash) is entry
+        with write_transaction(engine) as conn:
+            keys.revoke_key(conn, issued.key_id, clock.wall())
+            conn.execute(text("DROP TABLE key_changes"))  # the log cannot be read any more
+        freshness.advance(0.6)
+        await directory.sync()  # fails
+        freshness.advance(0.39)
+        assert directory.cached(key_hash) is entry  # within the delay of the last good read
+        freshness.advance(0.02)
+        assert directory.cached(key_hash) is None
+        reloaded = await directory.load(key_hash)
+        assert reloaded is not None and reloaded.record.status == "revoked"
+
+    asyncio.run(scenario())
+
+
+def test_misses_read_the_database_a_few_at_a_time(engine: Engine, clock: Clock) -> None:
+    """A flood of never-issued keys meets at most LOOKUPS concurrent database reads per process."""
+    directory = directory_for(engine, Clock(), clock)
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal running, peak
+        if "api_keys" in statement:
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            time.sleep(0.05)  # a slow database: without a cap every miss would be in here at once
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal running
+        if "api_keys" in statement:
+            with lock:
+                running -= 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+
+        async def flood() -> list[CachedKey | None]:
+            return await asyncio.gather(
+                *(directory.load(rules.identity(rules.API_KEY.mint())) for _ in range(24))
+            )
+
+        assert asyncio.run(flood()) == [None] * 24
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    assert 1 <= peak <= LOOKUPS
+
+
+def test_a_fill_that_raced_a_change_is_not_kept() -> None:
+    cache = KeyCache(max_keys=10, max_unknown=10)
+    record = keys.AuthRecord(1, 7, "k", "active", None, ())
+    generation = cache.generation  # a lookup starts...
+    cache.drop_key(1)  # ...the key changes meanwhile...
+    assert not cache.put("h", CachedKey(record, 0.0), generation)  # ...so what it read is stale
+    assert cache.get("h") is None
+    assert cache.put("h", CachedKey(record, 0.0), cache.generation)
+    assert cache.get("h") is not None
+
+
+def test_the_caches_are_bounded() -> None:
+    cache = KeyCache(max_keys=3, max_unknown=2)
+    for key_id in range(5):
+        record = keys.AuthRecord(key_id, key_id % 2, "k", "active", None, ())
+        cache.put(f"h{key_id}", CachedKey(record, 0.0), cache.generation)
+        cache.put_unknown(f"u{key_id}")
+    assert len(cache) == 3 and [cache.get(f"h{i}") is not None for i in range(5)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+    assert [cache.is_unknown(f"u{i}") for i in range(5)] == [False, False, False, True, True]
+    cache.drop_account(1)  # keys 1 and 3; 1 is gone already
+    assert [cache.get(f"h{i}") is not None for i in range(5)] == [False, False, True, False, True]
+    cache.drop_key(4)
+    cache.drop_key(4)
+    assert len(cache) == 1
+
+
+def test_disabled_cache_reads_the_database_every_time(
+    make_client: Callable[..., TestClient], engine: Engine, issue: Callable[..., Issued]
+) -> None:
+    client = make_client(auth_cache_size=0, key_change_delay=HOUR)
+    sync(client)
+    issued = issue()
+    with count_statements(engine) as statements:
+        for _ in range(3):
+            assert whoami(client, issued.api_key) == 200
+    assert len([s for s in statements if "api_keys" in s]) == 3
+    assert client.get("/v1/whoami", headers=bearer(rules.API_KEY.mint())).json() == DENIED

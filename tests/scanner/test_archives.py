@@ -1,0 +1,329 @@
+"""Archives, compressed files and base64: every carrier, decoys, hostile archives, history and staged scans.
+
+The archives are written by the standard library's own writers (and zstandard's); the
+expected findings are the tokens planted and the names they were planted under.
+"""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import io
+import lzma
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+import rules
+from tests.support.git import Repo, run_scan
+
+
+def key() -> str:
+    return rules.API_KEY.mint()
+
+
+def sha(token: str) -> str:
+    return rules.identity(token)
+
+
+def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def tar_bytes(members: dict[str, bytes], mode: str = "w") -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode=mode) as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def bad_checksum(token: str) -> str:
+    last = "A" if token[-1] != "A" else "B"
+    return token[:-1] + last
+
+
+def found(result) -> set[tuple[str, str, str | None]]:
+    return {(f["path"], f["secret_sha256"], f.get("encoding")) for f in result.findings}
+
+
+def test_every_carrier_is_found_once_with_its_inner_path(tmp_path: Path) -> None:
+    k = {
+        name: key()
+        for name in [
+            "plain",
+            "zip",
+            "tgz",
+            "gz",
+            "k8s",
+            "docker",
+            "basic",
+            "jar",
+            "whl",
+            "docx",
+            "tbz",
+            "txz",
+            "bz2",
+            "xz",
+            "zst",
+            "nested",
+        ]
+    }
+    env = f"APP=1\nSOUNDPIECE_KEY={k['plain']}\n"
+    (tmp_path / "plain.env").write_text(env)
+    (tmp_path / "app.zip").write_bytes(zip_bytes({"config/.env": f"KEY={k['zip']}\n".encode()}))
+    (tmp_path / "app.tgz").write_bytes(tar_bytes({"deploy/.env": f"KEY={k['tgz']}\n".encode()}, "w:gz"))
+    (tmp_path / "cfg.json.gz").write_bytes(gzip.compress(f'{{"api_key": "{k["gz"]}"}}'.encode()))
+    encoded = base64.b64encode(k["k8s"].encode()).decode()
+    (tmp_path / "secret.yaml").write_text(f"apiVersion: v1\nkind: Secret\ndata:\n  API_KEY: {encoded}\n")
+    auth = base64.b64encode(f"robot:{k['docker']}".encode()).decode()
+    (tmp_path / "config.json").write_text(f'{{"auths": {{"registry.example": {{"auth": "{auth}"}}}}}}\n')
+    basic = base64.b64encode(f"user:{k['basic']}".encode()).decode()
+    (tmp_path / "request.http").write_text(f"GET / HTTP/1.1\nAuthorization: Basic {basic}\n")
+    (tmp_path / "app.jar").write_bytes(
+        zip_bytes({"BOOT-INF/classes/app.properties": f"k={k['jar']}".encode()})
+    )
+    (tmp_path / "pkg.whl").write_bytes(zip_bytes({"pkg/_keys.py": f"K = '{k['whl']}'\n".encode()}))
+    (tmp_path / "notes.docx").write_bytes(
+        zip_bytes(
+            {"[Content_Types].xml": b"<Types/>", "word/document.xml": f"<w:t>{k['docx']}</w:t>".encode()}
+        )
+    )
+    (tmp_path / "b.tar.bz2").write_bytes(tar_bytes({"etc/b.env": f"K={k['tbz']}".encode()}, "w:bz2"))
+    (tmp_path / "x.tar.xz").write_bytes(tar_bytes({"etc/x.env": f"K={k['txz']}".encode()}, "w:xz"))
+    (tmp_path / "dump.sql.bz2").write_bytes(bz2.compress(f"insert '{k['bz2']}';".encode()))
+    (tmp_path / "dump.sql.xz").write_bytes(lzma.compress(f"insert '{k['xz']}';".encode()))
+    (tmp_path / "dump.sql.zst").write_bytes(zstandard.ZstdCompressor().compress(f"x {k['zst']}".encode()))
+    jar = zip_bytes({"application.yml": f"key: {k['nested']}\n".encode()})
+    (tmp_path / "backup.tar.gz").write_bytes(tar_bytes({"srv/lib/app.jar": jar}, "w:gz"))
+
+    result = run_scan(".", cwd=tmp_path)
+
+    assert result.code == 1, result.stderr
+    assert result.stderr == ""
+    assert found(result) == {
+        ("./plain.env", sha(k["plain"]), None),
+        ("./app.zip!config/.env", sha(k["zip"]), None),
+        ("./app.tgz!deploy/.env", sha(k["tgz"]), None),
+        ("./cfg.json.gz!cfg.json", sha(k["gz"]), None),
+        ("./secret.yaml", sha(k["k8s"]), "base64"),
+        ("./config.json", sha(k["docker"]), "base64"),
+        ("./request.http", sha(k["basic"]), "base64"),
+        ("./app.jar!BOOT-INF/classes/app.properties", sha(k["jar"]), None),
+        ("./pkg.whl!pkg/_keys.py", sha(k["whl"]), None),
+        ("./notes.docx!word/document.xml", sha(k["docx"]), None),
+        ("./b.tar.bz2!etc/b.env", sha(k["tbz"]), None),
+        ("./x.tar.xz!etc/x.env", sha(k["txz"]), None),
+        ("./dump.sql.bz2!dump.sql", sha(k["bz2"]), None),
+        ("./dump.sql.xz!dump.sql", sha(k["xz"]), None),
+        ("./dump.sql.zst!dump.sql", sha(k["zst"]), None),
+        ("./backup.tar.gz!srv/lib/app.jar!application.yml", sha(k["nested"]), None),
+    }
+    assert len(result.findings) == 16
+    by_path = {f["path"]: f for f in result.findings}
+    assert by_path["./app.zip!config/.env"]["inner_path"] == "config/.env"
+    assert (by_path["./app.zip!config/.env"]["line"], by_path["./app.zip!config/.env"]["column"]) == (1, 5)
+    k8s = by_path["./secret.yaml"]
+    assert (k8s["line"], k8s["column"]) == (4, 12)  # where the encoded text starts
+
+    plain = found(run_scan(".", "--plain", cwd=tmp_path))  # xz and zstd store tiny inputs as they are
+    assert ("./plain.env", sha(k["plain"]), None) in plain
+    assert all("!" not in path and encoding is None for path, _, encoding in plain)
+
+
+def test_raw_bytes_are_still_scanned(tmp_path: Path) -> None:
+    """A key appended after the end of a gzip stream, and a key in a stored zip member: once each."""
+    after, stored = key(), key()
+    (tmp_path / "log.gz").write_bytes(gzip.compress(b"nothing here\n") + f"\nKEY={after}\n".encode())
+    (tmp_path / "s.zip").write_bytes(zip_bytes({"a.txt": f"k={stored}".encode()}, zipfile.ZIP_STORED))
+    result = run_scan(".", cwd=tmp_path)
+    assert found(result) == {("./log.gz", sha(after), None), ("./s.zip!a.txt", sha(stored), None)}
+    assert len(result.findings) == 2
+
+
+def test_decoys_inside_archives_and_base64_are_never_reported(tmp_path: Path) -> None:
+    decoys = [bad_checksum(key()), key()[:-2], "spk_<your-key>", "whsec_" + "A" * 32]
+    text = "\n".join(f"K{i}={d}" for i, d in enumerate(decoys)).encode()
+    (tmp_path / "d.zip").write_bytes(zip_bytes({"d.env": text}))
+    (tmp_path / "d.tgz").write_bytes(tar_bytes({"d.env": text}, "w:gz"))
+    (tmp_path / "d.b64").write_bytes(base64.encodebytes(text))
+    (tmp_path / "d2.b64").write_bytes(base64.b64encode(base64.b64encode(text)))
+    result = run_scan(".", cwd=tmp_path)
+    assert (result.code, result.findings, result.stderr) == (0, [], "")
+
+
+@pytest.mark.parametrize("wrap", [None, 76, 64])
+@pytest.mark.parametrize("lead", ["", "A", "AB", "user:", "X=1\nY=22\nKEY="])
+def test_a_whole_encoded_env_file(tmp_path: Path, wrap: int | None, lead: str) -> None:
+    token = rules.WEBHOOK_SECRET.mint()
+    encoded = base64.b64encode(f"{lead}{token}\nOTHER=x\n".encode()).decode()
+    if wrap:
+        encoded = "\n".join(encoded[i : i + wrap] for i in range(0, len(encoded), wrap))
+    (tmp_path / "env.b64").write_text(encoded + "\n")
+    [finding] = run_scan(".", cwd=tmp_path).findings
+    assert (finding["secret_sha256"], finding["encoding"]) == (sha(token), "base64")
+
+
+def test_url_safe_unpadded_and_base64_in_base64(tmp_path: Path) -> None:
+    a, b = key(), key()
+    url = base64.urlsafe_b64encode(f"\xff\xfe{a}".encode("latin-1")).decode().rstrip("=")
+    twice = base64.b64encode(base64.b64encode(f"t:{b}".encode())).decode()
+    (tmp_path / "a.txt").write_text(f"token={url}\nnested={twice}\n")
+    result = run_scan(".", cwd=tmp_path)
+    assert found(result) == {("./a.txt", sha(a), "base64url"), ("./a.txt", sha(b), "base64/base64")}
+
+
+def test_inline_marker_on_a_members_own_line(tmp_path: Path) -> None:
+    allowed, reported = key(), key()
+    text = f"A={allowed}  # soundpiece-scan: allow\nB={reported}\n".encode()
+    (tmp_path / "a.zip").write_bytes(zip_bytes({"x.env": text}))
+    encoded = base64.b64encode(allowed.encode()).decode()
+    (tmp_path / "s.yaml").write_text(f"k: {encoded}  # soundpiece-scan: allow\n")
+    assert found(run_scan(".", cwd=tmp_path)) == {("./a.zip!x.env", sha(reported), None)}
+
+
+# ---------------------------------------------------------------- hostile archives
+
+
+def warnings(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line]
+
+
+def test_a_bomb_member_is_cut_and_the_next_member_still_scanned(tmp_path: Path) -> None:
+    later = key()
+    bomb = zip_bytes({"bomb.bin": b"\0" * (64 << 20), "after.env": f"K={later}".encode()})
+    assert len(bomb) < 200_000
+    (tmp_path / "bomb.zip").write_bytes(bomb)
+    result = run_scan(".", cwd=tmp_path)
+    assert found(result) == {("./bomb.zip!after.env", sha(later), None)}
+    [warning] = warnings(result)
+    assert "bomb.zip!bomb.bin" in warning and "archive-ratio" in warning
+
+
+def test_member_and_archive_byte_bounds_are_configurable(tmp_path: Path) -> None:
+    later = key()
+    (tmp_path / "big.zip").write_bytes(
+        zip_bytes({"big.txt": os.urandom(3 << 20), "after.env": f"K={later}".encode()}, zipfile.ZIP_STORED)
+    )
+    result = run_scan(".", "--archive-member-bytes", "1MiB", cwd=tmp_path)
+    assert found(result) == {("./big.zip!after.env", sha(later), None)}
+    [warning] = warnings(result)
+    assert "big.zip!big.txt" in warning and "archive-member-bytes" in warning
+    result = run_scan(".", "--archive-bytes", "2MiB", cwd=tmp_path)
+    assert found(result) == {("./big.zip", sha(later), None)}  # a stored member: raw bytes
+    [warning] = warnings(result)
+    assert "big.zip" in warning and "archive-bytes" in warning
+
+
+def test_encrypted_truncated_garbage_and_escaping_members_warn_once_each(tmp_path: Path) -> None:
+    escaped, plain = key(), key()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("secret.env", b"ciphertext")
+        archive.writestr("../../etc/x", f"K={escaped}".encode())
+        archive.writestr("ok.env", f"K={plain}".encode())
+    data = bytearray(out.getvalue())
+    central = data.index(b"PK\x01\x02")  # the first entry's: secret.env
+    data[6] |= 0x1  # marked encrypted in its local header and its central directory entry
+    data[central + 8] |= 0x1
+    (tmp_path / "mixed.zip").write_bytes(bytes(data))
+    whole = zip_bytes({"a.env": b"A=" + b"x" * 5000})
+    (tmp_path / "cut.zip").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "garbage.zip").write_bytes(b"PK\x03\x04" + os.urandom(2000))
+    (tmp_path / "cut.tgz").write_bytes(tar_bytes({"a.env": os.urandom(100_000)}, "w:gz")[:5000])
+    (tmp_path / "garbage.gz").write_bytes(b"\x1f\x8b\x08" + os.urandom(500))
+    before = sorted(p for p in tmp_path.parent.rglob("*"))
+
+    result = run_scan(".", cwd=tmp_path)
+
+    assert found(result) == {
+        ("./mixed.zip!../../etc/x", sha(escaped), None),
+        ("./mixed.zip!ok.env", sha(plain), None),
+    }
+    shown = warnings(result)
+    assert len(shown) == 6, shown
+    for name in (
+        "mixed.zip!secret.env",
+        "mixed.zip!../../etc/x",
+        "cut.zip",
+        "garbage.zip",
+        "cut.tgz",
+        "garbage.gz",
+    ):
+        named = [line for line in shown if line.split("warning: ", 1)[1].startswith(f"./{name}")]
+        assert len(named) == 1, (name, shown)
+    assert sorted(p for p in tmp_path.parent.rglob("*")) == before  # nothing extracted anywhere
+
+
+def test_nesting_and_member_count_are_bounded(tmp_path: Path) -> None:
+    deep = key()
+    data = f"K={deep}".encode()
+    for level in range(5):
+        data = zip_bytes({f"level{level}.zip" if level else "k.env": data})
+    (tmp_path / "deep.zip").write_bytes(data)
+    result = run_scan(".", cwd=tmp_path)
+    assert result.findings == []
+    [warning] = warnings(result)
+    assert "archive-depth" in warning
+    result = run_scan(".", "--archive-depth", "6", cwd=tmp_path)
+    assert found(result) == {
+        ("./deep.zip!level4.zip!level3.zip!level2.zip!level1.zip!k.env", sha(deep), None),
+    }
+    (tmp_path / "many.zip").write_bytes(zip_bytes({f"m{i}.txt": b"x" for i in range(20)}))
+    result = run_scan("many.zip", "--archive-members", "10", cwd=tmp_path)
+    [warning] = warnings(result)
+    assert "many.zip" in warning and "archive-members" in warning
+
+
+@pytest.mark.parametrize("option", ["--archive-depth=-1", "--archive-ratio=lots", "--archive-bytes=0"])
+def test_bad_bounds_are_a_usage_error(tmp_path: Path, option: str) -> None:
+    result = run_scan(".", option, cwd=tmp_path)
+    assert result.code == 2 and "archive-" in result.stderr
+
+
+def test_bounds_and_plain_from_the_configuration(tmp_path: Path) -> None:
+    inside = key()
+    (tmp_path / "a.zip").write_bytes(zip_bytes({"a.env": f"K={inside}".encode()}))
+    (tmp_path / ".soundpiece-scan.toml").write_text("plain = true\n")
+    assert run_scan(".", cwd=tmp_path, config=True).findings == []
+    (tmp_path / ".soundpiece-scan.toml").write_text('archive-member-bytes = "1KiB"\narchive-depth = 2\n')
+    assert found(run_scan(".", cwd=tmp_path, config=True)) == {("./a.zip!a.env", sha(inside), None)}
+    (tmp_path / ".soundpiece-scan.toml").write_text("archive-depth = true\n")
+    result = run_scan(".", cwd=tmp_path, config=True)
+    assert result.code == 2 and "archive-depth" in result.stderr
+
+
+# ---------------------------------------------------------------- history, ranges, staged
+
+
+def test_archive_members_in_history_range_and_staged(tmp_path: Path) -> None:
+    repo = Repo.init(tmp_path / "repo", tmp_path)
+    base = repo.commit({"README": "hello\n"})
+    in_history = key()
+    commit = repo.commit({"dist/app.zip": zip_bytes({"config/.env": f"K={in_history}\n".encode()})})
+    result = run_scan("--git", ".", cwd=repo.path)
+    [finding] = result.findings
+    assert (finding["path"], finding["commit"], finding["line"]) == ("dist/app.zip!config/.env", commit, 1)
+    [finding] = run_scan("--git", ".", "--range", f"{base}..HEAD", cwd=repo.path).findings
+    assert (finding["path"], finding["commit"]) == ("dist/app.zip!config/.env", commit)
+
+    staged = key()
+    repo.write("backup.tgz", tar_bytes({"db/.env": f"\n\nDB_KEY={staged}\n".encode()}, "w:gz"))
+    repo.git("add", "backup.tgz")
+    [finding] = run_scan("--staged", cwd=repo.path).findings
+    assert (finding["path"], finding["line"], finding["secret_sha256"]) == (
+        "backup.tgz!db/.env",
+        3,
+        sha(staged),
+    )

@@ -1,0 +1,32 @@
+"""Helpers for the API authentication tests: statements a request ran, an Authorization header."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+DENIED = {"detail": "Missing or invalid Authorization header"}
+
+
+@contextmanager
+def count_statements(engine: Engine) -> Iterator[list[str]]:
+    """Statements run meanwhile, but for the background reads of the key change log (and BEGIN/COMMIT)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        background = "key_changes" in statement or "pg_current_snapshot" in statement
+        if not background and statement.split()[0].upper() not in ("BEGIN", "COMMIT"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

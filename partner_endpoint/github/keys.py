@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 _SHARED_POLL = 0.05
 """Seconds between looks at the shared row while another process fetches."""
+_TAKEOVER_AFTER = 3.0
+"""Seconds after which a fetch another process claimed and has not finished may be claimed again: its
+process may have died (a kill -9 mid-fetch), and the request waiting meanwhile has not had its body
+read yet, which the server's request timeout (10 s) also counts. A fetch takes well under a second;
+while GitHub is slower than this, a second fetch may start every 3 s, not once a minute."""
 MAX_DOCUMENT_BYTES = 1024 * 1024
 """GitHub's document is a few kilobytes; anything near this is not it."""
 
@@ -129,8 +134,8 @@ class PublicKeyCache:
         """Take what another process fetched; fetch only when no process did within the interval.
 
         A process that loses the claim to a fetch still running elsewhere waits for its outcome (at
-        most the fetch timeout), rather than answer 503 for a key that is on its way; a claim left
-        unfinished past the fetch timeout (its process died) may be taken over. Without the
+        most a few seconds), rather than answer 503 for a key that is on its way; a claim left
+        unfinished longer (its process died) is taken over. Without the
         database (down, or not migrated) the limit falls back to this process alone.
         """
         try:
@@ -145,8 +150,9 @@ class PublicKeyCache:
         if key_id in self._keys:
             return
         interval = timedelta(seconds=self._refetch_interval)
-        abandoned_after = timedelta(seconds=self._fetch_timeout + 1)
-        for _ in range(math.ceil((self._fetch_timeout + 2) / _SHARED_POLL)):  # counted: clocks may be fake
+        takeover = min(self._fetch_timeout + 1, _TAKEOVER_AFTER)
+        abandoned_after = timedelta(seconds=takeover)
+        for _ in range(math.ceil((takeover + 1) / _SHARED_POLL)):  # counted: clocks may be fake
             now = self._wall_clock()
             if state.due(now, interval, abandoned_after):
                 if await asyncio.to_thread(shared.claim, now, interval, abandoned_after):

@@ -84,7 +84,9 @@ def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     result = cli(env, "accounts", "create", "--email", "x@example.org", "--allow-ip", "not-a-net", expect=2)
     assert "Traceback" not in result.stderr
     # A range with bits set after its prefix is a typo (it used to be stored as 192.0.0.0/2).
-    result = cli(env, "accounts", "create", "--email", "x@example.org", "--allow-ip", "203.0.113.5/2", expect=2)
+    result = cli(
+        env, "accounts", "create", "--email", "x@example.org", "--allow-ip", "203.0.113.5/2", expect=2
+    )
     assert "203.0.113.5/2" in result.stderr and "192.0.0.0/2" in result.stderr
     assert "Traceback" not in result.stderr
     bad_policy = {**env, "SOUNDPIECE_LEAK_POLICY": "ignore"}

@@ -1,4 +1,4 @@
-"""The Starlette application: composes the parts (API, GitHub origin, operations, mail worker).
+"""The Starlette application: composes the parts (API, GitHub origin, operations, dashboard, mail worker).
 
 Built only by :func:`create_app`; each part owns its routes in its own package.
 """
@@ -20,6 +20,7 @@ from partner_endpoint.api.auth import ApiKeyBackend
 from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.api.routes import api_mount
 from partner_endpoint.clock import utc_now
+from partner_endpoint.dashboard.routes import dashboard_routes
 from partner_endpoint.github.endpoint import AlertEndpoint
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.mail.worker import MailWorker
@@ -75,7 +76,21 @@ def create_app(
     alerts = AlertEndpoint(
         engine, keys, metrics, settings, clock, monotonic, key_changed=directory.key_changed
     )
-    worker = MailWorker.from_settings(engine, settings, metrics, box=load_secret_box(settings), clock=clock)
+    box = load_secret_box(settings)
+    worker = MailWorker.from_settings(engine, settings, metrics, box=box, clock=clock)
+    dashboard = (
+        dashboard_routes(
+            engine,
+            settings,
+            box=box,
+            metrics=metrics,
+            clock=clock,
+            key_changed=directory.key_changed,
+            mail_queued=worker.nudge if settings.run_mail_worker else lambda: None,
+        )
+        if settings.dashboard
+        else []
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -97,6 +112,7 @@ def create_app(
             Route("/v1/secret-scanning/github", alerts.handle, methods=["POST"]),
             *ops_routes(engine, metrics, settings),
             api_mount(ApiKeyBackend(directory, budget, settings, metrics)),
+            *dashboard,
         ],
         lifespan=lifespan,
         exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),

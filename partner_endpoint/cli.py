@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     create_account.add_argument("--email", required=True)
     create_account.add_argument("--allow-ip", action="extend", nargs="+", default=[], metavar="CIDR")
     create_account.set_defaults(run=_accounts_create)
+    for action, run, verb in (
+        ("allow-ip", _accounts_allow_ip, "add addresses or CIDR ranges to"),
+        ("disallow-ip", _accounts_disallow_ip, "remove addresses or CIDR ranges from"),
+    ):
+        allowlist = account_commands.add_parser(
+            action, parents=[common], help=f"{verb} an account's IP allowlist (empty: any address)"
+        )
+        allowlist.add_argument("--account", type=int, required=True)
+        allowlist.add_argument("networks", nargs="+", metavar="CIDR")
+        allowlist.set_defaults(run=run)
     set_allowlist = account_commands.add_parser(
         "set-allowlist",
         parents=[common],
@@ -171,6 +181,28 @@ def _accounts_set_allowlist(args: argparse.Namespace, settings: Settings) -> int
     _output(
         args, {"account_id": args.account, "allow_ips": args.allow_ip}, f"account {args.account}: {allowed}"
     )
+    return 0
+
+
+def _accounts_allow_ip(args: argparse.Namespace, settings: Settings) -> int:
+    with write_transaction(_store(settings)) as conn:
+        allowlist = keys.allow_ip(conn, args.account, args.networks, utc_now())
+    return _show_allowlist(args, allowlist)
+
+
+def _accounts_disallow_ip(args: argparse.Namespace, settings: Settings) -> int:
+    with write_transaction(_store(settings)) as conn:
+        allowlist = keys.disallow_ip(conn, args.account, args.networks, utc_now())
+    return _show_allowlist(args, allowlist)
+
+
+def _show_allowlist(args: argparse.Namespace, allowlist: tuple[str, ...]) -> int:
+    human = (
+        f"account {args.account} allows: {', '.join(allowlist)}"
+        if allowlist
+        else f"account {args.account} has no allowlist: its keys work from any address"
+    )
+    _output(args, {"account_id": args.account, "ip_allowlist": list(allowlist)}, human)
     return 0
 
 

@@ -32,8 +32,13 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # No access log, whatever uvicorn was told: request paths may carry one-time secrets (a dashboard
+    # sign-in link), and uvicorn logs requests whenever this logger has handlers, its parents' included.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -91,6 +91,19 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        # The dashboard: results only, never an address or a key (keys are named by id in logs alone).
+        self.sign_in_requests = Counter(
+            "soundpiece_dashboard_sign_in_requests", "Sign-in link requests by result", ["result"], registry=r
+        )
+        self.sign_ins = Counter(
+            "soundpiece_dashboard_sign_ins", "Sign-in link uses by result", ["result"], registry=r
+        )
+        self.csrf_refusals = Counter(
+            "soundpiece_dashboard_csrf_refusals", "Dashboard forms refused for their CSRF token", registry=r
+        )
+        self.key_changes = Counter(
+            "soundpiece_dashboard_key_changes", "Keys changed in the dashboard", ["change"], registry=r
+        )
 
     @classmethod
     def from_env(cls) -> Metrics:

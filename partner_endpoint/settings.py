@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from partner_endpoint.networks import parse_networks
 
@@ -22,6 +24,40 @@ LeakPolicy = Literal["revoke", "flag"]
 
 class SettingsError(ValueError):
     """A configuration value is missing or invalid; the service refuses to start."""
+
+
+def plain_http_loopback(url: str) -> bool:
+    """Whether ``url`` is ``http://`` on this machine: the one case where cookies may travel without TLS."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_dashboard_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise SettingsError(f"SOUNDPIECE_DASHBOARD_URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError("SOUNDPIECE_DASHBOARD_URL must be an http:// or https:// URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SettingsError("SOUNDPIECE_DASHBOARD_URL must not hold a user name, query or fragment")
+    if parts.scheme == "http" and not plain_http_loopback(url):
+        raise SettingsError(
+            "SOUNDPIECE_DASHBOARD_URL must be https:// unless its host is loopback "
+            "(sign-in cookies are sent over TLS only)"
+        )
+
+
+def _switch(value: str) -> bool:
+    return value.lower() not in ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +94,16 @@ class Settings:
     mail_max_attempts: int = 12
     log_level: str = "INFO"
     docs_url: str = "https://docs.soundpiece.invalid/api/keys"
+    dashboard: bool = True
+    """Serve the account owners' dashboard at ``/dashboard``; off leaves the webhook receiver and API."""
+    dashboard_url: str = "http://127.0.0.1:8000/dashboard"
+    """The dashboard's public address, used in the links we email (sign-in, leak notices)."""
+    session_idle_timeout: float = 30 * 60.0
+    session_lifetime: float = 12 * 3600.0
+    sign_in_limit_per_address: int = 5
+    """Sign-in links requested per hour for one email address."""
+    sign_in_limit_per_client: int = 20
+    """Sign-in links requested per hour from one client address (an IPv6 /64 counts as one)."""
 
     # --- the HTTP server (partner_endpoint/server): bounds per connection, per worker process -----
     max_head_bytes: int = 16 * 1024
@@ -106,10 +152,11 @@ class Settings:
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
         if self.alert_failure_limit < 0 or not 0 < self.alert_failure_window < math.inf:
             raise SettingsError("SOUNDPIECE_ALERT_FAILURE_LIMIT must be >= 0, _WINDOW positive")
-        self._check_server_bounds()
+        _check_dashboard_url(self.dashboard_url)
+        self._check_bounds()
 
-    def _check_server_bounds(self) -> None:
-        for name, attr, _kind, largest in _SERVER_BOUNDS:
+    def _check_bounds(self) -> None:
+        for name, attr, _kind, largest in _BOUNDS:
             number = getattr(self, attr)
             if not 0 < number <= largest:  # also refuses NaN
                 raise SettingsError(
@@ -147,6 +194,7 @@ class Settings:
             ("TRUSTED_PROXY_HEADER", "trusted_proxy_header"),
             ("LOG_LEVEL", "log_level"),
             ("DOCS_URL", "docs_url"),
+            ("DASHBOARD_URL", "dashboard_url"),
         ):
             if (value := get(name)) is not None:
                 values[attr] = value
@@ -155,9 +203,11 @@ class Settings:
         if (value := get("TRUSTED_PROXIES")) is not None:
             values["trusted_proxies"] = tuple(p.strip() for p in value.split(",") if p.strip())
         if (value := get("MAIL_WORKER")) is not None:
-            values["run_mail_worker"] = value.lower() not in ("0", "false", "no", "off")
+            values["run_mail_worker"] = _switch(value)
+        if (value := get("DASHBOARD")) is not None:
+            values["dashboard"] = _switch(value)
         if (value := get("ALLOW_KEY_FILE")) is not None:
-            values["allow_key_file"] = value.lower() not in ("0", "false", "no", "off")
+            values["allow_key_file"] = _switch(value)
         for name, attr, kind in (
             ("MAX_BODY_BYTES", "max_body_bytes", int),
             ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),
@@ -176,7 +226,7 @@ class Settings:
                     values[attr] = kind(value)
                 except ValueError as exc:
                     raise SettingsError(f"SOUNDPIECE_{name}: {exc}") from None
-        values.update(_server_values(get))
+        values.update(_bounded_values(get))
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -191,11 +241,18 @@ _SERVER_BOUNDS: tuple[tuple[str, str, type[int] | type[float], float], ...] = (
     ("KEEP_ALIVE_TIMEOUT", "keep_alive_timeout", float, _DAY),
     ("MAX_CONNECTIONS", "max_connections", int, 2**31),
 )
+_DASHBOARD_BOUNDS: tuple[tuple[str, str, type[int] | type[float], float], ...] = (
+    ("SESSION_IDLE_TIMEOUT", "session_idle_timeout", float, 30 * _DAY),
+    ("SESSION_LIFETIME", "session_lifetime", float, 30 * _DAY),
+    ("SIGN_IN_LIMIT_PER_ADDRESS", "sign_in_limit_per_address", int, 2**31),
+    ("SIGN_IN_LIMIT_PER_CLIENT", "sign_in_limit_per_client", int, 2**31),
+)
+_BOUNDS = (*_SERVER_BOUNDS, *_DASHBOARD_BOUNDS)
 
 
-def _server_values(get: Callable[[str], str | None]) -> dict[str, object]:
+def _bounded_values(get: Callable[[str], str | None]) -> dict[str, object]:
     values: dict[str, object] = {}
-    for name, attr, kind, _largest in (*_SERVER_BOUNDS, ("METRICS_PORT", "metrics_port", int, 0)):
+    for name, attr, kind, _largest in (*_BOUNDS, ("METRICS_PORT", "metrics_port", int, 0)):
         if (value := get(name)) is not None:
             try:
                 values[attr] = kind(value)

@@ -22,12 +22,16 @@ TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, Inte
 """psycopg and sqlite3 report connection loss, deadlocks and lock timeouts as OperationalError."""
 
 
-async def database_unavailable(conn: HTTPConnection, exc: Exception) -> Response:
-    """Starlette exception handler for :data:`TRANSIENT_DATABASE_ERRORS`."""
+def log_unavailable(conn: HTTPConnection, exc: Exception) -> None:
     log.error(
         "database unavailable",
         extra={"fields": {"path": conn.url.path, "error": type(exc).__name__, "detail": str(exc)[:500]}},
     )
+
+
+async def database_unavailable(conn: HTTPConnection, exc: Exception) -> Response:
+    """Starlette exception handler for :data:`TRANSIENT_DATABASE_ERRORS`."""
+    log_unavailable(conn, exc)
     return JSONResponse(
         {"detail": "Service temporarily unavailable, retry later"}, status_code=503, headers=RETRY_AFTER
     )

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from partner_endpoint.api.auth import client_address
+from partner_endpoint.bodies import BodyTooLarge, read_body
 from partner_endpoint.github.alerts import Alert, MalformedAlerts, feedback, parse_batch
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.github.verify import (
@@ -36,26 +37,6 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store.leaks import NOTHING, BatchOutcome
 
 log = logging.getLogger(__name__)
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing more than ``limit`` bytes without buffering them."""
-    declared = request.headers.get("content-length", "")
-    # isascii: headers are decoded as latin-1, and "\xb2" (superscript two) is a digit to isdigit() only.
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 VERIFY_OFF_LOOP_BYTES = 64 * 1024

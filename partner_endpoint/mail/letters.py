@@ -20,6 +20,8 @@ class MailContext:
 
     sender: str
     docs_url: str
+    dashboard_url: str | None = None
+    """The dashboard's public address (links to a key's page, sign-in links); None: switched off."""
 
 
 @dataclass(frozen=True, slots=True)

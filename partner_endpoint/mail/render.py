@@ -12,12 +12,10 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from functools import cache
-from importlib.resources import files
-from string import Template
 from typing import Any
 
 from partner_endpoint.mail.letters import Letter, MailContext
+from partner_endpoint.mail.templates import template
 from partner_endpoint.text import URL_LIMIT, one_line
 
 KIND = "leak_notice"
@@ -58,16 +56,21 @@ class LeakNotice:
         return cls(**(dict(data) | {"seen_at": datetime.fromisoformat(data["seen_at"])}))
 
 
-@cache
-def _template(name: str) -> Template:
-    return Template(files("partner_endpoint.mail").joinpath("templates", name).read_text(encoding="utf-8"))
+def key_url(dashboard_url: str, key_id: int) -> str:
+    """The key's page in the dashboard (through sign-in when the reader has no session)."""
+    return f"{dashboard_url.rstrip('/')}/keys/{key_id}"
 
 
-def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
-    """Every field that came with the alert (url, source) or from an account (label) is shown through
+def render(
+    notice: LeakNotice, *, sender: str, docs_url: str, dashboard_url: str | None = None
+) -> EmailMessage:
+    """``dashboard_url`` None (the dashboard is switched off): the mail names the dashboard, links nowhere.
+
+    Every field that came with the alert (url, source) or from an account (label) is shown through
     :func:`text.one_line`: a CR/LF in a url must not add lines of its sender's choosing to the mail."""
     label = one_line(notice.label)
     url = one_line(notice.url, URL_LIMIT)
+    page = key_url(dashboard_url, notice.key_id) if dashboard_url else ""
     values = {
         "label": label,
         "suffix": notice.key_suffix,
@@ -76,21 +79,32 @@ def render(notice: LeakNotice, *, sender: str, docs_url: str) -> EmailMessage:
         "seen_at": notice.seen_at.strftime("%Y-%m-%d %H:%M UTC"),
         "action_text": ACTION_TEXT.get(notice.action, notice.action),
         "docs_url": docs_url,
+        "key_page": f"Open the key in your dashboard: {page}" if page else "Open your account dashboard.",
     }
     escaped = {k: html.escape(v) for k, v in values.items()}
     # A link only to the url exactly as reported: one that had to be changed to be shown is text only.
     linkable = url == notice.url and url.startswith(("https://", "http://"))
     escaped["url_link"] = f'<a href="{escaped["url"]}">{escaped["url"]}</a>' if linkable else escaped["url"]
+    escaped["key_page"] = (
+        f'<a href="{html.escape(page)}">Open the key in your dashboard</a>'
+        if page
+        else "Open your account dashboard."
+    )
     message = EmailMessage()
     message["From"] = sender
     message["To"] = notice.recipient
     message["Subject"] = f'Your Soundpiece API key "{label}" (ending in {notice.key_suffix}) was leaked'
     message["Date"] = format_datetime(notice.seen_at)
-    message.set_content(_template("leak_notice.txt").substitute(values))
-    message.add_alternative(_template("leak_notice.html").substitute(escaped), subtype="html")
+    message.set_content(template("leak_notice.txt").substitute(values))
+    message.add_alternative(template("leak_notice.html").substitute(escaped), subtype="html")
     return message
 
 
 def render_data(data: Mapping[str, Any], context: MailContext) -> EmailMessage:
     """:func:`render` for a queued letter's data."""
-    return render(LeakNotice.from_data(data), sender=context.sender, docs_url=context.docs_url)
+    return render(
+        LeakNotice.from_data(data),
+        sender=context.sender,
+        docs_url=context.docs_url,
+        dashboard_url=context.dashboard_url,
+    )

@@ -7,7 +7,6 @@ several workers on one PostgreSQL database never take the same row at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,6 +25,14 @@ from partner_endpoint.store import outbox
 from partner_endpoint.store.db import write_transaction
 
 log = logging.getLogger(__name__)
+
+
+def mail_context(settings: Settings) -> MailContext:
+    return MailContext(
+        sender=settings.mail_from,
+        docs_url=settings.docs_url,
+        dashboard_url=settings.dashboard_url if settings.dashboard else None,
+    )
 
 
 class MailWorker:
@@ -49,6 +56,7 @@ class MailWorker:
         self._clock = clock
         self._unrecorded: list[outbox.OutgoingMail] = []
         """Delivered, not yet marked sent (the database was away)."""
+        self._nudged = asyncio.Event()
 
     @classmethod
     def from_settings(
@@ -65,7 +73,7 @@ class MailWorker:
             engine,
             transport_for(settings),
             metrics,
-            Composer(MailContext(sender=settings.mail_from, docs_url=settings.docs_url), box),
+            Composer(mail_context(settings), box),
             max_attempts=settings.mail_max_attempts,
             poll_interval=settings.mail_poll_interval,
             clock=clock,
@@ -127,14 +135,27 @@ class MailWorker:
         for mail in pending:
             log.info("mail sent", extra={"fields": {"mail_id": mail.id, "message_id": mail.message_id}})
 
+    def nudge(self) -> None:
+        """Send what was just queued now, not at the next poll (someone awaits a sign-in link). Loop only."""
+        self._nudged.set()
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._nudged.clear()  # a nudge during this round brings the next one at once
             try:
                 await self.run_once()
             except Exception:
                 log.exception("mail worker iteration failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)
+            await self._pause(stop)
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        """Until the poll interval is over, ``stop`` is set or someone nudges."""
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._nudged.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def _claim(self) -> list[outbox.OutgoingMail]:
         with write_transaction(self._engine) as conn:

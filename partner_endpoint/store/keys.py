@@ -2,6 +2,9 @@
 
 Keys are returned once, at creation; the store keeps their SHA-256 (and the
 signing secret encrypted, because webhooks must be signed with it).
+
+Every revocation and deletion goes through :func:`revoke_key`, so whatever
+must follow one (the auth cache's change log) has one place to hook into.
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import Connection, Engine, and_, insert, inspect, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, inspect, or_, select, update
 
 import rules
 from partner_endpoint.email_address import owner_address
-from partner_endpoint.networks import Network, parse_networks
+from partner_endpoint.networks import Network, parse_network, parse_networks
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import key_changes
-from partner_endpoint.store.models import accounts, api_keys, signing_secrets
+from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
+
+StatusFilter = Literal["all", "active", "leaked", "revoked"]
+KeyOrder = Literal["newest", "label"]
 
 
 class NotFound(LookupError):
@@ -47,6 +54,22 @@ class KeyRecord:
     status: str
     created_at: datetime
     last_used_at: datetime | None
+    revoked_at: datetime | None = None
+    rotated_from: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: int
+    owner_email: str
+    allowlist: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    keys: list[KeyRecord]
+    total: int
+    """Keys matching the filter, on every page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +106,18 @@ def _allowlist_json(allow_ips: Sequence[str]) -> str:
     return json.dumps([str(n) for n in parse_networks(allow_ips)])
 
 
-def create_key(conn: Connection, box: SecretBox, account_id: int, label: str, now: datetime) -> NewKey:
+def create_key(
+    conn: Connection,
+    box: SecretBox,
+    account_id: int,
+    label: str,
+    now: datetime,
+    *,
+    rotated_from: int | None = None,
+    request: str | None = None,
+) -> NewKey:
+    """Mint a pair. ``rotated_from``: the key it replaces; ``request``: a hash naming the form that
+    asked, unique, so a resubmitted form fails instead of minting twice (see :func:`created_by`)."""
     if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
         raise NotFound(f"no account {account_id}")
     pair = rules.mint_pair()
@@ -95,6 +129,8 @@ def create_key(conn: Connection, box: SecretBox, account_id: int, label: str, no
             key_suffix=pair.api_key[-4:],
             status="active",
             created_at=now,
+            rotated_from=rotated_from,
+            create_request=request,
         )
     )
     key_id = int(result.inserted_primary_key[0])
@@ -108,22 +144,103 @@ def create_key(conn: Connection, box: SecretBox, account_id: int, label: str, no
     return NewKey(key_id, label, pair.api_key, pair.signing_secret)
 
 
+def created_by(conn: Connection, request: str) -> int | None:
+    """The key a form (``request`` as given to :func:`create_key`) created, if it did."""
+    return conn.execute(select(api_keys.c.id).where(api_keys.c.create_request == request)).scalar()
+
+
+_RECORD_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.account_id,
+    api_keys.c.label,
+    api_keys.c.key_suffix,
+    api_keys.c.status,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+    api_keys.c.rotated_from,
+)
+_VISIBLE = api_keys.c.deleted_at.is_(None)
+
+
+def _record(row: Sequence[object]) -> KeyRecord:
+    return KeyRecord(*row)  # type: ignore[arg-type]
+
+
 def list_keys(conn: Connection, account_id: int) -> list[KeyRecord]:
+    """An account's keys, oldest first; deleted keys are not listed."""
     rows = conn.execute(
-        select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.id)
-    ).mappings()
-    return [
-        KeyRecord(
-            r["id"],
-            r["account_id"],
-            r["label"],
-            r["key_suffix"],
-            r["status"],
-            r["created_at"],
-            r["last_used_at"],
-        )
-        for r in rows
-    ]
+        select(*_RECORD_COLUMNS).where(api_keys.c.account_id == account_id, _VISIBLE).order_by(api_keys.c.id)
+    )
+    return [_record(r) for r in rows]
+
+
+_LEAKED = api_keys.c.id.in_(select(leak_events.c.key_id))
+"""Reported leaked: any leak event, whatever was done (a flagged key always has one: the flag is set
+with the event). Driven from the few leak events, not evaluated for each of an account's keys."""
+
+
+def key_page(
+    conn: Connection,
+    account_id: int,
+    *,
+    text: str = "",
+    status: StatusFilter = "all",
+    order: KeyOrder = "newest",
+    offset: int = 0,
+    limit: int = 50,
+) -> KeyPage:
+    """One page of an account's keys: ``text`` matches within labels or is a key's last four characters.
+
+    Served by the (account, created) and (account, label) indexes; the filters narrow one account's keys.
+    """
+    where: list[ColumnElement[bool]] = [api_keys.c.account_id == account_id, _VISIBLE]
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(or_(api_keys.c.label.ilike(pattern, escape="\\"), api_keys.c.key_suffix == text))
+    if status == "leaked":
+        where.append(_LEAKED)
+    elif status in ("active", "revoked"):
+        where.append(api_keys.c.status == status)
+    total = conn.execute(select(func.count()).select_from(api_keys).where(*where)).scalar_one()
+    ordering = (
+        (api_keys.c.label, api_keys.c.id)
+        if order == "label"
+        else (api_keys.c.created_at.desc(), api_keys.c.id.desc())
+    )
+    query = select(*_RECORD_COLUMNS).where(*where).order_by(*ordering).offset(offset).limit(limit)
+    rows = conn.execute(query)
+    return KeyPage([_record(r) for r in rows], int(total))
+
+
+def leaked_keys(conn: Connection, account_id: int, limit: int = 5) -> KeyPage:
+    """The account's keys that were reported leaked and are not deleted yet, most recent first."""
+    return key_page(conn, account_id, status="leaked", limit=limit)
+
+
+def owned_key(conn: Connection, key_id: int, email: str) -> KeyRecord | None:
+    """The key, if it is not deleted and an account of ``email`` (lower case) holds it; else None."""
+    row = conn.execute(
+        select(*_RECORD_COLUMNS)
+        .join(accounts, accounts.c.id == api_keys.c.account_id)
+        .where(api_keys.c.id == key_id, _VISIBLE, func.lower(accounts.c.owner_email) == email)
+    ).first()
+    return None if row is None else _record(row)
+
+
+def replacements(conn: Connection, key_id: int) -> list[KeyRecord]:
+    """Keys created by rotating this one that are not deleted, newest first."""
+    rows = conn.execute(
+        select(*_RECORD_COLUMNS)
+        .where(api_keys.c.rotated_from == key_id, _VISIBLE)
+        .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
+    )
+    return [_record(r) for r in rows]
+
+
+def visible_key(conn: Connection, key_id: int) -> KeyRecord | None:
+    row = conn.execute(select(*_RECORD_COLUMNS).where(api_keys.c.id == key_id, _VISIBLE)).first()
+    return None if row is None else _record(row)
 
 
 def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
@@ -141,6 +258,67 @@ def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
     if result.rowcount == 1:
         key_changes.record(conn, now, key_ids=[key_id])
     return result.rowcount == 1
+
+
+def delete_key(conn: Connection, key_id: int, now: datetime) -> bool:
+    """Revoke the key and hide it from its owner; its leak events stay. False if it was already deleted."""
+    revoke_key(conn, key_id, now)
+    result = conn.execute(update(api_keys).where(api_keys.c.id == key_id, _VISIBLE).values(deleted_at=now))
+    return result.rowcount == 1
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+_ACCOUNTS = select(accounts.c.id, accounts.c.owner_email, accounts.c.ip_allowlist)
+
+
+def _account(row: Sequence[object]) -> Account:
+    account_id, email, allowlist = row
+    return Account(int(account_id), str(email), tuple(json.loads(str(allowlist))))  # type: ignore[call-overload]
+
+
+def accounts_of(conn: Connection, email: str) -> list[Account]:
+    """The accounts whose owner address is ``email`` (compared in lower case), oldest first."""
+    rows = conn.execute(
+        _ACCOUNTS.where(func.lower(accounts.c.owner_email) == email.lower()).order_by(accounts.c.id)
+    )
+    return [_account(r) for r in rows]
+
+
+def get_account(conn: Connection, account_id: int) -> Account:
+    row = conn.execute(_ACCOUNTS.where(accounts.c.id == account_id)).first()
+    if row is None:
+        raise NotFound(f"no account {account_id}")
+    return _account(row)
+
+
+def allow_ip(conn: Connection, account_id: int, values: Sequence[str], now: datetime) -> tuple[str, ...]:
+    """Add addresses or ranges to the account's allowlist; returns the new allowlist.
+
+    Strict: a range with bits set after its prefix (``203.0.113.5/2``) is refused as a typo.
+    """
+    added = [str(parse_network(v)) for v in values]
+    current = list(get_account(conn, account_id).allowlist)
+    updated = current + [n for n in dict.fromkeys(added) if n not in current]
+    set_allowlist(conn, account_id, updated, now)
+    return tuple(updated)
+
+
+def disallow_ip(conn: Connection, account_id: int, values: Sequence[str], now: datetime) -> tuple[str, ...]:
+    """Remove addresses or ranges (exactly as listed) from the allowlist; returns the new allowlist.
+
+    An empty allowlist allows every address, so removing the last entry opens the account: the
+    caller (the CLI) says so.
+    """
+    removed = {str(parse_network(v)) for v in values}
+    current = list(get_account(conn, account_id).allowlist)
+    missing = sorted(removed - set(current))
+    if missing:
+        raise ValueError(f"not in account {account_id}'s allowlist: {', '.join(missing)}")
+    updated = [n for n in current if n not in removed]
+    set_allowlist(conn, account_id, updated, now)
+    return tuple(updated)
 
 
 def signing_secret(conn: Connection, box: SecretBox, key_id: int) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     case,
+    func,
     select,
     union_all,
     update,
@@ -284,3 +285,45 @@ def _record_events(conn: Connection, events: list[dict[str, object]]) -> dict[tu
 def list_leaks(conn: Connection, limit: int = 1000) -> list[dict[str, object]]:
     rows = conn.execute(select(leak_events).order_by(leak_events.c.id.desc()).limit(limit)).mappings()
     return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SightingRecord:
+    """Where a key (or its signing secret) was seen, as its owner is shown it."""
+
+    token_type: str
+    url: str
+    source: str
+    first_seen: datetime
+    last_seen: datetime
+    action: str
+
+
+def sightings_of(conn: Connection, key_id: int, limit: int = 200) -> list[SightingRecord]:
+    """A key's leak events, most recently seen first (a key seen in more places than ``limit`` is rare)."""
+    rows = conn.execute(
+        select(
+            leak_events.c.token_type,
+            leak_events.c.url,
+            leak_events.c.source,
+            leak_events.c.first_seen,
+            leak_events.c.last_seen,
+            leak_events.c.action,
+        )
+        .where(leak_events.c.key_id == key_id)
+        .order_by(leak_events.c.last_seen.desc(), leak_events.c.id.desc())
+        .limit(limit)
+    )
+    return [SightingRecord(*row) for row in rows]
+
+
+def sighting_counts(conn: Connection, key_ids: Sequence[int]) -> dict[int, int]:
+    """Leak events per key, for the keys given (one query per page of keys)."""
+    if not key_ids:
+        return {}
+    rows = conn.execute(
+        select(leak_events.c.key_id, func.count())
+        .where(leak_events.c.key_id.in_(list(key_ids)))
+        .group_by(leak_events.c.key_id)
+    )
+    return {int(key_id): int(count) for key_id, count in rows}

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 
@@ -52,12 +53,14 @@ accounts = Table(
     Column("ip_allowlist", Text, nullable=False, default="[]"),
     Column("created_at", UTCDateTime, nullable=False),
 )
+# Sign-in finds an owner's accounts by address, whatever its case.
+Index("ix_accounts_owner_email_lower", func.lower(accounts.c.owner_email))
 
 api_keys = Table(
     "api_keys",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("label", String(200), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("key_suffix", String(4), nullable=False),
@@ -65,6 +68,19 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # Deleted keys are revoked and hidden from their owner; their leak events stay.
+    Column("deleted_at", UTCDateTime, nullable=True),
+    # The key this one replaces (created by "Rotate"), for the create-deploy-delete guide.
+    Column(
+        "rotated_from", Integer, ForeignKey("api_keys.id", name="fk_api_keys_rotated_from"), nullable=True
+    ),
+    # Hash of the dashboard form that created the key: a resubmitted form creates nothing twice.
+    Column("create_request", String(64), nullable=True),
+    Index("uq_api_keys_create_request", "create_request", unique=True),
+    # An account's visible keys, newest first or by label, a page at a time (deleted_at IS NULL is
+    # matched in the index, so counting an account's keys reads the index alone).
+    Index("ix_api_keys_account_created", "account_id", "deleted_at", "created_at", "id"),
+    Index("ix_api_keys_account_label", "account_id", "deleted_at", "label", "id"),
 )
 
 signing_secrets = Table(
@@ -136,3 +152,38 @@ key_changes = Table(
 )
 """One row per change to what authentication caches (a key revoked or flagged, an account's allowlist
 set), written in the changing transaction; both ids empty: anything may have changed."""
+
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the cookie's value
+    Column("email", String(320), nullable=False),  # the signed-in address, lower case
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),  # the account shown
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Index("ix_dashboard_sessions_last_seen_at", "last_seen_at"),
+)
+
+sign_in_links = Table(
+    "sign_in_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the emailed token
+    Column("email", String(320), nullable=False),
+    Column("next_path", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_sign_in_links_expires_at", "expires_at"),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    # What is limited, e.g. "sign-in-address:<sha256>"; a fixed window per bucket.
+    Column("bucket", String(100), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_limits_window_start", "window_start"),
+)

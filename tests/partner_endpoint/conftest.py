@@ -20,6 +20,7 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer
 from tests.support.partner import Clock, Issued, TestClient, start_client
 
@@ -129,3 +130,26 @@ def issue(engine: Engine, box: SecretBox, clock: Clock) -> Callable[..., Issued]
         return Issued(account_id, new.key_id, new.api_key, new.signing_secret)
 
     return make
+
+
+# --- the dashboard -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mailbox(engine: Engine, settings: Settings, box: SecretBox, clock: Clock) -> Mailbox:
+    return Mailbox(engine, settings, box, clock, settings.mail_dir)
+
+
+@pytest.fixture
+def open_browser(make_client: Callable[..., TestClient], mailbox: Mailbox) -> Callable[..., Browser]:
+    """``open_browser(**setting_overrides, client=(host, port))``: its own cookie jar on the dashboard."""
+
+    def make(**overrides: Any) -> Browser:
+        return Browser(make_client(**overrides), mailbox)
+
+    return make
+
+
+@pytest.fixture
+def browser(open_browser: Callable[..., Browser]) -> Browser:
+    return open_browser()

@@ -93,6 +93,35 @@ def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     assert "SOUNDPIECE_LEAK_POLICY" in cli(bad_policy, "leaks", "list", expect=2).stderr
 
 
+# SQLite only: the store's side of allow-ip runs on both databases in-process (test_dashboard_keys).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_allow_ip_and_disallow_ip(env: dict[str, str]) -> None:
+    account = str(cli(env, "accounts", "create", "--email", "o@example.com", "--json")["account_id"])
+    allowed = cli(
+        env, "accounts", "allow-ip", "--account", account, "203.0.113.0/24", "2001:db8::/48", "--json"
+    )
+    assert allowed == {"account_id": int(account), "ip_allowlist": ["203.0.113.0/24", "2001:db8::/48"]}
+    again = cli(env, "accounts", "allow-ip", "--account", account, "192.0.2.7", "203.0.113.0/24", "--json")
+    assert again["ip_allowlist"] == ["203.0.113.0/24", "2001:db8::/48", "192.0.2.7/32"]
+    # Host bits after the prefix are a typo, not a wish for a huge range: refused, nothing changed.
+    typo = cli(env, "accounts", "allow-ip", "--account", account, "203.0.113.5/2", expect=2)
+    assert "203.0.113.5/2" in typo.stderr and "Traceback" not in typo.stderr
+    assert (
+        "not in account"
+        in cli(env, "accounts", "disallow-ip", "--account", account, "10.0.0.0/8", expect=2).stderr
+    )
+    assert (
+        "no account 999"
+        in cli(env, "accounts", "allow-ip", "--account", "999", "10.0.0.0/8", expect=2).stderr
+    )
+    removed = cli(
+        env, "accounts", "disallow-ip", "--account", account, "203.0.113.0/24", "192.0.2.7", "--json"
+    )
+    assert removed["ip_allowlist"] == ["2001:db8::/48"]
+    opened = cli(env, "accounts", "disallow-ip", "--account", account, "2001:db8::/48")
+    assert "from any address" in opened.stdout
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, tmp_path: Path) -> None:
     """A real uvicorn process: healthz, whoami, a signed alert, then the standalone mail worker."""

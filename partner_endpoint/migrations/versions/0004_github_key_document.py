@@ -5,8 +5,8 @@ refetch limit (once a minute at most) then holds for the whole deployment, not p
 process: N workers no longer make N fetches a minute, and unknown key identifiers
 cannot drain GitHub's 60-an-hour unauthenticated quota.
 
-Revision ID: 0003
-Revises: 0002_key_changes
+Revision ID: 0004
+Revises: 0003 (the dashboard)
 """
 
 import sqlalchemy as sa
@@ -14,8 +14,8 @@ from alembic import op
 
 from partner_endpoint.store.models import UTCDateTime
 
-revision = "0003"
-down_revision = "0002_key_changes"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

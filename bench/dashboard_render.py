@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Dashboard page render time with 1,000 keys on one account (not a test).
+
+Starts ``soundpiece-partner serve`` (one worker, loopback only) on a fresh SQLite database (or a
+PostgreSQL database you name), fills one account with ``--keys`` keys (a third used recently, ten
+reported leaked), signs a session in, and requests each page in turn, round-robin, with one
+keep-alive client: so every page sees the same machine noise. Reports p50/p99 per page and the
+p50 against two baselines served by the same process: ``/healthz`` (a database ping) and the
+sign-in page (a template, no query). Bounded: ``--requests`` per page, then it stops.
+
+Usage: .venv/bin/python bench/dashboard_render.py [--keys 1000] [--requests 300] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BENCH_ROOT, fmt_ratio, log, markdown_table, ratio, write_json
+from endpoint_load import BIN, HOST, free_port, process
+
+import rules
+from partner_endpoint.clock import utc_now
+from partner_endpoint.dashboard.auth import new_token, token_hash
+from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.store import keys, sessions
+from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.leaks import Sighting, record_batch
+from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.models import api_keys
+
+
+def seed(database_url: str, secret_key: str, count: int) -> tuple[str, int]:
+    """One account with ``count`` keys; returns a session token and a leaked key's id."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    box = SecretBox([secret_key])
+    now = utc_now()
+    labels = ("web", "worker", "batch", "ci", "mobile")
+    with write_transaction(engine) as conn:
+        account = keys.create_account(conn, "owner@example.com", ["203.0.113.0/24"], now)
+        made = [
+            keys.create_key(
+                conn, box, account, f"{labels[i % 5]}-{i:04d}", now - timedelta(minutes=count - i)
+            )
+            for i in range(count)
+        ]
+        for i, new in enumerate(made[::3]):
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == new.key_id)
+                .values(last_used_at=now - timedelta(minutes=i % 90))
+            )
+        leaked = made[-10:]
+        record_batch(
+            conn,
+            [
+                Sighting(
+                    rules.identity(k.api_key),
+                    "soundpiece_api_key",
+                    f"https://github.com/o/r/{n}",
+                    "content",
+                    f"l{n}",
+                )
+                for n, k in enumerate(leaked)
+            ],
+            policy="flag",
+            now=now,
+        )
+        token = new_token()
+        sessions.start_session(conn, token_hash(token), "owner@example.com", account, now)
+    if engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
+        with write_transaction(engine) as conn:
+            conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    return token, leaked[0].key_id
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=300, help="measured requests per page")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file under a temporary folder")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
+    database_url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+    secret_key = Fernet.generate_key().decode()
+    log(f"seeding {args.keys} keys into {database_url.split('@')[-1]}")
+    token, leaked_id = seed(database_url, secret_key, args.keys)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")}
+    env.update(
+        SOUNDPIECE_DATABASE_URL=database_url,
+        SOUNDPIECE_SECRET_KEY=secret_key,
+        SOUNDPIECE_MAIL_DIR=str(folder / "outbox"),
+        SOUNDPIECE_DASHBOARD_URL=f"http://{HOST}:{port}/dashboard",
+        SOUNDPIECE_LOG_LEVEL="WARNING",
+    )
+    pages = {
+        "/healthz (baseline: database ping)": "/healthz",
+        "sign-in page (baseline: template only)": "/dashboard/sign-in",
+        f"keys page: 50 newest of {args.keys:,}": "/dashboard/keys",
+        "keys page: filtered by label": "/dashboard/keys?q=worker-09&order=label",
+        "keys page: page 20": "/dashboard/keys?page=20",
+        "a leaked key's page": f"/dashboard/keys/{leaked_id}",
+    }
+    timings: dict[str, list[float]] = {name: [] for name in pages}
+    serve = [str(BIN / "soundpiece-partner"), "serve", "--host", HOST, "--port", str(port)]
+    base = f"http://{HOST}:{port}"
+    with (
+        process(serve, env, port),
+        httpx.Client(base_url=base, timeout=30) as anonymous,
+        httpx.Client(base_url=base, timeout=30, cookies={"sp_session": token}) as signed_in,
+    ):
+
+        def get(path: str) -> httpx.Response:
+            client = anonymous if path.startswith("/dashboard/sign-in") else signed_in
+            return client.get(path)
+
+        for path in pages.values():
+            response = get(path)
+            if response.status_code != 200 or ("/keys" in path and "API key" not in response.text):
+                raise RuntimeError(f"{path}: {response.status_code}")
+        for round_ in range(args.warmup + args.requests):
+            for name, path in pages.items():
+                started = time.perf_counter()
+                get(path).raise_for_status()
+                if round_ >= args.warmup:
+                    timings[name].append(time.perf_counter() - started)
+    baseline = statistics.median(timings["/healthz (baseline: database ping)"])
+    rows = []
+    results = {}
+    for name, values in timings.items():
+        p50, p99 = statistics.median(values), percentile(values, 0.99)
+        results[name] = {"p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "requests": len(values)}
+        rows.append([name, f"{p50 * 1000:.2f} ms", f"{p99 * 1000:.2f} ms", fmt_ratio(ratio(p50, baseline))])
+    print(markdown_table(["page", "p50", "p99", "p50 vs /healthz"], rows))
+    write_json(
+        BENCH_ROOT / "results-dashboard.json",
+        {"keys": args.keys, "database": database_url.split(":")[0], "pages": results},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

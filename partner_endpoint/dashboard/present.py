@@ -1,0 +1,145 @@
+"""How the dashboard shows things: times, redacted keys, statuses, sightings. Pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from markupsafe import Markup, escape
+
+import rules
+
+_UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute"))
+
+
+def ago(then: datetime | None, now: datetime) -> str:
+    """``never``, ``just now``, ``3 minutes ago``, ``1 day ago``: how long ago, to one unit."""
+    if then is None:
+        return "never"
+    seconds = (now - then).total_seconds()
+    for size, unit in _UNITS:
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "just now"
+
+
+def exact(moment: datetime) -> str:
+    """``26 Nov 2026, 12:00 UTC``: the time itself, for titles and detail pages."""
+    return moment.strftime("%d %b %Y, %H:%M UTC").lstrip("0")
+
+
+_NEVER = Markup('<span class="muted">never</span>')
+
+
+def when(moment: datetime | None, now: datetime) -> Markup:
+    """How long ago, with the exact time in the element (``<time datetime title>``); ``never`` if never."""
+    if moment is None:
+        return _NEVER
+    return Markup(
+        f'<time datetime="{escape(moment.isoformat())}" title="{escape(exact(moment))}">'
+        f"{escape(ago(moment, now))}</time>"
+    )
+
+
+def exactly(moment: datetime | None, now: datetime) -> Markup:
+    """The exact time, then how long ago: for detail pages, where a tooltip is not enough."""
+    if moment is None:
+        return _NEVER
+    return Markup(
+        f'<time datetime="{escape(moment.isoformat())}">{escape(exact(moment))}</time>'
+        f' <span class="muted">({escape(ago(moment, now))})</span>'
+    )
+
+
+def redacted(key_suffix: str) -> str:
+    """A key as the dashboard shows it once created: prefix and last four characters only."""
+    return f"{rules.API_KEY.prefix}…{key_suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    text: str
+    tone: str
+    """CSS modifier: ``ok``, ``danger`` or ``muted``."""
+    leaked: bool
+
+
+_WARNING_ICON = Markup(
+    '<svg class="icon" viewBox="0 0 16 16" aria-hidden="true">'
+    '<path d="M8 1.5 15 14H1L8 1.5Zm0 4.2v4.1m0 1.9v.4" /></svg>'
+)
+
+
+def badge(state: Status) -> Markup:
+    icon = _WARNING_ICON if state.leaked else Markup("")
+    return Markup(f'<span class="badge {escape(state.tone)}">{icon}{escape(state.text)}</span>')
+
+
+def status(key_status: str, sightings: int) -> Status:
+    """Active, Leaked, Leaked · revoked or Revoked. A key with any sighting is leaked, whatever was done."""
+    leaked = key_status == "flagged" or sightings > 0
+    if key_status == "revoked":
+        return Status("Leaked · revoked", "danger", True) if leaked else Status("Revoked", "muted", False)
+    return Status("Leaked", "danger", True) if leaked else Status("Active", "ok", False)
+
+
+_ACTIONS = {
+    "revoked": "Revoked the key",
+    "flagged": "Flagged it (the key still works)",
+    "already_revoked": "Nothing more: already revoked",
+    "already_flagged": "Nothing more: already flagged",
+}
+
+
+def action(value: str) -> str:
+    return _ACTIONS.get(value, value.replace("_", " "))
+
+
+def source(value: str) -> str:
+    """GitHub's source names (``pull_request_comment``) in words."""
+    return value.replace("_", " ") or "unknown"
+
+
+def token_kind(token_type: str) -> str:
+    return "Signing secret" if rules.format_named(token_type) is rules.WEBHOOK_SECRET else "API key"
+
+
+def is_web_link(url: str) -> bool:
+    """Only http(s) addresses become links; anything else (``javascript:``) is shown as text."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    page: int
+    """The page shown, 1-based, clamped to the pages there are (there is always one, even empty)."""
+    size: int
+    total: int
+
+    @property
+    def count(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    @property
+    def first(self) -> int:
+        """1-based position of the page's first item (0 when there is none)."""
+        return self.offset + 1 if self.total else 0
+
+    @property
+    def last(self) -> int:
+        return min(self.offset + self.size, self.total)
+
+
+def pages(total: int, page: int, size: int) -> Pages:
+    count = max(1, -(-total // size))
+    return Pages(min(max(1, page), count), size, total)

@@ -1,0 +1,90 @@
+"""The dashboard sign-in mail: a one-time link. Pure: data in, message out.
+
+Its data (the link's token) is a secret: the ``sign_in`` kind is stored
+encrypted in the outbox and erased once delivered. The link is built from the
+configured dashboard address when the mail is sent, never from a request's
+Host header, so nobody can have us mail a link to their own server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from partner_endpoint.mail.letters import Letter, MailContext
+from partner_endpoint.mail.templates import template
+
+KIND = "sign_in"
+_MAX_7BIT_LINE = 900
+"""Shorter lines go out as 7bit, so the link stays whole in an .eml file (quoted-printable would wrap it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignInMail:
+    recipient: str
+    link_id: int
+    token: str
+    requested_at: datetime
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"SignInMail(link_id={self.link_id}, <token redacted>)"
+
+    def letter(self) -> Letter:
+        data = {
+            "recipient": self.recipient,
+            "link_id": self.link_id,
+            "token": self.token,
+            "requested_at": self.requested_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
+        # Named by the link's hash, not its id: SQLite reuses the ids of pruned links.
+        dedupe_key = f"sign-in-{hashlib.sha256(self.token.encode()).hexdigest()[:32]}"
+        return Letter(kind=KIND, recipient=self.recipient, dedupe_key=dedupe_key, data=data)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> SignInMail:
+        return cls(
+            recipient=data["recipient"],
+            link_id=int(data["link_id"]),
+            token=data["token"],
+            requested_at=datetime.fromisoformat(data["requested_at"]),
+            expires_at=datetime.fromisoformat(data["expires_at"]),
+        )
+
+
+def sign_in_url(dashboard_url: str, token: str) -> str:
+    return f"{dashboard_url.rstrip('/')}/sign-in/{token}"
+
+
+def render(mail: SignInMail, *, sender: str, dashboard_url: str | None) -> EmailMessage:
+    if not dashboard_url:
+        raise ValueError("sign-in mail needs the dashboard's address (the dashboard is switched off)")
+    minutes = max(1, round((mail.expires_at - mail.requested_at).total_seconds() / 60))
+    values = {
+        "link": sign_in_url(dashboard_url, mail.token),
+        "minutes": str(minutes),
+        "requested_at": mail.requested_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.recipient
+    message["Subject"] = "Your Soundpiece sign-in link"
+    message["Date"] = format_datetime(mail.requested_at)
+    text = template("sign_in.txt").substitute(values)
+    plain = text.isascii() and max(len(line) for line in text.splitlines()) <= _MAX_7BIT_LINE
+    message.set_content(text, cte="7bit" if plain else None)
+    escaped = {k: html.escape(v) for k, v in values.items()}
+    message.add_alternative(template("sign_in.html").substitute(escaped), subtype="html")
+    return message
+
+
+def render_data(data: Mapping[str, Any], context: MailContext) -> EmailMessage:
+    """:func:`render` for a queued letter's data."""
+    return render(SignInMail.from_data(data), sender=context.sender, dashboard_url=context.dashboard_url)

@@ -1,0 +1,32 @@
+"""Fixed-window counters in the database, so every process of the service shares one limit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, case, delete, literal
+
+from partner_endpoint.store.db import upsert
+from partner_endpoint.store.models import UTCDateTime, rate_limits
+
+
+def hit(conn: Connection, bucket: str, now: datetime, window: timedelta) -> int:
+    """Count one hit in ``bucket``; returns the hits in its current window, this one included.
+
+    One statement (an upsert) per hit: concurrent hits from several processes all count.
+    """
+    expired = rate_limits.c.window_start <= literal(now - window, UTCDateTime)
+    stmt = upsert(conn, rate_limits).values(bucket=bucket, window_start=now, hits=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["bucket"],
+        set_={
+            "window_start": case((expired, literal(now, UTCDateTime)), else_=rate_limits.c.window_start),
+            "hits": case((expired, 1), else_=rate_limits.c.hits + 1),
+        },
+    )
+    return int(conn.execute(stmt.returning(rate_limits.c.hits)).scalar_one())
+
+
+def prune(conn: Connection, now: datetime, window: timedelta) -> None:
+    """Forget windows that are over."""
+    conn.execute(delete(rate_limits).where(rate_limits.c.window_start <= now - window))

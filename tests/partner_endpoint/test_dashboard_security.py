@@ -1,0 +1,452 @@
+"""The dashboard as a security surface: sign-in links, sessions, cookies, CSRF, isolation, escaping, headers.
+
+In-process (Starlette's TestClient) on SQLite and PostgreSQL; the sign-in link is always read from
+the mail the real worker wrote. The browser journey is in tests/browser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from partner_endpoint.app import create_app
+from partner_endpoint.github.alerts import parse_alerts
+from partner_endpoint.leak_response import record_and_notify
+from partner_endpoint.settings import Settings, SettingsError
+from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, metadata, sign_in_links
+from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
+from tests.support.github import alert_body
+from tests.support.partner import Clock, Issued, TestClient, rows
+
+EXPECTED_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def state(engine: Engine) -> dict[str, Any]:
+    """What a refused form must leave as it was."""
+    with read_transaction(engine) as conn:
+        return {
+            "keys": sorted(
+                conn.execute(select(api_keys.c.id, api_keys.c.status, api_keys.c.deleted_at)).all()
+            ),
+            "sessions": sorted(
+                conn.execute(select(dashboard_sessions.c.id, dashboard_sessions.c.account_id))
+            ),
+            "links": sorted(conn.execute(select(sign_in_links.c.id, sign_in_links.c.used_at)).all()),
+            "mail": len(conn.execute(select(mail_outbox.c.id)).all()),
+        }
+
+
+# --- sign-in links --------------------------------------------------------------------------------
+
+
+def test_a_link_signs_in_once(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], mailbox: Mailbox
+) -> None:
+    browser = open_browser()
+    issue(email="owner@example.com")
+    assert browser.get(f"{PREFIX}/keys").headers["location"] == f"{PREFIX}/sign-in?next=%2Fdashboard%2Fkeys"
+    sent = browser.request_link("owner@example.com")
+    assert (sent.status_code, sent.headers["location"]) == (303, f"{PREFIX}/sign-in/sent")
+    (message,) = mailbox.deliver()
+    assert message["To"] == "owner@example.com"
+    assert message["Subject"] == "Your Soundpiece sign-in link"
+    link = sign_in_link(message)
+    assert link.startswith("http://127.0.0.1:8000/dashboard/sign-in/")
+    assert "15 minutes" in text_of(message)
+    page = browser.get(link.removeprefix("http://127.0.0.1:8000"))
+    fields = form_of(page.text, f"{PREFIX}/sign-in/confirm")
+    signed_in = browser.post(f"{PREFIX}/sign-in/confirm", fields)
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, f"{PREFIX}/keys")
+    assert browser.get(f"{PREFIX}/keys").status_code == 200
+    # The same link again, from another browser with a valid form of its own: refused, no session.
+    other = open_browser()
+    again_fields = form_of(other.get(f"{PREFIX}/sign-in").text, f"{PREFIX}/sign-in") | {
+        "token": fields["token"]
+    }
+    again = other.post(f"{PREFIX}/sign-in/confirm", again_fields)
+    assert again.status_code == 400 and "does not work" in again.text
+    assert "set-cookie" not in again.headers
+    assert other.get(link.removeprefix("http://127.0.0.1:8000")).status_code == 400
+    assert other.get(f"{PREFIX}/keys").status_code == 303
+
+
+def test_an_expired_link_is_refused(
+    browser: Browser, issue: Callable[..., Issued], mailbox: Mailbox, clock: Clock
+) -> None:
+    issue(email="owner@example.com")
+    browser.request_link("owner@example.com")
+    path = sign_in_link(mailbox.deliver()[0]).removeprefix("http://127.0.0.1:8000")
+    page = browser.get(path)
+    fields = form_of(page.text, f"{PREFIX}/sign-in/confirm")
+    clock.advance(15 * 60)
+    assert browser.get(path).status_code == 400
+    refused = browser.post(f"{PREFIX}/sign-in/confirm", fields)
+    assert refused.status_code == 400 and "set-cookie" not in refused.headers
+    assert browser.get(f"{PREFIX}/keys").status_code == 303
+
+
+def test_unknown_addresses_get_the_same_answer(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], engine: Engine
+) -> None:
+    issue(email="owner@example.com")
+    answers = []
+    for email in ("owner@example.com", "nobody@example.com"):
+        response = open_browser().request_link(email)
+        answers.append((response.status_code, dict(response.headers), response.text))
+    (known_status, known_headers, known_body), (unknown_status, unknown_headers, unknown_body) = answers
+    assert known_status == unknown_status == 303
+    assert known_headers == unknown_headers
+    assert known_body == unknown_body
+    assert state(engine)["mail"] == 1  # only the owner gets mail
+
+
+def test_sign_in_requests_are_rate_limited_per_address_and_per_client(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock, engine: Engine
+) -> None:
+    issue(email="owner@example.com")
+    limits = {"sign_in_limit_per_address": 3, "sign_in_limit_per_client": 5}
+    browser = open_browser(**limits)
+    assert [browser.request_link("Owner@Example.com").status_code for _ in range(4)] == [303, 303, 303, 429]
+    assert state(engine)["mail"] == 3
+    # The same answers for an address that owns nothing: the limit says nothing about accounts.
+    elsewhere = open_browser(**limits, client=("127.0.0.9", 1))
+    assert [elsewhere.request_link("ghost@example.com").status_code for _ in range(4)] == [303, 303, 303, 429]
+    # Per client: five requests from one address in all, whatever the addresses asked for.
+    assert browser.request_link("third@example.com").status_code == 303
+    limited = browser.request_link("fourth@example.com")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "3600"
+    assert "Too many sign-in requests" in limited.text
+    clock.advance(3600)
+    assert browser.request_link("owner@example.com").status_code == 303
+    assert state(engine)["mail"] == 4
+
+
+# --- cookies and sessions -------------------------------------------------------------------------
+
+
+def cookie_attributes(response: Any, name: str) -> set[str]:
+    (header,) = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
+    return {part.strip().lower() for part in header.split(";")[1:]}
+
+
+def test_cookie_flags_over_https(
+    settings: Settings, engine: Engine, clock: Clock, mailbox: Mailbox, issue: Callable[..., Issued]
+) -> None:
+    issue(email="owner@example.com")
+    secure = dataclasses.replace(settings, dashboard_url="https://dash.example.com/dashboard")
+    app = create_app(secure, engine=engine, clock=clock.wall, monotonic=clock.monotonic)
+    with TestClient(app, base_url="https://testserver", client=("127.0.0.1", 50000)) as client:
+        browser = Browser(client, dataclasses.replace(mailbox, settings=secure))
+        page = browser.get(f"{PREFIX}/sign-in")
+        assert cookie_attributes(page, "__Host-sp_form") == {"httponly", "path=/", "samesite=lax", "secure"}
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        signed_in = browser.sign_in("owner@example.com")
+        assert cookie_attributes(signed_in, "__Host-sp_session") == {
+            "httponly",
+            "path=/",
+            "samesite=lax",
+            "secure",
+            f"max-age={int(settings.session_lifetime)}",
+        }
+        assert browser.get(f"{PREFIX}/keys").status_code == 200
+
+
+def test_cookie_flags_on_loopback_http(browser: Browser, issue: Callable[..., Issued]) -> None:
+    issue(email="owner@example.com")
+    signed_in = browser.sign_in("owner@example.com")
+    assert cookie_attributes(signed_in, "sp_session") == {
+        "httponly",
+        "path=/",
+        "samesite=lax",
+        "max-age=43200",
+    }
+    assert "strict-transport-security" not in browser.get(f"{PREFIX}/keys").headers
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://dash.example.com/dashboard",
+        "ftp://127.0.0.1/x",
+        "https://",
+        "https://u:p@h/d",
+        "https://h/d?x=1",
+    ],
+)
+def test_dashboard_url_must_be_https_unless_loopback(url: str) -> None:
+    with pytest.raises(SettingsError):
+        Settings(dashboard_url=url)
+    for fine in (
+        "http://localhost:8000/dashboard",
+        "http://[::1]:8000/dashboard",
+        "https://d.example/dashboard",
+    ):
+        Settings(dashboard_url=fine)
+
+
+def test_sessions_end_when_idle_and_at_their_lifetime(
+    browser: Browser, issue: Callable[..., Issued], clock: Clock, settings: Settings
+) -> None:
+    issue(email="owner@example.com")
+    browser.sign_in("owner@example.com")
+    clock.advance(settings.session_idle_timeout - 60)
+    assert browser.get(f"{PREFIX}/keys").status_code == 200  # activity keeps it alive
+    clock.advance(settings.session_idle_timeout - 60)
+    assert browser.get(f"{PREFIX}/keys").status_code == 200
+    clock.advance(settings.session_idle_timeout + 1)
+    assert browser.get(f"{PREFIX}/keys").headers["location"].startswith(f"{PREFIX}/sign-in")
+
+    browser.sign_in("owner@example.com")
+    elapsed = 0.0
+    while elapsed < settings.session_lifetime - 600:
+        clock.advance(600)
+        elapsed += 600
+        assert browser.get(f"{PREFIX}/keys").status_code == 200
+    clock.advance(601)
+    assert browser.get(f"{PREFIX}/keys").status_code == 303
+
+
+def test_sign_out_ends_the_session_on_the_server(
+    browser: Browser, issue: Callable[..., Issued], make_client: Callable[..., TestClient], engine: Engine
+) -> None:
+    issue(email="owner@example.com")
+    browser.sign_in("owner@example.com")
+    stolen = dict(browser.client.cookies)
+    page = browser.get(f"{PREFIX}/keys").text
+    out = browser.post(f"{PREFIX}/sign-out", form_of(page, f"{PREFIX}/sign-out"))
+    assert (out.status_code, out.headers["location"]) == (303, f"{PREFIX}/sign-in?done=signed-out")
+    assert state(engine)["sessions"] == []
+    replay = make_client()
+    replay.cookies.update(stolen)
+    for path in ("/keys", "/keys/new", "/keys/1"):
+        assert replay.get(f"{PREFIX}{path}", follow_redirects=False).status_code == 303
+
+
+def test_after_sign_in_only_dashboard_pages(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued]
+) -> None:
+    issued = issue(email="owner@example.com")
+    for wanted, landing in (
+        (f"{PREFIX}/keys/{issued.key_id}", f"{PREFIX}/keys/{issued.key_id}"),
+        ("https://evil.example/", f"{PREFIX}/keys"),
+        ("//evil.example/dashboard/keys", f"{PREFIX}/keys"),
+        (f"{PREFIX}/keys/1/../../../x", f"{PREFIX}/keys"),
+    ):
+        browser = open_browser()
+        browser.request_link("owner@example.com", next_path=wanted)
+        landed = browser.use_link(sign_in_link(browser.mailbox.deliver()[0]))
+        assert landed.headers["location"] == landing
+
+
+# --- CSRF -----------------------------------------------------------------------------------------
+
+
+def signed_in_pair(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued]
+) -> tuple[Browser, Issued, Browser, Issued]:
+    mine, theirs = issue(email="owner@example.com"), issue(email="other@example.com")
+    me, them = open_browser(), open_browser()
+    me.sign_in("owner@example.com")
+    them.sign_in("other@example.com")
+    return me, mine, them, theirs
+
+
+def test_forms_without_their_session_token_change_nothing(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], engine: Engine
+) -> None:
+    me, mine, them, _theirs = signed_in_pair(open_browser, issue)
+    foreign = hidden_fields(them.get(f"{PREFIX}/keys/new").text)["csrf_token"]
+    own = me.form(f"{PREFIX}/keys/new", f"{PREFIX}/keys")
+    posts = {
+        f"{PREFIX}/keys": {"label": "sneaky", "request_id": own["request_id"]},
+        f"{PREFIX}/keys/{mine.key_id}/rotate": {"request_id": own["request_id"]},
+        f"{PREFIX}/keys/{mine.key_id}/revoke": {},
+        f"{PREFIX}/keys/{mine.key_id}/delete": {},
+        f"{PREFIX}/sign-out": {},
+        f"{PREFIX}/account": {"account_id": str(mine.account_id)},
+    }
+    last = own["csrf_token"][-1]
+    tampered = own["csrf_token"][:-1] + ("1" if last == "0" else "0")  # one hex digit off
+    before = state(engine)
+    for path, fields in posts.items():
+        for token in (None, "", foreign, tampered, "x" * 5000):
+            data = fields if token is None else fields | {"csrf_token": token}
+            response = me.post(path, data)
+            assert response.status_code == 403, (path, token)
+            assert "This form has expired" in response.text
+        # A valid token from a page another site framed or posted: Fetch Metadata says cross-site.
+        cross = me.post(
+            path, fields | {"csrf_token": own["csrf_token"]}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert cross.status_code == 403
+    assert state(engine) == before
+    assert me.get(f"{PREFIX}/keys").status_code == 200
+
+
+def test_forms_before_sign_in_need_their_form_cookie(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], engine: Engine, mailbox: Mailbox
+) -> None:
+    issue(email="owner@example.com")
+    victim, attacker = open_browser(), open_browser()
+    attacker.request_link("owner@example.com")
+    link_path = sign_in_link(mailbox.deliver()[0]).removeprefix("http://127.0.0.1:8000")
+    attackers_form = form_of(attacker.get(link_path).text, f"{PREFIX}/sign-in/confirm")
+    victim.get(f"{PREFIX}/sign-in")  # the victim has a form cookie of its own
+    before = state(engine)
+    # Login CSRF: the attacker's own link and form, submitted from the victim's browser.
+    assert victim.post(f"{PREFIX}/sign-in/confirm", attackers_form).status_code == 403
+    assert victim.post(f"{PREFIX}/sign-in", {"email": "owner@example.com"}).status_code == 403
+    cookieless = open_browser()
+    assert (
+        cookieless.post(f"{PREFIX}/sign-in", {"email": "owner@example.com", "csrf_token": ""}).status_code
+        == 403
+    )
+    assert state(engine) == before
+    assert attacker.post(f"{PREFIX}/sign-in/confirm", attackers_form).status_code == 303
+
+
+# --- isolation ------------------------------------------------------------------------------------
+
+
+def test_another_accounts_keys_answer_404(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], engine: Engine
+) -> None:
+    me, mine, _them, theirs = signed_in_pair(open_browser, issue)
+    own_token = hidden_fields(me.get(f"{PREFIX}/keys/new").text)["csrf_token"]
+    before = state(engine)
+    for key_id in (str(theirs.key_id), "0", "999999", "99999999999999999999", "-1", "1e3", "x", "%00"):
+        for suffix in ("", "/rotate", "/revoke", "/delete"):
+            page = me.get(f"{PREFIX}/keys/{key_id}{suffix}")
+            assert page.status_code == 404, (key_id, suffix)
+            assert "other@example.com" not in page.text
+        for suffix in ("/rotate", "/revoke", "/delete"):
+            data = {"csrf_token": own_token, "request_id": "r" * 22}
+            assert me.post(f"{PREFIX}/keys/{key_id}{suffix}", data).status_code == 404
+    assert state(engine) == before
+    assert (
+        me.post(
+            f"{PREFIX}/account", {"csrf_token": own_token, "account_id": str(theirs.account_id)}
+        ).status_code
+        == 404
+    )
+    listed = me.get(f"{PREFIX}/keys").text
+    assert f'/keys/{mine.key_id}"' in listed and f'/keys/{theirs.key_id}"' not in listed
+
+
+# --- escaping -------------------------------------------------------------------------------------
+
+
+def test_labels_urls_and_sources_are_shown_as_text(
+    browser: Browser, issue: Callable[..., Issued], engine: Engine, clock: Clock
+) -> None:
+    issue(email="owner@example.com")
+    browser.sign_in("owner@example.com")
+    reveal, api_key, _secret = browser.create_key("<script>alert(1)</script>")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in reveal.text
+    for hostile in ("javascript:alert(2)", 'https://x.example/"><script>alert(3)</script>'):
+        with write_transaction(engine) as conn:
+            record_and_notify(
+                conn,
+                [a.sighting for a in parse_alerts(alert_body(api_key, url=hostile, source="<b>x</b>"))],
+                policy="flag",
+                now=clock.wall(),
+                sender="s@example.com",
+            )
+    key_id = max(r["id"] for r in rows(engine, api_keys))
+    for path in (f"{PREFIX}/keys", f"{PREFIX}/keys/{key_id}", f"{PREFIX}/keys/{key_id}/delete"):
+        page = browser.get(path).text
+        assert "<script>alert" not in page, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    page = browser.get(f"{PREFIX}/keys/{key_id}").text
+    assert 'href="javascript' not in page and "javascript:alert(2)" in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page
+    assert 'href="https://x.example/&#34;&gt;&lt;script&gt;' in page
+
+
+# --- headers ----------------------------------------------------------------------------------------
+
+
+INLINE = re.compile(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=", re.IGNORECASE)
+
+
+def test_every_page_sends_the_security_headers_and_no_inline_code(
+    browser: Browser, issue: Callable[..., Issued]
+) -> None:
+    issued = issue(email="owner@example.com")
+    signed_out = [browser.get(f"{PREFIX}/sign-in"), browser.get(f"{PREFIX}/sign-in/sent")]
+    browser.sign_in("owner@example.com")
+    reveal, _key, _secret = browser.create_key("ci")
+    pages = [
+        *signed_out,
+        reveal,
+        *(browser.get(f"{PREFIX}{p}") for p in ("/keys", "/keys/new", f"/keys/{issued.key_id}", "/nope")),
+        *(browser.get(f"{PREFIX}/keys/{issued.key_id}/{a}") for a in ("rotate", "revoke", "delete")),
+    ]
+    for page in pages:
+        assert page.headers["content-security-policy"] == EXPECTED_CSP
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert not INLINE.search(page.text), INLINE.search(page.text)
+    assert reveal.status_code == 200 and "spk_" in reveal.text
+    for name in ("dashboard.css", "copy.js", "favicon.svg"):
+        asset = browser.get(f"{PREFIX}/static/{name}")
+        assert asset.status_code == 200 and asset.headers["x-content-type-options"] == "nosniff"
+    assert (
+        browser.get(f"{PREFIX}/static/copy.js")
+        .headers["content-type"]
+        .startswith(("text/javascript", "application/javascript"))
+    )
+
+
+# --- nothing secret kept or logged ------------------------------------------------------------------
+
+
+def test_only_hashes_are_kept_and_logs_name_keys_by_id(
+    browser: Browser,
+    issue: Callable[..., Issued],
+    engine: Engine,
+    mailbox: Mailbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issue(email="owner@example.com", label="first")
+    caplog.set_level(logging.INFO)
+    browser.request_link("owner@example.com")
+
+    def dump() -> str:
+        with read_transaction(engine) as conn:
+            return repr([conn.execute(select(table)).all() for table in metadata.sorted_tables])
+
+    queued = dump()
+    (message,) = mailbox.deliver()
+    link = sign_in_link(message)
+    token = link.rsplit("/", 1)[1]
+    assert token not in queued  # the sign-in mail waits encrypted
+    (outbox_row,) = rows(engine, mail_outbox)
+    assert outbox_row["payload"] is None and outbox_row["status"] == "sent"  # and is erased once sent
+    browser.use_link(link)
+    session_cookie = browser.client.cookies["sp_session"]
+    _reveal, api_key, signing_secret = browser.create_key("my-secret-label")
+    stored = dump()
+    for secret in (token, session_cookie, api_key, signing_secret):
+        assert secret not in stored
+    ours = [r for r in caplog.records if r.name.startswith("partner_endpoint")]  # not the test's httpx
+    logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in ours)
+    for secret in (token, session_cookie, api_key, signing_secret, "my-secret-label", "owner@example.com"):
+        assert secret not in logged
+    assert "dashboard key created" in logged
+    metrics = browser.client.get("/metrics").text
+    assert 'soundpiece_dashboard_key_changes_total{change="created"} 1.0' in metrics
+    assert "my-secret-label" not in metrics

@@ -1,0 +1,95 @@
+"""Debian's Chromium under Playwright, an SMTP inbox that keeps whole messages, screenshots as artifacts.
+
+Plain functions and classes; the fixtures are in tests/browser/conftest.py. The browser is never downloaded:
+Playwright drives the ``chromium`` on PATH (scripts/test installs Debian's package if it is missing).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+"""Screenshots of every page the journey visits (gitignored)."""
+
+CHROMIUM_FLAGS = [
+    "--disable-gpu",
+    # Without these Chromium phones home at start-up, and on a closed network its own connections
+    # are refused in ways that stall it.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        raise AssertionError(
+            "Debian's chromium is not on PATH; scripts/test installs it (apt-get install -y chromium)"
+        )
+    return path
+
+
+def chromium_flags() -> list[str]:
+    """Chromium's sandbox cannot start as root (this machine, CI): there, and only there, it is off."""
+    return [*CHROMIUM_FLAGS, "--no-sandbox"] if os.geteuid() == 0 else list(CHROMIUM_FLAGS)
+
+
+class Inbox:
+    """An aiosmtpd server on loopback that keeps every message it is given."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+        self._controller = Controller(self, hostname="127.0.0.1", port=port)
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        raw = envelope.original_content or envelope.content
+        with self._lock:
+            self._messages.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def messages(self) -> list[EmailMessage]:
+        with self._lock:
+            return list(self._messages)
+
+
+def plain_text(message: EmailMessage) -> str:
+    return message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+class Screenshots:
+    """Numbered full-page screenshots, so the folder reads in the journey's order."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self._count = 0
+
+    def take(self, page: Any, name: str, *, full_page: bool = True) -> Path:
+        self._count += 1
+        path = self.folder / f"{self._count:02d}-{name}.png"
+        page.screenshot(path=path, full_page=full_page)
+        return path

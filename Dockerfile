@@ -2,6 +2,8 @@
 # Soundpiece partner endpoint: `soundpiece-partner serve` as a non-root user.
 # Build:  docker build -t soundpiece-partner .
 # Run:    docker run -p 8000:8000 -e SOUNDPIECE_SECRET_KEY=... -e SOUNDPIECE_DATABASE_URL=... soundpiece-partner
+# SOUNDPIECE_SECRET_KEY is required: without it the service refuses to start (SOUNDPIECE_ALLOW_KEY_FILE=false),
+# rather than keep a generated key on the same /data volume as the secrets it encrypts.
 # `serve` bounds every connection itself (head size, header count, time, connections: README,
 # "Limits on each connection"), so port 8000 can face clients directly. /metrics: set
 # SOUNDPIECE_METRICS_TOKEN, or SOUNDPIECE_METRICS_PORT (e.g. 9100) and publish only 8000.
@@ -28,7 +30,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SOUNDPIECE_DATABASE_URL=sqlite:////data/soundpiece.db \
-    SOUNDPIECE_MAIL_DIR=/data/outbox
+    SOUNDPIECE_MAIL_DIR=/data/outbox \
+    SOUNDPIECE_ALLOW_KEY_FILE=false
 USER 10001:10001
 WORKDIR /data
 EXPOSE 8000

@@ -30,6 +30,7 @@ from partner_endpoint.ratelimit import FailureBudget
 from partner_endpoint.secretbox import load_secret_box
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
+from partner_endpoint.store.github_keys import SharedKeyDocument
 from partner_endpoint.unavailable import TRANSIENT_DATABASE_ERRORS, database_unavailable
 
 
@@ -69,8 +70,12 @@ def create_app(
         refetch_interval=settings.key_refetch_interval,
         fetch_timeout=settings.key_fetch_timeout,
         clock=monotonic,
+        shared=SharedKeyDocument(engine),  # one document and one refetch limit for every process
+        wall_clock=clock,
     )
-    alerts = AlertEndpoint(engine, keys, metrics, settings, clock, key_changed=directory.key_changed)
+    alerts = AlertEndpoint(
+        engine, keys, metrics, settings, clock, monotonic, key_changed=directory.key_changed
+    )
     box = load_secret_box(settings)
     worker = MailWorker.from_settings(engine, settings, metrics, box=box, clock=clock)
     dashboard = (

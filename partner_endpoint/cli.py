@@ -16,12 +16,13 @@ from sqlalchemy import Engine
 from partner_endpoint.clock import utc_now
 from partner_endpoint.logs import configure_logging
 from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import load_secret_box
+from partner_endpoint.secretbox import SecretBox, load_secret_box
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.leaks import list_leaks
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.text import URL_LIMIT, one_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,21 +120,30 @@ def _store(settings: Settings) -> Engine:
     return engine
 
 
+def _keyed_store(settings: Settings) -> tuple[Engine, SecretBox]:
+    """:func:`_store` and the encryption key, for the commands that use or write secrets (serve,
+    mail-worker, migrate, keys create): a key that cannot decrypt what the database holds is refused
+    (SettingsError) before the schema is touched."""
+    engine = make_engine(settings.database_url)
+    box = load_secret_box(settings, keys.stored_secret_samples(engine))
+    migrate(engine)
+    return engine, box
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from partner_endpoint.memory import limit_malloc_arenas
     from partner_endpoint.server.run import serve
 
     limit_malloc_arenas()  # before any thread or worker process exists
-    load_secret_box(settings)  # refuse to start with a missing or invalid encryption key
-    _store(settings).dispose()  # migrate once, before the workers start
+    _keyed_store(settings)[0].dispose()  # check the key and migrate once, before the workers start
     return serve(settings, args.host, args.port, args.workers)
 
 
 def _mail_worker(args: argparse.Namespace, settings: Settings) -> int:
     from partner_endpoint.mail.worker import MailWorker
 
-    engine = _store(settings)
-    worker = MailWorker.from_settings(engine, settings, Metrics(), box=load_secret_box(settings))
+    engine, box = _keyed_store(settings)
+    worker = MailWorker.from_settings(engine, settings, Metrics(), box=box)
 
     async def run() -> int:
         if args.once:
@@ -152,7 +162,7 @@ def _mail_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings).dispose()
+    _keyed_store(settings)[0].dispose()
     _output(args, {"migrated": True}, "database schema is up to date")
     return 0
 
@@ -197,8 +207,8 @@ def _show_allowlist(args: argparse.Namespace, allowlist: tuple[str, ...]) -> int
 
 
 def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    box = load_secret_box(settings)
-    with write_transaction(_store(settings)) as conn:
+    engine, box = _keyed_store(settings)
+    with write_transaction(engine) as conn:
         new = keys.create_key(conn, box, args.account, args.label, utc_now())
     data = {
         "key_id": new.key_id,
@@ -228,7 +238,8 @@ def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
         }
         for r in records
     ]
-    human = "\n".join(f"{r.key_id}\t{r.status}\t…{r.key_suffix}\t{r.label}" for r in records) or "no keys"
+    human = "\n".join(f"{r.key_id}\t{r.status}\t…{r.key_suffix}\t{one_line(r.label)}" for r in records)
+    human = human or "no keys"
     _output(args, data, human)
     return 0
 
@@ -244,9 +255,11 @@ def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 def _leaks_list(args: argparse.Namespace, settings: Settings) -> int:
     with read_transaction(_store(settings)) as conn:
         leaks = list_leaks(conn)
+    # url and source are the alert sender's text: one_line keeps their ESC, CR and LF off the terminal.
     human = (
         "\n".join(
-            f"{e['last_seen']:%Y-%m-%d %H:%M}\tkey {e['key_id']}\t{e['action']}\t{e['source']}\t{e['url']}"
+            f"{e['last_seen']:%Y-%m-%d %H:%M}\tkey {e['key_id']}\t{e['action']}\t"
+            f"{one_line(str(e['source']))}\t{one_line(str(e['url']), URL_LIMIT)}"
             for e in leaks
         )
         or "no leaks"

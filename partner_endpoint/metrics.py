@@ -38,6 +38,16 @@ class Metrics:
         self.tokens = Counter(
             "soundpiece_alert_tokens", "Reported tokens by feedback label", ["label"], registry=r
         )
+        self.rejected_entries = Counter(
+            "soundpiece_alert_entries_rejected",
+            "Entries of signed alert batches that could not be read (the rest of each batch was processed)",
+            registry=r,
+        )
+        self.alert_requests_limited = Counter(
+            "soundpiece_alert_requests_limited",
+            "Alert requests refused (429) because their client failed too often",
+            registry=r,
+        )
         self.signature_failures = Counter(
             "soundpiece_signature_failures", "Rejected alert requests by reason", ["reason"], registry=r
         )

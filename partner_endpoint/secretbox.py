@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -28,6 +29,16 @@ class SecretBox:
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
 
+    def __repr__(self) -> str:
+        return "SecretBox(<keys redacted>)"
+
+    def can_decrypt(self, ciphertext: str) -> bool:
+        try:
+            self.decrypt(ciphertext)
+        except (SettingsError, UnicodeError):
+            return False
+        return True
+
     def decrypt(self, ciphertext: str) -> str:
         try:
             return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
@@ -37,25 +48,55 @@ class SecretBox:
             ) from None
 
 
-def load_secret_box(settings: Settings) -> SecretBox:
-    """The box from ``SOUNDPIECE_SECRET_KEY``, or, for a local SQLite file only, a generated key file.
+def load_secret_box(settings: Settings, stored: Sequence[str] = ()) -> SecretBox:
+    """The box from ``SOUNDPIECE_SECRET_KEY``, or, for a local SQLite file only, a key file beside it.
 
-    A server database (PostgreSQL) without an explicit key is refused: a key
-    that lives on one replica's disk would make the others unable to decrypt.
+    ``stored`` are ciphertexts already in the database (:func:`store.keys.stored_secret_samples`):
+    a box that cannot decrypt them is refused, so a lost or wrong key stops the service at start-up
+    instead of making every stored signing secret unreadable. A key file is generated only while
+    nothing is stored: generating one beside existing secrets would silently orphan them.
+    A server database (PostgreSQL) without an explicit key is refused: a key that lives on one
+    replica's disk would make the others unable to decrypt. ``SOUNDPIECE_ALLOW_KEY_FILE=false``
+    (set in the container image) refuses the key file for SQLite too.
     """
     if settings.secret_key:
-        return SecretBox([k.strip() for k in settings.secret_key.split(",") if k.strip()])
+        box = SecretBox([k.strip() for k in settings.secret_key.split(",") if k.strip()])
+        source = "SOUNDPIECE_SECRET_KEY"
+    else:
+        key_file = _key_file(settings)
+        if not key_file.exists():
+            if stored:
+                raise SettingsError(
+                    f"the database holds encrypted signing secrets but the key file {key_file} is missing: "
+                    "restore it or set SOUNDPIECE_SECRET_KEY; a new key would make them unreadable"
+                )
+            _generate(key_file)
+        box = SecretBox([key_file.read_text().strip()])
+        source = f"the key file {key_file}"
+    for ciphertext in stored:
+        if not box.can_decrypt(ciphertext):
+            raise SettingsError(
+                f"{source} cannot decrypt the signing secrets stored in the database: refusing to start "
+                "(a lost or changed key; when rotating, list the new key first and keep the old one)"
+            )
+    return box
+
+
+def _key_file(settings: Settings) -> Path:
     url = make_url(settings.database_url)
+    if not settings.allow_key_file:
+        raise SettingsError("SOUNDPIECE_SECRET_KEY is required (SOUNDPIECE_ALLOW_KEY_FILE is off)")
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         raise SettingsError("SOUNDPIECE_SECRET_KEY is required unless the database is a local SQLite file")
-    key_file = Path(url.database + ".key")
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(Fernet.generate_key().decode("ascii"))
-        log.warning(
-            "SOUNDPIECE_SECRET_KEY is not set: generated a development key",
-            extra={"fields": {"key_file": str(key_file)}},
-        )
-    return SecretBox([key_file.read_text().strip()])
+    return Path(url.database + ".key")
+
+
+def _generate(key_file: Path) -> None:
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(Fernet.generate_key().decode("ascii"))
+    log.warning(
+        "SOUNDPIECE_SECRET_KEY is not set: generated a development key",
+        extra={"fields": {"key_file": str(key_file)}},
+    )

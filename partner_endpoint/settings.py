@@ -14,7 +14,10 @@ from urllib.parse import urlsplit
 from partner_endpoint.networks import parse_networks
 
 GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+"""GitHub's batches are kilobytes. 2 MiB holds a batch of about 12,000 entries of 175 bytes (a
+10,000-key batch, the size bench/alert_batch.py measures, is 1.75 MB): room for a mass leak, while
+a body is read only once its key identifier is known, so 40 connections cost at most 80 MiB."""
 
 LeakPolicy = Literal["revoke", "flag"]
 
@@ -59,12 +62,14 @@ def _switch(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = "sqlite:///soundpiece.db"
+    database_url: str = field(default="sqlite:///soundpiece.db", repr=False)
+    """May hold the database password (``postgresql+psycopg://user:password@host/db``)."""
     github_keys_url: str = GITHUB_KEYS_URL
-    github_token: str | None = None
-    secret_key: str | None = None
+    github_token: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     """Fernet key(s), comma-separated, newest first; encrypts signing secrets at rest."""
-    smtp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)
+    """May hold the SMTP password (``smtp://user:password@host``)."""
     smtp_ca_file: str | None = None
     mail_from: str = "Soundpiece Security <security@soundpiece.invalid>"
     mail_dir: Path = Path("outbox")
@@ -116,6 +121,16 @@ class Settings:
     metrics_port: int | None = None
     """When set, ``/metrics`` is served on this port only, not on the service port."""
 
+    # --- the alert endpoint (partner_endpoint/github): failed requests per client ------------------
+    alert_failure_limit: int = 30
+    """Failed alert requests (bad or missing signature, oversize body) a client may make before 429,
+    per worker process; 0 turns the limit off."""
+    alert_failure_window: float = 60.0
+    """Seconds in which a client's budget of failed alert requests refills."""
+    allow_key_file: bool = True
+    """Without ``SOUNDPIECE_SECRET_KEY``, keep a generated key in a file beside a SQLite database
+    (development). The container image turns it off: there the file would share the database's volume."""
+
     def __post_init__(self) -> None:
         if self.leak_policy not in ("revoke", "flag"):
             raise SettingsError(
@@ -135,6 +150,8 @@ class Settings:
             raise SettingsError("SOUNDPIECE_AUTH_FAILURE_WINDOW must be positive")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
+        if self.alert_failure_limit < 0 or not 0 < self.alert_failure_window < math.inf:
+            raise SettingsError("SOUNDPIECE_ALERT_FAILURE_LIMIT must be >= 0, _WINDOW positive")
         _check_dashboard_url(self.dashboard_url)
         self._check_bounds()
 
@@ -189,6 +206,8 @@ class Settings:
             values["run_mail_worker"] = _switch(value)
         if (value := get("DASHBOARD")) is not None:
             values["dashboard"] = _switch(value)
+        if (value := get("ALLOW_KEY_FILE")) is not None:
+            values["allow_key_file"] = _switch(value)
         for name, attr, kind in (
             ("MAX_BODY_BYTES", "max_body_bytes", int),
             ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),
@@ -199,6 +218,8 @@ class Settings:
             ("AUTH_FAILURE_WINDOW", "auth_failure_window", float),
             ("MAIL_POLL_INTERVAL", "mail_poll_interval", float),
             ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
+            ("ALERT_FAILURE_LIMIT", "alert_failure_limit", int),
+            ("ALERT_FAILURE_WINDOW", "alert_failure_window", float),
         ):
             if (value := get(name)) is not None:
                 try:

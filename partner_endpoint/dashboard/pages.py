@@ -50,6 +50,7 @@ def _environment() -> jinja2.Environment:
         source=present.source,
         token_kind=present.token_kind,
         is_web_link=present.is_web_link,
+        shown_url=present.shown_url,
         prefix=PREFIX,
     )
     return env

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup, escape
 
 import rules
+from partner_endpoint.text import URL_LIMIT, one_line
 
 _UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute"))
 
@@ -98,8 +99,13 @@ def action(value: str) -> str:
 
 
 def source(value: str) -> str:
-    """GitHub's source names (``pull_request_comment``) in words."""
-    return value.replace("_", " ") or "unknown"
+    """GitHub's source names (``pull_request_comment``) in words, on one printable line."""
+    return one_line(value.replace("_", " ")) or "unknown"
+
+
+def shown_url(url: str) -> str:
+    """A leak's url as it may be shown: one printable line, cut at :data:`text.URL_LIMIT`."""
+    return one_line(url, URL_LIMIT)
 
 
 def token_kind(token_type: str) -> str:
@@ -107,7 +113,10 @@ def token_kind(token_type: str) -> str:
 
 
 def is_web_link(url: str) -> bool:
-    """Only http(s) addresses become links; anything else (``javascript:``) is shown as text."""
+    """Only http(s) addresses become links; anything else (``javascript:``), and an address that had
+    to be changed to be shown (control or bidi characters, cut), is shown as text."""
+    if shown_url(url) != url:
+        return False
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -15,7 +15,7 @@ Label = Literal["true_positive", "false_positive"]
 
 
 class MalformedAlerts(ValueError):
-    """A signed body that is not a JSON array of alert objects: answer 400."""
+    """A signed body that is not a JSON array: answer 400. (Bad entries in an array are :class:`Rejected`.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,32 +41,89 @@ class Alert:
         return Sighting(self.token_hash, self.type, self.url, self.source, self.location_hash)
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An entry that could not be read; the rest of its batch is processed without it."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertBatch:
+    alerts: list[Alert]
+    rejected: list[Rejected]
+
+
+class _BadEntry(ValueError):
+    pass
+
+
 def parse_alerts(body: bytes) -> list[Alert]:
-    """Parse a (signature-verified) body: ``[{"token", "type", "url", "source"}, ...]``."""
+    """The readable alerts of a body (see :func:`parse_batch`)."""
+    return parse_batch(body).alerts
+
+
+def parse_batch(body: bytes) -> AlertBatch:
+    """Parse a (signature-verified) body: ``[{"token", "type", "url", "source"}, ...]``.
+
+    Entries are judged one by one, so one bad entry cannot block the revocation of the keys
+    reported beside it (GitHub retries a failed batch as it is: it would fail forever). An
+    entry is rejected when it is not an object, its token is not a non-empty string of valid
+    text (a lone surrogate such as ``"\\ud800"`` cannot be hashed as GitHub hashed it, and is not
+    ours: our formats are ASCII), or another field is not a string. Invalid text in the other
+    fields is repaired (lone surrogates become U+FFFD), so the sighting is still recorded.
+    """
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
         raise MalformedAlerts("body is not JSON") from None
     if not isinstance(data, list):
         raise MalformedAlerts("body is not a JSON array")
-    return [_alert(item, index) for index, item in enumerate(data)]
+    alerts: list[Alert] = []
+    rejected: list[Rejected] = []
+    for index, item in enumerate(data):
+        try:
+            alerts.append(_alert(item))
+        except _BadEntry as exc:
+            rejected.append(Rejected(index, str(exc)))
+    return AlertBatch(alerts, rejected)
 
 
-def _alert(item: object, index: int) -> Alert:
+def _alert(item: object) -> Alert:
     if not isinstance(item, dict):
-        raise MalformedAlerts(f"item {index} is not an object")
+        raise _BadEntry("not an object")
     fields: dict[str, str] = {}
     for name, required in (("token", True), ("type", True), ("url", False), ("source", False)):
         value = item.get(name)
         if value is None and not required:
             value = ""
         if not isinstance(value, str):
-            raise MalformedAlerts(f"item {index}: {name!r} must be a string")
+            raise _BadEntry(f"{name} is not a string")
         fields[name] = value
-    if not fields["token"]:
-        raise MalformedAlerts(f"item {index}: empty token")
     token = fields["token"]
+    if not token:
+        raise _BadEntry("empty token")
+    if not _is_valid_text(token):
+        raise _BadEntry("token is not valid Unicode text")
+    fields.update({name: _valid_text(fields[name]) for name in ("type", "url", "source")})
     return Alert(**fields, token_hash=rules.identity(token), is_credential=rules.recognise(token) is not None)
+
+
+def _is_valid_text(text: str) -> bool:
+    """Encodable as UTF-8: JSON's ``\\uXXXX`` escapes can make lone surrogates, which are not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD."""
+    if _is_valid_text(text):
+        return text
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
 def feedback(alerts: Sequence[Alert], issued: Iterable[str]) -> list[dict[str, str]]:

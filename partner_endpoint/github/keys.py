@@ -2,7 +2,10 @@
 
 GitHub advises caching and refetching only when an unknown identifier arrives.
 Anyone can send unknown identifiers, so a refetch happens at most once per
-``refetch_interval``; a failed fetch never empties the cache, and until a fetch
+``refetch_interval``: per deployment when the cache is given the database's
+:class:`~partner_endpoint.store.github_keys.SharedKeyDocument` (the service does that: every
+process and replica then shares one document and one limit), else per process. A failed fetch
+never empties the cache, and until a fetch
 succeeds again an unknown identifier is 503 (GitHub retries), not 401. A fetch is bounded
 in time and size as a whole (httpx's timeout is per read, so a trickling or
 endless answer would otherwise hold the fetch lock, and the memory, forever).
@@ -13,20 +16,32 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlalchemy.exc import SQLAlchemyError
 
+from partner_endpoint.clock import utc_now
 from partner_endpoint.github.verify import KeysUnavailable, UnknownKeyIdentifier
 from partner_endpoint.metrics import Metrics
+from partner_endpoint.store.github_keys import SharedDocument, SharedKeyDocument
 
 log = logging.getLogger(__name__)
 
+_SHARED_POLL = 0.05
+"""Seconds between looks at the shared row while another process fetches."""
+_TAKEOVER_AFTER = 3.0
+"""Seconds after which a fetch another process claimed and has not finished may be claimed again: its
+process may have died (a kill -9 mid-fetch), and the request waiting meanwhile has not had its body
+read yet, which the server's request timeout (10 s) also counts. A fetch takes well under a second;
+while GitHub is slower than this, a second fetch may start every 3 s, not once a minute."""
 MAX_DOCUMENT_BYTES = 1024 * 1024
 """GitHub's document is a few kilobytes; anything near this is not it."""
 
@@ -73,6 +88,8 @@ class PublicKeyCache:
         refetch_interval: float = 60.0,
         fetch_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedKeyDocument | None = None,
+        wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._client = client
         self._url = url
@@ -81,9 +98,13 @@ class PublicKeyCache:
         self._refetch_interval = refetch_interval
         self._fetch_timeout = fetch_timeout
         self._clock = clock
+        self._shared = shared
+        self._wall_clock = wall_clock
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
         self._last_fetch: float | None = None
         self._last_fetch_failed = False
+        self._shared_seen: datetime | None = None
+        """``fetched_at`` of the shared document last merged into :attr:`_keys`."""
         self._lock = asyncio.Lock()
 
     async def get(self, key_id: str) -> ec.EllipticCurvePublicKey:
@@ -92,8 +113,12 @@ class PublicKeyCache:
             self._metrics.key_cache_hits.inc()
             return key
         async with self._lock:
-            if key_id not in self._keys and self._may_fetch():
-                await self._fetch()
+            if key_id not in self._keys:
+                if self._shared is not None:
+                    await self._refresh_shared(self._shared, key_id)
+                elif self._may_fetch():
+                    self._last_fetch = self._clock()
+                    await self._fetch()
         if (key := self._keys.get(key_id)) is not None:
             return key
         if not self._keys or self._last_fetch_failed:
@@ -105,15 +130,65 @@ class PublicKeyCache:
     def _may_fetch(self) -> bool:
         return self._last_fetch is None or self._clock() - self._last_fetch >= self._refetch_interval
 
-    async def _fetch(self) -> None:
-        self._last_fetch = self._clock()
+    async def _refresh_shared(self, shared: SharedKeyDocument, key_id: str) -> None:
+        """Take what another process fetched; fetch only when no process did within the interval.
+
+        A process that loses the claim to a fetch still running elsewhere waits for its outcome (at
+        most a few seconds), rather than answer 503 for a key that is on its way; a claim left
+        unfinished longer (its process died) is taken over. Without the
+        database (down, or not migrated) the limit falls back to this process alone.
+        """
+        try:
+            state = await asyncio.to_thread(shared.load)
+        except SQLAlchemyError as exc:
+            log.warning("shared GitHub key document unavailable", extra={"fields": {"error": repr(exc)}})
+            if self._may_fetch():
+                self._last_fetch = self._clock()
+                await self._fetch()
+            return
+        self._take(state)
+        if key_id in self._keys:
+            return
+        interval = timedelta(seconds=self._refetch_interval)
+        takeover = min(self._fetch_timeout + 1, _TAKEOVER_AFTER)
+        abandoned_after = timedelta(seconds=takeover)
+        for _ in range(math.ceil((takeover + 1) / _SHARED_POLL)):  # counted: clocks may be fake
+            now = self._wall_clock()
+            if state.due(now, interval, abandoned_after):
+                if await asyncio.to_thread(shared.claim, now, interval, abandoned_after):
+                    document = await self._fetch()
+                    await asyncio.to_thread(shared.save, document, now)
+                    return
+                state = await asyncio.to_thread(shared.load)  # another process claimed it meanwhile
+            if not state.in_flight:
+                break
+            await asyncio.sleep(_SHARED_POLL)
+            state = await asyncio.to_thread(shared.load)
+        self._take(state)
+
+    def _take(self, state: SharedDocument) -> None:
+        self._last_fetch_failed = state.failed
+        if state.document is not None and state.fetched_at != self._shared_seen:
+            self._merge(state.document)
+            self._shared_seen = state.fetched_at
+
+    def _merge(self, document: str) -> None:
+        try:
+            # Merge rather than replace: a key GitHub stops listing may still sign a retried delivery.
+            self._keys.update(parse_key_document(json.loads(document)))
+        except (ValueError, RecursionError) as exc:  # stored by a process that could read it
+            log.warning("shared GitHub key document unreadable", extra={"fields": {"error": repr(exc)}})
+
+    async def _fetch(self) -> str | None:
+        """Fetch and merge the document; its text, or None if it could not be fetched or used."""
         headers = {"Accept": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
             async with asyncio.timeout(self._fetch_timeout):
                 body = await self._download(headers)
-            keys = parse_key_document(json.loads(body))
+            text = body.decode("utf-8")
+            keys = parse_key_document(json.loads(text))
         except (httpx.HTTPError, ValueError, TimeoutError, RecursionError) as exc:
             self._last_fetch_failed = True
             self._metrics.key_fetches.labels(result="failure").inc()
@@ -121,12 +196,12 @@ class PublicKeyCache:
                 "fetching GitHub public keys failed; keeping the cache",
                 extra={"fields": {"error": type(exc).__name__, "cached_keys": len(self._keys)}},
             )
-            return
+            return None
         self._last_fetch_failed = False
         self._metrics.key_fetches.labels(result="success").inc()
-        # Merge rather than replace: a key GitHub stops listing may still sign a retried delivery.
         self._keys.update(keys)
         log.info("fetched GitHub public keys", extra={"fields": {"key_ids": sorted(keys)}})
+        return text
 
     async def _download(self, headers: dict[str, str]) -> bytes:
         """The response body, refused once it passes :data:`MAX_DOCUMENT_BYTES`."""

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
 from partner_endpoint.mail.letters import Letter, MailContext
-from partner_endpoint.mail.templates import one_line, template
+from partner_endpoint.mail.templates import template
+from partner_endpoint.text import URL_LIMIT, one_line
 
 KIND = "leak_notice"
 
@@ -39,7 +40,8 @@ class LeakNotice:
 
     def letter(self) -> Letter:
         """The outbox entry: one per key and leak event, however often the alert is delivered."""
-        data = asdict(self) | {"seen_at": self.seen_at.isoformat()}
+        # Not dataclasses.asdict: it deep-copies, and a 10,000-key batch builds 10,000 of these.
+        data = {f.name: getattr(self, f.name) for f in fields(self)} | {"seen_at": self.seen_at.isoformat()}
         return Letter(
             kind=KIND,
             recipient=self.recipient,
@@ -62,13 +64,17 @@ def key_url(dashboard_url: str, key_id: int) -> str:
 def render(
     notice: LeakNotice, *, sender: str, docs_url: str, dashboard_url: str | None = None
 ) -> EmailMessage:
-    """``dashboard_url`` None (the dashboard is switched off): the mail names the dashboard, links nowhere."""
+    """``dashboard_url`` None (the dashboard is switched off): the mail names the dashboard, links nowhere.
+
+    Every field that came with the alert (url, source) or from an account (label) is shown through
+    :func:`text.one_line`: a CR/LF in a url must not add lines of its sender's choosing to the mail."""
     label = one_line(notice.label)
+    url = one_line(notice.url, URL_LIMIT)
     page = key_url(dashboard_url, notice.key_id) if dashboard_url else ""
     values = {
         "label": label,
         "suffix": notice.key_suffix,
-        "url": notice.url or "(no URL given)",
+        "url": url or "(no URL given)",
         "source": one_line(notice.source) or "unknown",
         "seen_at": notice.seen_at.strftime("%Y-%m-%d %H:%M UTC"),
         "action_text": ACTION_TEXT.get(notice.action, notice.action),
@@ -76,12 +82,9 @@ def render(
         "key_page": f"Open the key in your dashboard: {page}" if page else "Open your account dashboard.",
     }
     escaped = {k: html.escape(v) for k, v in values.items()}
-    url = notice.url
-    escaped["url_link"] = (
-        f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
-        if url.startswith(("https://", "http://"))
-        else escaped["url"]
-    )
+    # A link only to the url exactly as reported: one that had to be changed to be shown is text only.
+    linkable = url == notice.url and url.startswith(("https://", "http://"))
+    escaped["url_link"] = f'<a href="{escaped["url"]}">{escaped["url"]}</a>' if linkable else escaped["url"]
     escaped["key_page"] = (
         f'<a href="{html.escape(page)}">Open the key in your dashboard</a>'
         if page

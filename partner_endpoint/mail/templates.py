@@ -1,4 +1,5 @@
-"""The mail templates (``string.Template`` files beside this module) and the one-line rule for headers."""
+"""The mail templates (``string.Template`` files beside this module); text in them goes through
+:func:`partner_endpoint.text.one_line`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,3 @@ from string import Template
 @cache
 def template(name: str) -> Template:
     return Template(files("partner_endpoint.mail").joinpath("templates", name).read_text(encoding="utf-8"))
-
-
-def one_line(text: str) -> str:
-    """Control characters out: a label with a newline must not break (or inject) a mail header."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())

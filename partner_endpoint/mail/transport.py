@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 from functools import cache
 from pathlib import Path
@@ -45,7 +45,7 @@ class SmtpTransport:
     envelope_from: str
     implicit_tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ca_file: str | None = None
     timeout: float = 30.0
 
@@ -87,11 +87,14 @@ class EmlDirectory:
     path: Path
 
     async def send(self, mail: Delivery) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Owner-only (0600) files in an owner-only folder: a mail names its recipient and their key."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9.@-]", "_", mail.message_id.strip("<>")) + ".eml"
         target = self.path / name
         temporary = target.with_suffix(".tmp")
-        temporary.write_text(mail.message, encoding="utf-8")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(mail.message)
         os.replace(temporary, target)
 
 

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -18,6 +34,8 @@ def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        _create_private(url.database)
     # A pool as large as the thread pool: overflow connections are closed after use, and reopening
     # (with its PRAGMAs) under load costs more than keeping them.
     engine = create_engine(
@@ -46,6 +64,13 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
+def _create_private(path: str) -> None:
+    """Create the database file owner-only (0600), like the key file: it holds every key's hash and the
+    encrypted signing secrets. SQLite gives its -wal and -shm files the database file's permissions."""
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # no folder: SQLite reports it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction that will write: committed on success, rolled back on error."""
@@ -63,5 +88,58 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 
 def upsert(connection: Connection, table: Table) -> Insert:
     """``INSERT`` with the dialect's ``ON CONFLICT`` support (SQLite and PostgreSQL share the syntax)."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect_insert(connection.dialect.name, table)
+
+
+def dialect_insert(dialect_name: str, table: Table) -> Insert:
+    """:func:`upsert` for a dialect by name, for statements built once and reused."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+# --- many values in one statement ---------------------------------------------------------------------
+#
+# A batch of 10,000 keys must not cost 10,000 statements, nor statements with 10,000 placeholders:
+# building and parsing those took longer than running them. PostgreSQL gets each list as one array
+# parameter (``= ANY(:list)``, ``INSERT … SELECT FROM unnest(:column, …)``), so a statement is short
+# and the same for every batch size; SQLite gets ``IN (…)`` lists of at most ``SQLITE_CHUNK`` values
+# (far below its parameter limit) and executemany for inserts.
+
+SQLITE_CHUNK = 500
+T = TypeVar("T")
+
+
+def one_of(column: Column[Any], name: str, dialect_name: str) -> ColumnElement[bool]:
+    """``column IN :name`` for a list given at execution, in :func:`chunks`."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def chunks(values: Sequence[T], dialect_name: str) -> Iterator[list[T]]:
+    """The values for :func:`one_of`: all at once on PostgreSQL, else ``SQLITE_CHUNK`` at a time."""
+    size = len(values) if dialect_name == "postgresql" else SQLITE_CHUNK
+    for start in range(0, len(values), max(size, 1)):
+        yield list(values[start : start + size])
+
+
+def insert_many(dialect_name: str, table: Table, columns: Sequence[str]) -> Insert:
+    """An ``INSERT`` (with the dialect's ``ON CONFLICT``) of many rows; execute it with :func:`rows_of`."""
+    insert = dialect_insert(dialect_name, table)
+    if dialect_name != "postgresql":
+        return insert
+    arrays = (
+        func.unnest(*(bindparam(c, type_=ARRAY(table.c[c].type)) for c in columns))
+        .table_valued(*columns)
+        .render_derived(name="rows")
+    )
+    return insert.from_select(list(columns), select(*(arrays.c[c] for c in columns)))
+
+
+def rows_of(
+    dialect_name: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+) -> list[Mapping[str, Any]] | dict[str, list[Any]]:
+    """The parameters of :func:`insert_many`: one list per column on PostgreSQL, else the rows."""
+    if dialect_name != "postgresql":
+        return list(rows)
+    return {c: [row[c] for row in rows] for c in columns}

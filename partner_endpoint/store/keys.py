@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, inspect, or_, select, update
 
 import rules
+from partner_endpoint.email_address import owner_address
 from partner_endpoint.networks import Network, parse_network, parse_networks
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import key_changes
@@ -84,8 +85,7 @@ class AuthRecord:
 
 
 def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: datetime) -> int:
-    if "@" not in email or any(ch.isspace() or not ch.isprintable() for ch in email):
-        raise ValueError(f"not an email address: {email!r}")
+    owner_address(email)  # ValueError
     result = conn.execute(
         insert(accounts).values(owner_email=email, ip_allowlist=_allowlist_json(allow_ips), created_at=now)
     )
@@ -329,6 +329,19 @@ def signing_secret(conn: Connection, box: SecretBox, key_id: int) -> str:
     if row is None:
         raise NotFound(f"no key {key_id}")
     return box.decrypt(row[0])
+
+
+def stored_secret_samples(engine: Engine) -> list[str]:
+    """The oldest and the newest stored ciphertexts, to check the encryption key at start-up; none
+    before the schema exists. Two, not all: start-up must stay quick with a million keys, and a
+    rotation that dropped a key still in use shows in the oldest secret."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(signing_secrets.name):
+            return []
+        column = signing_secrets.c.secret_encrypted
+        oldest = conn.execute(select(column).order_by(signing_secrets.c.key_id).limit(1)).scalar()
+        newest = conn.execute(select(column).order_by(signing_secrets.c.key_id.desc()).limit(1)).scalar()
+    return [c for c in dict.fromkeys((oldest, newest)) if c is not None]
 
 
 def find_for_auth(conn: Connection, key_hash: str) -> AuthRecord | None:

@@ -10,17 +10,29 @@ values, so the caller can notify owners in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    case,
+    func,
+    select,
+    union_all,
+    update,
+)
 
 from partner_endpoint.settings import LeakPolicy
 from partner_endpoint.store import key_changes
-from partner_endpoint.store.db import upsert
+from partner_endpoint.store.db import chunks, insert_many, one_of, rows_of
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
 
-_CHUNK = 500
 _NEW_STATUS = {"revoke": "revoked", "flag": "flagged"}
 
 
@@ -74,46 +86,58 @@ NOTHING = BatchOutcome(frozenset(), (), ())
 
 def any_issued(conn: Connection, token_hashes: Sequence[str]) -> bool:
     """Whether any of these hashes names a key or signing secret we issued; takes no lock."""
-    return bool(_lookup(conn, sorted(set(token_hashes)), lock=False))
+    dialect = conn.dialect.name
+    return any(_read_keys(conn, chunk) for chunk in chunks(sorted(set(token_hashes)), dialect))
 
 
 def record_batch(
     conn: Connection, sightings: Sequence[Sighting], *, policy: LeakPolicy, now: datetime
 ) -> BatchOutcome:
-    """Record every sighting of an issued token and apply ``policy`` to its key; the rest are ignored."""
+    """Record every sighting of an issued token and apply ``policy`` to its key; the rest are ignored.
+
+    A handful of statements per batch (per 500 sightings on SQLite), however large: a batch of
+    10,000 keys must be answered well within GitHub's 30 s.
+    """
     issued = _lookup(conn, sorted({s.token_hash for s in sightings}))
     if not issued:
         return NOTHING
     changed = _apply_policy(conn, sorted({k.key_id for k in issued.values()}), policy, now)
     new_status = _NEW_STATUS[policy]
-    leaks: dict[int, KeyLeak] = {}
+    notified: dict[int, Sighting] = {}
     actions: list[tuple[str, int, str]] = []
+    events: dict[tuple[str, str], dict[str, object]] = {}
     for sighting in sightings:
         key = issued.get(sighting.token_hash)
         if key is None:
             continue
-        notify = key.key_id in changed and key.key_id not in leaks
-        status_now = new_status if key.key_id in changed else key.status
-        action = new_status if notify else f"already_{status_now}"
-        event_id = _record_event(conn, key.key_id, sighting, action, now, set_action=notify)
+        notify = key.key_id in changed and key.key_id not in notified
+        action = new_status if notify else f"already_{new_status if key.key_id in changed else key.status}"
         if notify:
-            leaks[key.key_id] = KeyLeak(
-                key_id=key.key_id,
-                owner_email=key.owner_email,
-                label=key.label,
-                key_suffix=key.key_suffix,
-                url=sighting.url,
-                source=sighting.source,
-                action=action,
-                leak_event_id=event_id,
-            )
+            notified[key.key_id] = sighting
         actions.append((sighting.token_hash, key.key_id, action))
-    return BatchOutcome(frozenset(issued), tuple(actions), tuple(leaks.values()))
+        # A location reported twice in one batch is one event; its first report is the one that counts
+        # (a key's notifying report is its first, so it is never dropped here).
+        events.setdefault(
+            (sighting.token_hash, sighting.location_hash), _event_row(key.key_id, sighting, action, now)
+        )
+    event_ids = _record_events(conn, list(events.values()))
+    leaks = tuple(
+        KeyLeak(
+            key_id=key_id,
+            owner_email=issued[sighting.token_hash].owner_email,
+            label=issued[sighting.token_hash].label,
+            key_suffix=issued[sighting.token_hash].key_suffix,
+            url=sighting.url,
+            source=sighting.source,
+            action=new_status,
+            leak_event_id=event_ids[sighting.token_hash, sighting.location_hash],
+        )
+        for key_id, sighting in notified.items()
+    )
+    return BatchOutcome(frozenset(issued), tuple(actions), leaks)
 
 
-# Built once: constructing the statement costs as much as running it for a small batch.
-_HASHES = bindparam("hashes", expanding=True)
-_LOOKUP = (
+_KEYS = (
     select(
         api_keys.c.id,
         api_keys.c.status,
@@ -125,14 +149,62 @@ _LOOKUP = (
     )
     .join(signing_secrets, signing_secrets.c.key_id == api_keys.c.id)
     .join(accounts, accounts.c.id == api_keys.c.account_id)
-    .where(or_(api_keys.c.key_hash.in_(_HASHES), signing_secrets.c.secret_hash.in_(_HASHES)))
-    .order_by(api_keys.c.id)
 )
-_LOCK_KEYS = (
-    select(api_keys.c.id)
-    .where(api_keys.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(api_keys.c.id)
-    .with_for_update()
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    """Built once per dialect: building a statement costs more than running it for a small batch."""
+    upsert = insert_many(dialect, leak_events, _EVENT_COLUMNS)
+    action = case(  # a new action only from the delivery that changed the key, not "already_…"
+        (upsert.excluded.action.startswith("already_", autoescape=True), leak_events.c.action),
+        else_=upsert.excluded.action,
+    )
+    return _Statements(
+        # Two indexed lookups rather than one ``key_hash IN … OR secret_hash IN …``: an OR across
+        # the joined tables made PostgreSQL scan the join.
+        lookup=union_all(
+            _KEYS.where(one_of(api_keys.c.key_hash, "hashes", dialect)),
+            _KEYS.where(one_of(signing_secrets.c.secret_hash, "hashes", dialect)),
+        ),
+        lock=select(api_keys.c.id, api_keys.c.status)
+        .where(one_of(api_keys.c.id, "ids", dialect))
+        .order_by(api_keys.c.id)
+        .with_for_update(),
+        revoke=update(api_keys)
+        .where(one_of(api_keys.c.id, "ids", dialect), api_keys.c.status != "revoked")
+        .values(status="revoked", revoked_at=bindparam("now"))
+        .returning(api_keys.c.id),
+        flag=update(api_keys)
+        .where(one_of(api_keys.c.id, "ids", dialect), api_keys.c.status == "active")
+        .values(status="flagged")
+        .returning(api_keys.c.id),
+        record=upsert.on_conflict_do_update(
+            index_elements=["token_hash", "location_hash"],
+            set_={"last_seen": upsert.excluded.last_seen, "action": action},
+        ).returning(leak_events.c.id, leak_events.c.token_hash, leak_events.c.location_hash),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    lookup: CompoundSelect
+    lock: Select[tuple[int, str]]
+    revoke: Update
+    flag: Update
+    record: Insert
+
+
+_EVENT_COLUMNS = (
+    "key_id",
+    "token_hash",
+    "token_type",
+    "url",
+    "source",
+    "location_hash",
+    "first_seen",
+    "last_seen",
+    "action",
 )
 
 
@@ -140,70 +212,74 @@ def _lookup(conn: Connection, hashes: Sequence[str], *, lock: bool = True) -> di
     """Token hash -> issued key, for API keys and signing secrets alike.
 
     ``lock`` takes the keys' row locks (PostgreSQL) in ascending id order across the whole batch,
-    then reads the keys again as locked. Locking while looking up, chunk by chunk of hashes, gave
+    and takes their status as locked. Locking while looking up, chunk by chunk of hashes, gave
     each batch its own order, and two overlapping batches of over 500 tokens could deadlock.
     """
-    found = _read_keys(conn, hashes)
-    if lock and found and conn.dialect.name == "postgresql":
+    dialect = conn.dialect.name
+    found = {h: key for chunk in chunks(hashes, dialect) for h, key in _read_keys(conn, chunk).items()}
+    if lock and found and dialect == "postgresql":
         ids = sorted({key.key_id for key in found.values()})
-        for start in range(0, len(ids), _CHUNK):
-            conn.execute(_LOCK_KEYS, {"ids": ids[start : start + _CHUNK]})
-        found = _read_keys(conn, hashes)
+        status: dict[int, str] = {}
+        for chunk in chunks(ids, dialect):
+            status.update(
+                (row.id, row.status) for row in conn.execute(_statements(dialect).lock, {"ids": chunk})
+            )
+        found = {h: replace(key, status=status[key.key_id]) for h, key in found.items()}
     return found
 
 
-def _read_keys(conn: Connection, hashes: Sequence[str]) -> dict[str, _IssuedKey]:
+def _read_keys(conn: Connection, hashes: list[str]) -> dict[str, _IssuedKey]:
+    """One chunk (see :func:`chunks`) of hashes."""
     found: dict[str, _IssuedKey] = {}
-    for start in range(0, len(hashes), _CHUNK):
-        chunk = hashes[start : start + _CHUNK]
-        rows = conn.execute(_LOOKUP, {"hashes": chunk}).mappings()
-        wanted = set(chunk)
-        for row in rows:
-            key = _IssuedKey(row["id"], row["status"], row["label"], row["key_suffix"], row["owner_email"])
-            for token_hash in (row["key_hash"], row["secret_hash"]):
-                if token_hash in wanted:
-                    found[token_hash] = key
+    wanted = set(hashes)
+    for row in conn.execute(_statements(conn.dialect.name).lookup, {"hashes": hashes}).mappings():
+        key = _IssuedKey(row["id"], row["status"], row["label"], row["key_suffix"], row["owner_email"])
+        for token_hash in (row["key_hash"], row["secret_hash"]):
+            if token_hash in wanted:
+                found[token_hash] = key
     return found
 
 
 def _apply_policy(conn: Connection, key_ids: list[int], policy: LeakPolicy, now: datetime) -> set[int]:
     """The keys this batch changed. Conditional, so a concurrent or repeated delivery changes nothing."""
-    if policy == "revoke":
-        stmt = (
-            update(api_keys)
-            .where(api_keys.c.id.in_(key_ids), api_keys.c.status != "revoked")
-            .values(status="revoked", revoked_at=now)
-        )
-    else:
-        stmt = (
-            update(api_keys)
-            .where(api_keys.c.id.in_(key_ids), api_keys.c.status == "active")
-            .values(status="flagged")
-        )
-    changed = {row[0] for row in conn.execute(stmt.returning(api_keys.c.id))}
+    statements = _statements(conn.dialect.name)
+    stmt = statements.revoke if policy == "revoke" else statements.flag
+    changed: set[int] = set()
+    for chunk in chunks(key_ids, conn.dialect.name):
+        changed.update(row[0] for row in conn.execute(stmt, {"ids": chunk, "now": now}))
     key_changes.record(conn, now, key_ids=changed)  # so every serving process sees it within 1 s
     return changed
 
 
-def _record_event(
-    conn: Connection, key_id: int, sighting: Sighting, action: str, now: datetime, *, set_action: bool
-) -> int:
-    stmt = upsert(conn, leak_events).values(
-        key_id=key_id,
-        token_hash=sighting.token_hash,
-        token_type=sighting.token_type[:100],
-        url=sighting.url,
-        source=sighting.source[:100],
-        location_hash=sighting.location_hash,
-        first_seen=now,
-        last_seen=now,
-        action=action,
-    )
-    changes = {"last_seen": stmt.excluded.last_seen}
-    if set_action:
-        changes["action"] = stmt.excluded.action
-    stmt = stmt.on_conflict_do_update(index_elements=["token_hash", "location_hash"], set_=changes)
-    return int(conn.execute(stmt.returning(leak_events.c.id)).scalar_one())
+def _event_row(key_id: int, sighting: Sighting, action: str, now: datetime) -> dict[str, object]:
+    return {
+        "key_id": key_id,
+        "token_hash": sighting.token_hash,
+        "token_type": _storable(sighting.token_type[:100]),
+        "url": _storable(sighting.url),
+        "source": _storable(sighting.source[:100]),
+        "location_hash": sighting.location_hash,
+        "first_seen": now,
+        "last_seen": now,
+        "action": action,
+    }
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL's text cannot hold NUL: it becomes U+FFFD (on every backend, so both store the same)."""
+    return text.replace("\0", "\ufffd")
+
+
+def _record_events(conn: Connection, events: list[dict[str, object]]) -> dict[tuple[str, str], int]:
+    """Insert new sightings and move known ones' ``last_seen``; (token, location) -> event id.
+
+    ``events`` holds each (token, location) once: PostgreSQL refuses to update a row twice in one statement.
+    """
+    if not events:
+        return {}
+    dialect = conn.dialect.name
+    rows = conn.execute(_statements(dialect).record, rows_of(dialect, events, _EVENT_COLUMNS))
+    return {(row.token_hash, row.location_hash): row.id for row in rows}
 
 
 def list_leaks(conn: Connection, limit: int = 1000) -> list[dict[str, object]]:

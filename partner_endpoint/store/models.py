@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -126,6 +127,17 @@ mail_outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_mail_outbox_due", "status", "next_attempt_at"),
+)
+
+github_key_document = Table(
+    "github_key_document",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row, id 1
+    Column("document", Text, nullable=True),
+    Column("fetched_at", UTCDateTime, nullable=True),
+    Column("attempted_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("failed", Boolean, nullable=False, default=False),
 )
 
 key_changes = Table(

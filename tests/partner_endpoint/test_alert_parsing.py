@@ -7,7 +7,14 @@ import json
 import pytest
 
 import rules
-from partner_endpoint.github.alerts import MalformedAlerts, feedback, parse_alerts
+from partner_endpoint.github.alerts import (
+    AlertBatch,
+    MalformedAlerts,
+    Rejected,
+    feedback,
+    parse_alerts,
+    parse_batch,
+)
 
 VALID = [
     "spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL",
@@ -50,28 +57,51 @@ def test_look_alikes_are_not_credentials(token: str) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [
-        b"",
-        b"not json",
-        b"\xff\xfe",
-        b'{"token": "x"}',
-        b"[1]",
-        b'[{"type": "t"}]',
-        b'[{"token": 5, "type": "t"}]',
-        b'[{"token": "x", "type": null}]',
-        b'[{"token": "x", "type": "t", "url": 3}]',
-        b'[{"token": "x", "type": "t", "source": []}]',
-        b'[{"token": "", "type": "t"}]',
-        b"[" * 100_000 + b"]" * 100_000,
-    ],
+    [b"", b"not json", b"\xff\xfe", b'{"token": "x"}', b"[" * 100_000 + b"]" * 100_000],
 )
-def test_malformed_bodies_are_rejected(body: bytes) -> None:
+def test_bodies_that_are_not_json_arrays_are_rejected(body: bytes) -> None:
     with pytest.raises(MalformedAlerts):
-        parse_alerts(body)
+        parse_batch(body)
+
+
+BAD_ENTRIES = [
+    (1, "not an object"),
+    ({"type": "t"}, "token is not a string"),
+    ({"token": 5, "type": "t"}, "token is not a string"),
+    ({"token": "x", "type": None}, "type is not a string"),
+    ({"token": "x", "type": "t", "url": 3}, "url is not a string"),
+    ({"token": "x", "type": "t", "source": []}, "source is not a string"),
+    ({"token": "", "type": "t"}, "empty token"),
+    ({"token": "spk_\ud800", "type": "t"}, "token is not valid Unicode text"),
+    ({"token": "\udfff" + VALID[0], "type": "t"}, "token is not valid Unicode text"),
+]
+
+
+@pytest.mark.parametrize(("entry", "reason"), BAD_ENTRIES)
+def test_a_bad_entry_is_rejected_alone_and_its_neighbours_are_read(entry: object, reason: str) -> None:
+    """Before, any bad entry made the whole batch 400 (or 500), and the keys beside it were never revoked."""
+    good = {"token": VALID[0], "type": "soundpiece_api_key", "url": "https://x", "source": "content"}
+    batch = parse_batch(json.dumps([good, entry, good]).encode())
+    assert [alert.token_hash for alert in batch.alerts] == [rules.identity(VALID[0])] * 2
+    assert batch.rejected == [Rejected(1, reason)]
+
+
+def test_lone_surrogates_in_url_source_and_type_are_replaced_not_fatal() -> None:
+    body = json.dumps(
+        [{"token": VALID[0], "type": "t\udc80", "url": "https://x/\ud800y", "source": "\udbffcommit"}]
+    ).encode()
+    assert b"\\ud800" in body  # JSON escapes: the body itself is valid UTF-8
+    (alert,) = parse_alerts(body)
+    assert (alert.type, alert.url, alert.source) == ("t\ufffd", "https://x/\ufffdy", "\ufffdcommit")
+    assert alert.is_credential
+    assert len(alert.location_hash) == 64
+    # A surrogate pair written as two escapes is one character, and is kept.
+    (pair,) = parse_alerts(b'[{"token": "x", "type": "t", "url": "\\ud83d\\ude00"}]')
+    assert pair.url == "\U0001f600"
 
 
 def test_empty_batch_is_valid() -> None:
-    assert parse_alerts(b"[]") == []
+    assert parse_batch(b"[]") == AlertBatch([], [])
 
 
 def test_feedback_has_one_entry_per_reported_token_in_order() -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from tests.support.github import ALERT_PATH, Signer
+from tests.support.invalid_text import invalid_text
 from tests.support.partner import Issued, TestClient, snapshot
 
 HOSTILE = settings(
@@ -21,7 +22,12 @@ HOSTILE = settings(
 )
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=50)
+    | invalid_text(20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
 )
@@ -29,14 +35,20 @@ alert_like = st.lists(
     st.fixed_dictionaries(
         {},
         optional={
-            "token": st.text(max_size=60) | st.integers(),
+            "token": st.text(max_size=60) | invalid_text() | st.integers(),
             "type": st.sampled_from(["soundpiece_api_key", "soundpiece_webhook_secret"]) | json_values,
-            "url": st.text(max_size=40) | json_values,
-            "source": st.text(max_size=20) | json_values,
+            "url": st.text(max_size=40) | invalid_text() | json_values,
+            "source": st.text(max_size=20) | invalid_text(20) | json_values,
         },
     ),
     max_size=5,
 )
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """Many failures from one client: the failure limit has tests of its own (test_alert_requests.py)."""
+    return make_client(alert_failure_limit=0)
 
 
 @pytest.fixture

@@ -81,10 +81,12 @@ def test_accounts_keys_leaks_with_json(env: dict[str, str]) -> None:
 def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     result = cli(env, "keys", "create", "--account", "999", "--label", "x", expect=2)
     assert "no account 999" in result.stderr and "Traceback" not in result.stderr
-    result = cli(env, "accounts", "create", "--email", "x@y", "--allow-ip", "not-a-net", expect=2)
+    result = cli(env, "accounts", "create", "--email", "x@example.org", "--allow-ip", "not-a-net", expect=2)
     assert "Traceback" not in result.stderr
     # A range with bits set after its prefix is a typo (it used to be stored as 192.0.0.0/2).
-    result = cli(env, "accounts", "create", "--email", "x@y", "--allow-ip", "203.0.113.5/2", expect=2)
+    result = cli(
+        env, "accounts", "create", "--email", "x@example.org", "--allow-ip", "203.0.113.5/2", expect=2
+    )
     assert "203.0.113.5/2" in result.stderr and "192.0.0.0/2" in result.stderr
     assert "Traceback" not in result.stderr
     bad_policy = {**env, "SOUNDPIECE_LEAK_POLICY": "ignore"}

@@ -36,11 +36,12 @@ from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
+from tests.support.invalid_text import invalid_text
 from tests.support.partner import snapshot
 
 pytestmark = pytest.mark.slow
 LIMIT = 64 * 1024
-"""Body limit for these tests (the default is 8 MiB); one test checks the default itself."""
+"""Body limit for these tests (the default is 2 MiB); one test checks the default itself."""
 ALLOWLIST = "10.0.0.0/8"
 PROXY_HEADER = "X-Forwarded-For"
 
@@ -179,6 +180,7 @@ def service(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             run_mail_worker=False,
             max_body_bytes=LIMIT,
             trusted_proxy_header=PROXY_HEADER,
+            alert_failure_limit=0,  # thousands of failed alerts from one client: tested on its own
             auth_failure_limit=0,  # thousands of failures from a few addresses: 401, never 429, here
             key_change_delay=24 * 3600,  # the log is read once, below: keys are then served from the cache
         ),
@@ -239,7 +241,8 @@ json_values = st.recursive(
     | st.integers()
     | st.floats()
     | st.text(max_size=50)
-    | st.text(st.characters(codec="utf-8"), max_size=20),
+    | st.text(st.characters(codec="utf-8"), max_size=20)
+    | invalid_text(20),
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
     max_leaves=25,
 )
@@ -248,6 +251,8 @@ tokens = st.one_of(
     st.builds(rules.WEBHOOK_SECRET.mint),
     st.text(max_size=60),
     st.text(st.characters(codec="utf-8"), max_size=60),
+    invalid_text(),
+    st.builds(lambda t, bad: t + bad, st.builds(rules.API_KEY.mint), invalid_text(3)),
     st.integers(10_000, 60_000).map(lambda n: "spk_" + "A" * n),  # huge token strings
     st.builds(lambda t, i: t[:i] + "\x00" + t[i:], st.builds(rules.API_KEY.mint), st.integers(0, 42)),
     json_values,
@@ -258,8 +263,8 @@ alerts = st.lists(
         optional={
             "token": tokens,
             "type": st.sampled_from(["soundpiece_api_key", "soundpiece_webhook_secret"]) | json_values,
-            "url": st.text(max_size=40) | json_values,
-            "source": st.sampled_from(["commit", "Content", "npm"]) | json_values,
+            "url": st.text(max_size=40) | invalid_text() | json_values,
+            "source": st.sampled_from(["commit", "Content", "npm"]) | invalid_text(20) | json_values,
             "extra": json_values,
         },
     ),
@@ -363,9 +368,15 @@ def test_oversize_bodies_are_413_however_framed(
 
 
 def test_default_limit_refuses_nine_mebibytes(signer: Signer, tmp_path: Path) -> None:
-    """The shipped 8 MiB limit, with and without Content-Length; nothing past it is buffered."""
+    """Past the shipped 2 MiB limit, with and without Content-Length; nothing past it is buffered.
+    (The key identifier is looked up before the body is read, so GitHub's key document is served.)"""
+    key_server = KeyServer(signer.document)
     app = create_app(
-        Settings(database_url=f"sqlite:///{tmp_path / 'db'}", secret_key=Fernet.generate_key().decode()),
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'db'}",
+            secret_key=Fernet.generate_key().decode(),
+            github_keys_url=key_server.url,
+        ),
     )
 
     async def main() -> list[int]:
@@ -376,7 +387,10 @@ def test_default_limit_refuses_nine_mebibytes(signer: Signer, tmp_path: Path) ->
         )
         return [declared.status_code, streamed.status_code]
 
-    assert asyncio.run(main()) == [413, 413]
+    try:
+        assert asyncio.run(main()) == [413, 413]
+    finally:
+        key_server.close()
 
 
 # --- API authentication ------------------------------------------------------------------------------

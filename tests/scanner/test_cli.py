@@ -22,7 +22,7 @@ import pytest
 import rules
 from scanner import __version__
 from scanner.sources.files import POOL_THRESHOLD
-from tests.support.processes import HANG_GUARD, wait_measuring
+from tests.support.processes import HANG_GUARD, reaped_peak, wait_measuring
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
@@ -809,10 +809,12 @@ def test_ten_thousand_tokens_on_one_line(tmp_path: Path) -> None:
     write(tmp_path / "keys.json", line)
     argv = [*SCAN, "--no-progress", "--format", "json", "--jobs", "1", "keys.json"]
     with (tmp_path / "out.json").open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out)
-    peak = wait_measuring(proc, timeout=HANG_GUARD)
+        proc = subprocess.Popen(
+            reaped_peak(argv, tmp_path / "peak"), cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out
+        )
+    peak = wait_measuring(proc, timeout=HANG_GUARD, peak_file=tmp_path / "peak")
     assert peak is not None, f"did not finish in {HANG_GUARD} s"
-    assert peak.mib < 400, peak
+    assert peak.reaped_max_kb > 0 and peak.mib < 400, peak
     result, doc = proc, json.loads((tmp_path / "out.json").read_bytes())
     assert result.returncode == 1
     assert [(f["line"], f["column"]) for f in doc["findings"]] == [(1, 3 + 45 * i) for i in range(10_000)]

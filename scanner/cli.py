@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="soundpiece-scan",
         description="Find checksum-valid Soundpiece credentials (spk_ API keys, whsec_ signing secrets).",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to scan; - for stdin")
     parser.add_argument(
@@ -97,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, sized without importing shutil (and with it bz2 and lzma).
+
+    argparse builds a formatter for every ``add_argument``, and its default one
+    imports shutil to ask the terminal's width: 2-3 ms of every start, for help
+    text that is almost never printed.
+    """
+
+    def __init__(self, prog: str) -> None:
+        try:
+            columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.stdout.fileno()).columns
+        except (ValueError, OSError):
+            columns = 80
+        super().__init__(prog, width=max(columns - 2, 40))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -116,13 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from scanner.filters.baseline import load_baseline
-
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     config = _load_config(args)
     baseline_path = args.baseline or config.baseline
-    baseline = load_baseline(baseline_path) if baseline_path and not args.write_baseline else frozenset()
+    baseline: frozenset[str] = frozenset()
+    if baseline_path and not args.write_baseline:
+        from scanner.filters.baseline import load_baseline  # json: imported only when there is one
+
+        baseline = load_baseline(baseline_path)
     sources = _sources(args, config)
     progress = _progress_line(args)
     if args.write_baseline:
@@ -240,11 +259,9 @@ def _path_sources(args: argparse.Namespace, excluder) -> list:
 
 
 def _load_config(args: argparse.Namespace):
-    from pathlib import Path
-
     from scanner.config import Config, load_config
 
-    return Config() if args.no_config else load_config(Path.cwd())
+    return Config() if args.no_config else load_config(os.getcwd())
 
 
 def _progress_line(args: argparse.Namespace):

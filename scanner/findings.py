@@ -10,7 +10,6 @@ live to ``Finding``.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import enum
 from dataclasses import dataclass, field
@@ -120,6 +119,8 @@ class Finding:
         try:
             loc.path.decode("utf-8")
         except UnicodeDecodeError:
+            import base64  # rare: imported only for a name that is not UTF-8
+
             out["path_base64"] = base64.b64encode(loc.path).decode("ascii")
         if loc.commit is not None:
             out["commit"] = loc.commit

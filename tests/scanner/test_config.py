@@ -26,7 +26,7 @@ def test_dedicated_file(tmp_path):
     config = load_config(tmp_path)
     assert config.exclude == ("tests/**", "*.min.js")
     assert config.baseline == str(tmp_path / "b.json")
-    assert config.source == path
+    assert config.source == str(path)
 
 
 def test_pyproject_table(tmp_path):
@@ -54,7 +54,7 @@ def test_dedicated_file_wins_over_pyproject(tmp_path):
     config = load_config(tmp_path)
     assert config.exclude == ("from-dedicated",)
     assert config.baseline is None  # no merging
-    assert config.source == tmp_path / DEDICATED
+    assert config.source == str(tmp_path / DEDICATED)
 
 
 def test_relative_baseline_resolves_against_the_config_directory(tmp_path, monkeypatch):

@@ -190,7 +190,7 @@ def test_hyperscan_database_is_cached_and_a_damaged_cache_is_compiled_again(tmp_
     patterns = [fmt.pattern for fmt in rules.FORMATS]
     expected = HyperscanMatcher(patterns).candidates(memoryview(token))
     assert expected == [(0, len(token) - 1)]
-    (cached,) = cache_dir().glob("hyperscan-*.db")
+    (cached,) = Path(cache_dir()).glob("hyperscan-*.db")
     first = cached.read_bytes()
     assert HyperscanMatcher(patterns).candidates(memoryview(token)) == expected  # loaded, not compiled
     assert cached.read_bytes() == first
@@ -198,7 +198,7 @@ def test_hyperscan_database_is_cached_and_a_damaged_cache_is_compiled_again(tmp_
     assert HyperscanMatcher(patterns).candidates(memoryview(token)) == expected
     assert cached.read_bytes() == first
     other = HyperscanMatcher([patterns[0]])  # other patterns: another file, never the first one
-    assert len(list(cache_dir().glob("hyperscan-*.db"))) == 2
+    assert len(list(Path(cache_dir()).glob("hyperscan-*.db"))) == 2
     assert other.candidates(memoryview(token)) == expected
 
 

@@ -62,6 +62,8 @@ class Engine:
         self._chunk = max(chunk_size, self._overlap + 1)
         self._buf = bytearray(self._overlap + self._chunk)
         self._view = memoryview(self._buf)
+        self._first = self._view[: self._chunk]
+        """Where every input's first chunk is read: one slice made once, not per file."""
         self._head = b""
 
     @property
@@ -102,7 +104,7 @@ class Engine:
         when a token turns up beyond the first chunk, which is rare.
         """
         view, chunk = self._view, self._chunk
-        n = readinto(view[:chunk]) if short_read_is_end else _fill(readinto, view[:chunk])
+        n = readinto(self._first) if short_read_is_end else _fill(readinto, self._first)
         if n < chunk:  # the common case: the whole input fits in one chunk
             if not n:
                 return [], 0

@@ -40,9 +40,11 @@ class HyperscanMatcher:
             found.append((pattern_id, end))
 
         self._on_match = on_match
+        self._scan = self._db.scan
 
     def candidates(self, data: memoryview) -> list[Candidate]:
-        self._db.scan(data, match_event_handler=self._on_match, scratch=self._scratch)
+        # Positional arguments (data, handler, flags, context, scratch): once per file, so it counts.
+        self._scan(data, self._on_match, 0, None, self._scratch)
         if not self._found:
             return []
         found = self._found[:]

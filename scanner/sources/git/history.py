@@ -17,7 +17,7 @@ from scanner.filters.exclude import PathExcluder, drop_excluded
 from scanner.findings import Finding
 from scanner.sources.base import Hit, Opened, Warn
 from scanner.sources.git.attribution import attribute
-from scanner.sources.git.objects import Blob, BlobStream, blob_reader, list_blobs, split_runs
+from scanner.sources.git.objects import LEAN_WALK, Blob, BlobStream, blob_reader, list_blobs, split_runs
 from scanner.sources.git.repo import GitError, Repo, first_line, git_env
 from scanner.stats import ScanStats
 
@@ -106,7 +106,7 @@ class _MissingObjects:
     def __init__(self, repo: Repo) -> None:
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
         self._proc = subprocess.Popen(
-            repo.command("rev-list", "--objects", "--all", "--missing=print"),
+            ["git", *LEAN_WALK, *repo.command("rev-list", "--objects", "--all", "--missing=print")[1:]],
             stdout=subprocess.PIPE,
             stderr=self._err,
             stdin=subprocess.DEVNULL,

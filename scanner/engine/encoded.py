@@ -129,21 +129,28 @@ def _escaped(text: str) -> str:
     return "".join("\\" + c if c in "+/" else c for c in text)
 
 
-def _quad_before(buf: bytes | bytearray | memoryview, pos: int) -> int:
-    """The start of the quad before the one at ``pos``, when the text has one; else ``pos``."""
-    start = pos
-    back = 4
-    while back:
-        start -= 1
-        if start < 0:
-            return pos
-        byte = buf[start]
+def _back_over(buf: bytes | bytearray | memoryview, pos: int, count: int) -> int | None:
+    """Where the ``count``-th base64 character before ``pos`` sits (line breaks skipped).
+
+    None when the text runs out or stops being base64 first.
+    """
+    while count:
+        pos -= 1
+        if pos < 0:
+            return None
+        byte = buf[pos]
         if byte in _LINE_BREAK:
             continue
         if not _IN_ALPHABET[byte]:
-            return pos
-        back -= 1
-    return start
+            return None
+        count -= 1
+    return pos
+
+
+def _quad_before(buf: bytes | bytearray | memoryview, pos: int) -> int:
+    """The start of the quad before the one at ``pos``, when the text has one; else ``pos``."""
+    start = _back_over(buf, pos, 4)
+    return pos if start is None else start
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,19 +173,10 @@ def decode_at(buf: bytes | bytearray | memoryview, end: int, limit: int, image: 
     None when the text around it is not base64 after all (the quad's start is cut off).
     """
     # Back over the image's characters and to the start of its quad.
-    pos = end
-    back = image.chars + image.quad_position
-    while back:
-        pos -= 1
-        if pos < 0:
-            return None
-        byte = buf[pos]
-        if byte in _LINE_BREAK:
-            continue
-        if not _IN_ALPHABET[byte]:
-            return None
-        back -= 1
-    pos = _quad_before(buf, pos)
+    quad_start = _back_over(buf, end, image.chars + image.quad_position)
+    if quad_start is None:
+        return None
+    pos = _quad_before(buf, quad_start)
     # Forward over at most QUADS quads of base64 characters, skipping line breaks.
     positions: list[int] = []
     chars = bytearray()

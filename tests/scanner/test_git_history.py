@@ -417,9 +417,10 @@ def test_a_killed_worker_is_an_error_not_a_hang(repo: Repo, monkeypatch: pytest.
     repo.commit({f"f{i}.txt": "x" * (1000 + i) for i in range(40)}, "many")
     scan_run = history.HistorySource.open
     parent = os.getpid()
+    f0 = repo.git("rev-parse", "HEAD:f0.txt").strip()  # the worker that takes this blob dies
 
     def dies(self, run, stats, warn):
-        if os.getpid() != parent and any(b.size == 1000 for b in run):
+        if os.getpid() != parent and f0 in run:
             os.kill(os.getpid(), signal.SIGKILL)
         return scan_run(self, run, stats, warn)
 

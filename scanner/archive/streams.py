@@ -76,13 +76,15 @@ class Forward(RawFile):
         return self.position
 
     def read(self, size: int = -1) -> bytes:
+        """Exactly ``size`` bytes, fewer only at the end: tarfile takes a short read for a truncated
+        archive, and a decompressor gives one wherever a piece of its input runs out."""
         if size < 0 or size > MAX_READ:
             raise ArchiveError(f"a header larger than {MAX_READ >> 20} MiB")
         if not self.in_member:
             self.metadata += size
             if self.metadata > self._metadata_limit:
                 raise ArchiveError(f"headers larger than {self._metadata_limit >> 20} MiB")
-        return super().read(size) or b""
+        return read_head(self.readinto, size)
 
     def readinto(self, buffer) -> int:
         n = super().readinto(buffer)

@@ -12,6 +12,7 @@ import gzip
 import io
 import lzma
 import os
+import random
 import tarfile
 import zipfile
 from pathlib import Path
@@ -150,6 +151,28 @@ def test_raw_bytes_are_still_scanned(tmp_path: Path) -> None:
     result = run_scan(".", cwd=tmp_path)
     assert found(result) == {("./log.gz", sha(after), None), ("./s.zip!a.txt", sha(stored), None)}
     assert len(result.findings) == 2
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_a_compressed_tar_larger_than_one_read_of_compressed_bytes(tmp_path: Path, mode: str) -> None:
+    """Hundreds of members in several hundred kilobytes of compressed tar (a real package's
+    resources, say): decompression hands tarfile short reads wherever a piece of compressed input
+    runs out, and every member must still be read whole, with no warning, up to a key in the last."""
+    rnd = random.Random(7)
+    members = {
+        f"pkg/file{i:03}.txt": bytes(
+            rnd.choice(b"abcdefghijklmnopqrstuvwxyz \n") for _ in range(rnd.randint(0, 6000))
+        )
+        for i in range(300)
+    }
+    last = key()
+    members["pkg/zz-last.env"] = f"API_KEY={last}\n".encode()
+    data = tar_bytes(members, mode)
+    assert len(data) > 4 * 65536  # several of the decompressor's 64 KiB pieces
+    (tmp_path / "resources.tar").write_bytes(data)
+    result = run_scan(".", cwd=tmp_path)
+    assert result.stderr.count("warning") == 0, result.stderr
+    assert found(result) == {("./resources.tar!pkg/zz-last.env", sha(last), None)}
 
 
 def test_decoys_inside_archives_and_base64_are_never_reported(tmp_path: Path) -> None:

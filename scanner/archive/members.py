@@ -211,7 +211,6 @@ def _metered(kind: str, reader: ReadInto, budget: Budget) -> ReadInto:
         if produced > RATIO_FLOOR and produced > ratio * max(source.consumed, 1):
             raise ArchiveError(
                 f"decompresses more than {ratio} times its size (archive-ratio): a compression bomb?"
-                " the rest is not scanned"
             )
         return n
 

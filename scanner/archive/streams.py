@@ -19,6 +19,12 @@ from scanner.engine import ReadInto
 
 PIECE = 1 << 16
 """Compressed bytes handed to a decompressor at a time."""
+MAX_DIRECTORY = 32 << 20
+"""Largest single read from a zip: its central directory (50,000 entries, the ``archive-members``
+default, with long names take about 10 MB; a fat jar's 30,000 about 3 MB)."""
+XZ_DECODER_MEMORY = 4 << 20
+"""What liblzma's decoder needs besides its dictionary: ``xz -9`` declares a 64 MiB dictionary, the
+default ``archive-window``, and needs 65 MiB to decode."""
 MAX_READ = 2 << 20
 """Largest single read a parser may ask for (tar headers, a zip's central directory read in one go
 would otherwise be as large as the archive claims)."""
@@ -114,10 +120,19 @@ class RandomAccess(io.RawIOBase):
         self._position = max(0, base + offset)
         return self._position
 
+    def read(self, size: int = -1) -> bytes:
+        """At most what is left of the archive: a size read from the archive (zipfile reads its central
+        directory in one go, as large as the end record says) allocates no more than the file holds,
+        and never more than :data:`MAX_DIRECTORY`."""
+        left = max(0, self._size - self._position)
+        size = left if size < 0 else min(size, left)
+        if size > MAX_DIRECTORY:
+            limit = MAX_DIRECTORY >> 20
+            raise ArchiveError(f"a read larger than {limit} MiB (a central directory that large?)")
+        return read_head(self.readinto, size)
+
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
-        if len(view) > MAX_READ:
-            raise ArchiveError(f"a read larger than {MAX_READ >> 20} MiB (a central directory that large?)")
         n = self._pread(view[: max(0, self._size - self._position)], self._position)
         self._position += n
         return n
@@ -149,7 +164,7 @@ def _new(kind: str, limits: Limits):
         return zlib.decompressobj(wbits=31)
     if kind == sniff.BZIP2:
         return bz2.BZ2Decompressor()
-    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=limits.window)
+    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=limits.window + XZ_DECODER_MEMORY)
 
 
 _MAGIC = {sniff.GZIP: b"\x1f\x8b", sniff.BZIP2: b"BZh", sniff.XZ: b"\xfd7zXZ\x00"}
@@ -192,7 +207,14 @@ class _Decompressor:
             data = self._take() if state.needs_input else b""
         try:
             return state.decompress(data, size)
-        except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
+        except lzma.LZMAError as exc:
+            if "memory" in str(exc).lower():  # liblzma's "Memory usage limit exceeded"
+                window = self._limits.window >> 20
+                raise ArchiveError(
+                    f"its dictionary is larger than {window} MiB (archive-window): not opened"
+                ) from None
+            raise ArchiveError(f"corrupt {self._kind} data ({exc})") from None
+        except (zlib.error, OSError, EOFError) as exc:
             raise ArchiveError(f"corrupt {self._kind} data ({exc})") from None
 
     def _take(self) -> bytes:
@@ -236,12 +258,16 @@ def replay(head: bytes, readinto: ReadInto) -> ReadInto:
 
 
 def read_head(readinto: ReadInto, size: int = sniff.HEAD) -> bytes:
-    """Up to ``size`` first bytes of a reader (fewer only at its end)."""
+    """Up to ``size`` first bytes of a reader (fewer only at its end).
+
+    Read in pieces of at most :data:`MAX_READ`: the reader may be a zip member, whose reads go
+    to its archive in the size asked (a nested zip of megabytes is read into memory this way).
+    """
     buf = bytearray(size)
     view = memoryview(buf)
     n = 0
     while n < size:
-        got = readinto(view[n:])
+        got = readinto(view[n : n + MAX_READ])
         if not got:
             break
         n += got

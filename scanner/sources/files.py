@@ -75,7 +75,7 @@ class FileSource:
                 _skip(path, exc, stats, warn)
                 continue
             try:
-                yield path, readinto, lambda fd=fd: reader_at_start(fd)
+                yield path, readinto, lambda fd=fd: FileReader(fd)
             except OSError as exc:  # thrown in by the runner: reading failed
                 _skip(path, exc, stats, warn)
             finally:
@@ -100,18 +100,24 @@ def _skip(path: bytes, exc: OSError, stats: ScanStats, warn: Warn) -> None:
     warn(f"{display_path(path)}: skipped: {exc.strerror or exc}")
 
 
-def reader_at_start(fd: int) -> Callable[[memoryview], int]:
-    """A second reader over an open file, from its first byte (for the engine's line pass)."""
-    offset = 0
-    sparse = _is_sparse(os.fstat(fd))
+class FileReader:
+    """A second reader over an open file, from its first byte (the engine's line pass), that also
+    reads at any offset (``pread``): a zip on disk is opened in place, however large."""
 
-    def readinto(view: memoryview) -> int:
-        nonlocal offset
-        n = _read_sparse(fd, view, offset) if sparse else os.preadv(fd, (view,), offset)
-        offset += n
+    __slots__ = ("_fd", "_offset", "_sparse")
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._offset = 0
+        self._sparse = _is_sparse(os.fstat(fd))
+
+    def pread(self, view: memoryview, offset: int) -> int:
+        return _read_sparse(self._fd, view, offset) if self._sparse else os.preadv(self._fd, (view,), offset)
+
+    def __call__(self, view: memoryview) -> int:
+        n = self.pread(view, self._offset)
+        self._offset += n
         return n
-
-    return readinto
 
 
 _ZEROS = memoryview(bytes(1 << 20))

@@ -175,6 +175,58 @@ def test_a_compressed_tar_larger_than_one_read_of_compressed_bytes(tmp_path: Pat
     assert found(result) == {("./resources.tar!pkg/zz-last.env", sha(last), None)}
 
 
+def test_a_zip_on_disk_larger_than_the_in_memory_bound_is_opened_in_place(tmp_path: Path) -> None:
+    """A 40 MB wheel or jar is common: a file on disk is read at any offset, never held whole."""
+    inside = key()
+    filler = {f"lib/blob{i}.bin": os.urandom(400_000) for i in range(5)}  # stored: 2 MB of zip
+    data = zip_bytes({**filler, "conf/app.env": f"KEY={inside}\n".encode()}, zipfile.ZIP_STORED)
+    (tmp_path / "big.whl").write_bytes(data)
+    result = run_scan(".", "--archive-in-memory", "1MiB", cwd=tmp_path)
+    assert result.stderr == ""
+    assert found(result) == {("./big.whl!conf/app.env", sha(inside), None)}
+
+
+def test_a_zip_in_a_zip_with_a_member_of_megabytes(tmp_path: Path) -> None:
+    """tensorboard's wheel holds webfiles.zip, whose members are megabytes: members are read in
+    pieces, not in reads as large as the engine's buffer (which the zip reader bounds)."""
+    inside = key()
+    big = base64.encodebytes(os.urandom(4 << 20)) + f"\nK={inside}\n".encode()  # compresses 1.3x
+    inner = zip_bytes({"index.js": big})
+    (tmp_path / "tool.whl").write_bytes(zip_bytes({"tool/webfiles.zip": inner}))
+    result = run_scan(".", cwd=tmp_path)
+    assert result.stderr == ""
+    assert found(result) == {("./tool.whl!tool/webfiles.zip!index.js", sha(inside), None)}
+
+
+def test_a_fat_jar_with_a_central_directory_of_megabytes(tmp_path: Path) -> None:
+    """30,000 classes: the directory zipfile reads in one go is 3 MB, all of it within the file."""
+    inside = key()
+    names = {
+        f"com/example/generated/module{i // 100:03}/Class{i:05}.class": b"\xca\xfe" for i in range(30_000)
+    }
+    data = zip_bytes({**names, "BOOT-INF/classes/application.properties": f"k={inside}".encode()})
+    (tmp_path / "app.jar").write_bytes(data)
+    result = run_scan(".", cwd=tmp_path)
+    assert result.stderr == ""
+    assert found(result) == {("./app.jar!BOOT-INF/classes/application.properties", sha(inside), None)}
+
+
+def test_xz_at_its_strongest_preset_is_opened(tmp_path: Path) -> None:
+    """``xz -9`` declares a 64 MiB dictionary; its decoder needs a little more than that."""
+    inside = key()
+    (tmp_path / "dump.sql.xz").write_bytes(lzma.compress(f"INSERT k='{inside}';\n".encode(), preset=9))
+    result = run_scan(".", cwd=tmp_path)
+    assert result.stderr == ""
+    assert found(result) == {("./dump.sql.xz!dump.sql", sha(inside), None)}
+
+
+def test_xz_over_the_window_says_which_bound(tmp_path: Path) -> None:
+    (tmp_path / "dump.sql.xz").write_bytes(lzma.compress(f"k={key()}\n".encode(), preset=9))
+    result = run_scan(".", "--archive-window", "16MiB", cwd=tmp_path)
+    assert "archive-window" in result.stderr and "corrupt" not in result.stderr, result.stderr
+    assert not [f for f in result.findings if "!" in f["path"]]  # the member is not opened
+
+
 def test_decoys_inside_archives_and_base64_are_never_reported(tmp_path: Path) -> None:
     decoys = [bad_checksum(key()), key()[:-2], "spk_<your-key>", "whsec_" + "A" * 32]
     text = "\n".join(f"K{i}={d}" for i, d in enumerate(decoys)).encode()

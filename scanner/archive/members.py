@@ -84,8 +84,9 @@ def _zip(body: Body, budget: Budget, say: Say) -> Iterator[Member]:
     file = body.random_access(limits.in_memory)
     if file is None:
         raise ArchiveError(
-            f"a zip read from a stream is opened only up to {limits.in_memory >> 20} MiB "
-            f"(archive-in-memory); this one is {body.size >> 20} MiB: its members are not scanned"
+            f"a zip inside an archive or read from a stream is opened only up to {limits.in_memory >> 20}"
+            f" MiB (archive-in-memory); this one is {body.size / (1 << 20):.1f} MiB: its members are not"
+            " scanned"
         )
     entries = _zip_entries(file)
     if entries is not None and entries > budget.members_left:

@@ -186,6 +186,20 @@ def test_a_zip_on_disk_larger_than_the_in_memory_bound_is_opened_in_place(tmp_pa
     assert found(result) == {("./big.whl!conf/app.env", sha(inside), None)}
 
 
+def test_a_nested_zip_over_the_in_memory_bound_is_one_warning(tmp_path: Path) -> None:
+    """ray's wheel holds a 32.4 MiB jar: a zip inside a zip must be held to be opened, up to the bound."""
+    beside = key()
+    inner = zip_bytes({"blob.bin": os.urandom(1_300_000)}, zipfile.ZIP_STORED)
+    outer = zip_bytes({"ray/jars/dist.jar": inner, "ray/.env": f"K={beside}".encode()}, zipfile.ZIP_STORED)
+    (tmp_path / "ray.whl").write_bytes(outer)
+    result = run_scan(".", "--archive-in-memory", "1MiB", cwd=tmp_path)
+    assert warnings(result) == [
+        "soundpiece-scan: warning: ./ray.whl!ray/jars/dist.jar: a zip inside an archive or read from a stream"
+        " is opened only up to 1 MiB (archive-in-memory); this one is 1.2 MiB: its members are not scanned"
+    ]
+    assert found(result) == {("./ray.whl!ray/.env", sha(beside), None)}
+
+
 def test_a_zip_in_a_zip_with_a_member_of_megabytes(tmp_path: Path) -> None:
     """tensorboard's wheel holds webfiles.zip, whose members are megabytes: members are read in
     pieces, not in reads as large as the engine's buffer (which the zip reader bounds)."""

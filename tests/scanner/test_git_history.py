@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import rules
 from tests.support.git import Repo, git, run_scan
@@ -468,3 +470,19 @@ def test_a_ref_to_a_missing_commit_still_gives_attributed_findings(repo: Repo) -
         [(introduced, "k.txt", 1), (detached, "d.txt", 2), (detached, "d.txt", 3)]
     )
     assert "refs/heads/broken" in result.stderr
+
+
+@given(
+    st.lists(st.sampled_from([b"?" + b"a" * 40, b"b" * 40 + b" path", b"c" * 40, b"", b"?"]), max_size=40),
+    st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=20),
+)
+def test_missing_objects_are_counted_across_any_chunking(lines: list[bytes], cuts: list[int]) -> None:
+    from scanner.sources.git.history import count_missing
+
+    text = b"".join(line + b"\n" for line in lines)
+    chunks, at, i = [], 0, 0
+    while at < len(text):
+        chunks.append(text[at : at + cuts[i % len(cuts)]])
+        at += cuts[i % len(cuts)]
+        i += 1
+    assert count_missing(chunks) == sum(1 for line in lines if line.startswith(b"?"))

@@ -26,8 +26,8 @@ XZ_DECODER_MEMORY = 4 << 20
 """What liblzma's decoder needs besides its dictionary: ``xz -9`` declares a 64 MiB dictionary, the
 default ``archive-window``, and needs 65 MiB to decode."""
 MAX_READ = 2 << 20
-"""Largest single read a parser may ask for (tar headers, a zip's central directory read in one go
-would otherwise be as large as the archive claims)."""
+"""Largest read tarfile may ask for between members (a header that claims gigabytes would otherwise be
+gathered in memory), and the piece :func:`read_head` reads in."""
 
 
 class ArchiveError(Exception):

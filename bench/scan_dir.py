@@ -358,26 +358,10 @@ def plant_carriers(folder: Path, rng: random.Random) -> list[dict]:
     """One credential in each carrier of :data:`CARRIERS`, none of them visible as raw bytes."""
     import base64
     import gzip
-    import io
     import lzma
-    import tarfile
-    import zipfile
 
-    def zipped(members: dict[str, bytes]) -> bytes:
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in members.items():
-                archive.writestr(name, data)
-        return out.getvalue()
-
-    def tarred(members: dict[str, bytes], mode: str) -> bytes:
-        out = io.BytesIO()
-        with tarfile.open(fileobj=out, mode=mode) as archive:
-            for name, data in members.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-        return out.getvalue()
+    from tests.support.archives import tar_bytes as tarred
+    from tests.support.archives import zip_bytes as zipped
 
     folder.mkdir(parents=True)
     out = []

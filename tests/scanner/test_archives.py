@@ -13,7 +13,6 @@ import io
 import lzma
 import os
 import random
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 import zstandard
 
 import rules
+from tests.support.archives import tar_bytes, zip_bytes
 from tests.support.git import Repo, run_scan
 
 
@@ -30,24 +30,6 @@ def key() -> str:
 
 def sha(token: str) -> str:
     return rules.identity(token)
-
-
-def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", method) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
-def tar_bytes(members: dict[str, bytes], mode: str = "w") -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode=mode) as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def bad_checksum(token: str) -> str:

@@ -4,11 +4,8 @@ or not), zipped or tarred, is found exactly once, under the outer path."""
 from __future__ import annotations
 
 import base64
-import io
 import os
-import tarfile
 import tempfile
-import zipfile
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,24 +15,17 @@ from scanner.archive.limits import Limits
 from scanner.engine import Engine
 from scanner.run import scan
 from scanner.sources.files import FileSource
+from tests.support.archives import tar_bytes, zip_bytes
 
 ENGINE = Engine()
 
 
 def _zip(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("inner/file.txt", data)
-    return out.getvalue()
+    return zip_bytes({"inner/file.txt": data})
 
 
 def _tar(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        info = tarfile.TarInfo("inner/file.txt")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    return tar_bytes({"inner/file.txt": data}, "w:gz")
 
 
 def _base64(data: bytes, wrap: int | None, url: bool) -> bytes:

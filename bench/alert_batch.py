@@ -36,8 +36,7 @@ import common  # noqa: F401  (puts the repository root on sys.path, for tests.su
 import httpx
 from cryptography.fernet import Fernet
 from endpoint_load import BIN, HOST, process
-from sqlalchemy import Engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, select
 
 import rules
 from partner_endpoint.github.alerts import parse_alerts
@@ -49,6 +48,7 @@ from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, signing_secrets
 from tests.support.github import ALERT_PATH, KeyServer, Signer
 from tests.support.processes import free_port
+from tests.support.services import scratch_schema
 
 POSTGRES_URL = os.environ.get(
     "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -130,21 +130,11 @@ def database(backend: str, tmp: Path, postgres_url: str) -> Iterator[str]:
         engine.dispose()
         yield url
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        engine = make_engine(rendered)
+    with scratch_schema(postgres_url, "bench") as url:
+        engine = make_engine(url)
         migrate(engine)
         engine.dispose()
-        yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        yield url
 
 
 def in_process(url: str, secret_key: str, count: int) -> dict[str, Any]:

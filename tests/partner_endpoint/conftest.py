@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from partner_endpoint.app import create_app
 from partner_endpoint.secretbox import SecretBox
@@ -23,6 +21,7 @@ from partner_endpoint.store.migrate import migrate
 from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer
 from tests.support.partner import Clock, Issued, TestClient, start_client
+from tests.support.services import scratch_schema
 
 POSTGRES_URL = os.environ.get(
     "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -38,17 +37,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    schema = f"pe_{uuid.uuid4().hex[:16]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with scratch_schema(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture

@@ -16,14 +16,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from partner_endpoint.app import create_app
-from partner_endpoint.github.alerts import parse_alerts
-from partner_endpoint.leak_response import record_and_notify
 from partner_endpoint.settings import Settings, SettingsError
-from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.store.db import read_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, metadata, sign_in_links
 from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
-from tests.support.github import alert_body
-from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.partner import Clock, Issued, TestClient, report_leak, rows
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -354,14 +351,15 @@ def test_labels_urls_and_sources_are_shown_as_text(
     reveal, api_key, _secret = browser.create_key("<script>alert(1)</script>")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in reveal.text
     for hostile in ("javascript:alert(2)", 'https://x.example/"><script>alert(3)</script>'):
-        with write_transaction(engine) as conn:
-            record_and_notify(
-                conn,
-                [a.sighting for a in parse_alerts(alert_body(api_key, url=hostile, source="<b>x</b>"))],
-                policy="flag",
-                now=clock.wall(),
-                sender="s@example.com",
-            )
+        report_leak(
+            engine,
+            api_key,
+            clock.wall(),
+            url=hostile,
+            source="<b>x</b>",
+            policy="flag",
+            sender="s@example.com",
+        )
     key_id = max(r["id"] for r in rows(engine, api_keys))
     for path in (f"{PREFIX}/keys", f"{PREFIX}/keys/{key_id}", f"{PREFIX}/keys/{key_id}/delete"):
         page = browser.get(path).text

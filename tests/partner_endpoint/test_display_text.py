@@ -16,19 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from partner_endpoint.github.alerts import parse_alerts
-from partner_endpoint.leak_response import record_and_notify
 from partner_endpoint.mail.letters import MailContext
 from partner_endpoint.mail.queue import Composer
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from partner_endpoint.store.outbox import OutgoingMail
 from partner_endpoint.text import ELLIPSIS, URL_LIMIT, one_line
 from tests.support.dashboard import PREFIX, Browser
-from tests.support.github import Signer, alert_body, post_alert
+from tests.support.github import Signer, post_alert
 from tests.support.invalid_text import invalid_text
-from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.partner import Clock, Issued, TestClient, report_leak, rows
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 FORGED = (
@@ -136,14 +133,9 @@ def test_the_dashboard_shows_a_leak_url_and_source_on_one_printable_line(
     browser.sign_in("owner@example.com")
     _reveal, api_key, _secret = browser.create_key("ci")
     url = "https://x.example/a\r\nIMPORTANT: not revoked \u202egnp.exe"
-    with write_transaction(engine) as conn:
-        record_and_notify(
-            conn,
-            [a.sighting for a in parse_alerts(alert_body(api_key, url=url, source="co\x1bmmit"))],
-            policy="flag",
-            now=clock.wall(),
-            sender="s@example.com",
-        )
+    report_leak(
+        engine, api_key, clock.wall(), url=url, source="co\x1bmmit", policy="flag", sender="s@example.com"
+    )
     key_id = max(r["id"] for r in rows(engine, api_keys))
     page = browser.get(f"{PREFIX}/keys/{key_id}").text
     assert not any(ch in page for ch in "\u202e\x1b\r")

@@ -20,8 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine, text
 
-from partner_endpoint.github.alerts import parse_alerts
-from partner_endpoint.leak_response import record_and_notify
 from partner_endpoint.mail.backoff import backoff_seconds
 from partner_endpoint.mail.letters import Kind, Letter, MailContext
 from partner_endpoint.mail.queue import Composer, queue
@@ -35,7 +33,7 @@ from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
 from tests.support.github import Signer, alert_body, post_alert
-from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.partner import Clock, Issued, TestClient, report_leak, rows
 from tests.support.processes import HANG_GUARD, free_port, wait_for
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
@@ -116,14 +114,9 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
 def leak(
     engine: Engine, issued: Issued, clock: Clock, url: str = "https://github.com/o/r/blob/main/.env"
 ) -> None:
-    with write_transaction(engine) as conn:
-        record_and_notify(
-            conn,
-            [a.sighting for a in parse_alerts(alert_body(issued.api_key, url=url, source="commit"))],
-            policy="revoke",
-            now=clock.wall(),
-            sender=SENDER,
-        )
+    report_leak(
+        engine, issued.api_key, clock.wall(), url=url, source="commit", policy="revoke", sender=SENDER
+    )
 
 
 def worker(engine: Engine, transport: Any, clock: Clock, **kwargs: Any) -> MailWorker:

@@ -14,8 +14,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # StarletteDeprecationWarning: it would like httpx2; httpx is installed
     from starlette.testclient import TestClient
 
-from partner_endpoint.store.db import read_transaction
+from partner_endpoint.github.alerts import parse_alerts
+from partner_endpoint.leak_response import record_and_notify
+from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from tests.support.github import alert_body
 
 
 def start_client(app: Starlette, client: tuple[str, int] = ("127.0.0.1", 50000)) -> TestClient:
@@ -31,6 +34,20 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "leaks": conn.execute(select(func.count()).select_from(leak_events)).scalar_one(),
             "mails": conn.execute(select(func.count()).select_from(mail_outbox)).scalar_one(),
         }
+
+
+def report_leak(
+    engine: Engine, api_key: str, now: datetime, *, url: str, source: str, policy: str, sender: str
+) -> None:
+    """GitHub's report of ``api_key`` at ``url``, recorded as the endpoint records it (no HTTP)."""
+    with write_transaction(engine) as conn:
+        record_and_notify(
+            conn,
+            [a.sighting for a in parse_alerts(alert_body(api_key, url=url, source=source))],
+            policy=policy,
+            now=now,
+            sender=sender,
+        )
 
 
 def rows(engine: Engine, table: Any) -> list[dict[str, Any]]:

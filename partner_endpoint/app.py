@@ -95,6 +95,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        await directory.sync()
         tasks = [asyncio.create_task(directory.run_forever(stop))]
         if settings.run_mail_worker:
             tasks.append(asyncio.create_task(worker.run_forever(stop)))

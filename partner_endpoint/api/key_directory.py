@@ -69,6 +69,7 @@ class KeyDirectory:
         self._synced_at = -math.inf
         self._pending: dict[int, datetime] = {}
         self._flushing = asyncio.Lock()
+        self._syncing = asyncio.Lock()
         self._poll_failures = 0
 
     # --- the hot path ---------------------------------------------------------------------------
@@ -126,16 +127,28 @@ class KeyDirectory:
         self._cache.drop_account(account_id)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Follow the key change log and write last uses until ``stop``; then write what is queued."""
-        while not stop.is_set():
-            await self.sync()
-            await self.flush_last_used()
+        """Follow the key change log and write last uses until ``stop``; then write what is queued.
+
+        The first read is the caller's, awaited at start-up, so the cache is believed from the
+        first request on; this loop reads every ``change_delay / 2`` seconds after it."""
+        while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._delay / 2)
+            if stop.is_set():
+                break
+            await self.sync()
+            await self.flush_last_used()
         await self.flush_last_used()
 
     async def sync(self) -> None:
-        """Read the change log once and apply it; failures leave the cache to go stale (and unused)."""
+        """Read the change log once and apply it; failures leave the cache to go stale (and unused).
+
+        Reads never overlap: two first reads finishing out of order would clear the cache after a
+        fill made in between, and two reads from one cursor would each move it on."""
+        async with self._syncing:
+            await self._sync()
+
+    async def _sync(self) -> None:
         started = self._freshness_clock()
         try:
             changes, self._cursor = await run_in_threadpool(self._read_changes, self._cursor)

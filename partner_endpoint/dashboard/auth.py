@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+import rules
 from partner_endpoint.dashboard.forms import FormError, read_form, safe_next
 from partner_endpoint.dashboard.pages import PREFIX, Pages
 from partner_endpoint.metrics import Metrics
@@ -41,10 +42,6 @@ _CSRF_CONTEXT = b"soundpiece dashboard csrf v1"
 def new_token() -> str:
     """256 random bits, URL-safe (43 characters)."""
     return secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
 def well_formed(token: str | None) -> str | None:
@@ -169,7 +166,7 @@ class SessionAuth:
     def _load(self, token: str) -> Viewer | None:
         now = self._clock()
         with read_transaction(self._engine) as conn:
-            session = sessions.find_session(conn, token_hash(token), now, self.idle, self.lifetime)
+            session = sessions.find_session(conn, rules.identity(token), now, self.idle, self.lifetime)
             if session is None:
                 return None
             owned = keys.accounts_of(conn, session.email)

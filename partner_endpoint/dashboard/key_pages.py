@@ -22,8 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+import rules
 from partner_endpoint.dashboard import present
-from partner_endpoint.dashboard.auth import SessionAuth, Viewer, token_hash
+from partner_endpoint.dashboard.auth import SessionAuth, Viewer
 from partner_endpoint.dashboard.forms import FormError, ListOptions, clean_label, nonce, whole_number
 from partner_endpoint.dashboard.pages import PREFIX, Pages
 from partner_endpoint.metrics import Metrics
@@ -219,7 +220,7 @@ class KeyPages:
         self, request: Request, viewer: Viewer, label: str, request_id: str, replacing: keys.KeyRecord | None
     ) -> Response:
         """Create the key and show it, once, in this response; a form sent again shows nothing new."""
-        form_id = token_hash(f"{viewer.session.session_id}:{request_id}")
+        form_id = rules.identity(f"{viewer.session.session_id}:{request_id}")
         account_id = viewer.account.account_id if replacing is None else replacing.account_id
         outcome = await run_in_threadpool(self._create, account_id, label, form_id, replacing)
         if isinstance(outcome, int):

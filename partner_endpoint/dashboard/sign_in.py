@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+import rules
 from partner_endpoint.api.auth import client_address
-from partner_endpoint.dashboard.auth import SessionAuth, csrf_token, new_token, token_hash, well_formed
+from partner_endpoint.dashboard.auth import SessionAuth, csrf_token, new_token, well_formed
 from partner_endpoint.dashboard.forms import FormError, clean_email, safe_next, whole_number
 from partner_endpoint.dashboard.pages import PREFIX, Pages
 from partner_endpoint.mail.queue import queue
@@ -106,7 +107,7 @@ class SignIn:
         outcome = await run_in_threadpool(self._request_link, email, after, client_bucket(address))
         log.info(
             "dashboard sign-in link requested",
-            extra={"fields": {"address_hash": token_hash(email), "outcome": outcome}},
+            extra={"fields": {"address_hash": rules.identity(email), "outcome": outcome}},
         )
         if outcome == "limited":
             self._metrics.sign_in_requests.labels(result="rate_limited").inc()
@@ -128,7 +129,7 @@ class SignIn:
         with write_transaction(self._engine) as conn:
             rate_limits.prune(conn, now, RATE_WINDOW)
             sessions.prune(conn, now, self._auth.idle, self._auth.lifetime)
-            by_address = rate_limits.hit(conn, f"sign-in-address:{token_hash(email)}", now, RATE_WINDOW)
+            by_address = rate_limits.hit(conn, f"sign-in-address:{rules.identity(email)}", now, RATE_WINDOW)
             by_client = rate_limits.hit(conn, client, now, RATE_WINDOW)
             if (
                 by_address > self._settings.sign_in_limit_per_address
@@ -139,7 +140,7 @@ class SignIn:
             if not owned:
                 return "no-account"
             token = new_token()
-            link_id = sessions.create_link(conn, token_hash(token), email, after, now, LINK_LIFETIME)
+            link_id = sessions.create_link(conn, rules.identity(token), email, after, now, LINK_LIFETIME)
             # To the address as the account has it, not as typed: the typed one only matched it.
             mail = SignInMail(owned[0].owner_email, link_id, token, now, now + LINK_LIFETIME)
             queue(conn, [mail.letter()], sender=self._settings.mail_from, now=now, box=self._box)
@@ -159,7 +160,7 @@ class SignIn:
 
     def _usable(self, token: str) -> bool:
         with read_transaction(self._engine) as conn:
-            return sessions.link_is_usable(conn, token_hash(token), self._clock())
+            return sessions.link_is_usable(conn, rules.identity(token), self._clock())
 
     async def use_link(self, request: Request) -> Response:
         form = await self._auth.anonymous_form(request)
@@ -181,15 +182,15 @@ class SignIn:
     def _start(self, token: str, previous: str | None) -> tuple[str, int, str | None] | None:
         now = self._clock()
         with write_transaction(self._engine) as conn:
-            link = sessions.redeem_link(conn, token_hash(token), now)
+            link = sessions.redeem_link(conn, rules.identity(token), now)
             owned = [] if link is None else keys.accounts_of(conn, link.email)
             if link is None or not owned:
                 return None
             if previous is not None:
-                sessions.end_session(conn, token_hash(previous))
+                sessions.end_session(conn, rules.identity(previous))
             session_token = new_token()
             session_id = sessions.start_session(
-                conn, token_hash(session_token), link.email, owned[0].account_id, now
+                conn, rules.identity(session_token), link.email, owned[0].account_id, now
             )
         return session_token, session_id, link.next_path
 
@@ -217,7 +218,7 @@ class SignIn:
 
     def _end(self, token: str) -> None:
         with write_transaction(self._engine) as conn:
-            sessions.end_session(conn, token_hash(token))
+            sessions.end_session(conn, rules.identity(token))
 
     async def switch_account(self, request: Request) -> Response:
         posted = await self._auth.signed_form(request)

@@ -8,7 +8,6 @@ Host header, so nobody can have us mail a link to their own server.
 
 from __future__ import annotations
 
-import hashlib
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+import rules
 from partner_endpoint.mail.letters import Letter, MailContext
 from partner_endpoint.mail.templates import template
 
@@ -45,7 +45,7 @@ class SignInMail:
             "expires_at": self.expires_at.isoformat(),
         }
         # Named by the link's hash, not its id: SQLite reuses the ids of pruned links.
-        dedupe_key = f"sign-in-{hashlib.sha256(self.token.encode()).hexdigest()[:32]}"
+        dedupe_key = f"sign-in-{rules.identity(self.token)[:32]}"
         return Letter(kind=KIND, recipient=self.recipient, dedupe_key=dedupe_key, data=data)
 
     @classmethod

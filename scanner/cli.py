@@ -18,22 +18,12 @@ from scanner import __version__
 from scanner.errors import ScanError, UsageError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-_LIMIT_OPTIONS = (
-    ("archive-depth", "depth", "archives inside archives opened (0: none)"),
-    ("archive-member-bytes", "member_bytes", "decompressed bytes read from one member"),
-    ("archive-bytes", "archive_bytes", "decompressed bytes read from one archive, all members"),
-    ("archive-ratio", "ratio", "largest decompression ratio of a member past 1 MiB"),
-    ("archive-members", "members", "entries listed in one archive"),
-    ("archive-in-memory", "in_memory", "largest archive held in memory to be opened"),
-    ("archive-window", "window", "memory an xz or zstd decompressor may take"),
-)
-"""The archive bounds as options (``--archive-depth``...): the configuration's keys, the same names."""
 UNNAMED = object()
 """``--git`` given without REPO: the repository is the one PATH, or the current directory."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from scanner.archive.limits import Limits
+    from scanner.archive.limits import OPTIONS, SIZES, Limits
     from scanner.report import FORMATS
 
     parser = argparse.ArgumentParser(
@@ -89,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "archive bounds", "what one archive may cost (sizes in bytes, or with KiB, MiB, GiB)"
     )
     defaults = Limits()
-    for option, name, meaning in _LIMIT_OPTIONS:
+    for option, name, meaning in OPTIONS:
         value = getattr(defaults, name)
-        shown = f"{value >> 20}MiB" if option.endswith(("bytes", "memory", "window")) else str(value)
+        shown = f"{value >> 20}MiB" if name in SIZES else str(value)
         bounds.add_argument(f"--{option}", dest=f"limit_{name}", metavar="N", help=f"{meaning} ({shown})")
     parser.add_argument("--list-rules", action="store_true", help="print the token formats and exit")
     parser.add_argument("--version", action="version", version=f"soundpiece-scan {__version__}")
@@ -182,11 +172,11 @@ def _judge(args: argparse.Namespace):
 
 def _expansion(args: argparse.Namespace, config):
     """Plain mode, and the archive bounds: the defaults, then the configuration, then the options."""
-    from scanner.archive.limits import Limits
+    from scanner.archive.limits import OPTIONS, Limits
     from scanner.config import parse_limit
 
     values = dict(config.limits)
-    for option, name, _ in _LIMIT_OPTIONS:
+    for option, name, _ in OPTIONS:
         given = getattr(args, f"limit_{name}")
         if given is not None:
             try:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.archive.limits import Limits
+from scanner.archive.limits import OPTIONS, SIZES
 from scanner.errors import ScanError
 
 DEDICATED_FILE = ".soundpiece-scan.toml"
@@ -30,9 +30,8 @@ PYPROJECT_FILE = "pyproject.toml"
 TOOL_TABLE = "soundpiece-scan"
 MAX_BYTES = 4 * 1024 * 1024
 """Larger config files are refused rather than parsed."""
-LIMIT_KEYS = {f"archive-{name.replace('_', '-')}": name for name in Limits.names()}
-"""``archive-member-bytes`` -> :attr:`Limits.member_bytes`, and so on."""
-_SIZE_KEYS = ("member_bytes", "archive_bytes", "in_memory", "window")
+LIMIT_KEYS = {key: name for key, name, _ in OPTIONS}
+"""``archive-member-bytes`` -> :attr:`Limits.member_bytes`, and so on: the command line's names."""
 _KEYS = ("baseline", "exclude", "plain", *LIMIT_KEYS)
 
 
@@ -127,12 +126,12 @@ def parse_limit(name: str, value: object) -> int:
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and (m := _SIZE.fullmatch(value)) and m.group(2).lower() in _UNITS:
-        if m.group(2) and name not in _SIZE_KEYS:
+        if m.group(2) and name not in SIZES:
             raise ValueError(f"{value!r} is not a count")
         number = int(m.group(1)) * _UNITS[m.group(2).lower()]
     else:
         shown = repr(value) if isinstance(value, str) else type(value).__name__
-        raise ValueError(f"{shown} is not a number" + (" or a size (256MiB)" if name in _SIZE_KEYS else ""))
+        raise ValueError(f"{shown} is not a number" + (" or a size (256MiB)" if name in SIZES else ""))
     lowest = 0 if name == "depth" else 1
     if number < lowest:
         raise ValueError(f"must be at least {lowest}")

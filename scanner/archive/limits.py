@@ -7,7 +7,7 @@ its own budget is spent. The raw bytes of every input are scanned anyway.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 MIB = 1 << 20
 
@@ -32,9 +32,20 @@ class Limits:
     window: int = 64 * MIB
     """Memory a decompressor may take (xz's dictionary, zstd's window); larger ones are refused."""
 
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+
+OPTIONS = (
+    ("archive-depth", "depth", "archives inside archives opened (0: none)"),
+    ("archive-member-bytes", "member_bytes", "decompressed bytes read from one member"),
+    ("archive-bytes", "archive_bytes", "decompressed bytes read from one archive, all members"),
+    ("archive-ratio", "ratio", "largest decompression ratio of a member past 1 MiB"),
+    ("archive-members", "members", "entries listed in one archive"),
+    ("archive-in-memory", "in_memory", "largest archive held in memory to be opened"),
+    ("archive-window", "window", "memory an xz or zstd decompressor may take"),
+)
+"""Each bound's name as an option (``--archive-bytes``), a configuration key and in warnings; its
+:class:`Limits` field; what it bounds. The one place these names are written."""
+SIZES = frozenset({"member_bytes", "archive_bytes", "in_memory", "window"})
+"""The fields that are byte sizes (written with KiB, MiB or GiB); the others are counts."""
 
 
 RATIO_FLOOR = 1 * MIB

@@ -375,6 +375,30 @@ def test_bounds_and_plain_from_the_configuration(tmp_path: Path) -> None:
     assert result.code == 2 and "archive-depth" in result.stderr
 
 
+DOCUMENTED_BOUNDS = {  # as the README's table of bounds and the warnings name them
+    "archive-depth": "1",
+    "archive-member-bytes": "1KiB",
+    "archive-bytes": "2MiB",
+    "archive-ratio": "10",
+    "archive-members": "5",
+    "archive-in-memory": "1MiB",
+    "archive-window": "8MiB",
+}
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_BOUNDS)
+def test_each_bound_has_one_name_in_options_and_configuration(tmp_path: Path, name: str) -> None:
+    """``archive-bytes`` was once ``archive-archive-bytes`` in the configuration only."""
+    value = DOCUMENTED_BOUNDS[name]
+    (tmp_path / "a.env").write_text("nothing here\n")
+    (tmp_path / ".soundpiece-scan.toml").write_text(f'{name} = "{value}"\n')
+    assert run_scan(".", cwd=tmp_path, config=True).code == 0
+    assert run_scan(".", f"--{name}", value, cwd=tmp_path).code == 0
+    (tmp_path / ".soundpiece-scan.toml").write_text(f'{name} = "lots"\n')
+    result = run_scan(".", cwd=tmp_path, config=True)
+    assert result.code == 2 and name in result.stderr and "unknown key" not in result.stderr
+
+
 # ---------------------------------------------------------------- history, ranges, staged
 
 

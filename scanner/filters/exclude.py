@@ -130,12 +130,15 @@ class PathExcluder:
         return f"PathExcluder({list(self.patterns)!r})"
 
 
-def drop_excluded(findings: list[Finding], excluder: PathExcluder | None) -> list[Finding]:
-    """The findings whose path is not excluded, for sources that learn paths only with a finding.
+def excludes_repository_path(excluder: PathExcluder | None, path: bytes) -> bool:
+    """Whether a path as git gives it (relative to the repository's top, bytes) is excluded."""
+    return bool(excluder) and excluder.excludes(path.decode("utf-8", "surrogateescape"))
 
-    A walk leaves excluded paths out as it goes; in history and in a diff the path is the
-    repository path of the blob or the change, matched as it is.
-    """
+
+def drop_excluded(findings: list[Finding], excluder: PathExcluder | None) -> list[Finding]:
+    """The findings whose path is not excluded, for sources that learn paths only with a finding
+    (history: a blob's path is known once it is attributed). A walk and a diff leave excluded
+    paths out before reading them."""
     if not excluder:
         return findings
-    return [f for f in findings if not excluder.excludes(f.location.path.decode("utf-8", "surrogateescape"))]
+    return [f for f in findings if not excludes_repository_path(excluder, f.location.path)]

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Iterator
 
 from scanner.engine.engine import bytes_reader
-from scanner.filters.exclude import PathExcluder, drop_excluded
+from scanner.filters.exclude import PathExcluder, excludes_repository_path
 from scanner.findings import Finding, Location, display_path
 from scanner.sources.base import Hit, Opened, Warn
 from scanner.sources.git.diff import AddedLines, parse_patch
@@ -82,7 +82,8 @@ class ChangesSource:
         )
 
     def units(self, stats: ScanStats, warn: Warn) -> Iterator[AddedLines]:
-        return parse_patch(self._patch())
+        """The changed files, less excluded ones: their lines are not scanned, nor their blobs read."""
+        return (c for c in parse_patch(self._patch()) if not excludes_repository_path(self._excluder, c.path))
 
     def open(self, unit: AddedLines, stats: ScanStats, warn: Warn) -> Opened:
         text = b"\n".join(unit.lines)
@@ -119,7 +120,7 @@ class ChangesSource:
                 # Offsets into the added text mean nothing in the file: the line does.
                 placed = dataclasses.replace(m, line=change.numbers[m.line - 1], offset=-1)
                 findings.append(Finding(placed, location))
-        return drop_excluded(findings, self._excluder)
+        return findings
 
     def label(self, key: AddedLines | WholeFile) -> str:
         return display_path(key.change.path if isinstance(key, WholeFile) else key.path)

@@ -20,6 +20,7 @@ from scanner.archive.limits import Budget, Limits
 from scanner.archive.members import Body, members
 from scanner.archive.streams import ArchiveError
 from scanner.engine import Engine, Match, ReadInto
+from scanner.engine.engine import HEAD
 from scanner.stats import ScanStats
 
 Warn = Callable[[str], None]
@@ -189,7 +190,7 @@ class Tee:
             self.data = None
             return n
         data += view[:n]
-        if self._deciding and (len(data) >= sniff.HEAD or not n):
+        if self._deciding and (len(data) >= HEAD or not n):
             self._deciding = False
             if sniff.sniff(data, len(data)) is None:
                 self.data = None

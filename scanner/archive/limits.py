@@ -55,11 +55,9 @@ RATIO_FLOOR = 1 * MIB
 class Budget:
     """What is left of one top-level archive's bounds, shared by its nested archives."""
 
-    __slots__ = ("bytes_left", "limits", "members_left", "told")
+    __slots__ = ("bytes_left", "limits", "members_left")
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.bytes_left = limits.archive_bytes
         self.members_left = limits.members
-        self.told = False
-        """A warning has said the archive ends here: the levels around it say nothing more."""

@@ -7,7 +7,6 @@ byte looked up, one five-byte comparison.
 from __future__ import annotations
 
 ZIP, TAR, GZIP, BZIP2, XZ, ZSTD = "zip", "tar", "gzip", "bzip2", "xz", "zstd"
-COMPRESSED = (GZIP, BZIP2, XZ, ZSTD)
 
 _STARTS = {
     ord("P"): ((b"PK\x03\x04", ZIP), (b"PK\x05\x06", ZIP)),
@@ -17,8 +16,6 @@ _STARTS = {
     0x28: ((b"\x28\xb5\x2f\xfd", ZSTD),),
 }
 _TAR_MAGIC = slice(257, 262)
-HEAD = 512
-"""Bytes that :func:`sniff` may look at."""
 
 
 def sniff(head: bytes | bytearray | memoryview, size: int) -> str | None:

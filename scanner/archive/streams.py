@@ -16,6 +16,7 @@ from collections.abc import Callable
 from scanner.archive import sniff
 from scanner.archive.limits import Limits
 from scanner.engine import ReadInto
+from scanner.engine.engine import HEAD
 
 PIECE = 1 << 16
 """Compressed bytes handed to a decompressor at a time."""
@@ -57,12 +58,11 @@ class Forward(RawFile):
     claims gigabytes cannot make tarfile gather them in memory.
     """
 
-    def __init__(self, readinto: ReadInto, metadata_limit: int = MAX_READ) -> None:
+    def __init__(self, readinto: ReadInto) -> None:
         super().__init__(readinto)
         self.position = 0
         self.in_member = False
         self.metadata = 0
-        self._metadata_limit = metadata_limit
 
     def seekable(self) -> bool:
         return True
@@ -88,8 +88,8 @@ class Forward(RawFile):
             raise ArchiveError(f"a header larger than {MAX_READ >> 20} MiB")
         if not self.in_member:
             self.metadata += size
-            if self.metadata > self._metadata_limit:
-                raise ArchiveError(f"headers larger than {self._metadata_limit >> 20} MiB")
+            if self.metadata > MAX_READ:
+                raise ArchiveError(f"headers larger than {MAX_READ >> 20} MiB")
         return read_head(self.readinto, size)
 
     def readinto(self, buffer) -> int:
@@ -257,7 +257,7 @@ def replay(head: bytes, readinto: ReadInto) -> ReadInto:
     return read
 
 
-def read_head(readinto: ReadInto, size: int = sniff.HEAD) -> bytes:
+def read_head(readinto: ReadInto, size: int = HEAD) -> bytes:
     """Up to ``size`` first bytes of a reader (fewer only at its end).
 
     Read in pieces of at most :data:`MAX_READ`: the reader may be a zip member, whose reads go

@@ -69,7 +69,8 @@ def images(formats: Sequence[TokenFormat], depth: int = MAX_DEPTH) -> list[Image
                 for align in range(3):
                     sets = _encode_sets(plain, align, following)
                     out += _literals(index, level, sets)
-                    next_layer.append(_trimmed(sets))
+                    if level < depth:
+                        next_layer.append(_trimmed(sets))
             layer = next_layer
             following = _ALPHABET
     return out

@@ -28,7 +28,8 @@ DEFAULT_CHUNK = 1 << 20
 LINE_CONTEXT = 1 << 16
 """Bytes of a token's line kept from the previous and the next chunk, for inline markers."""
 HEAD = 512
-"""Bytes kept from the start of an input larger than a chunk (an expander recognises archives by them)."""
+"""Bytes kept from the start of an input larger than a chunk: all that the archive sniffer and the
+expander read to recognise an archive (a tar's magic ends at byte 262)."""
 
 Token = tuple[int, int, bytes, tuple[str, ...]]
 """(offset, format index, token, layers of encoding around it) inside decoded bytes."""
@@ -203,6 +204,10 @@ class Engine:
             base += n
         return out + list(pending)
 
+    def _valid(self, index: int, token: bytes) -> bool:
+        """Whether a candidate of plain format ``index`` has the right checksum."""
+        return rules.is_valid_body(token[self._prefix_lengths[index] :])
+
     def _matches(
         self,
         found: list[tuple[int, int]],
@@ -221,7 +226,7 @@ class Engine:
             if index < self._plain:
                 start = stop - self._lengths[index]
                 token = bytes(view[start:stop])
-                if not rules.is_valid_body(token[self._prefix_lengths[index] :]):
+                if not self._valid(index, token):
                     continue
                 tokens = [(start, index, token, None)]
             else:
@@ -275,7 +280,7 @@ class Engine:
             if index < self._plain:
                 start = stop - self._lengths[index]
                 token = data[start:stop]
-                if start >= 0 and rules.is_valid_body(token[self._prefix_lengths[index] :]):
+                if start >= 0 and self._valid(index, token):
                     out.append((start, index, token, ()))
             elif self._images[index - self._plain].depth <= layers:
                 out += self._decoded(data, stop, len(data), self._images[index - self._plain])

@@ -112,7 +112,7 @@ class _MissingObjects:
     def __init__(self, repo: Repo) -> None:
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
         self._proc = subprocess.Popen(
-            ["git", *LEAN_WALK, *repo.command("rev-list", "--objects", "--all", "--missing=print")[1:]],
+            repo.command(*LEAN_WALK, "rev-list", "--objects", "--all", "--missing=print"),
             stdout=subprocess.PIPE,
             stderr=self._err,
             stdin=subprocess.DEVNULL,

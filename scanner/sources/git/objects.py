@@ -86,7 +86,7 @@ class BlobStream:
         self._names.write("\n".join(oids).encode("ascii") + b"\n")
         self._names.seek(0)
         self._proc = subprocess.Popen(
-            ["git", *LEAN_READER, *repo.command("cat-file", "--batch")[1:]],
+            repo.command(*LEAN_READER, "cat-file", "--batch"),
             stdin=self._names,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

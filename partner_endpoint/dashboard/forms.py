@@ -70,10 +70,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def _printable(text: str) -> bool:
     """No control, format-breaking or direction-changing characters (they disguise what a label says)."""
-    return not any(
-        unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp") or ch in _BIDI_CONTROLS
-        for ch in text
-    )
+    return not any(unicodedata.category(ch) in _UNSHOWABLE or ch in _BIDI_CONTROLS for ch in text)
 
 
 def clean_label(value: str | None) -> str:

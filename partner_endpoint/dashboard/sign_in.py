@@ -9,7 +9,6 @@ owns nothing, so the page tells nobody which addresses have accounts.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from partner_endpoint.mail.queue import queue
 from partner_endpoint.mail.sign_in import SignInMail
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.networks import parse_networks
+from partner_endpoint.ratelimit import client_key
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys, rate_limits, sessions
@@ -40,15 +40,6 @@ LINK_LIFETIME = timedelta(minutes=15)
 RATE_WINDOW = timedelta(hours=1)
 
 Requested = Literal["queued", "no-account", "limited"]
-
-
-def client_bucket(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> str:
-    """The rate-limit bucket of a client: its IPv4 address, or its IPv6 /64 (one subscriber's block)."""
-    if address is None:
-        return "sign-in-client:unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        return f"sign-in-client:{ipaddress.IPv6Network((address, 64), strict=False)}"
-    return f"sign-in-client:{address}"
 
 
 class SignIn:
@@ -104,7 +95,8 @@ class SignIn:
             context = {"next": after, "email": form.get("email", "")[:320], "error": exc.message}
             return self._form_page(request, "sign_in.html", context, status=exc.status)
         address = client_address(request, self._settings.trusted_proxy_header, self._trusted_proxies)
-        outcome = await run_in_threadpool(self._request_link, email, after, client_bucket(address))
+        bucket = f"sign-in-client:{client_key(address)}"  # the API's rule: an IPv4 address or an IPv6 /64
+        outcome = await run_in_threadpool(self._request_link, email, after, bucket)
         log.info(
             "dashboard sign-in link requested",
             extra={"fields": {"address_hash": rules.identity(email), "outcome": outcome}},

@@ -196,8 +196,7 @@ def key_page(
     """
     where: list[ColumnElement[bool]] = [api_keys.c.account_id == account_id, _VISIBLE]
     if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(or_(api_keys.c.label.ilike(pattern, escape="\\"), api_keys.c.key_suffix == text))
+        where.append(or_(api_keys.c.label.icontains(text, autoescape=True), api_keys.c.key_suffix == text))
     if status == "leaked":
         where.append(_LEAKED)
     elif status in ("active", "revoked"):

@@ -99,13 +99,15 @@ class KeyPages:
                 found = page_at(pager.page)
             counts = leaks.sighting_counts(conn, [k.key_id for k in found.keys])
             leaked = keys.leaked_keys(conn, account_id)
-            everything = keys.key_page(conn, account_id, limit=0).total if options != ListOptions() else None
+            # "No keys yet" or "no keys match": only an empty filtered list needs the unfiltered count.
+            narrowed = bool(options.text) or options.status != "all"
+            has_keys = found.total > 0 or (narrowed and keys.key_page(conn, account_id, limit=0).total > 0)
         return {
             "keys": found.keys,
             "statuses": {k.key_id: present.status(k.status, counts.get(k.key_id, 0)) for k in found.keys},
             "pager": pager,
             "leaked": leaked,
-            "has_keys": found.total > 0 if everything is None else everything > 0,
+            "has_keys": has_keys,
         }
 
     async def show(self, request: Request) -> Response:

@@ -95,6 +95,21 @@ def test_bad_labels_are_refused_with_the_form_kept(
 # --- the list ---------------------------------------------------------------------------------------
 
 
+def test_an_empty_list_says_whether_the_account_has_keys_or_the_filter_matched_none(
+    browser: Browser, issue: Callable[..., Issued], engine: Engine, clock: Clock
+) -> None:
+    issued = issue(email="owner@example.com")
+    browser.sign_in("owner@example.com")
+    for params in ({"q": "zzzz"}, {"status": "revoked"}):
+        page = browser.get(f"{PREFIX}/keys", params=params).text
+        assert "No keys match" in page and "No API keys yet" not in page
+    with write_transaction(engine) as conn:
+        keys.delete_key(conn, issued.key_id, clock.wall())
+    for params in ({}, {"q": "zzzz"}, {"status": "revoked"}, {"page": "2"}):
+        page = browser.get(f"{PREFIX}/keys", params=params).text
+        assert "No API keys yet" in page and "No keys match" not in page
+
+
 def test_thousands_of_keys_page_filter_and_sort(
     browser: Browser, issue: Callable[..., Issued], engine: Engine, box: SecretBox, clock: Clock
 ) -> None:

@@ -132,9 +132,9 @@ class SignIn:
             if not owned:
                 return "no-account"
             token = new_token()
-            link_id = sessions.create_link(conn, rules.identity(token), email, after, now, LINK_LIFETIME)
+            sessions.create_link(conn, rules.identity(token), email, after, now, LINK_LIFETIME)
             # To the address as the account has it, not as typed: the typed one only matched it.
-            mail = SignInMail(owned[0].owner_email, link_id, token, now, now + LINK_LIFETIME)
+            mail = SignInMail(owned[0].owner_email, token, now, now + LINK_LIFETIME)
             queue(conn, [mail.letter()], sender=self._settings.mail_from, now=now, box=self._box)
         return "queued"
 

@@ -28,18 +28,16 @@ _MAX_7BIT_LINE = 900
 @dataclass(frozen=True, slots=True)
 class SignInMail:
     recipient: str
-    link_id: int
     token: str
     requested_at: datetime
     expires_at: datetime
 
     def __repr__(self) -> str:
-        return f"SignInMail(link_id={self.link_id}, <token redacted>)"
+        return "SignInMail(<token redacted>)"
 
     def letter(self) -> Letter:
         data = {
             "recipient": self.recipient,
-            "link_id": self.link_id,
             "token": self.token,
             "requested_at": self.requested_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
@@ -52,7 +50,6 @@ class SignInMail:
     def from_data(cls, data: Mapping[str, Any]) -> SignInMail:
         return cls(
             recipient=data["recipient"],
-            link_id=int(data["link_id"]),
             token=data["token"],
             requested_at=datetime.fromisoformat(data["requested_at"]),
             expires_at=datetime.fromisoformat(data["expires_at"]),

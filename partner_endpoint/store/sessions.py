@@ -34,8 +34,8 @@ class Session:
 
 def create_link(
     conn: Connection, token_hash: str, email: str, next_path: str | None, now: datetime, lifetime: timedelta
-) -> int:
-    result = conn.execute(
+) -> None:
+    conn.execute(
         insert(sign_in_links).values(
             token_hash=token_hash,
             email=email,
@@ -45,7 +45,6 @@ def create_link(
             used_at=None,
         )
     )
-    return int(result.inserted_primary_key[0])
 
 
 def _usable(token_hash: str, now: datetime) -> tuple[object, ...]:

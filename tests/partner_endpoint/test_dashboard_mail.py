@@ -25,7 +25,7 @@ TOKEN = "Aa0_-" * 8 + "xyz"
 
 def test_the_link_is_whole_on_one_line_of_the_raw_message() -> None:
     now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-    mail = SignInMail("o@example.com", 1, TOKEN, now, now + timedelta(minutes=15))
+    mail = SignInMail("o@example.com", TOKEN, now, now + timedelta(minutes=15))
     raw = render(
         mail, sender="s@example.com", dashboard_url="https://dash.example.com/dashboard/"
     ).as_string()
@@ -50,7 +50,7 @@ def test_a_nudge_sends_the_mail_before_the_next_poll(
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run_forever(stop))
         await asyncio.sleep(0.2)  # the first round found nothing: the worker now waits an hour
-        mail = SignInMail("o@example.com", 1, TOKEN, clock.wall(), clock.wall() + timedelta(minutes=15))
+        mail = SignInMail("o@example.com", TOKEN, clock.wall(), clock.wall() + timedelta(minutes=15))
         with write_transaction(engine) as conn:
             queue(conn, [mail.letter()], sender=settings.mail_from, now=clock.wall(), box=box)
         worker.nudge()

@@ -197,24 +197,25 @@ class SessionAuth:
         viewer = await self.viewer(request)
         if viewer is None:
             return self.to_sign_in(request)
-        try:
-            form = await read_form(request)
-        except FormError as exc:
-            return self._pages.message(request, exc.status, "That did not work", exc.message, viewer=viewer)
-        if not csrf_ok(viewer.token, form.get("csrf_token")):
-            return self._refuse_csrf(request, viewer)
-        return viewer, form
+        form = await self._checked_form(request, viewer.token, viewer)
+        return form if isinstance(form, Response) else (viewer, form)
 
     async def anonymous_form(self, request: Request) -> dict[str, str] | Response:
         """A form shown before sign-in, its token checked against the browser's form cookie."""
         if cross_site(request):
             return self._refuse_csrf(request, None)
+        return await self._checked_form(request, self.cookies.form_token(request.cookies), None)
+
+    async def _checked_form(
+        self, request: Request, secret: str | None, viewer: Viewer | None
+    ) -> dict[str, str] | Response:
+        """The form, if it can be read and carries the CSRF token of ``secret``."""
         try:
             form = await read_form(request)
         except FormError as exc:
-            return self._pages.message(request, exc.status, "That did not work", exc.message)
-        if not csrf_ok(self.cookies.form_token(request.cookies), form.get("csrf_token")):
-            return self._refuse_csrf(request, None)
+            return self._pages.message(request, exc.status, "That did not work", exc.message, viewer=viewer)
+        if not csrf_ok(secret, form.get("csrf_token")):
+            return self._refuse_csrf(request, viewer)
         return form
 
     def _refuse_csrf(self, request: Request, viewer: Viewer | None) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -195,6 +195,7 @@ class Settings:
             ("LOG_LEVEL", "log_level"),
             ("DOCS_URL", "docs_url"),
             ("DASHBOARD_URL", "dashboard_url"),
+            ("METRICS_TOKEN", "metrics_token"),
         ):
             if (value := get(name)) is not None:
                 values[attr] = value
@@ -220,13 +221,14 @@ class Settings:
             ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
             ("ALERT_FAILURE_LIMIT", "alert_failure_limit", int),
             ("ALERT_FAILURE_WINDOW", "alert_failure_window", float),
+            ("METRICS_PORT", "metrics_port", int),
+            *((name, attr, kind) for name, attr, kind, _largest in _BOUNDS),  # checked in __post_init__
         ):
             if (value := get(name)) is not None:
                 try:
                     values[attr] = kind(value)
                 except ValueError as exc:
                     raise SettingsError(f"SOUNDPIECE_{name}: {exc}") from None
-        values.update(_bounded_values(get))
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -248,16 +250,3 @@ _DASHBOARD_BOUNDS: tuple[tuple[str, str, type[int] | type[float], float], ...] =
     ("SIGN_IN_LIMIT_PER_CLIENT", "sign_in_limit_per_client", int, 2**31),
 )
 _BOUNDS = (*_SERVER_BOUNDS, *_DASHBOARD_BOUNDS)
-
-
-def _bounded_values(get: Callable[[str], str | None]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for name, attr, kind, _largest in (*_BOUNDS, ("METRICS_PORT", "metrics_port", int, 0)):
-        if (value := get(name)) is not None:
-            try:
-                values[attr] = kind(value)
-            except ValueError as exc:
-                raise SettingsError(f"SOUNDPIECE_{name}: {exc}") from None
-    if (value := get("METRICS_TOKEN")) is not None:
-        values["metrics_token"] = value
-    return values

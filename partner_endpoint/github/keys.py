@@ -116,9 +116,8 @@ class PublicKeyCache:
             if key_id not in self._keys:
                 if self._shared is not None:
                     await self._refresh_shared(self._shared, key_id)
-                elif self._may_fetch():
-                    self._last_fetch = self._clock()
-                    await self._fetch()
+                else:
+                    await self._fetch_if_due()
         if (key := self._keys.get(key_id)) is not None:
             return key
         if not self._keys or self._last_fetch_failed:
@@ -127,8 +126,11 @@ class PublicKeyCache:
             raise KeysUnavailable("no GitHub public key document could be read for this key identifier")
         raise UnknownKeyIdentifier()
 
-    def _may_fetch(self) -> bool:
-        return self._last_fetch is None or self._clock() - self._last_fetch >= self._refetch_interval
+    async def _fetch_if_due(self) -> None:
+        """Fetch from this process alone, at most once per refetch interval."""
+        if self._last_fetch is None or self._clock() - self._last_fetch >= self._refetch_interval:
+            self._last_fetch = self._clock()
+            await self._fetch()
 
     async def _refresh_shared(self, shared: SharedKeyDocument, key_id: str) -> None:
         """Take what another process fetched; fetch only when no process did within the interval.
@@ -142,9 +144,7 @@ class PublicKeyCache:
             state = await asyncio.to_thread(shared.load)
         except SQLAlchemyError as exc:
             log.warning("shared GitHub key document unavailable", extra={"fields": {"error": repr(exc)}})
-            if self._may_fetch():
-                self._last_fetch = self._clock()
-                await self._fetch()
+            await self._fetch_if_due()
             return
         self._take(state)
         if key_id in self._keys:

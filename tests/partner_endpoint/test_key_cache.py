@@ -271,7 +271,6 @@ def test_disabled_cache_reads_the_database_every_time(
     make_client: Callable[..., TestClient], engine: Engine, issue: Callable[..., Issued]
 ) -> None:
     client = make_client(auth_cache_size=0, key_change_delay=HOUR)
-    sync(client)
     issued = issue()
     with count_statements(engine) as statements:
         for _ in range(3):

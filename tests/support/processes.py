@@ -24,7 +24,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -191,22 +190,6 @@ class TreePeak:
             if rchar := read_chars(pid):
                 self.read_bytes[pid] = max(self.read_bytes.get(pid, 0), rchar)
         self.total_pss_kb = max(self.total_pss_kb, total)
-
-
-class TreeSampler(threading.Thread):
-    """Samples ``pid``'s tree every ``interval`` seconds until stopped."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.interval = interval
-        self.peak = TreePeak()
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak.sample(self.pid)
-            self.stop.wait(self.interval)
 
 
 def wait_measuring(proc: subprocess.Popen, timeout: float, peak_file: Path | None = None) -> TreePeak | None:

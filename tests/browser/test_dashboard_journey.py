@@ -8,7 +8,6 @@ delete the old key, sign out. Every page is saved as a screenshot under test-art
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,17 +20,18 @@ import pytest
 from cryptography.fernet import Fernet
 
 import rules
-from tests.support.browser import ARTIFACTS, ROOT, Inbox, Screenshots, plain_text
+from tests.support.api_auth import DENIED, bearer
+from tests.support.browser import ARTIFACTS, ROOT, Inbox, Screenshots
+from tests.support.dashboard import sign_in_link, text_of
 from tests.support.github import KeyServer, Signer, alert_body, post_alert
 from tests.support.processes import HANG_GUARD, wait_for
 from tests.support.services import HTTP, ServerProcess, service_env
 
-DENIED = {"detail": "Missing or invalid Authorization header"}
 LEAK_URL = "https://github.com/acme/shop/blob/main/config/.env"
 
 
 def whoami(base: str, key: str) -> httpx.Response:
-    return HTTP.get(f"{base}/v1/whoami", headers={"Authorization": f"Bearer {key}"})
+    return HTTP.get(f"{base}/v1/whoami", headers=bearer(key))
 
 
 def cli(env: dict[str, str], *args: str) -> Any:
@@ -100,7 +100,8 @@ def test_owner_journey(
     shots.take(page, "sign-in-sent")
     sign_in_mail = mail_matching(inbox, lambda m: "sign-in" in str(m["Subject"]), "the sign-in mail")
     assert sign_in_mail["To"] == "owner@example.com"
-    link = re.search(r"http://\S+/dashboard/sign-in/\S+", plain_text(sign_in_mail)).group(0)  # type: ignore[union-attr]
+    link = sign_in_link(sign_in_mail)
+    assert link.startswith(f"{base}/dashboard/sign-in/")
     page.goto(link)
     shots.take(page, "sign-in-link")
     page.get_by_role("button", name="Continue to dashboard").click()
@@ -143,7 +144,7 @@ def test_owner_journey(
     shots.take(page, "keys-leaked")
     notice = mail_matching(inbox, lambda m: "was leaked" in str(m["Subject"]), "the leak notice")
     key_link = f"{base}/dashboard/keys/{key_id}"
-    assert f"Open the key in your dashboard: {key_link}" in plain_text(notice)
+    assert f"Open the key in your dashboard: {key_link}" in text_of(notice)
     page.goto(key_link)
     page.get_by_role("heading", name="This key was found in public").wait_for()
     assert page.get_by_role("link", name=LEAK_URL).get_attribute("href") == LEAK_URL

@@ -20,16 +20,24 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events
-from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
+from tests.support.api_auth import DENIED, bearer
+from tests.support.dashboard import (
+    PREFIX,
+    Browser,
+    Mailbox,
+    form_of,
+    hidden_fields,
+    revealed,
+    sign_in_link,
+    text_of,
+)
 from tests.support.github import alert_body, post_alert
 from tests.support.partner import Clock, Issued, TestClient, rows
 from tests.support.processes import HANG_GUARD, wait_for
 
-DENIED = {"detail": "Missing or invalid Authorization header"}
-
 
 def whoami(client: TestClient, api_key: str) -> tuple[int, object]:
-    response = client.get("/v1/whoami", headers={"Authorization": f"Bearer {api_key}"})
+    response = client.get("/v1/whoami", headers=bearer(api_key))
     return response.status_code, response.json()
 
 
@@ -52,8 +60,8 @@ def test_a_new_key_is_shown_once_and_works_at_once(
     reveal = browser.post(f"{PREFIX}/keys", form | {"label": "  production-server "})
     assert reveal.status_code == 200 and reveal.headers["cache-control"] == "no-store"
     assert "the only time we show these values" in reveal.text
-    api_key = re.search(r'<code id="api-key"[^>]*>(spk_\w+)</code>', reveal.text).group(1)  # type: ignore[union-attr]
-    secret = re.search(r'<code id="signing-secret"[^>]*>(whsec_\w+)</code>', reveal.text).group(1)  # type: ignore[union-attr]
+    api_key, secret = revealed(reveal.text, "api-key"), revealed(reveal.text, "signing-secret")
+    assert api_key.startswith("spk_") and secret.startswith("whsec_")
     status, who = whoami(browser.client, api_key)
     assert status == 200 and who["label"] == "production-server"  # type: ignore[index]
     new_id = who["key_id"]  # type: ignore[index]
@@ -231,7 +239,8 @@ def test_rotate_then_delete_the_old_key(
     )
     assert reveal.status_code == 200 and "Finish the rotation" in reveal.text
     assert f'href="{PREFIX}/keys/{old.key_id}">I have saved them' in reveal.text
-    new_key = re.search(r'<code id="api-key"[^>]*>(spk_\w+)</code>', reveal.text).group(1)  # type: ignore[union-attr]
+    new_key = revealed(reveal.text, "api-key")
+    assert new_key.startswith("spk_")
     status, who = whoami(browser.client, new_key)
     assert status == 200 and who["label"] == "production-server"  # type: ignore[index]
     assert whoami(browser.client, old.api_key)[0] == 200  # the old key keeps working meanwhile

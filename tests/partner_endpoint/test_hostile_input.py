@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from tests.support.api_auth import DENIED
 from tests.support.github import ALERT_PATH, Signer
 from tests.support.invalid_text import invalid_text
 from tests.support.partner import Issued, TestClient, snapshot
@@ -47,8 +48,9 @@ alert_like = st.lists(
 
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
-    """Many failures from one client: the failure limit has tests of its own (test_alert_requests.py)."""
-    return make_client(alert_failure_limit=0)
+    """Many failures from one client, never a 429: the failure limits have tests of their own
+    (test_alert_requests.py, test_auth_rate_limit.py)."""
+    return make_client(alert_failure_limit=0, auth_failure_limit=0)
 
 
 @pytest.fixture
@@ -90,16 +92,10 @@ def test_signed_nonsense_is_200_or_400_and_changes_nothing(
     assert snapshot(engine) == before
 
 
-@pytest.fixture
-def lenient_client(make_client: Callable[..., TestClient]) -> TestClient:
-    """Without the failure limit: every example fails authentication, and none may get 429."""
-    return make_client(auth_failure_limit=0)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @HOSTILE
 @given(authorization=header_text)
-def test_random_authorization_headers_never_5xx(lenient_client: TestClient, authorization: str) -> None:
-    response = lenient_client.get("/v1/whoami", headers={"Authorization": authorization})
+def test_random_authorization_headers_never_5xx(client: TestClient, authorization: str) -> None:
+    response = client.get("/v1/whoami", headers={"Authorization": authorization})
     assert response.status_code == 401
-    assert response.json() == {"detail": "Missing or invalid Authorization header"}
+    assert response.json() == DENIED

@@ -75,10 +75,6 @@ class Inbox:
             return list(self._messages)
 
 
-def plain_text(message: EmailMessage) -> str:
-    return message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-
-
 class Screenshots:
     """Numbered full-page screenshots, so the folder reads in the journey's order."""
 

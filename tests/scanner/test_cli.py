@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -23,41 +22,15 @@ import rules
 from scanner import __version__
 from scanner.sources.files import POOL_THRESHOLD
 from tests.support.processes import HANG_GUARD, reaped_peak, wait_measuring
+from tests.support.scanner_cli import SCAN, scan, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
-SCAN = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "scanner"]
 SCHEMA = ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"
 FORMATS = ["text", "json", "jsonl", "sarif", "github"]
 MIB = 1 << 20
 
 VALID = "spk_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL"
 VALID_WHSEC = "whsec_abcdefghijklmnopqrstuvwxyz0123451nc0VA"
-
-
-def scan(
-    *args: str | bytes | os.PathLike,
-    cwd: Path,
-    input: bytes | None = None,
-    timeout: float = HANG_GUARD,
-    progress: bool = False,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run the scanner; ``--no-progress`` unless asked, stdin closed unless ``input``."""
-    argv = [*SCAN, *([] if progress else ["--no-progress"]), *map(os.fsencode, args)]
-    return subprocess.run(
-        argv,
-        cwd=cwd,
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
-        capture_output=True,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-
-
-def scan_json(*args, cwd: Path, **kw) -> tuple[subprocess.CompletedProcess[bytes], dict]:
-    result = scan("--format", "json", *args, cwd=cwd, **kw)
-    return result, json.loads(result.stdout)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[bytes], *needles: str) -> str:

@@ -35,32 +35,11 @@ from scanner.findings import display_path
 from scanner.progress import ProgressLine
 from scanner.report.text import printable
 from scanner.sources.files import FileSource
-from tests.support.processes import HANG_GUARD, unprivileged
+from tests.support.processes import HANG_GUARD
+from tests.support.scanner_cli import scan, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
-SCAN = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "scanner"]
 MIB = 1 << 20
-
-
-def scan(
-    *args, cwd: Path, timeout: float = HANG_GUARD, input: bytes | None = None, privileged: bool = True
-) -> subprocess.CompletedProcess:
-    argv = [*SCAN, "--no-progress", *map(os.fsencode, args)]
-    return subprocess.run(
-        argv if privileged else unprivileged(argv),
-        cwd=cwd,
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
-        capture_output=True,
-        timeout=timeout,
-    )
-
-
-def scan_json(*args, cwd: Path, **kw) -> tuple[subprocess.CompletedProcess, dict]:
-    result = scan("--format", "json", *args, cwd=cwd, **kw)
-    assert b"Traceback" not in result.stderr, result.stderr.decode()
-    return result, json.loads(result.stdout)
 
 
 def warnings(result: subprocess.CompletedProcess) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from cryptography.fernet import Fernet
 import rules
 from scanner.verify import VerifyConfigError, VerifyOptions, checked_api_url, verify_keys
 from tests.support.processes import HANG_GUARD, free_port
+from tests.support.scanner_cli import scan
 from tests.support.services import ServerProcess, service_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,21 +183,7 @@ def test_accepted_api_urls(url: str) -> None:
 
 # --- the command line -------------------------------------------------------------------------
 
-SCRIPT = ROOT / ".venv" / "bin" / "soundpiece-scan"
 SCHEMA = ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"
-
-
-def scan(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "scanner"]
-    return subprocess.run(
-        [*command, "--no-progress", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-        timeout=HANG_GUARD,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +216,7 @@ def test_verify_marks_each_finding(leaked_tree: tuple[Path, str, dict[str, str]]
         ("never.txt", "soundpiece_api_key"): False,
     }
     for secret in keys.values():
-        assert secret not in result.stdout and secret not in result.stderr
+        assert secret.encode() not in result.stdout and secret.encode() not in result.stderr
 
 
 def test_only_live_keeps_the_live_ones_and_the_verdict_follows(
@@ -247,12 +233,12 @@ def test_only_live_keeps_the_live_ones_and_the_verdict_follows(
     (tmp_path / "old.env").write_text(f"API_KEY={keys['revoked']}\n")
     clean = scan("--only-live", "--api-url", url, ".", cwd=tmp_path)
     assert clean.returncode == 0, clean.stdout  # a dead key found, none live
-    assert clean.stdout.startswith("No credentials found")
+    assert clean.stdout.startswith(b"No credentials found")
 
 
 def test_text_and_sarif_show_liveness(leaked_tree: tuple[Path, str, dict[str, str]]) -> None:
     tree, url, _keys = leaked_tree
-    text = scan("--verify", "--api-url", url, ".", cwd=tree).stdout
+    text = scan("--verify", "--api-url", url, ".", cwd=tree).stdout.decode()
     assert "(LIVE: the API accepts it, revoke it now)" in text
     assert "(not live: the API refuses it)" in text
     assert text.splitlines()[-1].startswith(
@@ -273,7 +259,7 @@ def test_without_verify_nothing_is_sent(servers: list[Recorder], tmp_path: Path)
     assert "live" not in json.loads(result.stdout)["findings"][0]
     assert server.requests == []
     verified = scan("--verify", ".", cwd=tmp_path, env={"SOUNDPIECE_API_URL": server.url})
-    assert verified.returncode == 1 and "LIVE" in verified.stdout  # the variable names the API
+    assert verified.returncode == 1 and b"LIVE" in verified.stdout  # the variable names the API
     assert len(server.requests) == 1
 
 
@@ -290,8 +276,8 @@ def test_a_bad_api_url_is_refused_before_scanning(tmp_path: Path) -> None:
     (tmp_path / "a.env").write_text(f"K={rules.API_KEY.mint()}\n")
     result = scan("--verify", "--api-url", "http://api.soundpiece.co", ".", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.strip() == (
+    assert result.stdout == b""
+    assert result.stderr.decode().strip() == (
         "soundpiece-scan: error: SOUNDPIECE_API_URL must be https (plain http only on loopback), "
         "not http://api.soundpiece.co"
     )

@@ -7,9 +7,6 @@ delete the old key, sign out. Every page is saved as a screenshot under test-art
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,24 +18,17 @@ from cryptography.fernet import Fernet
 
 import rules
 from tests.support.api_auth import DENIED, bearer
-from tests.support.browser import ARTIFACTS, ROOT, Inbox, Screenshots
+from tests.support.browser import ARTIFACTS, Inbox, Screenshots
 from tests.support.dashboard import sign_in_link, text_of
 from tests.support.github import KeyServer, Signer, alert_body, post_alert
 from tests.support.processes import HANG_GUARD, wait_for
-from tests.support.services import HTTP, ServerProcess, service_env
+from tests.support.services import HTTP, ServerProcess, partner_cli, service_env
 
 LEAK_URL = "https://github.com/acme/shop/blob/main/config/.env"
 
 
 def whoami(base: str, key: str) -> httpx.Response:
     return HTTP.get(f"{base}/v1/whoami", headers=bearer(key))
-
-
-def cli(env: dict[str, str], *args: str) -> Any:
-    command = [sys.executable, "-m", "partner_endpoint.cli", *args, "--json"]
-    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def mail_matching(inbox: Inbox, predicate: Callable[[EmailMessage], bool], what: str) -> EmailMessage:
@@ -79,9 +69,11 @@ def test_owner_journey(
     shots = Screenshots(ARTIFACTS)
     print(f"\ndashboard screenshots: {ARTIFACTS}")
     # The operator's side, as in the README's quick start: an account (and keys it already has).
-    account = cli(env, "accounts", "create", "--email", "owner@example.com", "--allow-ip", "127.0.0.0/8")
+    account = partner_cli(
+        env, "accounts", "create", "--email", "owner@example.com", "--allow-ip", "127.0.0.0/8"
+    )
     for label in ("staging", "ci-runner"):
-        cli(env, "keys", "create", "--account", str(account["account_id"]), "--label", label)
+        partner_cli(env, "keys", "create", "--account", str(account["account_id"]), "--label", label)
 
     context = chromium.new_context(viewport={"width": 1280, "height": 860})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,24 +15,11 @@ from cryptography.fernet import Fernet
 
 import rules
 from scanner.verify import VerifyConfigError, VerifyOptions, checked_api_url, verify_keys
-from tests.support.processes import HANG_GUARD, free_port
+from tests.support.processes import free_port
 from tests.support.scanner_cli import scan
-from tests.support.services import ServerProcess, service_env
+from tests.support.services import ServerProcess, partner_cli, service_env
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def partner(env: dict[str, str], *args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "partner_endpoint.cli", *args, "--json"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-    ).stdout
-    return json.loads(out)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +31,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[st
         secret_key=Fernet.generate_key().decode(),
         mail_dir=str(home / "mail"),
     )
-    account = partner(env, "accounts", "create", "--email", "owner@example.com")["account_id"]
-    live = partner(env, "keys", "create", "--account", str(account), "--label", "live")
-    revoked = partner(env, "keys", "create", "--account", str(account), "--label", "revoked")
-    partner(env, "keys", "revoke", str(revoked["key_id"]))
+    account = partner_cli(env, "accounts", "create", "--email", "owner@example.com")["account_id"]
+    live = partner_cli(env, "keys", "create", "--account", str(account), "--label", "live")
+    revoked = partner_cli(env, "keys", "create", "--account", str(account), "--label", "revoked")
+    partner_cli(env, "keys", "revoke", str(revoked["key_id"]))
     server = ServerProcess(env, home, "api")
     server.start()
     try:

@@ -4,6 +4,7 @@ cluster, a database of its own. Plain classes; the tests make the fixtures."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -89,6 +90,14 @@ class SmtpSink:
 
 
 # --- the service --------------------------------------------------------------------------------
+
+
+def partner_cli(env: dict[str, str], *args: str) -> Any:
+    """``soundpiece-partner ARGS --json`` with ``env``: its JSON answer; a failure fails the test."""
+    command = [sys.executable, "-m", "partner_endpoint.cli", *args, "--json"]
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def service_env(**values: str) -> dict[str, str]:

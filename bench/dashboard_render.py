@@ -23,16 +23,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from cryptography.fernet import Fernet
-from sqlalchemy import update
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_ROOT, fmt_ratio, log, markdown_table, ratio, write_json
+from cryptography.fernet import Fernet
 from endpoint_load import BIN, HOST, free_port, process
+from sqlalchemy import update
 
 import rules
 from partner_endpoint.clock import utc_now
-from partner_endpoint.dashboard.auth import new_token, token_hash
+from partner_endpoint.dashboard.auth import new_token
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys, sessions
 from partner_endpoint.store.db import make_engine, write_transaction
@@ -79,7 +77,7 @@ def seed(database_url: str, secret_key: str, count: int) -> tuple[str, int]:
             now=now,
         )
         token = new_token()
-        sessions.start_session(conn, token_hash(token), "owner@example.com", account, now)
+        sessions.start_session(conn, rules.identity(token), "owner@example.com", account, now)
     if engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
         with write_transaction(engine) as conn:
             conn.exec_driver_sql("ANALYZE")

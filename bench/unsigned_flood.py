@@ -29,14 +29,7 @@ from cryptography.fernet import Fernet
 from endpoint_load import BIN, HOST, process
 
 from tests.support.github import ALERT_PATH, KeyServer, Signer
-from tests.support.processes import free_port
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+from tests.support.processes import free_port, status_kb
 
 
 def flood(port: int, key_id: str, size: int, chunked: bool, answers: list[str]) -> None:
@@ -103,7 +96,7 @@ def main() -> int:
             }
             httpx.post(f"http://{HOST}:{port}{ALERT_PATH}", content=body, headers=headers)  # fetches the keys
             time.sleep(0.5)
-            before = rss_kib(server.pid)
+            before = status_kb(server.pid, b"VmRSS")
             peak, answers = before, []
             key_id = signer.key_id if args.known_key else "made-up-" + os.urandom(8).hex()
             threads = [
@@ -113,7 +106,7 @@ def main() -> int:
             for thread in threads:
                 thread.start()
             while any(thread.is_alive() for thread in threads):
-                peak = max(peak, rss_kib(server.pid))
+                peak = max(peak, status_kb(server.pid, b"VmRSS"))
                 time.sleep(0.02)
             figures = {
                 "connections": connections,

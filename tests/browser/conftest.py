@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.support.browser import Inbox, chromium_flags, chromium_path
-from tests.support.processes import free_port
+from tests.support.browser import chromium_flags, chromium_path
+from tests.support.services import SmtpSink
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,6 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    server = Inbox(free_port())
-    server.start()
-    yield server
-    server.stop()
+def inbox() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server

@@ -18,11 +18,11 @@ from cryptography.fernet import Fernet
 
 import rules
 from tests.support.api_auth import DENIED, bearer
-from tests.support.browser import ARTIFACTS, Inbox, Screenshots
+from tests.support.browser import ARTIFACTS, Screenshots
 from tests.support.dashboard import sign_in_link, text_of
 from tests.support.github import KeyServer, Signer, alert_body, post_alert
 from tests.support.processes import HANG_GUARD, wait_for
-from tests.support.services import HTTP, ServerProcess, partner_cli, service_env
+from tests.support.services import HTTP, ServerProcess, SmtpSink, partner_cli, service_env
 
 LEAK_URL = "https://github.com/acme/shop/blob/main/config/.env"
 
@@ -31,7 +31,7 @@ def whoami(base: str, key: str) -> httpx.Response:
     return HTTP.get(f"{base}/v1/whoami", headers=bearer(key))
 
 
-def mail_matching(inbox: Inbox, predicate: Callable[[EmailMessage], bool], what: str) -> EmailMessage:
+def mail_matching(inbox: SmtpSink, predicate: Callable[[EmailMessage], bool], what: str) -> EmailMessage:
     found: list[EmailMessage] = []
 
     def arrived() -> bool:
@@ -44,7 +44,7 @@ def mail_matching(inbox: Inbox, predicate: Callable[[EmailMessage], bool], what:
 
 @pytest.fixture
 def service(
-    tmp_path: Path, inbox: Inbox, key_server: KeyServer
+    tmp_path: Path, inbox: SmtpSink, key_server: KeyServer
 ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
     env = service_env(
         database_url=f"sqlite:///{tmp_path / 'soundpiece.db'}",
@@ -62,7 +62,7 @@ def service(
 
 
 def test_owner_journey(
-    chromium: Any, service: tuple[ServerProcess, dict[str, str]], inbox: Inbox, signer: Signer
+    chromium: Any, service: tuple[ServerProcess, dict[str, str]], inbox: SmtpSink, signer: Signer
 ) -> None:
     server, env = service
     base = server.url

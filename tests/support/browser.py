@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-
-from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
@@ -43,36 +38,6 @@ def chromium_path() -> str:
 def chromium_flags() -> list[str]:
     """Chromium's sandbox cannot start as root (this machine, CI): there, and only there, it is off."""
     return [*CHROMIUM_FLAGS, "--no-sandbox"] if os.geteuid() == 0 else list(CHROMIUM_FLAGS)
-
-
-class Inbox:
-    """An aiosmtpd server on loopback that keeps every message it is given."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._messages: list[EmailMessage] = []
-        self._lock = threading.Lock()
-        self._controller = Controller(self, hostname="127.0.0.1", port=port)
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        raw = envelope.original_content or envelope.content
-        with self._lock:
-            self._messages.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
-        return "250 OK"
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._controller.start()
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    def messages(self) -> list[EmailMessage]:
-        with self._lock:
-            return list(self._messages)
 
 
 class Screenshots:

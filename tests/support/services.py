@@ -16,7 +16,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from email import message_from_bytes
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class SmtpSink:
-    """An aiosmtpd server that counts deliveries per Message-ID; can be stopped and restarted on its port."""
+    """An aiosmtpd server that keeps what it is given and counts deliveries per Message-ID; can be
+    stopped and restarted on its port."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -51,14 +53,16 @@ class SmtpSink:
         self.recipients: Counter[str] = Counter()
         self.refuse = False
         """Answer 451 (try again later) to every message, as an overloaded server does."""
+        self._messages: list[EmailMessage] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         if self.refuse:
             return "451 4.3.0 Try again later"
-        message = message_from_bytes(envelope.original_content or envelope.content)
+        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self._lock:
+            self._messages.append(message)  # type: ignore[arg-type]
             self.deliveries[str(message["Message-ID"])] += 1
             for recipient in envelope.rcpt_tos:
                 self.recipients[recipient] += 1
@@ -76,6 +80,10 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def messages(self) -> list[EmailMessage]:
+        with self._lock:
+            return list(self._messages)
 
     def total(self) -> int:
         with self._lock:

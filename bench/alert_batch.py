@@ -48,11 +48,7 @@ from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, signing_secrets
 from tests.support.github import ALERT_PATH, KeyServer, Signer
 from tests.support.processes import free_port
-from tests.support.services import scratch_schema
-
-POSTGRES_URL = os.environ.get(
-    "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.support.services import POSTGRES_URL, scratch_schema
 
 
 def batch_body(tokens: list[str]) -> bytes:

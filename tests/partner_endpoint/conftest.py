@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,7 @@ from partner_endpoint.store.migrate import migrate
 from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer
 from tests.support.partner import Clock, Issued, TestClient, start_client
-from tests.support.services import scratch_schema
-
-POSTGRES_URL = os.environ.get(
-    "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
+from tests.support.services import POSTGRES_URL, scratch_schema
 
 # --- databases -----------------------------------------------------------------------------------
 

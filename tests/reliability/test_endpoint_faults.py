@@ -8,7 +8,6 @@ end state is judged in the tables (keys, leak events, outbox) and at the SMTP se
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections import Counter
@@ -37,18 +36,12 @@ from tests.support.services import (
     SmtpSink,
     deliver_until_accepted,
     issue_keys,
-    scratch_database,
+    postgres_database,
     service_env,
     table_counts,
 )
 
-SHARED_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
 pytestmark = pytest.mark.postgres
-
-
-def shared_postgres_url() -> str:
-    return os.environ.get("SOUNDPIECE_TEST_POSTGRES_URL", SHARED_POSTGRES)
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -69,11 +62,8 @@ def secret_key() -> str:
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    try:
-        with scratch_database(shared_postgres_url()) as url:
-            yield url
-    except OperationalError as exc:  # pragma: no cover - only without the machine's PostgreSQL
-        pytest.fail(f"PostgreSQL unavailable at {shared_postgres_url()}: {exc}")
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

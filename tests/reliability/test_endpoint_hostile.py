@@ -367,10 +367,9 @@ def test_oversize_bodies_are_413_however_framed(
     assert response.status_code == (413 if signed_headers else 401), response.body
 
 
-def test_default_limit_refuses_nine_mebibytes(signer: Signer, tmp_path: Path) -> None:
+def test_default_limit_refuses_nine_mebibytes(signer: Signer, key_server: KeyServer, tmp_path: Path) -> None:
     """Past the shipped 2 MiB limit, with and without Content-Length; nothing past it is buffered.
     (The key identifier is looked up before the body is read, so GitHub's key document is served.)"""
-    key_server = KeyServer(signer.document)
     app = create_app(
         Settings(
             database_url=f"sqlite:///{tmp_path / 'db'}",
@@ -387,10 +386,7 @@ def test_default_limit_refuses_nine_mebibytes(signer: Signer, tmp_path: Path) ->
         )
         return [declared.status_code, streamed.status_code]
 
-    try:
-        assert asyncio.run(main()) == [413, 413]
-    finally:
-        key_server.close()
+    assert asyncio.run(main()) == [413, 413]
 
 
 # --- API authentication ------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ sent after it returned. The time each worker took is printed (``-s``): the figur
 from __future__ import annotations
 
 import http.client
-import os
 import subprocess
 import sys
 import threading
@@ -24,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy.exc import OperationalError
 
 from partner_endpoint.clock import utc_now
 from partner_endpoint.secretbox import SecretBox
@@ -32,7 +30,7 @@ from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
-from tests.support.services import ROOT, ServerProcess, scratch_database, service_env
+from tests.support.services import ROOT, ServerProcess, postgres_database, service_env
 from tests.support.workers import Pinned, pin_every_worker, worker_of
 
 pytestmark = pytest.mark.slow
@@ -50,23 +48,13 @@ class Answer:
     status: int
 
 
-def database(kind: str, tmp_path: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-        return
-    admin = os.environ.get(
-        "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    try:
-        with scratch_database(admin) as url:
-            yield url
-    except OperationalError as exc:
-        pytest.fail(f"PostgreSQL unavailable: {exc}")
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from database(request.param, tmp_path)
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    with postgres_database() as url:
+        yield url
 
 
 def watch(pinned: list[Pinned], api_key: str, until: Callable[[], bool]) -> list[Answer]:
@@ -137,9 +125,9 @@ def revoke_by_cli(env: dict[str, str], key_id: int, done: Revocation) -> None:
     done.at = time.monotonic()
 
 
-def test_a_revoked_key_is_refused_by_every_worker_within_a_second(database_url: str, tmp_path: Path) -> None:
-    signer = Signer()
-    key_server = KeyServer(signer.document)
+def test_a_revoked_key_is_refused_by_every_worker_within_a_second(
+    database_url: str, tmp_path: Path, signer: Signer, key_server: KeyServer
+) -> None:
     secret_key = Fernet.generate_key().decode()
     engine = make_engine(database_url)
     migrate(engine)
@@ -191,4 +179,3 @@ def test_a_revoked_key_is_refused_by_every_worker_within_a_second(database_url: 
     finally:
         for server in servers:
             server.stop()
-        key_server.close()

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from partner_endpoint.clock import utc_now
 from partner_endpoint.secretbox import SecretBox
@@ -38,6 +40,10 @@ HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)
 """One client for all requests: building one per request (its TLS context) costs ~100 ms.
 No keep-alive: every request is a fresh connection, as after a kill -9 it must be anyway."""
 ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL = os.environ.get(
+    "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+"""The machine's PostgreSQL, which every PostgreSQL test and benchmark uses (scripts/test sets it)."""
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -240,6 +246,17 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """:func:`scratch_database` on :data:`POSTGRES_URL`; a server that cannot be reached fails the
+    test (it never skips: the machine's PostgreSQL is part of what the tests promise)."""
+    try:
+        with scratch_database(POSTGRES_URL) as url:
+            yield url
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL unavailable at {POSTGRES_URL}: {exc}")
 
 
 @contextlib.contextmanager

@@ -19,16 +19,13 @@ from starlette.responses import JSONResponse, Response
 
 import rules
 from partner_endpoint.api.key_directory import KeyDirectory
+from partner_endpoint.clients import ClientAddresses
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.networks import (
     IPAddress,
-    Network,
     contains,
-    forwarded_client,
-    parse_address,
-    parse_networks,
 )
-from partner_endpoint.ratelimit import FailureBudget, client_key
+from partner_endpoint.ratelimit import FailureBudget
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 
@@ -81,19 +78,6 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
-def client_address(
-    conn: HTTPConnection, proxy_header: str | None, trusted_proxies: tuple[Network, ...]
-) -> IPAddress | None:
-    """The caller's address: the peer, or, behind trusted proxies, who connected to the outermost one.
-
-    Every line of ``proxy_header`` counts (see :func:`networks.forwarded_client`).
-    """
-    peer = parse_address(conn.client.host if conn.client else None)
-    if not proxy_header:
-        return peer
-    return forwarded_client(peer, conn.headers.getlist(proxy_header), trusted_proxies)
-
-
 def refusal(record: keys.AuthRecord, address: IPAddress | None) -> tuple[str, str] | None:
     """Why a known key may not be used from ``address`` (reason, detail), or None. A flagged key works."""
     if record.status == "revoked":
@@ -109,8 +93,7 @@ class ApiKeyBackend(AuthenticationBackend):
     ) -> None:
         self._directory = directory
         self._budget = budget
-        self._proxy_header = settings.trusted_proxy_header
-        self._trusted_proxies = parse_networks(settings.trusted_proxies)
+        self._clients = ClientAddresses(settings)
         self._metrics = metrics
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
@@ -131,26 +114,21 @@ class ApiKeyBackend(AuthenticationBackend):
                 raise Refused("malformed", "not a checksum-valid API key")  # no database query for these
             if self._directory.is_unknown(token_hash):
                 raise Refused("unknown", "unknown key", token_hash)
-            if (retry_after := self._budget.exhausted(self._client(conn))) is not None:
+            if (retry_after := self._budget.exhausted(self._clients.key(conn))) is not None:
                 raise self._limited(retry_after)  # its misses would reach the database
             entry = await self._directory.load(token_hash)
             if entry is None:
                 raise Refused("unknown", "unknown key", token_hash)
         record = entry.record
-        address = (
-            client_address(conn, self._proxy_header, self._trusted_proxies) if record.allowlist else None
-        )
+        address = self._clients.of(conn) if record.allowlist else None
         if why := refusal(record, address):
             raise Refused(*why, token_hash)
         self._directory.used(entry)
         return record
 
-    def _client(self, conn: HTTPConnection) -> str:
-        return client_key(client_address(conn, self._proxy_header, self._trusted_proxies))
-
     def _failed(self, conn: HTTPConnection, refused: Refused) -> AuthenticationError:
         self._metrics.api_auth_failures.labels(reason=refused.reason).inc()
-        client = self._client(conn)
+        client = self._clients.key(conn)
         if (retry_after := self._budget.spend(client)) is not None:
             return self._limited(retry_after)
         log.info(

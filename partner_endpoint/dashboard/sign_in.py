@@ -20,15 +20,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 import rules
-from partner_endpoint.api.auth import client_address
+from partner_endpoint.clients import ClientAddresses
 from partner_endpoint.dashboard.auth import SessionAuth, csrf_token, new_token, well_formed
 from partner_endpoint.dashboard.forms import FormError, clean_email, safe_next, whole_number
 from partner_endpoint.dashboard.pages import PREFIX, Pages
 from partner_endpoint.mail.queue import queue
 from partner_endpoint.mail.sign_in import SignInMail
 from partner_endpoint.metrics import Metrics
-from partner_endpoint.networks import parse_networks
-from partner_endpoint.ratelimit import client_key
 from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys, rate_limits, sessions
@@ -62,7 +60,7 @@ class SignIn:
         self._auth = auth
         self._pages = pages
         self._mail_queued = mail_queued
-        self._trusted_proxies = parse_networks(settings.trusted_proxies)
+        self._clients = ClientAddresses(settings)
 
     # --- asking for a link --------------------------------------------------------------------
 
@@ -94,8 +92,7 @@ class SignIn:
         except FormError as exc:
             context = {"next": after, "email": form.get("email", "")[:320], "error": exc.message}
             return self._form_page(request, "sign_in.html", context, status=exc.status)
-        address = client_address(request, self._settings.trusted_proxy_header, self._trusted_proxies)
-        bucket = f"sign-in-client:{client_key(address)}"  # the API's rule: an IPv4 address or an IPv6 /64
+        bucket = f"sign-in-client:{self._clients.key(request)}"  # the API's rule
         outcome = await run_in_threadpool(self._request_link, email, after, bucket)
         log.info(
             "dashboard sign-in link requested",

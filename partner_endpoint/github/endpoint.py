@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from partner_endpoint.api.auth import client_address
 from partner_endpoint.bodies import BodyTooLarge, read_body
+from partner_endpoint.clients import ClientAddresses
 from partner_endpoint.github.alerts import Alert, MalformedAlerts, feedback, parse_batch
 from partner_endpoint.github.keys import PublicKeyCache
 from partner_endpoint.github.verify import (
@@ -31,8 +31,7 @@ from partner_endpoint.github.verify import (
 )
 from partner_endpoint.leak_response import respond
 from partner_endpoint.metrics import Metrics
-from partner_endpoint.networks import parse_networks
-from partner_endpoint.ratelimit import FailureBudget, client_key
+from partner_endpoint.ratelimit import FailureBudget
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.leaks import NOTHING, BatchOutcome
 
@@ -62,13 +61,11 @@ class AlertEndpoint:
         self._metrics = metrics
         self._settings = settings
         self._clock = clock
-        self._trusted_proxies = parse_networks(settings.trusted_proxies)
+        self._clients = ClientAddresses(settings)
         self._failures = FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, monotonic)
 
     async def handle(self, request: Request) -> Response:
-        client = client_key(
-            client_address(request, self._settings.trusted_proxy_header, self._trusted_proxies)
-        )
+        client = self._clients.key(request)
         if (retry_after := self._failures.exhausted(client)) is not None:
             self._metrics.alert_requests_limited.inc()
             return _error(429, "Too many failed alert requests", headers={"Retry-After": str(retry_after)})

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -23,6 +25,7 @@ from partner_endpoint.clock import utc_now
 from partner_endpoint.dashboard.routes import dashboard_routes
 from partner_endpoint.github.endpoint import AlertEndpoint
 from partner_endpoint.github.keys import PublicKeyCache
+from partner_endpoint.github.trial_signer import TrialSigner
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.ops.routes import ops_routes
@@ -32,6 +35,8 @@ from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
 from partner_endpoint.store.github_keys import SharedKeyDocument
 from partner_endpoint.unavailable import TRANSIENT_DATABASE_ERRORS, database_unavailable
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -72,6 +77,7 @@ def create_app(
         clock=monotonic,
         shared=SharedKeyDocument(engine),  # one document and one refetch limit for every process
         wall_clock=clock,
+        pinned=_trial_keys(settings),
     )
     alerts = AlertEndpoint(
         engine, keys, metrics, settings, clock, monotonic, key_changed=directory.key_changed
@@ -86,7 +92,7 @@ def create_app(
             metrics=metrics,
             clock=clock,
             key_changed=directory.key_changed,
-            mail_queued=worker.nudge if settings.run_mail_worker else lambda: None,
+            mail_queued=worker.nudge if settings.mail_worker else lambda: None,
         )
         if settings.dashboard
         else []
@@ -97,7 +103,7 @@ def create_app(
         stop = asyncio.Event()
         await directory.sync()
         tasks = [asyncio.create_task(directory.run_forever(stop))]
-        if settings.run_mail_worker:
+        if settings.mail_worker:
             tasks.append(asyncio.create_task(worker.run_forever(stop)))
         try:
             yield
@@ -120,6 +126,19 @@ def create_app(
     )
     app.state.key_directory = directory
     return app
+
+
+def _trial_keys(settings: Settings) -> dict[str, ec.EllipticCurvePublicKey]:
+    """The local test signer's key when ``SOUNDPIECE_TEST_SIGNER`` is on (``serve`` made it), else none."""
+    if not settings.test_signer:
+        return {}
+    signer = TrialSigner.load_or_create(settings.test_signer_file)
+    log.warning(
+        "SOUNDPIECE_TEST_SIGNER is on: alerts signed by the local test signer are trusted; "
+        "never in production",
+        extra={"fields": {"key_id": signer.key_id, "key_file": str(settings.test_signer_file)}},
+    )
+    return {signer.key_id: signer.public_key}
 
 
 def app_from_env() -> Starlette:

@@ -42,3 +42,4 @@ def configure_logging(level: str = "INFO") -> None:
     access.handlers[:] = []
     access.propagate = False
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: test-alert's, key fetches

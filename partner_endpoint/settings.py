@@ -1,252 +1,668 @@
-"""Configuration: one frozen object, built from the environment once, passed explicitly."""
+"""Configuration: each setting declared once, read from ``SOUNDPIECE_*`` variables, passed explicitly.
+
+A setting is a field of :class:`Settings` whose metadata is a :class:`Spec`: what it means, its
+bounds, its group. Everything else is derived from that one declaration: the variable's name
+(``SOUNDPIECE_`` and the field's name in capitals), parsing by the field's type, errors that name
+the variable, and the reference (``docs/configuration.md``, ``soundpiece-partner config``), which
+a test keeps in step with this file.
+
+Where the service keeps its files does not depend on the folder it is started from: everything
+lives in ``SOUNDPIECE_DATA_DIR`` (the platform's per-user data folder by default; ``/data`` in the
+container image), so ``leaks list`` run from another folder reads the same database as ``serve``.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import types
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import Field, dataclass, field, fields
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
 
 from partner_endpoint.networks import parse_networks
 
+PREFIX = "SOUNDPIECE_"
 GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 """GitHub's batches are kilobytes. 2 MiB holds a batch of about 12,000 entries of 175 bytes (a
 10,000-key batch, the size bench/alert_batch.py measures, is 1.75 MB): room for a mass leak, while
 a body is read only once its key identifier is known, so 40 connections cost at most 80 MiB."""
+_DAY = 86_400.0
+_LARGEST = 2**31 - 1
 
 LeakPolicy = Literal["revoke", "flag"]
+_SWITCH = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 class SettingsError(ValueError):
     """A configuration value is missing or invalid; the service refuses to start."""
 
 
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """How one setting is read, checked and documented."""
+
+    help: str
+    group: str
+    low: float | None = None
+    """Smallest value allowed."""
+    above: float | None = None
+    """Values must be greater than this."""
+    high: float | None = None
+    """Largest value allowed (every number has one: timers beyond a day are typos, and overflow uvloop)."""
+    check: Callable[[Any], None] | None = None
+    """Raises ValueError saying what is wrong with a value the type and bounds accept."""
+    shown_default: str | None = None
+    """The default as documented, where it is derived (from the data folder) or long."""
+    secret: bool = False
+    """Never shown whole: not in ``repr``; ``config`` shows it through :attr:`shown` or not at all."""
+    shown: Callable[[Any], str] | None = None
+    """How ``config`` shows a secret that may be shown in part (a URL without its password)."""
+
+
+def _setting(default: Any, help: str, group: str, *, secret: bool = False, **spec: Any) -> Any:
+    return field(
+        default=default, repr=not secret, metadata={"spec": Spec(help, group, secret=secret, **spec)}
+    )
+
+
+# --- checks beyond type and bounds ------------------------------------------------------------------
+
+
 def plain_http_loopback(url: str) -> bool:
     """Whether ``url`` is ``http://`` on this machine: the one case where cookies may travel without TLS."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
+    return parts.scheme == "http" and is_loopback_host(parts.hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (``127.0.0.0/8``, ``::1``)."""
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
 
-def _check_dashboard_url(url: str) -> None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError as exc:
-        raise SettingsError(f"SOUNDPIECE_DASHBOARD_URL: {exc}") from None
+def _dashboard_url(url: str) -> None:
+    parts = urlsplit(url)
+    parts.port  # noqa: B018  (raises ValueError for a bad port)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError("SOUNDPIECE_DASHBOARD_URL must be an http:// or https:// URL with a host")
+        raise ValueError("must be an http:// or https:// URL with a host")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise SettingsError("SOUNDPIECE_DASHBOARD_URL must not hold a user name, query or fragment")
+        raise ValueError("must not hold a user name, query or fragment")
     if parts.scheme == "http" and not plain_http_loopback(url):
-        raise SettingsError(
-            "SOUNDPIECE_DASHBOARD_URL must be https:// unless its host is loopback "
-            "(sign-in cookies are sent over TLS only)"
+        raise ValueError(
+            "must be https:// unless its host is loopback (sign-in cookies are sent over TLS only)"
         )
 
 
-def _switch(value: str) -> bool:
-    return value.lower() not in ("0", "false", "no", "off")
+def _smtp_url(url: str | None) -> None:
+    if url is not None and not url.startswith(("smtp://", "smtps://")):
+        raise ValueError("must start with smtp:// or smtps://")
+
+
+def _trusted_proxies(values: tuple[str, ...]) -> None:
+    parse_networks(values)
+
+
+def _metrics_token(token: str | None) -> None:
+    if token is not None and (
+        len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token
+    ):
+        raise ValueError("must be 16 or more printable ASCII characters, no spaces")
+
+
+def without_password(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for logs and ``config``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
+def _database_url(url: str) -> None:
+    if url:
+        make_url(url)  # ArgumentError (a ValueError) for what SQLAlchemy cannot read
+
+
+# --- the settings -------------------------------------------------------------------------------
+
+_STORAGE = "Storage"
+_ALERTS = "Leak alerts"
+_MAIL = "Mail"
+_API = "API authentication"
+_DASHBOARD = "Dashboard"
+_SERVER = "HTTP server (per worker process)"
+_METRICS = "Metrics and logs"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = field(default="sqlite:///soundpiece.db", repr=False)
-    """May hold the database password (``postgresql+psycopg://user:password@host/db``)."""
-    github_keys_url: str = GITHUB_KEYS_URL
-    github_token: str | None = field(default=None, repr=False)
-    secret_key: str | None = field(default=None, repr=False)
-    """Fernet key(s), comma-separated, newest first; encrypts signing secrets at rest."""
-    smtp_url: str | None = field(default=None, repr=False)
-    """May hold the SMTP password (``smtp://user:password@host``)."""
-    smtp_ca_file: str | None = None
-    mail_from: str = "Soundpiece Security <security@soundpiece.invalid>"
-    mail_dir: Path = Path("outbox")
-    """Where mail goes as ``.eml`` files when no SMTP server is configured."""
-    leak_policy: LeakPolicy = "revoke"
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    key_refetch_interval: float = 60.0
-    key_fetch_timeout: float = 10.0
-    trusted_proxy_header: str | None = None
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
-    last_used_interval: float = 60.0
-    key_change_delay: float = 1.0
-    """Longest time a key change (revocation, allowlist) made by another process may go unseen here."""
-    auth_cache_size: int = 50_000
-    """API keys cached per process for authentication (0: every request reads the database)."""
-    auth_failure_limit: int = 30
-    """Failed API authentications a client may make in a row before 429 (0: no limit)..."""
-    auth_failure_window: float = 60.0
-    """...and the time in which it earns that many back."""
-    run_mail_worker: bool = True
-    mail_poll_interval: float = 5.0
-    mail_max_attempts: int = 12
-    log_level: str = "INFO"
-    docs_url: str = "https://docs.soundpiece.invalid/api/keys"
-    dashboard: bool = True
-    """Serve the account owners' dashboard at ``/dashboard``; off leaves the webhook receiver and API."""
-    dashboard_url: str = "http://127.0.0.1:8000/dashboard"
-    """The dashboard's public address, used in the links we email (sign-in, leak notices)."""
-    session_idle_timeout: float = 30 * 60.0
-    session_lifetime: float = 12 * 3600.0
-    sign_in_limit_per_address: int = 5
-    """Sign-in links requested per hour for one email address."""
-    sign_in_limit_per_client: int = 20
-    """Sign-in links requested per hour from one client address (an IPv6 /64 counts as one)."""
-
-    # --- the HTTP server (partner_endpoint/server): bounds per connection, per worker process -----
-    max_head_bytes: int = 16 * 1024
-    """Request line, headers (and chunk framing, trailers) of one request; more gets 431."""
-    max_headers: int = 100
-    """Header lines in one request; more gets 431."""
-    request_timeout: float = 10.0
-    """Seconds from a connection's first byte (or its opening) until the whole request has arrived."""
-    keep_alive_timeout: float = 5.0
-    """Seconds an idle connection is kept open after a response."""
-    max_connections: int = 1000
-    """Open connections per worker process; the next one is answered 503 and closed."""
-    metrics_token: str | None = field(default=None, repr=False)
-    """When set, ``/metrics`` answers only ``Authorization: Bearer <token>``."""
-    metrics_port: int | None = None
-    """When set, ``/metrics`` is served on this port only, not on the service port."""
-
-    # --- the alert endpoint (partner_endpoint/github): failed requests per client ------------------
-    alert_failure_limit: int = 30
-    """Failed alert requests (bad or missing signature, oversize body) a client may make before 429,
-    per worker process; 0 turns the limit off."""
-    alert_failure_window: float = 60.0
-    """Seconds in which a client's budget of failed alert requests refills."""
-    allow_key_file: bool = True
-    """Without ``SOUNDPIECE_SECRET_KEY``, keep a generated key in a file beside a SQLite database
-    (development). The container image turns it off: there the file would share the database's volume."""
+    # --- storage -------------------------------------------------------------------------------
+    data_dir: Path | None = _setting(
+        None,
+        "The folder for the SQLite database, its key file, `.eml` mail and the test signer: the same "
+        "whatever folder a command runs in.",
+        _STORAGE,
+        shown_default="the per-user data folder (`~/.local/share/soundpiece` on Linux); image: `/data`",
+    )
+    database_url: str = _setting(
+        "",
+        "SQLAlchemy URL of the database. PostgreSQL: `postgresql+psycopg://user:pass@host/db`. "
+        "Only `serve` and `migrate` create a database; every other command refuses one that does not exist.",
+        _STORAGE,
+        secret=True,
+        shown=without_password,
+        check=_database_url,
+        shown_default="`sqlite:///<data dir>/soundpiece.db`",
+    )
+    secret_key: str | None = _setting(
+        None,
+        "Fernet key(s), comma-separated, newest first (older ones still decrypt: rotation). Encrypts "
+        "signing secrets at rest. Required with PostgreSQL and in the container image; with a local "
+        "SQLite file and no key, a key is generated into `<database>.key` (mode 0600) with a warning, "
+        "for development only, and only while the database holds no secret. Commands that use secrets "
+        "refuse to start (exit 2) when the key cannot decrypt the oldest and the newest stored secret.",
+        _STORAGE,
+        secret=True,
+    )
+    allow_key_file: bool = _setting(
+        True,
+        "`off`: never use or generate `<database>.key`; `SOUNDPIECE_SECRET_KEY` is then required for "
+        "SQLite too (the image turns it off: there the file would share the database's volume).",
+        _STORAGE,
+        shown_default="`on` (image: `off`)",
+    )
+    # --- leak alerts -----------------------------------------------------------------------------
+    leak_policy: LeakPolicy = _setting(
+        "revoke",
+        "`revoke`: a reported key and its signing secret stop working at once; `flag`: the key keeps "
+        "working and is marked leaked.",
+        _ALERTS,
+    )
+    github_keys_url: str = _setting(GITHUB_KEYS_URL, "GitHub's public key document.", _ALERTS)
+    github_token: str | None = _setting(
+        None,
+        "Optional GitHub token (no scopes needed): 5,000 instead of 60 key fetches an hour.",
+        _ALERTS,
+        secret=True,
+    )
+    key_refetch_interval: float = _setting(
+        60.0,
+        "Seconds: at most one fetch of a key document per interval, for all processes and replicas "
+        "on the database together.",
+        _ALERTS,
+        above=0,
+        high=_DAY,
+    )
+    key_fetch_timeout: float = _setting(
+        10.0, "Seconds a key document fetch may take in all.", _ALERTS, above=0, high=300
+    )
+    max_body_bytes: int = _setting(
+        DEFAULT_MAX_BODY_BYTES,
+        "Larger alert bodies are refused with 413. GitHub's batches are kilobytes; 2 MiB holds about "
+        "12,000 entries.",
+        _ALERTS,
+        low=1,
+        high=_LARGEST,
+    )
+    alert_failure_limit: int = _setting(
+        30,
+        "Failed alert requests (bad or missing signature, oversize body) a client may make before 429, "
+        "per worker process; `0`: no limit.",
+        _ALERTS,
+        low=0,
+        high=_LARGEST,
+    )
+    alert_failure_window: float = _setting(
+        60.0,
+        "Seconds in which a client's budget of failed alert requests refills.",
+        _ALERTS,
+        above=0,
+        high=_DAY,
+    )
+    test_signer: bool = _setting(
+        False,
+        "Also trust the local test signer of `soundpiece-partner test-alert` (a P-256 key kept in the data "
+        "folder), to try the whole alert loop without GitHub. `serve` refuses to listen beyond loopback "
+        "while it is on, and warns at every start.",
+        _ALERTS,
+    )
+    # --- mail ------------------------------------------------------------------------------------
+    smtp_url: str | None = _setting(
+        None,
+        "`smtp://user:pass@host:587` (STARTTLS; required when a user is given) or "
+        "`smtps://user:pass@host:465` (implicit TLS); percent-encode special characters. Without it, "
+        "mail is written as `.eml` files to the mail folder, never dropped.",
+        _MAIL,
+        secret=True,
+        shown=without_password,
+        check=_smtp_url,
+    )
+    smtp_ca_file: str | None = _setting(
+        None, "CA bundle for the SMTP server's certificate.", _MAIL, shown_default="the system's CAs"
+    )
+    mail_from: str = _setting(
+        "Soundpiece Security <security@soundpiece.invalid>", "Sender of our mail.", _MAIL
+    )
+    mail_dir: Path | None = _setting(
+        None,
+        "Folder for `.eml` files when no SMTP server is configured.",
+        _MAIL,
+        shown_default="`<data dir>/outbox`",
+    )
+    mail_worker: bool = _setting(
+        True,
+        "`off`: `serve` sends no mail itself (run `soundpiece-partner mail-worker` instead).",
+        _MAIL,
+    )
+    mail_poll_interval: float = _setting(
+        5.0, "Seconds between the mail worker's looks at the outbox.", _MAIL, above=0, high=_DAY
+    )
+    mail_max_attempts: int = _setting(
+        12,
+        "Delivery attempts (backoff 30 s doubling to 1 h) before a mail stays `failed` for an operator.",
+        _MAIL,
+        low=1,
+        high=1000,
+    )
+    docs_url: str = _setting(
+        "https://docs.soundpiece.invalid/api/keys",
+        "The API key documentation, linked from mail and the dashboard.",
+        _MAIL,
+    )
+    # --- API authentication ----------------------------------------------------------------------
+    trusted_proxy_header: str | None = _setting(
+        None,
+        "For example `X-Forwarded-For`: where trusted proxies put the client address (allowlists, rate "
+        "limits). Read from the right, past every trusted proxy. Without it the peer is the client: "
+        "behind a TLS proxy every user is then one client, sharing one budget.",
+        _API,
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        ("127.0.0.1/32", "::1/128"),
+        "Proxies (addresses or ranges, comma-separated) whose header entries are believed.",
+        _API,
+        check=_trusted_proxies,
+    )
+    last_used_interval: float = _setting(
+        60.0,
+        "Seconds between writes of a key's last-used time (in the background, and at shutdown).",
+        _API,
+        above=0,
+        high=_DAY,
+    )
+    key_change_delay: float = _setting(
+        1.0,
+        "Seconds: the longest a key revoked (or an allowlist changed) by another process or replica is "
+        "still accepted here.",
+        _API,
+        above=0,
+        high=3600,
+    )
+    auth_cache_size: int = _setting(
+        50_000,
+        "API keys cached per process for authentication (`0`: every request reads the database).",
+        _API,
+        low=0,
+        high=_LARGEST,
+    )
+    auth_failure_limit: int = _setting(
+        30,
+        "Failed API authentications a client may make before 429 (`0`: no limit).",
+        _API,
+        low=0,
+        high=_LARGEST,
+    )
+    auth_failure_window: float = _setting(
+        60.0, "Seconds in which a client earns its failed authentications back.", _API, above=0, high=_DAY
+    )
+    # --- dashboard -------------------------------------------------------------------------------
+    dashboard: bool = _setting(
+        True,
+        "`off` serves the alert receiver and the API alone: no `/dashboard`, and mail names the "
+        "dashboard without a link.",
+        _DASHBOARD,
+    )
+    dashboard_url: str = _setting(
+        "http://127.0.0.1:8000/dashboard",
+        "The dashboard's public address, used in the links we mail. `https://` unless its host is "
+        "loopback; session cookies are `Secure` (and `__Host-`) unless it is plain http on loopback.",
+        _DASHBOARD,
+        check=_dashboard_url,
+    )
+    session_idle_timeout: float = _setting(
+        30 * 60.0,
+        "Seconds without a request after which a dashboard session ends.",
+        _DASHBOARD,
+        above=0,
+        high=30 * _DAY,
+    )
+    session_lifetime: float = _setting(
+        12 * 3600.0,
+        "Seconds after sign-in at which a session ends however active.",
+        _DASHBOARD,
+        above=0,
+        high=30 * _DAY,
+    )
+    sign_in_limit_per_address: int = _setting(
+        5, "Sign-in links one email address may request per hour.", _DASHBOARD, low=1, high=_LARGEST
+    )
+    sign_in_limit_per_client: int = _setting(
+        20,
+        "Sign-in links one client may request per hour (an IPv4 address or IPv6 /64).",
+        _DASHBOARD,
+        low=1,
+        high=_LARGEST,
+    )
+    # --- the HTTP server ---------------------------------------------------------------------------
+    max_head_bytes: int = _setting(
+        16 * 1024,
+        "Request line, headers (and chunk framing, trailers) of one request; more gets 431.",
+        _SERVER,
+        low=1,
+        high=_LARGEST,
+    )
+    max_headers: int = _setting(
+        100, "Header lines in one request; more gets 431.", _SERVER, low=1, high=_LARGEST
+    )
+    request_timeout: float = _setting(
+        10.0,
+        "Seconds from a connection's opening (or a request's first byte) until the whole request has "
+        "arrived; then 408.",
+        _SERVER,
+        above=0,
+        high=_DAY,
+    )
+    keep_alive_timeout: float = _setting(
+        5.0,
+        "Seconds an idle connection is kept open after a response (behind a load balancer: above its "
+        "idle timeout).",
+        _SERVER,
+        above=0,
+        high=_DAY,
+    )
+    max_connections: int = _setting(
+        1000,
+        "Open connections per worker; the next one is answered 503 and closed.",
+        _SERVER,
+        low=1,
+        high=_LARGEST,
+    )
+    # --- metrics and logs --------------------------------------------------------------------------
+    metrics_token: str | None = _setting(
+        None,
+        "`/metrics` answers only `Authorization: Bearer <token>` (16+ printable ASCII characters).",
+        _METRICS,
+        secret=True,
+        check=_metrics_token,
+    )
+    metrics_port: int | None = _setting(
+        None,
+        "`serve` also listens on this port (same host) and serves `/metrics` there only. With neither "
+        "this nor a token, `/metrics` is not served: its counters tell who has an account.",
+        _METRICS,
+        low=1,
+        high=65535,
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _setting(
+        "INFO", "Lowest level of the JSON log lines written to stderr.", _METRICS
+    )
 
     def __post_init__(self) -> None:
-        if self.leak_policy not in ("revoke", "flag"):
-            raise SettingsError(
-                f"SOUNDPIECE_LEAK_POLICY must be 'revoke' or 'flag', not {self.leak_policy!r}"
-            )
-        if self.max_body_bytes <= 0:
-            raise SettingsError("SOUNDPIECE_MAX_BODY_BYTES must be positive")
-        try:
-            parse_networks(self.trusted_proxies)
-        except ValueError as exc:
-            raise SettingsError(f"SOUNDPIECE_TRUSTED_PROXIES: {exc}") from None
-        if not 0 < self.key_change_delay < math.inf:
-            raise SettingsError("SOUNDPIECE_KEY_CHANGE_DELAY must be positive")
-        if self.auth_cache_size < 0 or self.auth_failure_limit < 0:
-            raise SettingsError("SOUNDPIECE_AUTH_CACHE_SIZE and SOUNDPIECE_AUTH_FAILURE_LIMIT must be >= 0")
-        if not 0 < self.auth_failure_window < math.inf:
-            raise SettingsError("SOUNDPIECE_AUTH_FAILURE_WINDOW must be positive")
-        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
-            raise SettingsError("SOUNDPIECE_SMTP_URL must start with smtp:// or smtps://")
-        if self.alert_failure_limit < 0 or not 0 < self.alert_failure_window < math.inf:
-            raise SettingsError("SOUNDPIECE_ALERT_FAILURE_LIMIT must be >= 0, _WINDOW positive")
-        _check_dashboard_url(self.dashboard_url)
-        self._check_bounds()
+        data_dir = self.data_dir if self.data_dir is not None else default_data_dir()
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'soundpiece.db'}")
+        if self.mail_dir is None:
+            object.__setattr__(self, "mail_dir", data_dir / "outbox")
+        for setting in _declared():
+            _check(setting, getattr(self, setting.name))
 
-    def _check_bounds(self) -> None:
-        for name, attr, _kind, largest in _BOUNDS:
-            number = getattr(self, attr)
-            if not 0 < number <= largest:  # also refuses NaN
-                raise SettingsError(
-                    f"SOUNDPIECE_{name} must be above 0 and at most {largest}, not {number!r}"
-                )
-        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
-            raise SettingsError(f"SOUNDPIECE_METRICS_PORT must be a TCP port, not {self.metrics_port}")
-        token = self.metrics_token
-        if token is not None and (
-            len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token
-        ):
-            raise SettingsError(
-                "SOUNDPIECE_METRICS_TOKEN must be 16 or more printable ASCII characters, no spaces"
-            )
+    @property
+    def data(self) -> Path:
+        """:attr:`data_dir`, resolved."""
+        assert self.data_dir is not None
+        return self.data_dir
+
+    @property
+    def outbox(self) -> Path:
+        """:attr:`mail_dir`, resolved."""
+        assert self.mail_dir is not None
+        return self.mail_dir
+
+    @property
+    def test_signer_file(self) -> Path:
+        return self.data / "test-signer.pem"
+
+    @property
+    def shown_database(self) -> str:
+        """The database URL without its password, for logs and messages."""
+        return without_password(self.database_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``SOUNDPIECE_*`` variables; unset ones keep their defaults."""
+        """Settings from ``SOUNDPIECE_*`` variables; unset or empty ones keep their defaults."""
         env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(f"SOUNDPIECE_{name}", "").strip()
-            return value or None
-
-        values: dict[str, object] = {}
-        for name, attr in (
-            ("DATABASE_URL", "database_url"),
-            ("GITHUB_KEYS_URL", "github_keys_url"),
-            ("GITHUB_TOKEN", "github_token"),
-            ("SECRET_KEY", "secret_key"),
-            ("SMTP_URL", "smtp_url"),
-            ("SMTP_CA_FILE", "smtp_ca_file"),
-            ("MAIL_FROM", "mail_from"),
-            ("LEAK_POLICY", "leak_policy"),
-            ("TRUSTED_PROXY_HEADER", "trusted_proxy_header"),
-            ("LOG_LEVEL", "log_level"),
-            ("DOCS_URL", "docs_url"),
-            ("DASHBOARD_URL", "dashboard_url"),
-            ("METRICS_TOKEN", "metrics_token"),
-        ):
-            if (value := get(name)) is not None:
-                values[attr] = value
-        if (value := get("MAIL_DIR")) is not None:
-            values["mail_dir"] = Path(value)
-        if (value := get("TRUSTED_PROXIES")) is not None:
-            values["trusted_proxies"] = tuple(p.strip() for p in value.split(",") if p.strip())
-        if (value := get("MAIL_WORKER")) is not None:
-            values["run_mail_worker"] = _switch(value)
-        if (value := get("DASHBOARD")) is not None:
-            values["dashboard"] = _switch(value)
-        if (value := get("ALLOW_KEY_FILE")) is not None:
-            values["allow_key_file"] = _switch(value)
-        for name, attr, kind in (
-            ("MAX_BODY_BYTES", "max_body_bytes", int),
-            ("KEY_REFETCH_INTERVAL", "key_refetch_interval", float),
-            ("LAST_USED_INTERVAL", "last_used_interval", float),
-            ("KEY_CHANGE_DELAY", "key_change_delay", float),
-            ("AUTH_CACHE_SIZE", "auth_cache_size", int),
-            ("AUTH_FAILURE_LIMIT", "auth_failure_limit", int),
-            ("AUTH_FAILURE_WINDOW", "auth_failure_window", float),
-            ("MAIL_POLL_INTERVAL", "mail_poll_interval", float),
-            ("MAIL_MAX_ATTEMPTS", "mail_max_attempts", int),
-            ("ALERT_FAILURE_LIMIT", "alert_failure_limit", int),
-            ("ALERT_FAILURE_WINDOW", "alert_failure_window", float),
-            ("METRICS_PORT", "metrics_port", int),
-            *((name, attr, kind) for name, attr, kind, _largest in _BOUNDS),  # checked in __post_init__
-        ):
-            if (value := get(name)) is not None:
+        values: dict[str, Any] = {}
+        for setting in _declared():
+            text = env.get(setting.variable, "").strip()
+            if text:
                 try:
-                    values[attr] = kind(value)
+                    values[setting.name] = setting.parse(text)
                 except ValueError as exc:
-                    raise SettingsError(f"SOUNDPIECE_{name}: {exc}") from None
-        return cls(**values)  # type: ignore[arg-type]
+                    raise SettingsError(f"{setting.variable}: {exc}") from None
+        return cls(**values)
 
 
-# --- the HTTP server's settings -------------------------------------------------------------------
+def default_data_dir() -> Path:
+    """The platform's per-user data folder (platformdirs: XDG on Linux, Application Support on macOS)."""
+    from platformdirs import user_data_path
 
-_DAY = 86_400.0
-_SERVER_BOUNDS: tuple[tuple[str, str, type[int] | type[float], float], ...] = (
-    # variable, attribute, type, largest value (timers beyond a day are a typo, and overflow uvloop)
-    ("MAX_HEAD_BYTES", "max_head_bytes", int, 2**31),
-    ("MAX_HEADERS", "max_headers", int, 2**31),
-    ("REQUEST_TIMEOUT", "request_timeout", float, _DAY),
-    ("KEEP_ALIVE_TIMEOUT", "keep_alive_timeout", float, _DAY),
-    ("MAX_CONNECTIONS", "max_connections", int, 2**31),
-)
-_DASHBOARD_BOUNDS: tuple[tuple[str, str, type[int] | type[float], float], ...] = (
-    ("SESSION_IDLE_TIMEOUT", "session_idle_timeout", float, 30 * _DAY),
-    ("SESSION_LIFETIME", "session_lifetime", float, 30 * _DAY),
-    ("SIGN_IN_LIMIT_PER_ADDRESS", "sign_in_limit_per_address", int, 2**31),
-    ("SIGN_IN_LIMIT_PER_CLIENT", "sign_in_limit_per_client", int, 2**31),
-)
-_BOUNDS = (*_SERVER_BOUNDS, *_DASHBOARD_BOUNDS)
+    return user_data_path("soundpiece", appauthor=False)
+
+
+# --- derived from the declaration ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    name: str
+    variable: str
+    spec: Spec
+    default: Any
+    parse: Callable[[str], Any]
+    kind: str
+    """The type in words, for the reference."""
+    choices: tuple[str, ...] = ()
+    """A ``Literal`` setting's values."""
+
+
+@cache
+def _declared() -> tuple[Declared, ...]:
+    hints = get_type_hints(Settings)
+    return tuple(_declare(f, hints[f.name]) for f in fields(Settings))
+
+
+def declared() -> Iterator[Declared]:
+    """Every setting, in the order declared."""
+    return iter(_declared())
+
+
+def _declare(f: Field[Any], hint: Any) -> Declared:
+    base = _without_none(hint)
+    parse, kind = _parser(base)
+    choices = get_args(base) if get_origin(base) is Literal else ()
+    return Declared(f.name, PREFIX + f.name.upper(), f.metadata["spec"], f.default, parse, kind, choices)
+
+
+def _without_none(hint: Any) -> Any:
+    """``X`` of ``X | None``; any other hint as it is."""
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def _parser(kind: Any) -> tuple[Callable[[str], Any], str]:
+    if kind is bool:
+        return _switch, "on/off"
+    if kind is int:
+        return _whole_number, "whole number"
+    if kind is float:
+        return _number, "number"
+    if kind is str:
+        return str, "text"
+    if kind is Path:
+        return Path, "path"
+    if get_origin(kind) is Literal:
+        choices = get_args(kind)
+        return _one_of(choices), " / ".join(choices)
+    if get_origin(kind) is tuple:
+        return _comma_list, "comma-separated list"
+    raise TypeError(f"no parser for settings of type {kind!r}")
+
+
+def _switch(text: str) -> bool:
+    try:
+        return _SWITCH[text.lower()]
+    except KeyError:
+        raise ValueError(f"must be on or off (also true/false, yes/no, 1/0), not {text!r}") from None
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"not a whole number: {text!r}") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        for choice in choices:
+            if text.lower() == choice.lower():
+                return choice
+        raise ValueError(f"must be one of {', '.join(repr(c) for c in choices)}, not {text!r}")
+
+    return parse
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _check(setting: Declared, value: Any) -> None:
+    spec = setting.spec
+    if value is None:
+        return
+    if setting.choices and value not in setting.choices:
+        choices = ", ".join(map(repr, setting.choices))
+        raise SettingsError(f"{setting.variable} must be one of {choices}, not {value!r}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        problem = _outside(value, spec)
+        if problem:
+            raise SettingsError(f"{setting.variable} must be {problem}, not {value!r}")
+    if spec.check is not None:
+        try:
+            spec.check(value)
+        except ValueError as exc:
+            raise SettingsError(f"{setting.variable}: {exc}") from None
+
+
+def _outside(value: float, spec: Spec) -> str | None:
+    """Words for the allowed range if ``value`` is outside it (NaN always is), else None."""
+    ok = not math.isnan(value)
+    ok = ok and (spec.low is None or value >= spec.low)
+    ok = ok and (spec.above is None or value > spec.above)
+    ok = ok and (spec.high is None or value <= spec.high)
+    if ok:
+        return None
+    parts = []
+    if spec.low is not None:
+        parts.append(f"at least {spec.low:g}")
+    if spec.above is not None:
+        parts.append(f"above {spec.above:g}")
+    if spec.high is not None:
+        parts.append(f"at most {spec.high:g}")
+    return " and ".join(parts)
+
+
+# --- the reference --------------------------------------------------------------------------------
+
+
+def shown_default(setting: Declared) -> str:
+    """The default as the reference shows it."""
+    if setting.spec.shown_default is not None:
+        return setting.spec.shown_default
+    value = setting.default
+    if value is None:
+        return "none"
+    return f"`{shown_value(value)}`"
+
+
+def shown_value(value: Any) -> str:
+    """A value as a variable would hold it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def reference() -> str:
+    """Every setting as Markdown tables, one per group: ``docs/configuration.md`` holds exactly this."""
+    out: list[str] = []
+    group = None
+    for setting in declared():
+        if setting.spec.group != group:
+            group = setting.spec.group
+            out += ["", f"### {group}", "", "| variable | default | meaning |", "|---|---|---|"]
+        meaning = setting.spec.help.replace("|", "\\|")
+        out.append(f"| `{setting.variable}` | {shown_default(setting)} | {meaning} |")
+    return "\n".join(out).lstrip("\n") + "\n"
+
+
+def effective(settings: Settings, env: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(variable, value as shown, ``set``/``default``) for each setting: what ``config`` prints."""
+    env = os.environ if env is None else env
+    rows = []
+    for setting in declared():
+        value = getattr(settings, setting.name)
+        if value is None:
+            shown = "none"
+        elif setting.spec.secret:
+            shown = setting.spec.shown(value) if setting.spec.shown else "(set)"
+        else:
+            shown = shown_value(value)
+        source = "set" if env.get(setting.variable, "").strip() else "default"
+        rows.append((setting.variable, shown, source))
+    return rows

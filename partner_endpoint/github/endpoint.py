@@ -88,7 +88,7 @@ class AlertEndpoint:
             return _error(401, "Invalid GitHub signature")
         except KeysUnavailable as exc:
             self._metrics.signature_failures.labels(reason=exc.reason).inc()
-            log.error("no GitHub public key available", extra={"fields": {"reason": exc.reason}})
+            log.error(f"no GitHub public key available: {exc}", extra={"fields": {"reason": exc.reason}})
             return _error(503, "GitHub public keys unavailable", headers={"Retry-After": "60"})
         self._metrics.alerts.inc()
         try:

@@ -90,7 +90,9 @@ class PublicKeyCache:
         clock: Callable[[], float] = time.monotonic,
         shared: SharedKeyDocument | None = None,
         wall_clock: Callable[[], datetime] = utc_now,
+        pinned: Mapping[str, ec.EllipticCurvePublicKey] | None = None,
     ) -> None:
+        """``pinned``: keys trusted besides the document, never fetched (the local test signer)."""
         self._client = client
         self._url = url
         self._metrics = metrics
@@ -100,9 +102,14 @@ class PublicKeyCache:
         self._clock = clock
         self._shared = shared
         self._wall_clock = wall_clock
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._pinned = dict(pinned or {})
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = dict(self._pinned)
         self._last_fetch: float | None = None
         self._last_fetch_failed = False
+        self._last_error = "no fetch yet"
+        """Why the last fetch failed, for the log line of an alert we cannot verify."""
+        self._next_fetch: datetime | None = None
+        """When the next fetch may start (the refetch limit), for the same log line."""
         self._shared_seen: datetime | None = None
         """``fetched_at`` of the shared document last merged into :attr:`_keys`."""
         self._lock = asyncio.Lock()
@@ -120,16 +127,22 @@ class PublicKeyCache:
                     await self._fetch_if_due()
         if (key := self._keys.get(key_id)) is not None:
             return key
-        if not self._keys or self._last_fetch_failed:
+        if len(self._keys) == len(self._pinned) or self._last_fetch_failed:
             # Maybe a key GitHub rotated in while its document is unreadable: 503 makes GitHub
             # retry the delivery, a 401 might lose it. A 401 needs a document that lacks the key.
-            raise KeysUnavailable("no GitHub public key document could be read for this key identifier")
+            raise KeysUnavailable(self._why_unavailable())
         raise UnknownKeyIdentifier()
+
+    def _why_unavailable(self) -> str:
+        """What the log says when a key is missing: what the fetch met, and when the next may run."""
+        when = "now" if self._next_fetch is None else f"at {self._next_fetch:%Y-%m-%dT%H:%M:%SZ}"
+        return f"fetching {self._url} failed: {self._last_error}; next fetch allowed {when}"
 
     async def _fetch_if_due(self) -> None:
         """Fetch from this process alone, at most once per refetch interval."""
         if self._last_fetch is None or self._clock() - self._last_fetch >= self._refetch_interval:
             self._last_fetch = self._clock()
+            self._next_fetch = self._wall_clock() + timedelta(seconds=self._refetch_interval)
             await self._fetch()
 
     async def _refresh_shared(self, shared: SharedKeyDocument, key_id: str) -> None:
@@ -168,6 +181,10 @@ class PublicKeyCache:
 
     def _take(self, state: SharedDocument) -> None:
         self._last_fetch_failed = state.failed
+        if state.attempted_at is not None:
+            self._next_fetch = state.attempted_at + timedelta(seconds=self._refetch_interval)
+        if state.failed and self._last_error == "no fetch yet":
+            self._last_error = "the last fetch, by another process, failed (its log says why)"
         if state.document is not None and state.fetched_at != self._shared_seen:
             self._merge(state.document)
             self._shared_seen = state.fetched_at
@@ -191,13 +208,15 @@ class PublicKeyCache:
             keys = parse_key_document(json.loads(text))
         except (httpx.HTTPError, ValueError, TimeoutError, RecursionError) as exc:
             self._last_fetch_failed = True
+            self._last_error = _describe(exc)
             self._metrics.key_fetches.labels(result="failure").inc()
             log.warning(
                 "fetching GitHub public keys failed; keeping the cache",
-                extra={"fields": {"error": type(exc).__name__, "cached_keys": len(self._keys)}},
+                extra={"fields": {"error": _describe(exc), "cached_keys": len(self._keys)}},
             )
             return None
         self._last_fetch_failed = False
+        self._last_error = "none"
         self._metrics.key_fetches.labels(result="success").inc()
         self._keys.update(keys)
         log.info("fetched GitHub public keys", extra={"fields": {"key_ids": sorted(keys)}})
@@ -217,3 +236,12 @@ class PublicKeyCache:
                     raise KeyDocumentError("key document too large")
                 chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _describe(exc: BaseException) -> str:
+    """``ConnectError: [Errno 111] Connection refused``; a timeout says so (its message is empty)."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return f"{type(exc).__name__}: no whole answer within the fetch timeout"
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__

@@ -98,8 +98,19 @@ class EmlDirectory:
         os.replace(temporary, target)
 
 
+def destination(settings: Settings) -> str:
+    """Where mail goes, in words (no password): for ``serve``'s first lines and ``--help``."""
+    if settings.smtp_url:
+        parts = urlsplit(settings.smtp_url)
+        tls = "implicit TLS" if parts.scheme == "smtps" else "STARTTLS when offered"
+        return (
+            f"SMTP server {parts.hostname}:{parts.port or (465 if parts.scheme == 'smtps' else 25)} ({tls})"
+        )
+    return f".eml files in {settings.outbox} (no SOUNDPIECE_SMTP_URL)"
+
+
 def transport_for(settings: Settings) -> MailTransport:
     if settings.smtp_url:
         envelope_from = parseaddr(settings.mail_from)[1] or settings.mail_from
         return SmtpTransport.from_url(settings.smtp_url, envelope_from, settings.smtp_ca_file)
-    return EmlDirectory(settings.mail_dir)
+    return EmlDirectory(settings.outbox)

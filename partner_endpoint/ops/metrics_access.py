@@ -1,7 +1,9 @@
 """Who may read ``/metrics``: on its own port when one is set, with the token when one is set.
 
-Both are off by default, leaving ``/metrics`` open on the service port as before; ``serve`` logs a
-warning then. The token is compared in constant time.
+With neither, nobody: ``/metrics`` is not served. Its counters are not harmless to strangers (a
+sign-in request for an address that has an account moves the mail counters, one for an unknown
+address does not), so the default leaks nothing, and ``serve`` says how to turn it on. The token
+is compared in constant time.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from partner_endpoint.settings import Settings
 
 def metrics_refusal(request: Request, settings: Settings) -> Response | None:
     """The response that refuses this scrape, or None when it may be answered."""
-    if settings.metrics_port is not None and _local_port(request) != settings.metrics_port:
+    unserved = settings.metrics_port is None and settings.metrics_token is None
+    if unserved or (settings.metrics_port is not None and _local_port(request) != settings.metrics_port):
         return PlainTextResponse("Not Found", status_code=404)  # as if the route did not exist here
     if settings.metrics_token is not None and not _bearer_is(request, settings.metrics_token):
         return PlainTextResponse(

@@ -19,9 +19,10 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from partner_endpoint.mail.transport import destination
 from partner_endpoint.metrics import MULTIPROCESS_DIR
 from partner_endpoint.server.protocol import BoundedConfig, ConnectionLimits
-from partner_endpoint.settings import Settings, SettingsError
+from partner_endpoint.settings import Settings, SettingsError, is_loopback_host
 
 log = logging.getLogger(__name__)
 APP = "partner_endpoint.app:app_from_env"
@@ -31,8 +32,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     """Run until SIGINT/SIGTERM; the exit status."""
     if settings.metrics_port == port:
         raise SettingsError(f"SOUNDPIECE_METRICS_PORT must differ from the service port {port}")
-    if settings.metrics_port is None and settings.metrics_token is None:
-        log.warning("/metrics is open to anyone who reaches the service port; see SOUNDPIECE_METRICS_TOKEN")
+    if settings.test_signer and not is_loopback_host(host):
+        raise SettingsError(
+            f"SOUNDPIECE_TEST_SIGNER is on: refusing to listen on {host}, beyond loopback (whoever reads "
+            "the test signer's key could revoke keys); turn it off, or serve on 127.0.0.1"
+        )
+    _announce(settings, host, port)
     config = BoundedConfig(
         APP,
         limits=ConnectionLimits.from_settings(settings),
@@ -58,6 +63,26 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _announce(settings: Settings, host: str, port: int) -> None:
+    """The first lines an operator reads: where the service listens, its dashboard, data and mail."""
+    address = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    dashboard = settings.dashboard_url if settings.dashboard else "off"
+    log.info(
+        f"serving {address}; dashboard {dashboard}; database {settings.shown_database}; "
+        f"mail to {destination(settings)}",
+        extra={
+            "fields": {
+                "address": address,
+                "dashboard": dashboard,
+                "database": settings.shown_database,
+                "mail": destination(settings),
+            }
+        },
+    )
+    if settings.metrics_port is None and settings.metrics_token is None:
+        log.info("/metrics is off: set SOUNDPIECE_METRICS_TOKEN or SOUNDPIECE_METRICS_PORT to scrape it")
 
 
 def _listen(host: str, port: int) -> socket.socket:

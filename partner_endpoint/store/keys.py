@@ -66,6 +66,20 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account as the operators' ``accounts list`` shows it."""
+
+    account_id: int
+    owner_email: str
+    allowlist: tuple[str, ...]
+    created_at: datetime
+    keys: int
+    """Keys not deleted (active, flagged or revoked)."""
+    active_keys: int
+    """Keys that authenticate (active or flagged)."""
+
+
+@dataclass(frozen=True, slots=True)
 class KeyPage:
     keys: list[KeyRecord]
     total: int
@@ -168,7 +182,8 @@ def _record(row: Sequence[object]) -> KeyRecord:
 
 
 def list_keys(conn: Connection, account_id: int) -> list[KeyRecord]:
-    """An account's keys, oldest first; deleted keys are not listed."""
+    """An account's keys, oldest first; deleted keys are not listed. NotFound if there is no such account."""
+    get_account(conn, account_id)
     rows = conn.execute(
         select(*_RECORD_COLUMNS).where(api_keys.c.account_id == account_id, _VISIBLE).order_by(api_keys.c.id)
     )
@@ -275,6 +290,28 @@ _ACCOUNTS = select(accounts.c.id, accounts.c.owner_email, accounts.c.ip_allowlis
 def _account(row: Sequence[object]) -> Account:
     account_id, email, allowlist = row
     return Account(int(account_id), str(email), tuple(json.loads(str(allowlist))))  # type: ignore[call-overload]
+
+
+def list_accounts(conn: Connection) -> list[AccountSummary]:
+    """Every account, oldest first, with counts of its keys (one query)."""
+    visible = and_(api_keys.c.account_id == accounts.c.id, _VISIBLE)
+    rows = conn.execute(
+        select(
+            accounts.c.id,
+            accounts.c.owner_email,
+            accounts.c.ip_allowlist,
+            accounts.c.created_at,
+            func.count(api_keys.c.id),
+            func.count(api_keys.c.id).filter(api_keys.c.status != "revoked"),
+        )
+        .select_from(accounts.outerjoin(api_keys, visible))
+        .group_by(accounts.c.id)
+        .order_by(accounts.c.id)
+    )
+    return [
+        AccountSummary(int(i), str(email), tuple(json.loads(str(allowlist))), created, int(total), int(live))
+        for i, email, allowlist, created, total, live in rows
+    ]
 
 
 def accounts_of(conn: Connection, email: str) -> list[Account]:

@@ -1,0 +1,88 @@
+"""API keys: create (shown once), list, revoke, delete."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from partner_endpoint.cli.common import open_database, open_keyed, output
+from partner_endpoint.clock import utc_now
+from partner_endpoint.settings import Settings
+from partner_endpoint.store import keys
+from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.text import one_line
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    actions = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create = actions.add_parser("create", parents=[common], help="mint a key pair (shown once)")
+    create.add_argument("--account", type=int, required=True)
+    create.add_argument("--label", required=True)
+    create.set_defaults(run=_create)
+    listing = actions.add_parser("list", parents=[common], help="list an account's keys")
+    listing.add_argument("--account", type=int, required=True)
+    listing.set_defaults(run=_list)
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a key and its signing secret")
+    revoke.add_argument("key_id", type=int)
+    revoke.set_defaults(run=_revoke)
+    delete = actions.add_parser(
+        "delete", parents=[common], help="revoke a key and hide it from its owner (its leak records stay)"
+    )
+    delete.add_argument("key_id", type=int)
+    delete.set_defaults(run=_delete)
+
+
+def _create(args: argparse.Namespace, settings: Settings) -> int:
+    engine, box = open_keyed(settings)
+    with write_transaction(engine) as conn:
+        new = keys.create_key(conn, box, args.account, args.label, utc_now())
+    data = {
+        "key_id": new.key_id,
+        "label": new.label,
+        "key": new.api_key,
+        "signing_secret": new.signing_secret,
+    }
+    human = (
+        f"created key {new.key_id} ({new.label}). Shown once, store them now:\n"
+        f"  API key:        {new.api_key}\n  signing secret: {new.signing_secret}"
+    )
+    output(args, data, human)
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    with read_transaction(open_database(settings)) as conn:
+        records = keys.list_keys(conn, args.account)
+    data = [
+        {
+            "key_id": r.key_id,
+            "label": r.label,
+            "key_suffix": r.key_suffix,
+            "status": r.status,
+            "created_at": r.created_at,
+            "last_used_at": r.last_used_at,
+        }
+        for r in records
+    ]
+    human = "\n".join(f"{r.key_id}\t{r.status}\t…{r.key_suffix}\t{one_line(r.label)}" for r in records)
+    output(args, data, human or f"account {args.account} has no keys")
+    return 0
+
+
+def _revoke(args: argparse.Namespace, settings: Settings) -> int:
+    with write_transaction(open_database(settings)) as conn:
+        changed = keys.revoke_key(conn, args.key_id, utc_now())
+    state = "revoked" if changed else "was already revoked"
+    output(args, {"key_id": args.key_id, "revoked": True, "changed": changed}, f"key {args.key_id} {state}")
+    return 0
+
+
+def _delete(args: argparse.Namespace, settings: Settings) -> int:
+    with write_transaction(open_database(settings)) as conn:
+        if keys.visible_key(conn, args.key_id) is None:
+            raise keys.NotFound(f"no key {args.key_id}")
+        keys.delete_key(conn, args.key_id, utc_now())
+    output(args, {"key_id": args.key_id, "deleted": True}, f"key {args.key_id} deleted: it no longer works")
+    return 0

@@ -1,0 +1,34 @@
+"""Reported leaks: ``leaks list``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from partner_endpoint.cli.common import open_database, output
+from partner_endpoint.settings import Settings
+from partner_endpoint.store.db import read_transaction
+from partner_endpoint.store.leaks import list_leaks
+from partner_endpoint.text import URL_LIMIT, one_line
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    actions = commands.add_parser("leaks", help="reported leaks").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    actions.add_parser("list", parents=[common], help="list leak events, newest first").set_defaults(
+        run=_list
+    )
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    with read_transaction(open_database(settings)) as conn:
+        leaks = list_leaks(conn)
+    # url and source are the alert sender's text: one_line keeps their ESC, CR and LF off the terminal.
+    human = "\n".join(
+        f"{e['last_seen']:%Y-%m-%d %H:%M}\tkey {e['key_id']}\t{e['action']}\t"
+        f"{one_line(str(e['source']))}\t{one_line(str(e['url']), URL_LIMIT)}"
+        for e in leaks
+    )
+    output(args, leaks, human or "no leaks")
+    return 0

@@ -6,7 +6,8 @@
 # rather than keep a generated key on the same /data volume as the secrets it encrypts.
 # `serve` bounds every connection itself (head size, header count, time, connections: README,
 # "Limits on each connection"), so port 8000 can face clients directly. /metrics: set
-# SOUNDPIECE_METRICS_TOKEN, or SOUNDPIECE_METRICS_PORT (e.g. 9100) and publish only 8000.
+# SOUNDPIECE_METRICS_TOKEN, or SOUNDPIECE_METRICS_PORT (e.g. 9100) and publish only 8000; with
+# neither it is not served. `serve` listens on loopback unless told otherwise: CMD says 0.0.0.0.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
@@ -29,8 +30,7 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    SOUNDPIECE_DATABASE_URL=sqlite:////data/soundpiece.db \
-    SOUNDPIECE_MAIL_DIR=/data/outbox \
+    SOUNDPIECE_DATA_DIR=/data \
     SOUNDPIECE_ALLOW_KEY_FILE=false
 USER 10001:10001
 WORKDIR /data

@@ -25,6 +25,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from partner_endpoint.networks import parse_networks
 
@@ -141,7 +142,10 @@ def without_password(url: str) -> str:
 
 def _database_url(url: str) -> None:
     if url:
-        make_url(url)  # ArgumentError (a ValueError) for what SQLAlchemy cannot read
+        try:
+            make_url(url)
+        except ArgumentError:
+            raise ValueError("not a database URL SQLAlchemy can read") from None
 
 
 # --- the settings -------------------------------------------------------------------------------
@@ -645,7 +649,7 @@ def reference() -> str:
     for setting in declared():
         if setting.spec.group != group:
             group = setting.spec.group
-            out += ["", f"### {group}", "", "| variable | default | meaning |", "|---|---|---|"]
+            out += ["", f"## {group}", "", "| variable | default | meaning |", "|---|---|---|"]
         meaning = setting.spec.help.replace("|", "\\|")
         out.append(f"| `{setting.variable}` | {shown_default(setting)} | {meaning} |")
     return "\n".join(out).lstrip("\n") + "\n"

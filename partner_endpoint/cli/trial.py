@@ -70,7 +70,12 @@ def _test_alert(args: argparse.Namespace, settings: Settings) -> int:
     shown = rules.redact(token) if fmt else "a token that is not a Soundpiece credential"
     if response.status_code != 200:
         detail = _detail(response)
-        hint = " (start serve with SOUNDPIECE_TEST_SIGNER=on)" if response.status_code == 401 else ""
+        # 401: the signer's key is unknown there; 503: unknown, and GitHub's document unreachable too.
+        hint = (
+            " (is serve running with SOUNDPIECE_TEST_SIGNER=on? It trusts the test signer only then)"
+            if response.status_code in (401, 503)
+            else ""
+        )
         output(
             args,
             {"status": response.status_code, "detail": detail},

@@ -169,6 +169,7 @@ class PublicKeyCache:
             now = self._wall_clock()
             if state.due(now, interval, abandoned_after):
                 if await asyncio.to_thread(shared.claim, now, interval, abandoned_after):
+                    self._next_fetch = now + interval
                     document = await self._fetch()
                     await asyncio.to_thread(shared.save, document, now)
                     return

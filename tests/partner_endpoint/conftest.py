@@ -19,7 +19,7 @@ from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer
-from tests.support.partner import Clock, Issued, TestClient, start_client
+from tests.support.partner import METRICS_TOKEN, Clock, Issued, TestClient, start_client
 from tests.support.services import POSTGRES_URL, scratch_schema
 
 # --- databases -----------------------------------------------------------------------------------
@@ -61,7 +61,8 @@ def settings(database_url: str, key_server: KeyServer, tmp_path: Path) -> Settin
         github_keys_url=key_server.url,
         secret_key=Fernet.generate_key().decode(),
         mail_dir=tmp_path / "outbox",
-        run_mail_worker=False,
+        mail_worker=False,
+        metrics_token=METRICS_TOKEN,
     )
 
 

@@ -14,7 +14,7 @@ import rules
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from tests.support.github import Signer, post_alert
 from tests.support.invalid_text import invalid_text
-from tests.support.partner import Issued, TestClient, rows
+from tests.support.partner import Issued, TestClient, rows, scrape
 
 
 def entry(token: str, url: str = "https://github.com/o/r/blob/main/.env", **fields: object) -> dict:
@@ -35,7 +35,7 @@ def test_a_lone_surrogate_token_is_refused_alone(client: TestClient, signer: Sig
     response = signed_batch(client, signer, [entry("\ud800"), entry("spk_\udfff")])
     assert response.status_code == 200
     assert response.json() == []
-    assert "soundpiece_alert_entries_rejected_total 2.0" in client.get("/metrics").text
+    assert "soundpiece_alert_entries_rejected_total 2.0" in scrape(client)
 
 
 @pytest.mark.parametrize("field", ["url", "source", "type"])
@@ -99,7 +99,7 @@ def test_a_malformed_entry_is_skipped_and_the_rest_revoked(
         {"token_hash": rules.identity("junk"), "token_type": "soundpiece_api_key", "label": "false_positive"},
     ]
     assert status_of(engine, victim.key_id) == "revoked"
-    assert "soundpiece_alert_entries_rejected_total 1.0" in client.get("/metrics").text
+    assert "soundpiece_alert_entries_rejected_total 1.0" in scrape(client)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -17,7 +17,7 @@ from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
-from tests.support.partner import Issued, TestClient, rows, snapshot
+from tests.support.partner import Issued, TestClient, rows, scrape, snapshot
 
 
 def status_of(engine: Engine, key_id: int) -> str:
@@ -195,7 +195,7 @@ def test_unsigned_or_wrongly_signed_requests_are_401_and_change_nothing(
         assert response.status_code == 401, headers
         assert "detail" in response.json()
     assert snapshot(engine) == state
-    metrics = client.get("/metrics").text
+    metrics = scrape(client)
     for reason in ("missing_headers", "malformed_signature", "bad_signature", "unknown_key"):
         assert f'soundpiece_signature_failures_total{{reason="{reason}"}}' in metrics
 
@@ -317,7 +317,7 @@ def test_empty_batch_and_health_and_metrics(client: TestClient, signer: Signer) 
     assert post_alert(client, signer, b"[]").json() == []
     assert client.get("/healthz").json() == {"status": "ok"}
     post_alert(client, signer, alert_body("junk", "junk2"))
-    metrics = client.get("/metrics").text
+    metrics = scrape(client)
     assert "soundpiece_alerts_total 2.0" in metrics
     assert 'soundpiece_alert_tokens_total{label="false_positive"} 2.0' in metrics
     assert 'soundpiece_github_key_fetches_total{result="success"} 1.0' in metrics

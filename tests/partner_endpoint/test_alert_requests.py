@@ -16,7 +16,7 @@ from partner_endpoint.app import create_app
 from partner_endpoint.github import endpoint
 from partner_endpoint.settings import DEFAULT_MAX_BODY_BYTES, Settings
 from tests.support.github import ALERT_PATH, KeyServer, Signer, post_alert
-from tests.support.partner import Clock, TestClient
+from tests.support.partner import Clock, TestClient, scrape
 
 
 async def post_counting_reads(app: Any, headers: dict[str, str], body: bytes) -> tuple[int, int]:
@@ -147,7 +147,7 @@ def test_a_client_that_keeps_failing_is_limited_per_address_and_counted(
     clock.advance(2)  # one failure's worth of budget back
     assert unsigned("203.0.113.1").status_code == 401
     assert unsigned("203.0.113.1").status_code == 429
-    metrics = client.get("/metrics").text
+    metrics = scrape(client)
     assert "soundpiece_alert_requests_limited_total 3.0" in metrics
     assert 'soundpiece_signature_failures_total{reason="missing_headers"} 7.0' in metrics
 

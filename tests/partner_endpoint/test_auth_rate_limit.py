@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 import rules
 from partner_endpoint.ratelimit import FailureBudget, client_key
 from tests.support.api_auth import bearer, count_statements
-from tests.support.partner import Clock, Issued, TestClient
+from tests.support.partner import Clock, Issued, TestClient, scrape
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 """The budget never reaches the database: one backend is enough for the app-level tests."""
@@ -29,7 +29,7 @@ def whoami(client: TestClient, token: str, **headers: str) -> tuple[int, dict[st
 
 
 def metric(client: TestClient, name: str) -> float:
-    found = re.search(rf"^{re.escape(name)} (\S+)$", client.get("/metrics").text, re.MULTILINE)
+    found = re.search(rf"^{re.escape(name)} (\S+)$", scrape(client), re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
 

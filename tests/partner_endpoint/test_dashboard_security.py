@@ -20,7 +20,7 @@ from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import read_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, metadata, sign_in_links
 from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
-from tests.support.partner import Clock, Issued, TestClient, report_leak, rows
+from tests.support.partner import Clock, Issued, TestClient, report_leak, rows, scrape
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -445,6 +445,6 @@ def test_only_hashes_are_kept_and_logs_name_keys_by_id(
     for secret in (token, session_cookie, api_key, signing_secret, "my-secret-label", "owner@example.com"):
         assert secret not in logged
     assert "dashboard key created" in logged
-    metrics = browser.client.get("/metrics").text
+    metrics = scrape(browser.client)
     assert 'soundpiece_dashboard_key_changes_total{change="created"} 1.0' in metrics
     assert "my-secret-label" not in metrics

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select, text
 
 import rules
 from partner_endpoint.secretbox import SecretBox, load_secret_box
-from partner_endpoint.settings import GITHUB_KEYS_URL, Settings, SettingsError
+from partner_endpoint.settings import GITHUB_KEYS_URL, Settings, SettingsError, default_data_dir
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
@@ -125,9 +125,10 @@ def test_settings_from_environment() -> None:
     assert settings.leak_policy == "flag"
     assert settings.max_body_bytes == 1024
     assert settings.trusted_proxies == ("10.0.0.0/8", "192.168.0.0/16")
-    assert settings.run_mail_worker is False
+    assert settings.mail_worker is False
     defaults = Settings.from_env({})
-    assert defaults.database_url == "sqlite:///soundpiece.db"
+    assert defaults.database_url == f"sqlite:///{default_data_dir() / 'soundpiece.db'}"
+    assert default_data_dir().is_absolute()  # the same whatever folder a command runs in
     assert (
         defaults.github_keys_url
         == GITHUB_KEYS_URL

@@ -33,7 +33,7 @@ from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
 from tests.support.github import Signer, alert_body, post_alert
-from tests.support.partner import Clock, Issued, TestClient, report_leak, rows
+from tests.support.partner import Clock, Issued, TestClient, report_leak, rows, scrape
 from tests.support.processes import HANG_GUARD, free_port, wait_for
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
@@ -306,7 +306,7 @@ def test_without_smtp_mail_is_written_as_eml(
     issued = issue(label="eml one")
     leak(engine, issued, clock)
     transport = transport_for(settings)
-    assert transport == EmlDirectory(settings.mail_dir)
+    assert transport == EmlDirectory(settings.outbox)
     assert asyncio.run(worker(engine, transport, clock).run_once()) == 1
     (eml,) = settings.mail_dir.glob("*.eml")
     message = message_from_bytes(eml.read_bytes(), policy=policy.default)
@@ -353,13 +353,13 @@ def test_two_workers_never_send_one_mail_twice(
 def test_serve_runs_the_worker_inside(
     make_client: Callable[..., TestClient], signer: Signer, issue: Callable[..., Issued], settings: Settings
 ) -> None:
-    client = make_client(run_mail_worker=True, mail_poll_interval=0.05)
+    client = make_client(mail_worker=True, mail_poll_interval=0.05)
     issued = issue(label="inside")
     assert post_alert(client, signer, alert_body(issued.api_key)).status_code == 200
     wait_for(lambda: list(settings.mail_dir.glob("*.eml")), HANG_GUARD, what="the mail of the worker inside")
     (eml,) = settings.mail_dir.glob("*.eml")
     assert "inside" in eml.read_text()
-    metrics = client.get("/metrics").text
+    metrics = scrape(client)
     assert "soundpiece_mail_sent_total 1.0" in metrics
 
 

@@ -19,8 +19,13 @@ TOKEN = "scrape-" + "k" * 25
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_without_a_token_metrics_stay_open(client: TestClient) -> None:
-    assert client.get("/metrics").status_code == 200
+def test_without_a_token_or_a_port_metrics_are_not_served(make_client: Callable[..., TestClient]) -> None:
+    """Its mail counters would tell a stranger which addresses have accounts (a sign-in request for
+    one moves them): off unless the operator chose who may read it."""
+    client = make_client(metrics_token=None, metrics_port=None)
+    response = client.get("/metrics")
+    assert response.status_code == 404
+    assert "soundpiece_" not in response.text
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

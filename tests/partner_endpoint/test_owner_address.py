@@ -89,6 +89,7 @@ def test_accounts_create_refuses_two_addresses_in_one(tmp_path: Path) -> None:
         "SOUNDPIECE_DATABASE_URL": f"sqlite:///{tmp_path / 'addresses.db'}",
         "SOUNDPIECE_SECRET_KEY": Fernet.generate_key().decode(),
     }
+    subprocess.run([CLI, "migrate"], env=env, capture_output=True, timeout=60, check=True)
     result = subprocess.run(
         [CLI, "accounts", "create", "--email", "a@b.c,x@evil.example"],
         env=env,

@@ -23,7 +23,8 @@ CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
 @pytest.fixture
 def env(database_url: str, tmp_path: Path, key_server: KeyServer) -> dict[str, str]:
-    return {
+    """The environment of a service whose database ``migrate`` has created."""
+    values = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")},
         "SOUNDPIECE_DATABASE_URL": database_url,
         "SOUNDPIECE_SECRET_KEY": Fernet.generate_key().decode(),
@@ -31,6 +32,8 @@ def env(database_url: str, tmp_path: Path, key_server: KeyServer) -> dict[str, s
         "SOUNDPIECE_GITHUB_KEYS_URL": key_server.url,
         "SOUNDPIECE_LOG_LEVEL": "WARNING",
     }
+    cli(values, "migrate")
+    return values
 
 
 def cli(env: dict[str, str], *args: str, expect: int = 0) -> Any:

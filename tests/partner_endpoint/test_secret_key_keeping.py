@@ -42,6 +42,7 @@ def environment(database_url: str, tmp_path: Path, secret_key: str | None) -> di
 
 
 def key_with_one_secret(env: dict[str, str]) -> None:
+    assert cli(env, "migrate").returncode == 0
     assert cli(env, "accounts", "create", "--email", "o@example.com").returncode == 0
     created = cli(env, "keys", "create", "--account", "1", "--label", "ci")
     assert created.returncode == 0, created.stderr

@@ -416,8 +416,9 @@ def test_every_scrape_of_two_workers_shows_the_totals(
         assert httpx.get(f"{served.url}/metrics", headers=auth).status_code == 404  # not on the service port
 
 
-def test_serve_warns_that_metrics_are_open_by_default(server: Served) -> None:
-    assert "/metrics is open to anyone" in server.log()
+def test_serve_serves_no_metrics_by_default_and_says_how_to(server: Served) -> None:
+    assert httpx.get(f"{server.url}/metrics").status_code == 404
+    assert "/metrics is off: set SOUNDPIECE_METRICS_TOKEN or SOUNDPIECE_METRICS_PORT" in server.log()
 
 
 def test_serve_refuses_a_metrics_port_equal_to_the_service_port(tmp_path: Path) -> None:

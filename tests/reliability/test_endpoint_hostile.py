@@ -177,7 +177,7 @@ def service(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             github_keys_url=key_server.url,
             secret_key=secret,
             mail_dir=tmp / "outbox",
-            run_mail_worker=False,
+            mail_worker=False,
             max_body_bytes=LIMIT,
             trusted_proxy_header=PROXY_HEADER,
             alert_failure_limit=0,  # thousands of failed alerts from one client: tested on its own

@@ -219,7 +219,7 @@ class Service:
             github_keys_url=key_server.url,
             secret_key=Fernet.generate_key().decode(),
             mail_dir=tmp / "outbox",
-            run_mail_worker=False,
+            mail_worker=False,
             key_fetch_timeout=fetch_timeout,
             alert_failure_limit=0,  # thousands of unknown identifiers from one client, on purpose
         )

@@ -20,6 +20,16 @@ from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from tests.support.github import alert_body
 
+METRICS_TOKEN = "scrape-" + "m" * 25
+"""The token the endpoint tests' settings give ``/metrics`` (it is not served without one or a port)."""
+
+
+def scrape(client: TestClient) -> str:
+    """``/metrics`` as Prometheus reads it, with :data:`METRICS_TOKEN`."""
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert response.status_code == 200, response.text
+    return response.text
+
 
 def start_client(app: Starlette, client: tuple[str, int] = ("127.0.0.1", 50000)) -> TestClient:
     """A TestClient whose peer address is ``client`` (the default is not an IP address)."""

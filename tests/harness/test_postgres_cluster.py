@@ -17,7 +17,7 @@ from sqlalchemy import text
 from partner_endpoint.store.db import make_engine
 from tests.support.postgres_cluster import BIN_ENV
 from tests.support.processes import HANG_GUARD, wait_for
-from tests.support.services import ROOT
+from tests.support.services import ROOT, postgres_url
 
 
 def cluster(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -69,3 +69,9 @@ def test_a_start_without_server_binaries_says_so_and_stop_still_cleans_up(direct
     assert started.stdout == ""
     assert cluster("stop", str(directory)).returncode == 0
     assert not directory.exists()
+
+
+def test_without_a_server_a_postgres_test_fails_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOUNDPIECE_TEST_POSTGRES_URL", raising=False)
+    with pytest.raises(pytest.fail.Exception, match="SOUNDPIECE_TEST_POSTGRES_URL is not set"):
+        postgres_url()

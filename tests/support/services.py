@@ -39,10 +39,6 @@ HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)
 """One client for all requests: building one per request (its TLS context) costs ~100 ms.
 No keep-alive: every request is a fresh connection, as after a kill -9 it must be anyway."""
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-"""The machine's PostgreSQL, which every PostgreSQL test and benchmark uses (scripts/test sets it)."""
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -247,15 +243,31 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def postgres_url() -> str:
+    """The PostgreSQL server of every PostgreSQL test: ``SOUNDPIECE_TEST_POSTGRES_URL``, which
+    scripts/test always sets (to a private cluster it starts, unless given one). Without it the test
+    fails: it never skips, and never guesses at some other server."""
+    url = os.environ.get("SOUNDPIECE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail(
+            "SOUNDPIECE_TEST_POSTGRES_URL is not set: scripts/test sets it to a private PostgreSQL"
+            " cluster it starts (or says why it could not), or set it to a server's URL"
+            " (postgresql+psycopg://USER@HOST:PORT/DATABASE)",
+            pytrace=False,
+        )
+    return url
+
+
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
-    """:func:`scratch_database` on :data:`POSTGRES_URL`; a server that cannot be reached fails the
-    test (it never skips: the machine's PostgreSQL is part of what the tests promise)."""
+    """:func:`scratch_database` on :func:`postgres_url`; a server that cannot be reached fails the
+    test (it never skips: PostgreSQL is part of what the tests promise)."""
+    admin_url = postgres_url()
     try:
-        with scratch_database(POSTGRES_URL) as url:
+        with scratch_database(admin_url) as url:
             yield url
     except OperationalError as exc:
-        pytest.fail(f"PostgreSQL unavailable at {POSTGRES_URL}: {exc}")
+        pytest.fail(f"PostgreSQL unavailable at {make_url(admin_url)}: {exc}")
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@
 
 GitHub gives a partner endpoint 30 s. The batch here is ``--keys`` (default 10,000) keys that
 we issued, each reported once: every one is revoked, recorded and gets one mail queued. It is
-measured on SQLite and on PostgreSQL (a schema of its own on ``--postgres-url``, loopback), in
-two ways, each with fresh keys:
+measured on SQLite and on PostgreSQL (a schema of its own on ``--postgres-url``, loopback; without
+one, on a private cluster started for the run), in two ways, each with fresh keys:
 
 - in-process: :func:`partner_endpoint.leak_response.respond`, the database work alone;
 - through the endpoint: ``soundpiece-partner serve --workers 1`` on 127.0.0.1, one signed POST
@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,9 @@ from partner_endpoint.store.db import make_engine, read_transaction, write_trans
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, signing_secrets
 from tests.support.github import ALERT_PATH, KeyServer, Signer
+from tests.support.postgres_cluster import PrivatePostgres
 from tests.support.processes import free_port
-from tests.support.services import POSTGRES_URL, scratch_schema
+from tests.support.services import scratch_schema
 
 
 def batch_body(tokens: list[str]) -> bytes:
@@ -199,14 +200,20 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=1, help="repeats per backend and way (max 5)")
     parser.add_argument("--only", choices=["sqlite", "postgres"], action="append")
-    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("SOUNDPIECE_TEST_POSTGRES_URL"),
+        help="default: $SOUNDPIECE_TEST_POSTGRES_URL, else a private cluster for the run (fsync off)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     rounds = max(1, min(args.rounds, 5))
     secret_key = Fernet.generate_key().decode()
     figures: dict[str, Any] = {"keys": args.keys, "rounds": rounds, "load_average": os.getloadavg()[0]}
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if "postgres" in (args.only or ["postgres"]) and not args.postgres_url:
+            args.postgres_url = stack.enter_context(PrivatePostgres()).create_database("bench")
         for backend in args.only or ["sqlite", "postgres"]:
             runs: dict[str, list[dict[str, Any]]] = {"in_process": [], "endpoint": []}
             for _ in range(rounds):

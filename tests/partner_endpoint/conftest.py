@@ -20,7 +20,7 @@ from partner_endpoint.store.migrate import migrate
 from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer
 from tests.support.partner import METRICS_TOKEN, Clock, Issued, TestClient, start_client
-from tests.support.services import POSTGRES_URL, scratch_schema
+from tests.support.services import postgres_url, scratch_schema
 
 # --- databases -----------------------------------------------------------------------------------
 
@@ -31,7 +31,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    with scratch_schema(POSTGRES_URL) as url:
+    with scratch_schema(postgres_url()) as url:
         yield url
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import inspect
 from partner_endpoint.settings import PREFIX, Settings, SettingsError, declared, reference
 from partner_endpoint.store.db import make_engine
 from tests.support.processes import HANG_GUARD, free_port
-from tests.support.services import ROOT, scratch_schema
+from tests.support.services import ROOT, postgres_url, scratch_schema
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
@@ -79,9 +79,7 @@ def test_a_command_on_a_database_that_is_not_there_says_so_and_creates_nothing(
 
 
 def test_a_postgresql_database_without_our_schema_is_refused_and_left_empty(tmp_path: Path) -> None:
-    from tests.support.services import POSTGRES_URL
-
-    with scratch_schema(POSTGRES_URL) as url:
+    with scratch_schema(postgres_url()) as url:
         env = home_env(tmp_path, database_url=url, secret_key=Fernet.generate_key().decode())
         for command in (("leaks", "list"), ("accounts", "create", "--email", "owner@example.com")):
             assert "holds no Soundpiece schema" in one_error_line(run(env, *command))

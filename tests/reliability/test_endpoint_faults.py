@@ -27,11 +27,11 @@ from partner_endpoint.store.db import make_engine, read_transaction, write_trans
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
 from tests.support.github import KeyServer, Signer, alert_body, post_alert
+from tests.support.postgres_cluster import PrivatePostgres
 from tests.support.processes import wait_for
 from tests.support.services import (
     HTTP,
     MailWorkerProcess,
-    PrivatePostgres,
     ServerProcess,
     SmtpSink,
     deliver_until_accepted,
@@ -299,14 +299,11 @@ def test_database_restart_under_load_answers_503_then_recovers(
     """A private PostgreSQL cluster is stopped (fast shutdown) for 3 s while alerts, whoami and
     healthz arrive from four clients; every answer is 200 or a 503 with Retry-After and a JSON body."""
     try:
-        postgres = PrivatePostgres()
-        postgres.start()
+        cluster = PrivatePostgres()
     except (RuntimeError, OSError) as exc:
         pytest.fail(f"cannot run a private PostgreSQL cluster: {exc}")
-    try:
+    with cluster as postgres:
         _database_restart(postgres, secret_key, smtp, signer, env_for, processes)
-    finally:
-        postgres.destroy()
 
 
 def _database_restart(

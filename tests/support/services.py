@@ -1,16 +1,15 @@
-"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a private PostgreSQL
-cluster, a database of its own. Plain classes; the tests make the fixtures."""
+"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a database of its own
+(a private PostgreSQL cluster is tests/support/postgres_cluster.py). Plain classes; the tests make
+the fixtures."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -40,10 +39,6 @@ HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)
 """One client for all requests: building one per request (its TLS context) costs ~100 ms.
 No keep-alive: every request is a fresh connection, as after a kill -9 it must be anyway."""
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "SOUNDPIECE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-"""The machine's PostgreSQL, which every PostgreSQL test and benchmark uses (scripts/test sets it)."""
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -248,15 +243,31 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def postgres_url() -> str:
+    """The PostgreSQL server of every PostgreSQL test: ``SOUNDPIECE_TEST_POSTGRES_URL``, which
+    scripts/test always sets (to a private cluster it starts, unless given one). Without it the test
+    fails: it never skips, and never guesses at some other server."""
+    url = os.environ.get("SOUNDPIECE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail(
+            "SOUNDPIECE_TEST_POSTGRES_URL is not set: scripts/test sets it to a private PostgreSQL"
+            " cluster it starts (or says why it could not), or set it to a server's URL"
+            " (postgresql+psycopg://USER@HOST:PORT/DATABASE)",
+            pytrace=False,
+        )
+    return url
+
+
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
-    """:func:`scratch_database` on :data:`POSTGRES_URL`; a server that cannot be reached fails the
-    test (it never skips: the machine's PostgreSQL is part of what the tests promise)."""
+    """:func:`scratch_database` on :func:`postgres_url`; a server that cannot be reached fails the
+    test (it never skips: PostgreSQL is part of what the tests promise)."""
+    admin_url = postgres_url()
     try:
-        with scratch_database(POSTGRES_URL) as url:
+        with scratch_database(admin_url) as url:
             yield url
     except OperationalError as exc:
-        pytest.fail(f"PostgreSQL unavailable at {POSTGRES_URL}: {exc}")
+        pytest.fail(f"PostgreSQL unavailable at {make_url(admin_url)}: {exc}")
 
 
 @contextlib.contextmanager
@@ -274,47 +285,6 @@ def scratch_schema(postgres_url: str, prefix: str = "pe") -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
-
-
-class PrivatePostgres:
-    """A throwaway PostgreSQL cluster we may stop and start at will (never the machine's shared one)."""
-
-    def __init__(self) -> None:
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-        if not bins:
-            raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
-        self._bin = bins[-1].parent
-        self._prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self._prefix and not shutil.which("runuser"):
-            raise RuntimeError("running as root without runuser: cannot run PostgreSQL as another user")
-        # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
-        self.dir = Path(tempfile.mkdtemp(prefix="soundpiece-pg-"))
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self.port = free_port()
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-        self._run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-N")
-
-    def _run(self, tool: str, *args: str, timeout: float = 60.0) -> None:
-        result = subprocess.run(
-            [*self._prefix, str(self._bin / tool), *args], capture_output=True, timeout=timeout, check=False
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"{tool} failed: {result.stderr.decode(errors='replace')[-1000:]}")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            "pg_ctl", "-D", str(self.dir / "data"), "-o", options, "-l", str(self.dir / "log"), "-w", "start"
-        )
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
-
-    def destroy(self) -> None:
-        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-            self.stop("immediate")
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def issue_keys(engine: Engine, box: SecretBox, count: int, tag: str = "") -> list[str]:

@@ -321,7 +321,7 @@ class Settings:
         "still accepted here.",
         _API,
         above=0,
-        high=3600,
+        high=_DAY,
     )
     auth_cache_size: int = _setting(
         50_000,

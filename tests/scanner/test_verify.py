@@ -31,6 +31,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[st
         secret_key=Fernet.generate_key().decode(),
         mail_dir=str(home / "mail"),
     )
+    partner_cli(env, "migrate")
     account = partner_cli(env, "accounts", "create", "--email", "owner@example.com")["account_id"]
     live = partner_cli(env, "keys", "create", "--account", str(account), "--label", "live")
     revoked = partner_cli(env, "keys", "create", "--account", str(account), "--label", "revoked")

@@ -75,11 +75,18 @@ def render(mail: SignInMail, *, sender: str, dashboard_url: str | None) -> Email
     message["Subject"] = "Your Soundpiece sign-in link"
     message["Date"] = format_datetime(mail.requested_at)
     text = template("sign_in.txt").substitute(values)
-    plain = text.isascii() and max(len(line) for line in text.splitlines()) <= _MAX_7BIT_LINE
-    message.set_content(text, cte="7bit" if plain else None)
+    message.set_content(text, cte=_whole_lines(text))
     escaped = {k: html.escape(v) for k, v in values.items()}
-    message.add_alternative(template("sign_in.html").substitute(escaped), subtype="html")
+    page = template("sign_in.html").substitute(escaped)
+    message.add_alternative(page, subtype="html", cte=_whole_lines(page))
     return message
+
+
+def _whole_lines(part: str) -> str | None:
+    """``7bit`` when the part may go as it is, so the link stays whole in an ``.eml`` file in both parts
+    (quoted-printable would break it with soft line breaks, and a copied link would not work)."""
+    plain = part.isascii() and max(len(line) for line in part.splitlines()) <= _MAX_7BIT_LINE
+    return "7bit" if plain else None
 
 
 def render_data(data: Mapping[str, Any], context: MailContext) -> EmailMessage:

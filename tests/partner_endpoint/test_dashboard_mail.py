@@ -31,6 +31,10 @@ def test_the_link_is_whole_on_one_line_of_the_raw_message() -> None:
     ).as_string()
     assert f"\nhttps://dash.example.com/dashboard/sign-in/{TOKEN}\n" in raw
     assert "for 15 minutes" in raw and TOKEN not in repr(mail)
+    # Every part, the HTML one too: a grep of the file must never find a link that quoted-printable
+    # cut with a soft line break (it then "was already used or is over 15 minutes old").
+    found = re.findall(r"dashboard/sign-in/[A-Za-z0-9_=-]*", raw)
+    assert found == [f"dashboard/sign-in/{TOKEN}"] * 2  # the text part and the HTML link
 
 
 def test_a_nudge_sends_the_mail_before_the_next_poll(

@@ -40,6 +40,10 @@ RATE_WINDOW = timedelta(hours=1)
 Requested = Literal["queued", "no-account", "limited"]
 
 
+class _OverLimit(Exception):
+    """Raised inside the write transaction to roll back the hits of a request that is refused."""
+
+
 class SignIn:
     def __init__(
         self,
@@ -114,25 +118,36 @@ class SignIn:
         return RedirectResponse(f"{PREFIX}/sign-in/sent", status_code=303)
 
     def _request_link(self, email: str, after: str | None, client: str) -> Requested:
+        """Refused (and nothing written) while either budget is spent; else counted, client first.
+
+        A refused request must not spend the address's budget, or one client over its own limit
+        could keep an address's owner from ever getting a link; nor may it cost a write.
+        """
         now = self._clock()
-        with write_transaction(self._engine) as conn:
-            rate_limits.prune(conn, now, RATE_WINDOW)
-            sessions.prune(conn, now, self._auth.idle, self._auth.lifetime)
-            by_address = rate_limits.hit(conn, f"sign-in-address:{rules.identity(email)}", now, RATE_WINDOW)
-            by_client = rate_limits.hit(conn, client, now, RATE_WINDOW)
-            if (
-                by_address > self._settings.sign_in_limit_per_address
-                or by_client > self._settings.sign_in_limit_per_client
-            ):
+        budgets = (
+            (client, self._settings.sign_in_limit_per_client),
+            (f"sign-in-address:{rules.identity(email)}", self._settings.sign_in_limit_per_address),
+        )
+        with read_transaction(self._engine) as conn:
+            if any(rate_limits.spent(conn, bucket, now, RATE_WINDOW) >= limit for bucket, limit in budgets):
                 return "limited"
-            owned = keys.accounts_of(conn, email)
-            if not owned:
-                return "no-account"
-            token = new_token()
-            sessions.create_link(conn, rules.identity(token), email, after, now, LINK_LIFETIME)
-            # To the address as the account has it, not as typed: the typed one only matched it.
-            mail = SignInMail(owned[0].owner_email, token, now, now + LINK_LIFETIME)
-            queue(conn, [mail.letter()], sender=self._settings.mail_from, now=now, box=self._box)
+        try:
+            with write_transaction(self._engine) as conn:
+                for bucket, limit in budgets:  # a race past the check above: refused, rolled back
+                    if rate_limits.hit(conn, bucket, now, RATE_WINDOW) > limit:
+                        raise _OverLimit
+                rate_limits.prune(conn, now, RATE_WINDOW)
+                sessions.prune(conn, now, self._auth.idle, self._auth.lifetime)
+                owned = keys.accounts_of(conn, email)
+                if not owned:
+                    return "no-account"
+                token = new_token()
+                sessions.create_link(conn, rules.identity(token), email, after, now, LINK_LIFETIME)
+                # To the address as the account has it, not as typed: the typed one only matched it.
+                mail = SignInMail(owned[0].owner_email, token, now, now + LINK_LIFETIME)
+                queue(conn, [mail.letter()], sender=self._settings.mail_from, now=now, box=self._box)
+        except _OverLimit:
+            return "limited"
         return "queued"
 
     async def sent(self, request: Request) -> Response:

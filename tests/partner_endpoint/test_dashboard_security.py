@@ -18,9 +18,9 @@ from sqlalchemy import Engine, select
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import read_transaction
-from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, metadata, sign_in_links
+from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, sign_in_links
 from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
-from tests.support.partner import Clock, Issued, TestClient, report_leak, rows
+from tests.support.partner import Clock, Issued, TestClient, every_row, report_leak, rows
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -118,14 +118,41 @@ def test_sign_in_requests_are_rate_limited_per_address_and_per_client(
     # The same answers for an address that owns nothing: the limit says nothing about accounts.
     elsewhere = open_browser(**limits, client=("127.0.0.9", 1))
     assert [elsewhere.request_link("ghost@example.com").status_code for _ in range(4)] == [303, 303, 303, 429]
-    # Per client: five requests from one address in all, whatever the addresses asked for.
-    assert browser.request_link("third@example.com").status_code == 303
-    limited = browser.request_link("fourth@example.com")
+    # Per client: five requests answered from one address in all, whatever the addresses asked for
+    # (the refused fourth above did not count).
+    assert [browser.request_link(f"{n}@example.com").status_code for n in ("third", "fourth")] == [303, 303]
+    limited = browser.request_link("fifth@example.com")
     assert limited.status_code == 429 and limited.headers["retry-after"] == "3600"
     assert "Too many sign-in requests" in limited.text
     clock.advance(3600)
     assert browser.request_link("owner@example.com").status_code == 303
     assert state(engine)["mail"] == 4
+
+
+def test_a_refused_request_spends_no_budget_and_writes_nothing(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], engine: Engine, mailbox: Mailbox
+) -> None:
+    """A client over its own limit cannot lock the owner of an address out by asking for that address."""
+    issue(email="victim@example.com")
+    attacker = open_browser(client=("198.51.100.7", 1))
+    for n in range(20):  # the client's whole hour (the default limit), on made-up addresses
+        assert attacker.request_link(f"made-up-{n}@example.com").status_code == 303
+    before = every_row(engine)
+    assert [attacker.request_link("victim@example.com").status_code for _ in range(6)] == [429] * 6
+    assert every_row(engine) == before  # not a row added or changed: refusing costs no write
+    owner = open_browser(client=("203.0.113.5", 1))
+    assert owner.request_link("victim@example.com").status_code == 303
+    (message,) = mailbox.deliver()
+    assert message["To"] == "victim@example.com"
+    # Refused for the address (its five links spent from other clients): nothing written either.
+    for n in range(4):
+        assert (
+            open_browser(client=(f"203.0.113.{10 + n}", 1)).request_link("victim@example.com").status_code
+            == 303
+        )
+    before = every_row(engine)
+    assert open_browser(client=("192.0.2.1", 1)).request_link("victim@example.com").status_code == 429
+    assert every_row(engine) == before
 
 
 # --- cookies and sessions -------------------------------------------------------------------------
@@ -423,11 +450,7 @@ def test_only_hashes_are_kept_and_logs_name_keys_by_id(
     caplog.set_level(logging.INFO)
     browser.request_link("owner@example.com")
 
-    def dump() -> str:
-        with read_transaction(engine) as conn:
-            return repr([conn.execute(select(table)).all() for table in metadata.sorted_tables])
-
-    queued = dump()
+    queued = repr(every_row(engine))
     (message,) = mailbox.deliver()
     link = sign_in_link(message)
     token = link.rsplit("/", 1)[1]
@@ -437,7 +460,7 @@ def test_only_hashes_are_kept_and_logs_name_keys_by_id(
     browser.use_link(link)
     session_cookie = browser.client.cookies["sp_session"]
     _reveal, api_key, signing_secret = browser.create_key("my-secret-label")
-    stored = dump()
+    stored = repr(every_row(engine))
     for secret in (token, session_cookie, api_key, signing_secret):
         assert secret not in stored
     ours = [r for r in caplog.records if r.name.startswith("partner_endpoint")]  # not the test's httpx

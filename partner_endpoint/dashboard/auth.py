@@ -28,6 +28,7 @@ from starlette.responses import RedirectResponse, Response
 import rules
 from partner_endpoint.dashboard.forms import FormError, read_form, safe_next
 from partner_endpoint.dashboard.pages import PREFIX, Pages
+from partner_endpoint.logs import route_of
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.settings import Settings, plain_http_loopback
 from partner_endpoint.store import keys, sessions
@@ -220,7 +221,7 @@ class SessionAuth:
 
     def _refuse_csrf(self, request: Request, viewer: Viewer | None) -> Response:
         self._metrics.csrf_refusals.inc()
-        log.info("dashboard form refused: CSRF token", extra={"fields": {"path": request.url.path}})
+        log.info("dashboard form refused: CSRF token", extra={"fields": {"path": route_of(request)}})
         return self._pages.message(
             request,
             403,

@@ -6,21 +6,26 @@ the mail the real worker wrote. The browser journey is in tests/browser.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
 import re
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine, select
 
 from partner_endpoint.app import create_app
+from partner_endpoint.logs import JsonFormatter
 from partner_endpoint.settings import Settings, SettingsError
-from partner_endpoint.store.db import read_transaction
+from partner_endpoint.store.db import make_engine, read_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, sign_in_links
 from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
-from tests.support.partner import Clock, Issued, TestClient, every_row, report_leak, rows
+from tests.support.partner import Clock, Issued, TestClient, every_row, report_leak, rows, start_client
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -471,3 +476,44 @@ def test_only_hashes_are_kept_and_logs_name_keys_by_id(
     metrics = browser.client.get("/metrics").text
     assert 'soundpiece_dashboard_key_changes_total{change="created"} 1.0' in metrics
     assert "my-secret-label" not in metrics
+
+
+@contextlib.contextmanager
+def unreachable_database() -> Iterator[str]:
+    """A PostgreSQL URL whose port is bound but not listening: every connection is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{sock.getsockname()[1]}/down"
+
+
+def test_no_log_line_holds_a_sign_in_token_while_the_database_is_down(
+    open_browser: Callable[..., Browser],
+    issue: Callable[..., Issued],
+    mailbox: Mailbox,
+    settings: Settings,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issue(email="owner@example.com")
+    signed_in, browser = open_browser(), open_browser()
+    signed_in.sign_in("owner@example.com")
+    browser.request_link("owner@example.com")
+    path = urlsplit(sign_in_link(mailbox.deliver()[0])).path
+    token = path.rsplit("/", 1)[1]
+    caplog.set_level(logging.INFO)
+    with unreachable_database() as down_url:
+        down = make_engine(down_url)
+        client = start_client(create_app(settings, engine=down, clock=clock.wall, monotonic=clock.monotonic))
+        client.cookies.update(signed_in.client.cookies)
+        answers = [client.get(p, follow_redirects=False) for p in (path, f"{PREFIX}/keys/1")]
+        down.dispose()
+    assert [a.status_code for a in answers] == [503, 503]
+    ours = [r for r in caplog.records if r.name.startswith("partner_endpoint")]  # not the test's httpx
+    lines = [JsonFormatter().format(record) for record in ours]  # as serve writes them
+    assert not [line for line in lines if token in line or token[:8] in line]
+    unavailable = [json.loads(line) for line in lines if "database unavailable" in line]
+    assert [entry["path"] for entry in unavailable] == [
+        "/dashboard/sign-in/{token}",
+        "/dashboard/keys/{key_id}",
+    ]
+    assert browser.get(path).status_code == 200  # the database back, the link works

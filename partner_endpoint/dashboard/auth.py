@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -127,10 +127,6 @@ class Viewer:
     @property
     def csrf(self) -> str:
         return csrf_token(self.token)
-
-    def showing(self, account_id: int) -> Viewer:
-        account = next(a for a in self.accounts if a.account_id == account_id)
-        return replace(self, account=account)
 
 
 def cross_site(request: Request) -> bool:

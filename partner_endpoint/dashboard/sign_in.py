@@ -235,7 +235,7 @@ class SignIn:
                 request, 404, "No such account", "That account is not one of yours.", viewer=viewer
             )
         await run_in_threadpool(self._show, viewer.session.session_id, wanted)
-        return RedirectResponse(f"{PREFIX}/keys", status_code=303)
+        return RedirectResponse(safe_next(form.get("next")) or f"{PREFIX}/keys", status_code=303)
 
     def _show(self, session_id: int, account_id: int) -> None:
         with write_transaction(self._engine) as conn:

@@ -372,6 +372,36 @@ def test_another_accounts_keys_answer_404(
     assert f'/keys/{mine.key_id}"' in listed and f'/keys/{theirs.key_id}"' not in listed
 
 
+def test_opening_a_key_of_the_other_account_does_not_switch_the_session(
+    browser: Browser, issue: Callable[..., Issued], engine: Engine
+) -> None:
+    """Only the account switcher (a POST with its CSRF token) changes the account a session shows: a
+    plain GET, even from another site, must not move a create form already loaded to another account."""
+    first = issue(email="owner@example.com", label="first-account-key")
+    second = issue(email="owner@example.com", label="second-account-key")
+    browser.sign_in("owner@example.com")  # shows the first account, the oldest
+    create = browser.form(f"{PREFIX}/keys/new", f"{PREFIX}/keys")
+    before = state(engine)
+    page = browser.get(f"{PREFIX}/keys/{second.key_id}", headers={"Sec-Fetch-Site": "cross-site"})
+    assert page.status_code == 200 and "second-account-key" in page.text
+    assert state(engine) == before  # the session still shows the first account
+    note = page.text[page.text.index("This key belongs to account") :]
+    assert note.startswith(f"This key belongs to account {second.account_id}.")
+    assert f"You are working in account {first.account_id}" in note
+    made = browser.post(f"{PREFIX}/keys", create | {"label": "made-here"})
+    assert made.status_code == 200
+    assert [k["account_id"] for k in rows(engine, api_keys) if k["label"] == "made-here"] == [
+        first.account_id
+    ]
+    assert "first-account-key" in browser.get(f"{PREFIX}/keys").text
+    # The page's own switch form (a POST) switches, and comes back to the key.
+    switched = browser.post(f"{PREFIX}/account", form_of(note, f"{PREFIX}/account"))
+    assert (switched.status_code, switched.headers["location"]) == (303, f"{PREFIX}/keys/{second.key_id}")
+    assert "This key belongs to" not in browser.get(f"{PREFIX}/keys/{second.key_id}").text
+    listed = browser.get(f"{PREFIX}/keys").text
+    assert "second-account-key" in listed and "first-account-key" not in listed
+
+
 # --- escaping -------------------------------------------------------------------------------------
 
 

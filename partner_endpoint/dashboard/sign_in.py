@@ -156,15 +156,22 @@ class SignIn:
     # --- using a link ---------------------------------------------------------------------------
 
     async def link(self, request: Request) -> Response:
-        """The emailed link asks before it signs in: mail scanners that open links must not use them up."""
-        token = well_formed(request.path_params["token"])
-        if token is None or not await run_in_threadpool(self._usable, token):
-            return self._link_refused(request)
-        return self._form_page(request, "sign_in_link.html", {"token": token})
+        """The emailed link asks before it signs in: mail scanners that open links must not use them up.
 
-    def _usable(self, token: str) -> bool:
+        The page names the address the link signs in, and the one it signs out: a link someone
+        forwarded must not sign the reader in as that someone unawares.
+        """
+        token = well_formed(request.path_params["token"])
+        email = None if token is None else await run_in_threadpool(self._link_email, token)
+        if email is None:
+            return self._link_refused(request)
+        viewer = await self._auth.viewer(request)
+        context = {"token": token, "email": email, "replaced": None if viewer is None else viewer.email}
+        return self._form_page(request, "sign_in_link.html", context)
+
+    def _link_email(self, token: str) -> str | None:
         with read_transaction(self._engine) as conn:
-            return sessions.link_is_usable(conn, rules.identity(token), self._clock())
+            return sessions.usable_link(conn, rules.identity(token), self._clock())
 
     async def use_link(self, request: Request) -> Response:
         form = await self._auth.anonymous_form(request)

@@ -24,7 +24,16 @@ from partner_endpoint.logs import JsonFormatter
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import make_engine, read_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, sign_in_links
-from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
+from tests.support.dashboard import (
+    PREFIX,
+    Browser,
+    Mailbox,
+    form_of,
+    hidden_fields,
+    page_text,
+    sign_in_link,
+    text_of,
+)
 from tests.support.partner import Clock, Issued, TestClient, every_row, report_leak, rows, start_client
 
 EXPECTED_CSP = (
@@ -80,6 +89,27 @@ def test_a_link_signs_in_once(
     assert "set-cookie" not in again.headers
     assert other.get(link.removeprefix("http://127.0.0.1:8000")).status_code == 400
     assert other.get(f"{PREFIX}/keys").status_code == 303
+
+
+def test_the_link_page_says_which_address_it_signs_in_and_which_it_replaces(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], mailbox: Mailbox
+) -> None:
+    """A link forwarded by someone else must not sign the reader in as that someone unawares."""
+    issue(email="owner@example.com")
+    issue(email="attacker@example.com")
+    open_browser().request_link("attacker@example.com")
+    path = urlsplit(sign_in_link(mailbox.deliver()[0])).path
+    fresh = page_text(open_browser().get(path).text)
+    assert "This link signs you in as attacker@example.com." in fresh
+    assert "signed in as" not in fresh.replace("signs you in as", "")
+    victim = open_browser()
+    victim.sign_in("owner@example.com")
+    page = victim.get(path)
+    assert page.status_code == 200
+    assert (
+        "This browser is signed in as owner@example.com. Continuing signs owner@example.com out "
+        "and signs you in as attacker@example.com."
+    ) in page_text(page.text)
 
 
 def test_an_expired_link_is_refused(

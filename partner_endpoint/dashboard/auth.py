@@ -105,7 +105,8 @@ class Cookies:
 # --- the signed-in viewer ----------------------------------------------------------------------
 
 TOUCH_INTERVAL = timedelta(seconds=60)
-"""A session's last activity is written at most once a minute (the idle timeout's precision)."""
+"""A session's last activity is written at most once a minute, and at least four times per idle
+timeout (a shorter one would end sessions in use): the idle timeout is that precise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ class SessionAuth:
         self._pages = pages
         self.idle = timedelta(seconds=settings.session_idle_timeout)
         self.lifetime = timedelta(seconds=settings.session_lifetime)
+        self._touch_interval = min(TOUCH_INTERVAL, self.idle / 4)
         self.cookies = Cookies(
             secure=not plain_http_loopback(settings.dashboard_url),
             session_lifetime=int(settings.session_lifetime),
@@ -167,7 +169,7 @@ class SessionAuth:
             if session is None:
                 return None
             owned = keys.accounts_of(conn, session.email)
-        if now - session.last_seen_at >= TOUCH_INTERVAL:
+        if now - session.last_seen_at >= self._touch_interval:
             with write_transaction(self._engine) as conn:
                 sessions.touch_session(conn, session.session_id, now)
         shown = next(a for a in owned if a.account_id == session.account_id)

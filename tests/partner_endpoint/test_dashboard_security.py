@@ -275,6 +275,21 @@ def test_sessions_end_when_idle_and_at_their_lifetime(
     assert browser.get(f"{PREFIX}/keys").status_code == 303
 
 
+@pytest.mark.parametrize("idle", [1.0, 20.0, 59.0, 100.0])
+def test_a_session_in_use_outlives_a_short_idle_timeout(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock, idle: float
+) -> None:
+    """Activity is written often enough for any idle timeout: a page every idle/2 seconds keeps it alive."""
+    issue(email="owner@example.com")
+    browser = open_browser(session_idle_timeout=idle)
+    browser.sign_in("owner@example.com")
+    for _ in range(10):  # five idle timeouts in all
+        clock.advance(idle / 2)
+        assert browser.get(f"{PREFIX}/keys").status_code == 200
+    clock.advance(idle)
+    assert browser.get(f"{PREFIX}/keys").headers["location"].startswith(f"{PREFIX}/sign-in")
+
+
 def test_sign_out_ends_the_session_on_the_server(
     browser: Browser, issue: Callable[..., Issued], make_client: Callable[..., TestClient], engine: Engine
 ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from partner_endpoint.clock import utc_now
+from partner_endpoint.labels import clean_label
 from partner_endpoint.logs import configure_logging
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.secretbox import SecretBox, load_secret_box
@@ -207,9 +208,10 @@ def _show_allowlist(args: argparse.Namespace, allowlist: tuple[str, ...]) -> int
 
 
 def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    label = clean_label(args.label)  # the dashboard's rule: LabelError is a ValueError, exit 2
     engine, box = _keyed_store(settings)
     with write_transaction(engine) as conn:
-        new = keys.create_key(conn, box, args.account, args.label, utc_now())
+        new = keys.create_key(conn, box, args.account, label, utc_now())
     data = {
         "key_id": new.key_id,
         "label": new.label,

@@ -33,6 +33,11 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         raise SettingsError(f"SOUNDPIECE_METRICS_PORT must differ from the service port {port}")
     if settings.metrics_port is None and settings.metrics_token is None:
         log.warning("/metrics is open to anyone who reaches the service port; see SOUNDPIECE_METRICS_TOKEN")
+    if settings.dashboard_url.startswith("https://") and not settings.trusted_proxy_header:
+        log.warning(  # the likely set-up: a TLS proxy in front, and every request from its address
+            "SOUNDPIECE_DASHBOARD_URL is https:// but SOUNDPIECE_TRUSTED_PROXY_HEADER is not set: behind a "
+            "TLS proxy every user is one client, sharing one sign-in budget and one failure limit"
+        )
     config = BoundedConfig(
         APP,
         limits=ConnectionLimits.from_settings(settings),

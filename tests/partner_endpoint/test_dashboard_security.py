@@ -13,16 +13,19 @@ import logging
 import re
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from sqlalchemy import Engine, select
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, select, text
 
 from partner_endpoint.app import create_app
 from partner_endpoint.logs import JsonFormatter
 from partner_endpoint.settings import Settings, SettingsError
-from partner_endpoint.store.db import make_engine, read_transaction
+from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, sign_in_links
 from tests.support.dashboard import (
     PREFIX,
@@ -35,6 +38,7 @@ from tests.support.dashboard import (
     text_of,
 )
 from tests.support.partner import Clock, Issued, TestClient, every_row, report_leak, rows, start_client
+from tests.support.services import ServerProcess, service_env
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -592,3 +596,24 @@ def test_no_log_line_holds_a_sign_in_token_while_the_database_is_down(
         "/dashboard/keys/{key_id}",
     ]
     assert browser.get(path).status_code == 200  # the database back, the link works
+
+
+def test_a_failing_statement_logs_none_of_its_values(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """A database error's text carries the statement and its values (an address, a label, a client's
+    address); a real serve logs the error, and none of the values."""
+    env = service_env(
+        database_url=database_url,
+        secret_key=Fernet.generate_key().decode(),
+        mail_dir=str(tmp_path / "outbox"),
+        mail_worker="off",
+    )
+    with ServerProcess(env, tmp_path, "serve") as served, httpx.Client(base_url=served.url) as client:
+        form = form_of(client.get(f"{PREFIX}/sign-in").text, f"{PREFIX}/sign-in")
+        with write_transaction(engine) as conn:  # the schema is not what the service expects
+            conn.execute(text("ALTER TABLE accounts RENAME TO accounts_elsewhere"))
+        answer = client.post(f"{PREFIX}/sign-in", data=form | {"email": "victim@example.com"})
+    assert answer.status_code in (500, 503)
+    assert "FROM accounts" in served.log()  # the failure is logged, its statement named...
+    assert "victim@example.com" not in served.log()  # ...and not the values it was given

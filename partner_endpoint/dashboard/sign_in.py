@@ -159,6 +159,7 @@ class SignIn:
             self._mail_queued()
 
     def _link_for(self, email: str, after: str | None) -> Made:
+        """The link and its mail if the address owns an account; the housekeeping either way."""
         now = self._clock()
         with write_transaction(self._engine) as conn:
             rate_limits.prune(conn, now, RATE_WINDOW)

@@ -124,6 +124,7 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),
     )
+    app.router.redirect_slashes = False  # its redirects would take their host from the Host header
     app.state.key_directory = directory
     return app
 

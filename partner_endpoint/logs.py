@@ -6,6 +6,10 @@ import json
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,6 +27,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def route_of(conn: HTTPConnection) -> str:
+    """The route a request matched, as written (``/dashboard/sign-in/{token}``): what a log line names
+    instead of the path, which may hold a one-time secret (a sign-in link) that the log would outlive.
+
+    ``/v1/*`` if a mounted part failed before choosing its route; ``*`` if no route matched.
+    """
+    from starlette.routing import Mount, Route  # not at the top: the CLI logs too, without Starlette
+
+    route = conn.scope.get("route")
+    prefix = conn.scope.get("root_path", "")
+    if isinstance(route, Route):
+        return prefix + route.path
+    return prefix + "/*" if isinstance(route, Mount) else "*"
 
 
 def configure_logging(level: str = "INFO") -> None:

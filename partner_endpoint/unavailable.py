@@ -15,6 +15,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
+from partner_endpoint.logs import route_of
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = {"Retry-After": "5"}
@@ -25,7 +27,7 @@ TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, Inte
 def log_unavailable(conn: HTTPConnection, exc: Exception) -> None:
     log.error(
         "database unavailable",
-        extra={"fields": {"path": conn.url.path, "error": type(exc).__name__, "detail": str(exc)[:500]}},
+        extra={"fields": {"path": route_of(conn), "error": type(exc).__name__, "detail": str(exc)[:500]}},
     )
 
 

@@ -6,7 +6,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 
 from partner_endpoint.api.auth import ApiKeyBackend, unauthorized
 
@@ -19,6 +19,7 @@ async def whoami(request: Request) -> Response:
 def api_mount(backend: ApiKeyBackend) -> Mount:
     return Mount(
         "/v1",
-        routes=[Route("/whoami", whoami)],
+        # No redirect_slashes: its redirects would take their host from the Host header.
+        app=Router([Route("/whoami", whoami)], redirect_slashes=False),
         middleware=[Middleware(AuthenticationMiddleware, backend=backend, on_error=unauthorized)],
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from partner_endpoint.cli.common import open_database, open_keyed, output
 from partner_endpoint.clock import utc_now
+from partner_endpoint.labels import clean_label
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import read_transaction, write_transaction
@@ -35,9 +36,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:
+    label = clean_label(args.label)  # the dashboard's rule: LabelError is a ValueError, exit 2
     engine, box = open_keyed(settings)
     with write_transaction(engine) as conn:
-        new = keys.create_key(conn, box, args.account, args.label, utc_now())
+        new = keys.create_key(conn, box, args.account, label, utc_now())
     data = {
         "key_id": new.key_id,
         "label": new.label,

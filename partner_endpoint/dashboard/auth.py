@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -28,6 +28,7 @@ from starlette.responses import RedirectResponse, Response
 import rules
 from partner_endpoint.dashboard.forms import FormError, read_form, safe_next
 from partner_endpoint.dashboard.pages import PREFIX, Pages
+from partner_endpoint.logs import route_of
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.settings import Settings, plain_http_loopback
 from partner_endpoint.store import keys, sessions
@@ -104,7 +105,8 @@ class Cookies:
 # --- the signed-in viewer ----------------------------------------------------------------------
 
 TOUCH_INTERVAL = timedelta(seconds=60)
-"""A session's last activity is written at most once a minute (the idle timeout's precision)."""
+"""A session's last activity is written at most once a minute, and at least four times per idle
+timeout (a shorter one would end sessions in use): the idle timeout is that precise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +129,6 @@ class Viewer:
     def csrf(self) -> str:
         return csrf_token(self.token)
 
-    def showing(self, account_id: int) -> Viewer:
-        account = next(a for a in self.accounts if a.account_id == account_id)
-        return replace(self, account=account)
-
 
 def cross_site(request: Request) -> bool:
     """A browser that says the form came from another site (Fetch Metadata): refused before anything else."""
@@ -152,6 +150,7 @@ class SessionAuth:
         self._pages = pages
         self.idle = timedelta(seconds=settings.session_idle_timeout)
         self.lifetime = timedelta(seconds=settings.session_lifetime)
+        self._touch_interval = min(TOUCH_INTERVAL, self.idle / 4)
         self.cookies = Cookies(
             secure=not plain_http_loopback(settings.dashboard_url),
             session_lifetime=int(settings.session_lifetime),
@@ -170,7 +169,7 @@ class SessionAuth:
             if session is None:
                 return None
             owned = keys.accounts_of(conn, session.email)
-        if now - session.last_seen_at >= TOUCH_INTERVAL:
+        if now - session.last_seen_at >= self._touch_interval:
             with write_transaction(self._engine) as conn:
                 sessions.touch_session(conn, session.session_id, now)
         shown = next(a for a in owned if a.account_id == session.account_id)
@@ -220,7 +219,7 @@ class SessionAuth:
 
     def _refuse_csrf(self, request: Request, viewer: Viewer | None) -> Response:
         self._metrics.csrf_refusals.inc()
-        log.info("dashboard form refused: CSRF token", extra={"fields": {"path": request.url.path}})
+        log.info("dashboard form refused: CSRF token", extra={"fields": {"path": route_of(request)}})
         return self._pages.message(
             request,
             403,

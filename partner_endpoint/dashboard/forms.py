@@ -7,7 +7,6 @@ Everything here is pure except :func:`read_form`, and everything refuses with
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
@@ -15,20 +14,18 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 
 import rules
+from partner_endpoint import labels
 from partner_endpoint.bodies import BodyTooLarge, read_body
 from partner_endpoint.store.keys import KeyOrder, StatusFilter
 
 FORM_LIMIT = 16 * 1024
 """Bytes in a form body: our largest form is a label and three tokens."""
 MAX_FIELDS = 16
-LABEL_LIMIT = 100
 EMAIL_LIMIT = 320
 SEARCH_LIMIT = 100
 MAX_ID = 2**31 - 1
 """Ids beyond a 32-bit integer name nothing (and PostgreSQL would refuse to compare them)."""
 
-_UNSHOWABLE = frozenset(("Cc", "Cs", "Co", "Cn", "Zl", "Zp"))
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _NEXT = re.compile(r"/dashboard/keys(/[1-9][0-9]{0,9})?")
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -69,19 +66,16 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def _printable(text: str) -> bool:
-    """No control, format-breaking or direction-changing characters (they disguise what a label says)."""
-    return not any(unicodedata.category(ch) in _UNSHOWABLE or ch in _BIDI_CONTROLS for ch in text)
+    """No character that :func:`text.one_line` would not show as it is (they disguise what text says)."""
+    return text.isprintable()
 
 
 def clean_label(value: str | None) -> str:
-    label = " ".join((value or "").split())
-    if not label:
-        raise FormError(400, "Give the key a label, for example production-server.")
-    if len(label) > LABEL_LIMIT:
-        raise FormError(400, f"Keep the label to {LABEL_LIMIT} characters or fewer.")
-    if not _printable(label):
-        raise FormError(400, "The label holds characters that cannot be shown.")
-    return label
+    """:func:`labels.clean_label`, refused as a form's 400."""
+    try:
+        return labels.clean_label(value)
+    except labels.LabelError as exc:
+        raise FormError(400, str(exc)) from None
 
 
 def clean_email(value: str | None) -> str:

@@ -29,7 +29,7 @@ from partner_endpoint.dashboard.forms import FormError, ListOptions, clean_label
 from partner_endpoint.dashboard.pages import PREFIX, Pages
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.secretbox import SecretBox
-from partner_endpoint.store import keys, leaks, sessions
+from partner_endpoint.store import keys, leaks
 from partner_endpoint.store.db import read_transaction, write_transaction
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,11 @@ class KeyPages:
         return await self._owned_by(request, viewer)
 
     async def _owned_by(self, request: Request, viewer: Viewer) -> tuple[Viewer, keys.KeyRecord] | Response:
-        """The key named in the path if the viewer's address owns it; showing its account if need be."""
+        """The key named in the path if the viewer's address owns it, in whichever of its accounts.
+
+        The session keeps the account it shows (only the switcher, a POST, changes it): a key of
+        the address's other account is shown with a note saying so, and a form to switch.
+        """
         key_id = whole_number(request.path_params["key_id"], 0)
         key = await run_in_threadpool(self._find, key_id, viewer)
         if key is None:
@@ -150,7 +154,7 @@ class KeyPages:
                 viewer=viewer,
                 link=(f"{PREFIX}/keys", "Back to API keys"),
             )
-        return viewer.showing(key.account_id), key
+        return viewer, key
 
     async def _key_form(self, request: Request) -> tuple[Viewer, keys.KeyRecord, dict[str, str]] | Response:
         """A signed-in form (CSRF checked) about the key in the path, which the viewer must own."""
@@ -167,11 +171,7 @@ class KeyPages:
         if not key_id:
             return None
         with read_transaction(self._engine) as conn:
-            key = keys.owned_key(conn, key_id, viewer.email)
-        if key is not None and key.account_id != viewer.account.account_id:
-            with write_transaction(self._engine) as conn:  # a link to a key of the address's other account
-                sessions.show_account(conn, viewer.session.session_id, key.account_id)
-        return key
+            return keys.owned_key(conn, key_id, viewer.email)
 
     # --- creating: shown once -------------------------------------------------------------------
 

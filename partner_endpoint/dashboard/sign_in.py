@@ -3,8 +3,9 @@
 An owner address is an identity: whoever can read its mail may act for every
 account that names it as owner, so a session belongs to the address and shows
 one of its accounts at a time (the oldest first). Asking for a link gives the
-same answer, and does the same writes bar the link itself, for an address that
-owns nothing, so the page tells nobody which addresses have accounts.
+same answer, in the same time (the link and its mail are made after it), and
+does the same writes bar the link and the mail, for an address that owns
+nothing, so the page tells nobody which addresses have accounts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Engine
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -31,13 +33,18 @@ from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys, rate_limits, sessions
 from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.unavailable import TRANSIENT_DATABASE_ERRORS, log_unavailable
 
 log = logging.getLogger(__name__)
 
 LINK_LIFETIME = timedelta(minutes=15)
 RATE_WINDOW = timedelta(hours=1)
 
-Requested = Literal["queued", "no-account", "limited"]
+Made = Literal["queued", "no-account"]
+
+
+class _OverLimit(Exception):
+    """Raised inside the write transaction to roll back the hits of a request that is refused."""
 
 
 class SignIn:
@@ -93,12 +100,11 @@ class SignIn:
             context = {"next": after, "email": form.get("email", "")[:320], "error": exc.message}
             return self._form_page(request, "sign_in.html", context, status=exc.status)
         bucket = f"sign-in-client:{self._clients.key(request)}"  # the API's rule
-        outcome = await run_in_threadpool(self._request_link, email, after, bucket)
-        log.info(
-            "dashboard sign-in link requested",
-            extra={"fields": {"address_hash": rules.identity(email), "outcome": outcome}},
-        )
-        if outcome == "limited":
+        if not await run_in_threadpool(self._admit, email, bucket):
+            log.info(
+                "dashboard sign-in link requested",
+                extra={"fields": {"address_hash": rules.identity(email), "outcome": "limited"}},
+            )
             self._metrics.sign_in_requests.labels(result="rate_limited").inc()
             return self._pages.message(
                 request,
@@ -109,22 +115,55 @@ class SignIn:
                 headers={"Retry-After": str(int(RATE_WINDOW.total_seconds()))},
             )
         self._metrics.sign_in_requests.labels(result="accepted").inc()
+        # The link and its mail are made once the answer is sent: an address with an account costs
+        # that work, one without does not, and the answer's time must not tell them apart.
+        task = BackgroundTask(self._make_link, request, email, after)
+        return RedirectResponse(f"{PREFIX}/sign-in/sent", status_code=303, background=task)
+
+    def _admit(self, email: str, client: str) -> bool:
+        """Whether the request is within both budgets: refused (and nothing written) while either is
+        spent, else counted, client first.
+
+        A refused request must not spend the address's budget, or one client over its own limit
+        could keep an address's owner from ever getting a link; nor may it cost a write.
+        """
+        now = self._clock()
+        budgets = (
+            (client, self._settings.sign_in_limit_per_client),
+            (f"sign-in-address:{rules.identity(email)}", self._settings.sign_in_limit_per_address),
+        )
+        with read_transaction(self._engine) as conn:
+            if any(rate_limits.spent(conn, bucket, now, RATE_WINDOW) >= limit for bucket, limit in budgets):
+                return False
+        try:
+            with write_transaction(self._engine) as conn:
+                for bucket, limit in budgets:  # a race past the check above: refused, rolled back
+                    if rate_limits.hit(conn, bucket, now, RATE_WINDOW) > limit:
+                        raise _OverLimit
+        except _OverLimit:
+            return False
+        return True
+
+    async def _make_link(self, request: Request, email: str, after: str | None) -> None:
+        """After the answer: the link and its mail if the address has an account (nobody is told)."""
+        try:
+            outcome = await run_in_threadpool(self._link_for, email, after)
+        except TRANSIENT_DATABASE_ERRORS as exc:  # the answer is sent: only the log can say it
+            log_unavailable(request, exc)
+            return
+        log.info(
+            "dashboard sign-in link requested",
+            extra={"fields": {"address_hash": rules.identity(email), "outcome": outcome}},
+        )
         if outcome == "queued":
             self._mail_queued()
-        return RedirectResponse(f"{PREFIX}/sign-in/sent", status_code=303)
 
-    def _request_link(self, email: str, after: str | None, client: str) -> Requested:
+    def _link_for(self, email: str, after: str | None) -> Made:
+        """The link and its mail if the address owns an account; the housekeeping either way."""
         now = self._clock()
         with write_transaction(self._engine) as conn:
             rate_limits.prune(conn, now, RATE_WINDOW)
             sessions.prune(conn, now, self._auth.idle, self._auth.lifetime)
-            by_address = rate_limits.hit(conn, f"sign-in-address:{rules.identity(email)}", now, RATE_WINDOW)
-            by_client = rate_limits.hit(conn, client, now, RATE_WINDOW)
-            if (
-                by_address > self._settings.sign_in_limit_per_address
-                or by_client > self._settings.sign_in_limit_per_client
-            ):
-                return "limited"
             owned = keys.accounts_of(conn, email)
             if not owned:
                 return "no-account"
@@ -141,15 +180,22 @@ class SignIn:
     # --- using a link ---------------------------------------------------------------------------
 
     async def link(self, request: Request) -> Response:
-        """The emailed link asks before it signs in: mail scanners that open links must not use them up."""
-        token = well_formed(request.path_params["token"])
-        if token is None or not await run_in_threadpool(self._usable, token):
-            return self._link_refused(request)
-        return self._form_page(request, "sign_in_link.html", {"token": token})
+        """The emailed link asks before it signs in: mail scanners that open links must not use them up.
 
-    def _usable(self, token: str) -> bool:
+        The page names the address the link signs in, and the one it signs out: a link someone
+        forwarded must not sign the reader in as that someone unawares.
+        """
+        token = well_formed(request.path_params["token"])
+        email = None if token is None else await run_in_threadpool(self._link_email, token)
+        if email is None:
+            return self._link_refused(request)
+        viewer = await self._auth.viewer(request)
+        context = {"token": token, "email": email, "replaced": None if viewer is None else viewer.email}
+        return self._form_page(request, "sign_in_link.html", context)
+
+    def _link_email(self, token: str) -> str | None:
         with read_transaction(self._engine) as conn:
-            return sessions.link_is_usable(conn, rules.identity(token), self._clock())
+            return sessions.usable_link(conn, rules.identity(token), self._clock())
 
     async def use_link(self, request: Request) -> Response:
         form = await self._auth.anonymous_form(request)
@@ -220,7 +266,7 @@ class SignIn:
                 request, 404, "No such account", "That account is not one of yours.", viewer=viewer
             )
         await run_in_threadpool(self._show, viewer.session.session_id, wanted)
-        return RedirectResponse(f"{PREFIX}/keys", status_code=303)
+        return RedirectResponse(safe_next(form.get("next")) or f"{PREFIX}/keys", status_code=303)
 
     def _show(self, session_id: int, account_id: int) -> None:
         with write_transaction(self._engine) as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -33,6 +34,12 @@ def mail_context(settings: Settings) -> MailContext:
         docs_url=settings.docs_url,
         dashboard_url=settings.dashboard_url if settings.dashboard else None,
     )
+
+
+def _failure(exc: Exception, recipient: str) -> str:
+    """A failed delivery as logged and kept: the error, the recipient's address cut out (an SMTP
+    refusal quotes it; logs name addresses by hash only)."""
+    return re.sub(re.escape(recipient), "<recipient>", repr(exc), flags=re.IGNORECASE)
 
 
 class MailWorker:
@@ -100,12 +107,13 @@ class MailWorker:
                 await self._transport.send(Delivery(mail.message_id, mail.recipient, message))
             except Exception as exc:  # any rendering or delivery failure is retried later
                 self._metrics.mail_failed.inc()
+                error = _failure(exc, mail.recipient)
                 log.warning(
                     "mail delivery failed",
-                    extra={"fields": {"mail_id": mail.id, "attempt": mail.attempts + 1, "error": repr(exc)}},
+                    extra={"fields": {"mail_id": mail.id, "attempt": mail.attempts + 1, "error": error}},
                 )
                 try:
-                    await asyncio.to_thread(self._mark_failed, mail, repr(exc))
+                    await asyncio.to_thread(self._mark_failed, mail, error)
                 except Exception as db_exc:  # the row stays leased and is retried when the lease ends
                     log.error("could not record a failed delivery", extra={"fields": {"error": repr(db_exc)}})
                 continue

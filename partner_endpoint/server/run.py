@@ -38,6 +38,11 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
             "the test signer's key could revoke keys); turn it off, or serve on 127.0.0.1"
         )
     _announce(settings, host, port)
+    if settings.dashboard_url.startswith("https://") and not settings.trusted_proxy_header:
+        log.warning(  # the likely set-up: a TLS proxy in front, and every request from its address
+            "SOUNDPIECE_DASHBOARD_URL is https:// but SOUNDPIECE_TRUSTED_PROXY_HEADER is not set: behind a "
+            "TLS proxy every user is one client, sharing one sign-in budget and one failure limit"
+        )
     config = BoundedConfig(
         APP,
         limits=ConnectionLimits.from_settings(settings),

@@ -32,14 +32,20 @@ _IMMEDIATE = "soundpiece_immediate"
 def make_engine(database_url: str) -> Engine:
     """An engine tuned per backend: SQLite gets WAL, a busy timeout and foreign keys."""
     url = make_url(database_url)
+    # hide_parameters: an error's text names the statement, not its values (an owner's address, a
+    # label, a client's address). Errors are logged, and a log must not hold those.
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         _create_private(url.database)
     # A pool as large as the thread pool: overflow connections are closed after use, and reopening
     # (with its PRAGMAs) under load costs more than keeping them.
     engine = create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=40, max_overflow=10
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=40,
+        max_overflow=10,
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "connect")

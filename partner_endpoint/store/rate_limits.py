@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, case, delete, literal
+from sqlalchemy import Connection, case, delete, literal, select
 
 from partner_endpoint.store.db import upsert
 from partner_endpoint.store.models import UTCDateTime, rate_limits
@@ -25,6 +25,16 @@ def hit(conn: Connection, bucket: str, now: datetime, window: timedelta) -> int:
         },
     )
     return int(conn.execute(stmt.returning(rate_limits.c.hits)).scalar_one())
+
+
+def spent(conn: Connection, bucket: str, now: datetime, window: timedelta) -> int:
+    """The hits in ``bucket``'s current window, read only: checked first, a spent budget costs no write."""
+    hits = conn.execute(
+        select(rate_limits.c.hits).where(
+            rate_limits.c.bucket == bucket, rate_limits.c.window_start > now - window
+        )
+    ).scalar_one_or_none()
+    return int(hits or 0)
 
 
 def prune(conn: Connection, now: datetime, window: timedelta) -> None:

@@ -55,9 +55,9 @@ def _usable(token_hash: str, now: datetime) -> tuple[object, ...]:
     )
 
 
-def link_is_usable(conn: Connection, token_hash: str, now: datetime) -> bool:
-    """Whether the link would sign in now (for the page that asks to confirm; redeems nothing)."""
-    return conn.execute(select(sign_in_links.c.id).where(*_usable(token_hash, now))).first() is not None
+def usable_link(conn: Connection, token_hash: str, now: datetime) -> str | None:
+    """The address the link would sign in now, or None (for the page that asks first; redeems nothing)."""
+    return conn.execute(select(sign_in_links.c.email).where(*_usable(token_hash, now))).scalar_one_or_none()
 
 
 def redeem_link(conn: Connection, token_hash: str, now: datetime) -> RedeemedLink | None:

@@ -355,9 +355,10 @@ def test_one_address_owning_several_accounts(
     assert browser.post(f"{PREFIX}/account", switch).status_code == 303
     page = browser.get(f"{PREFIX}/keys").text
     assert "second-account-key" in page and "first-account-key" not in page and "not-yours" not in page
-    # A link to a key of the other account (from a leak mail) opens it, and shows that account.
-    assert browser.get(f"{PREFIX}/keys/{first.key_id}").status_code == 200
-    assert "first-account-key" in browser.get(f"{PREFIX}/keys").text
+    # A link to a key of the other account (from a leak mail) opens it, and offers that account.
+    page = browser.get(f"{PREFIX}/keys/{first.key_id}")
+    assert page.status_code == 200 and f"This key belongs to account {first.account_id}." in page.text
+    assert "second-account-key" in browser.get(f"{PREFIX}/keys").text
 
 
 def test_the_dashboard_can_be_switched_off(

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from partner_endpoint.store.models import api_keys
+from partner_endpoint.text import one_line
 from tests.support.dashboard import PREFIX, Browser, hidden_fields
+from tests.support.invalid_text import hidden_in_label
 from tests.support.partner import Issued, rows
 
 PROPERTIES = settings(
@@ -56,6 +58,22 @@ def test_any_label_gives_a_key_or_a_4xx(
     assert shown is not None
     assert "<" not in shown.group(1) and html.unescape(shown.group(1)) == key["label"]  # text, not markup
     assert set(key["label"]) - {" "} <= set(label)
+    assert one_line(key["label"]) == key["label"]  # the leak mail shows the label the dashboard shows
+
+
+@PROPERTIES
+@given(label=hidden_in_label())
+def test_a_label_with_an_invisible_character_is_refused(
+    signed_in: tuple[Browser, Issued, str], engine: Engine, label: str
+) -> None:
+    """The leak mail (text.one_line) would show another label than the dashboard: refused, as by the CLI."""
+    browser, _issued, token = signed_in
+    before = rows(engine, api_keys)
+    response = browser.post(
+        f"{PREFIX}/keys", {"csrf_token": token, "request_id": secrets.token_urlsafe(16), "label": label}
+    )
+    assert response.status_code == 400 and "cannot be shown" in response.text
+    assert rows(engine, api_keys) == before
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

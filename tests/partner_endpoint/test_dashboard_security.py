@@ -6,21 +6,49 @@ the mail the real worker wrote. The browser journey is in tests/browser.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
 import re
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from sqlalchemy import Engine, select
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, select, text
 
 from partner_endpoint.app import create_app
+from partner_endpoint.logs import JsonFormatter
 from partner_endpoint.settings import Settings, SettingsError
-from partner_endpoint.store.db import read_transaction
+from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, metadata, sign_in_links
-from tests.support.dashboard import PREFIX, Browser, Mailbox, form_of, hidden_fields, sign_in_link, text_of
-from tests.support.partner import Clock, Issued, TestClient, report_leak, rows, scrape
+from tests.support.dashboard import (
+    PREFIX,
+    Browser,
+    Mailbox,
+    form_of,
+    hidden_fields,
+    page_text,
+    sign_in_link,
+    text_of,
+)
+from tests.support.partner import (
+    Clock,
+    Issued,
+    TestClient,
+    every_row,
+    report_leak,
+    rows,
+    scrape,
+    start_client,
+)
+from tests.support.processes import HANG_GUARD, wait_for
+from tests.support.services import ServerProcess, service_env
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -77,6 +105,27 @@ def test_a_link_signs_in_once(
     assert other.get(f"{PREFIX}/keys").status_code == 303
 
 
+def test_the_link_page_says_which_address_it_signs_in_and_which_it_replaces(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], mailbox: Mailbox
+) -> None:
+    """A link forwarded by someone else must not sign the reader in as that someone unawares."""
+    issue(email="owner@example.com")
+    issue(email="attacker@example.com")
+    open_browser().request_link("attacker@example.com")
+    path = urlsplit(sign_in_link(mailbox.deliver()[0])).path
+    fresh = page_text(open_browser().get(path).text)
+    assert "This link signs you in as attacker@example.com." in fresh
+    assert "signed in as" not in fresh.replace("signs you in as", "")
+    victim = open_browser()
+    victim.sign_in("owner@example.com")
+    page = victim.get(path)
+    assert page.status_code == 200
+    assert (
+        "This browser is signed in as owner@example.com. Continuing signs owner@example.com out "
+        "and signs you in as attacker@example.com."
+    ) in page_text(page.text)
+
+
 def test_an_expired_link_is_refused(
     browser: Browser, issue: Callable[..., Issued], mailbox: Mailbox, clock: Clock
 ) -> None:
@@ -118,14 +167,73 @@ def test_sign_in_requests_are_rate_limited_per_address_and_per_client(
     # The same answers for an address that owns nothing: the limit says nothing about accounts.
     elsewhere = open_browser(**limits, client=("127.0.0.9", 1))
     assert [elsewhere.request_link("ghost@example.com").status_code for _ in range(4)] == [303, 303, 303, 429]
-    # Per client: five requests from one address in all, whatever the addresses asked for.
-    assert browser.request_link("third@example.com").status_code == 303
-    limited = browser.request_link("fourth@example.com")
+    # Per client: five requests answered from one address in all, whatever the addresses asked for
+    # (the refused fourth above did not count).
+    assert [browser.request_link(f"{n}@example.com").status_code for n in ("third", "fourth")] == [303, 303]
+    limited = browser.request_link("fifth@example.com")
     assert limited.status_code == 429 and limited.headers["retry-after"] == "3600"
     assert "Too many sign-in requests" in limited.text
     clock.advance(3600)
     assert browser.request_link("owner@example.com").status_code == 303
     assert state(engine)["mail"] == 4
+
+
+def test_a_refused_request_spends_no_budget_and_writes_nothing(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], engine: Engine, mailbox: Mailbox
+) -> None:
+    """A client over its own limit cannot lock the owner of an address out by asking for that address."""
+    issue(email="victim@example.com")
+    attacker = open_browser(client=("198.51.100.7", 1))
+    for n in range(20):  # the client's whole hour (the default limit), on made-up addresses
+        assert attacker.request_link(f"made-up-{n}@example.com").status_code == 303
+    before = every_row(engine)
+    assert [attacker.request_link("victim@example.com").status_code for _ in range(6)] == [429] * 6
+    assert every_row(engine) == before  # not a row added or changed: refusing costs no write
+    owner = open_browser(client=("203.0.113.5", 1))
+    assert owner.request_link("victim@example.com").status_code == 303
+    (message,) = mailbox.deliver()
+    assert message["To"] == "victim@example.com"
+    # Refused for the address (its five links spent from other clients): nothing written either.
+    for n in range(4):
+        assert (
+            open_browser(client=(f"203.0.113.{10 + n}", 1)).request_link("victim@example.com").status_code
+            == 303
+        )
+    before = every_row(engine)
+    assert open_browser(client=("192.0.2.1", 1)).request_link("victim@example.com").status_code == 429
+    assert every_row(engine) == before
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # a table lock: PostgreSQL's
+def test_the_answer_does_not_wait_for_the_link_or_its_mail(
+    settings: Settings, engine: Engine, issue: Callable[..., Issued], tmp_path: Path
+) -> None:
+    """An address with an account costs a link and a mail, one without costs neither: were they made
+    before the answer, its time would tell who has an account. A real serve answers both at once while
+    no mail can be written (mail_outbox locked), and writes the mail once it can."""
+    issue(email="owner@example.com")
+    env = service_env(
+        database_url=settings.database_url,
+        secret_key=str(settings.secret_key),
+        mail_dir=str(tmp_path / "outbox"),
+        mail_worker="off",
+    )
+    with (
+        ServerProcess(env, tmp_path, "serve") as served,
+        httpx.Client(base_url=served.url, timeout=10) as client,
+    ):
+        form = form_of(client.get(f"{PREFIX}/sign-in").text, f"{PREFIX}/sign-in")
+        with engine.connect() as conn, conn.begin():
+            conn.execute(text("LOCK TABLE mail_outbox IN EXCLUSIVE MODE"))
+            answers = [
+                client.post(f"{PREFIX}/sign-in", data=form | {"email": email})
+                for email in ("owner@example.com", "nobody@example.com")
+            ]
+            assert [(a.status_code, a.headers["location"]) for a in answers] == [
+                (303, f"{PREFIX}/sign-in/sent")
+            ] * 2
+            assert state(engine)["mail"] == 0
+        wait_for(lambda: state(engine)["mail"] == 1, HANG_GUARD, what="the sign-in mail")
 
 
 # --- cookies and sessions -------------------------------------------------------------------------
@@ -211,6 +319,21 @@ def test_sessions_end_when_idle_and_at_their_lifetime(
         assert browser.get(f"{PREFIX}/keys").status_code == 200
     clock.advance(601)
     assert browser.get(f"{PREFIX}/keys").status_code == 303
+
+
+@pytest.mark.parametrize("idle", [1.0, 20.0, 59.0, 100.0])
+def test_a_session_in_use_outlives_a_short_idle_timeout(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock, idle: float
+) -> None:
+    """Activity is written often enough for any idle timeout: a page every idle/2 seconds keeps it alive."""
+    issue(email="owner@example.com")
+    browser = open_browser(session_idle_timeout=idle)
+    browser.sign_in("owner@example.com")
+    for _ in range(10):  # five idle timeouts in all
+        clock.advance(idle / 2)
+        assert browser.get(f"{PREFIX}/keys").status_code == 200
+    clock.advance(idle)
+    assert browser.get(f"{PREFIX}/keys").headers["location"].startswith(f"{PREFIX}/sign-in")
 
 
 def test_sign_out_ends_the_session_on_the_server(
@@ -340,6 +463,36 @@ def test_another_accounts_keys_answer_404(
     assert f'/keys/{mine.key_id}"' in listed and f'/keys/{theirs.key_id}"' not in listed
 
 
+def test_opening_a_key_of_the_other_account_does_not_switch_the_session(
+    browser: Browser, issue: Callable[..., Issued], engine: Engine
+) -> None:
+    """Only the account switcher (a POST with its CSRF token) changes the account a session shows: a
+    plain GET, even from another site, must not move a create form already loaded to another account."""
+    first = issue(email="owner@example.com", label="first-account-key")
+    second = issue(email="owner@example.com", label="second-account-key")
+    browser.sign_in("owner@example.com")  # shows the first account, the oldest
+    create = browser.form(f"{PREFIX}/keys/new", f"{PREFIX}/keys")
+    before = state(engine)
+    page = browser.get(f"{PREFIX}/keys/{second.key_id}", headers={"Sec-Fetch-Site": "cross-site"})
+    assert page.status_code == 200 and "second-account-key" in page.text
+    assert state(engine) == before  # the session still shows the first account
+    note = page.text[page.text.index("This key belongs to account") :]
+    assert note.startswith(f"This key belongs to account {second.account_id}.")
+    assert f"You are working in account {first.account_id}" in note
+    made = browser.post(f"{PREFIX}/keys", create | {"label": "made-here"})
+    assert made.status_code == 200
+    assert [k["account_id"] for k in rows(engine, api_keys) if k["label"] == "made-here"] == [
+        first.account_id
+    ]
+    assert "first-account-key" in browser.get(f"{PREFIX}/keys").text
+    # The page's own switch form (a POST) switches, and comes back to the key.
+    switched = browser.post(f"{PREFIX}/account", form_of(note, f"{PREFIX}/account"))
+    assert (switched.status_code, switched.headers["location"]) == (303, f"{PREFIX}/keys/{second.key_id}")
+    assert "This key belongs to" not in browser.get(f"{PREFIX}/keys/{second.key_id}").text
+    listed = browser.get(f"{PREFIX}/keys").text
+    assert "second-account-key" in listed and "first-account-key" not in listed
+
+
 # --- escaping -------------------------------------------------------------------------------------
 
 
@@ -423,11 +576,7 @@ def test_only_hashes_are_kept_and_logs_name_keys_by_id(
     caplog.set_level(logging.INFO)
     browser.request_link("owner@example.com")
 
-    def dump() -> str:
-        with read_transaction(engine) as conn:
-            return repr([conn.execute(select(table)).all() for table in metadata.sorted_tables])
-
-    queued = dump()
+    queued = repr(every_row(engine))
     (message,) = mailbox.deliver()
     link = sign_in_link(message)
     token = link.rsplit("/", 1)[1]
@@ -437,7 +586,7 @@ def test_only_hashes_are_kept_and_logs_name_keys_by_id(
     browser.use_link(link)
     session_cookie = browser.client.cookies["sp_session"]
     _reveal, api_key, signing_secret = browser.create_key("my-secret-label")
-    stored = dump()
+    stored = repr(every_row(engine))
     for secret in (token, session_cookie, api_key, signing_secret):
         assert secret not in stored
     ours = [r for r in caplog.records if r.name.startswith("partner_endpoint")]  # not the test's httpx
@@ -448,3 +597,66 @@ def test_only_hashes_are_kept_and_logs_name_keys_by_id(
     metrics = scrape(browser.client)
     assert 'soundpiece_dashboard_key_changes_total{change="created"} 1.0' in metrics
     assert "my-secret-label" not in metrics
+
+
+@contextlib.contextmanager
+def unreachable_database() -> Iterator[str]:
+    """A PostgreSQL URL whose port is bound but not listening: every connection is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{sock.getsockname()[1]}/down"
+
+
+def test_no_log_line_holds_a_sign_in_token_while_the_database_is_down(
+    open_browser: Callable[..., Browser],
+    issue: Callable[..., Issued],
+    mailbox: Mailbox,
+    settings: Settings,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issue(email="owner@example.com")
+    signed_in, browser = open_browser(), open_browser()
+    signed_in.sign_in("owner@example.com")
+    browser.request_link("owner@example.com")
+    path = urlsplit(sign_in_link(mailbox.deliver()[0])).path
+    token = path.rsplit("/", 1)[1]
+    caplog.set_level(logging.INFO)
+    with unreachable_database() as down_url:
+        down = make_engine(down_url)
+        client = start_client(create_app(settings, engine=down, clock=clock.wall, monotonic=clock.monotonic))
+        client.cookies.update(signed_in.client.cookies)
+        answers = [client.get(p, follow_redirects=False) for p in (path, f"{PREFIX}/keys/1")]
+        down.dispose()
+    assert [a.status_code for a in answers] == [503, 503]
+    ours = [r for r in caplog.records if r.name.startswith("partner_endpoint")]  # not the test's httpx
+    lines = [JsonFormatter().format(record) for record in ours]  # as serve writes them
+    assert not [line for line in lines if token in line or token[:8] in line]
+    unavailable = [json.loads(line) for line in lines if "database unavailable" in line]
+    assert [entry["path"] for entry in unavailable] == [
+        "/dashboard/sign-in/{token}",
+        "/dashboard/keys/{key_id}",
+    ]
+    assert browser.get(path).status_code == 200  # the database back, the link works
+
+
+def test_a_failing_statement_logs_none_of_its_values(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """A database error's text carries the statement and its values (an address, a label, a client's
+    address); a real serve logs the error, and none of the values."""
+    env = service_env(
+        database_url=database_url,
+        secret_key=Fernet.generate_key().decode(),
+        mail_dir=str(tmp_path / "outbox"),
+        mail_worker="off",
+    )
+    with ServerProcess(env, tmp_path, "serve") as served, httpx.Client(base_url=served.url) as client:
+        form = form_of(client.get(f"{PREFIX}/sign-in").text, f"{PREFIX}/sign-in")
+        with write_transaction(engine) as conn:  # the schema is not what the service expects
+            conn.execute(text("ALTER TABLE accounts RENAME TO accounts_elsewhere"))
+        answer = client.post(f"{PREFIX}/sign-in", data=form | {"email": "victim@example.com"})
+        assert answer.status_code == 303  # the address is looked up after the answer
+        # The failure is logged, its statement named...
+        wait_for(lambda: "FROM accounts" in served.log(), HANG_GUARD, what="the error in the log")
+    assert "victim@example.com" not in served.log()  # ...and not the values it was given

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
@@ -99,3 +99,39 @@ def test_random_authorization_headers_never_5xx(client: TestClient, authorizatio
     response = client.get("/v1/whoami", headers={"Authorization": authorization})
     assert response.status_code == 401
     assert response.json() == DENIED
+
+
+ROUTES = ["/healthz", "/metrics", "/v1", "/v1/whoami", ALERT_PATH, "/dashboard", "/dashboard/sign-in"]
+ROUTES += ["/dashboard/keys", "/dashboard/keys/1", "/dashboard/static/dashboard.css", "/"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@HOSTILE
+@given(
+    route=st.sampled_from(ROUTES),
+    end=st.sampled_from(["", "/", "//", "/x", "/x/"]),
+    method=st.sampled_from(["GET", "HEAD", "POST"]),
+    host=st.sampled_from(["evil.example", "evil.example:8443", "[::1]:1", "a@evil.example"]) | header_text,
+    authorized=st.booleans(),
+)
+@example(route="/healthz", end="/", method="GET", host="evil.example", authorized=False)
+@example(route="/v1/whoami", end="/", method="GET", host="evil.example", authorized=True)
+def test_no_redirect_takes_its_host_from_the_request(
+    client: TestClient,
+    issue: Callable[..., Issued],
+    route: str,
+    end: str,
+    method: str,
+    host: str,
+    authorized: bool,
+) -> None:
+    """A Location built from the Host header would send users (and caches) to whoever sent it."""
+    headers = {"Host": host}
+    if authorized:  # past the API's authentication, to its own router
+        headers["Authorization"] = f"Bearer {issue(email='api@example.com').api_key}"
+    response = client.request(method, route + end, headers=headers, follow_redirects=False)
+    location = response.headers.get("location")
+    assert location is None or (location.startswith("/") and not location.startswith("//")), (
+        response.status_code,
+        location,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import logging
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, message_from_string, policy
 from email.message import EmailMessage
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine, text
 
+from partner_endpoint.logs import JsonFormatter
 from partner_endpoint.mail.backoff import backoff_seconds
 from partner_endpoint.mail.letters import Kind, Letter, MailContext
 from partner_endpoint.mail.queue import Composer, queue
@@ -284,6 +286,32 @@ def test_failed_delivery_is_retried_with_backoff(
     assert asyncio.run(up.run_once()) == 1
     assert outbox_row(engine)["status"] == "sent"
     assert len(inbox.messages) == 1
+
+
+class RefusingInbox(Inbox):
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        return f"550 5.1.1 <{address}>: Recipient address rejected"  # as Postfix words it
+
+
+def test_a_refused_recipient_is_logged_without_the_address(
+    engine: Engine, issue: Callable[..., Issued], clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Logs name addresses by hash only; an SMTP refusal quotes the address, twice."""
+    port = free_port()
+    controller = Controller(RefusingInbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        leak(engine, issue(email="Owner@Example.com"), clock)
+        caplog.set_level(logging.INFO)
+        transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
+        assert asyncio.run(worker(engine, transport, clock).run_once()) == 0
+    finally:
+        controller.stop()
+    ours = [JsonFormatter().format(r) for r in caplog.records if r.name.startswith("partner_endpoint")]
+    (failed,) = [line for line in ours if "mail delivery failed" in line]
+    assert "550" in failed and "SMTPRecipientsRefused" in failed  # what went wrong is still said
+    assert not [line for line in ours if "owner@example.com" in line.lower()]
+    assert "owner@example.com" not in outbox_row(engine)["last_error"].lower()
 
 
 def test_gives_up_after_max_attempts_but_keeps_the_row(

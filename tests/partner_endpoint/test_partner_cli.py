@@ -13,9 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import HealthCheck, given, settings
 
 import rules
+from partner_endpoint.store.db import make_engine
+from partner_endpoint.store.models import api_keys
 from tests.support.github import KeyServer, Signer, alert_body
+from tests.support.invalid_text import hidden_in_label
+from tests.support.partner import rows
 from tests.support.processes import HANG_GUARD, free_port
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
@@ -94,6 +99,23 @@ def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
     bad_policy = {**env, "SOUNDPIECE_LEAK_POLICY": "ignore"}
     assert "SOUNDPIECE_LEAK_POLICY" in cli(bad_policy, "leaks", "list", expect=2).stderr
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(label=hidden_in_label())
+def test_keys_create_refuses_a_label_the_dashboard_refuses(
+    env: dict[str, str], database_url: str, label: str
+) -> None:
+    """One rule for a label wherever it enters (partner_endpoint/labels.py): no invisible characters."""
+    account = str(cli(env, "accounts", "create", "--email", "o@example.com", "--json")["account_id"])
+    refused = cli(env, "keys", "create", "--account", account, "--label", label, expect=2)
+    assert "cannot be shown" in refused.stderr and "Traceback" not in refused.stderr
+    engine = make_engine(database_url)
+    try:
+        assert rows(engine, api_keys) == []
+    finally:
+        engine.dispose()
 
 
 # SQLite only: the store's side of allow-ip runs on both databases in-process (test_dashboard_keys).

@@ -421,6 +421,20 @@ def test_serve_serves_no_metrics_by_default_and_says_how_to(server: Served) -> N
     assert "/metrics is off: set SOUNDPIECE_METRICS_TOKEN or SOUNDPIECE_METRICS_PORT" in server.log()
 
 
+PROXY_WARNING = "SOUNDPIECE_DASHBOARD_URL is https:// but SOUNDPIECE_TRUSTED_PROXY_HEADER is not set"
+
+
+def test_serve_warns_of_an_https_dashboard_without_a_proxy_header(server: Served, tmp_path: Path) -> None:
+    """Behind a TLS proxy without the header every user is one client: one sign-in budget for all."""
+    assert PROXY_WARNING not in server.log()  # http on loopback: no proxy in front
+    https = "https://dash.example/dashboard"
+    with running_serve(serve_env(tmp_path, dashboard_url=https), tmp_path / "bare.log") as bare:
+        assert PROXY_WARNING in bare.log()
+    proxied = serve_env(tmp_path, dashboard_url=https, trusted_proxy_header="X-Forwarded-For")
+    with running_serve(proxied, tmp_path / "proxied.log") as behind:
+        assert PROXY_WARNING not in behind.log()
+
+
 def test_serve_refuses_a_metrics_port_equal_to_the_service_port(tmp_path: Path) -> None:
     port = free_port()
     env = serve_env(tmp_path, metrics_port=str(port))

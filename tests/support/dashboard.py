@@ -36,6 +36,11 @@ def hidden_fields(page: str) -> dict[str, str]:
     return {name: html.unescape(value) for name, value in _HIDDEN.findall(page)}
 
 
+def page_text(page: str) -> str:
+    """What a reader sees of a page: its text without tags, on one line."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", page)).split())
+
+
 def form_of(page: str, action: str) -> dict[str, str]:
     """The hidden inputs of the form that posts to ``action``."""
     start = page.index(f'action="{action}"')

@@ -31,3 +31,13 @@ TROUBLE = st.sampled_from(
 def invalid_text(max_size: int = 60) -> st.SearchStrategy[str]:
     """Strings mixing ordinary characters, lone surrogates and control or formatting characters."""
     return st.lists(st.characters() | SURROGATES | TROUBLE, max_size=max_size).map("".join)
+
+
+def hidden_in_label(max_size: int = 20) -> st.SearchStrategy[str]:
+    """A label that reads as ordinary text but holds a format character (Unicode category Cf: a
+    zero-width space, a BOM, a soft hyphen, a tag character), which no screen or mail shows as such."""
+    visible = st.text(st.characters(categories=["L", "N", "P", "S"]), max_size=max_size)
+    invisible = st.characters(categories=["Cf"]) | st.sampled_from(
+        ["\u200b", "\ufeff", "\u00ad", "\U000e0041"]
+    )
+    return st.tuples(visible, invisible, visible).map("".join)

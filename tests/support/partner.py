@@ -17,7 +17,7 @@ with warnings.catch_warnings():
 from partner_endpoint.github.alerts import parse_alerts
 from partner_endpoint.leak_response import record_and_notify
 from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, metadata
 from tests.support.github import alert_body
 
 METRICS_TOKEN = "scrape-" + "m" * 25
@@ -58,6 +58,15 @@ def report_leak(
             now=now,
             sender=sender,
         )
+
+
+def every_row(engine: Engine) -> dict[str, list[str]]:
+    """Every row of every table, each table's rows in a fixed order: to show that nothing was written."""
+    with read_transaction(engine) as conn:
+        return {
+            table.name: sorted(repr(tuple(row)) for row in conn.execute(select(table)))
+            for table in metadata.sorted_tables
+        }
 
 
 def rows(engine: Engine, table: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from partner_endpoint.app import create_app
 from partner_endpoint.logs import JsonFormatter
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
-from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, metadata, sign_in_links
+from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, sign_in_links
 from tests.support.dashboard import (
     PREFIX,
     Browser,

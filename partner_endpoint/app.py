@@ -79,11 +79,19 @@ def create_app(
         wall_clock=clock,
         pinned=_trial_keys(settings),
     )
-    alerts = AlertEndpoint(
-        engine, keys, metrics, settings, clock, monotonic, key_changed=directory.key_changed
-    )
     box = load_secret_box(settings)
     worker = MailWorker.from_settings(engine, settings, metrics, box=box, clock=clock)
+    mail_queued = worker.nudge if settings.mail_worker else lambda: None
+    alerts = AlertEndpoint(
+        engine,
+        keys,
+        metrics,
+        settings,
+        clock,
+        monotonic,
+        key_changed=directory.key_changed,
+        mail_queued=mail_queued,
+    )
     dashboard = (
         dashboard_routes(
             engine,
@@ -92,7 +100,7 @@ def create_app(
             metrics=metrics,
             clock=clock,
             key_changed=directory.key_changed,
-            mail_queued=worker.nudge if settings.mail_worker else lambda: None,
+            mail_queued=mail_queued,
         )
         if settings.dashboard
         else []

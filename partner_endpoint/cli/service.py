@@ -7,7 +7,7 @@ import asyncio
 import signal
 from typing import Any
 
-from partner_endpoint.cli.common import open_keyed, output
+from partner_endpoint.cli.common import open_keyed, output, sqlite_file
 from partner_endpoint.metrics import Metrics
 from partner_endpoint.settings import Settings, effective, reference
 
@@ -76,12 +76,12 @@ def _mail_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    path = sqlite_file(settings)
+    created = path is not None and not path.exists()
     open_keyed(settings, create=True)[0].dispose()
-    output(
-        args,
-        {"migrated": True, "database": settings.shown_database},
-        f"database {settings.shown_database}: schema up to date",
-    )
+    done = "created" if created else "schema up to date"
+    data = {"migrated": True, "created": created, "database": settings.shown_database}
+    output(args, data, f"database {settings.shown_database}: {done}")
     return 0
 
 

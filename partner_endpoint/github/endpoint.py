@@ -54,9 +54,13 @@ class AlertEndpoint:
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
         key_changed: Callable[[int], None] = lambda _key_id: None,
+        mail_queued: Callable[[], None] = lambda: None,
     ) -> None:
+        """``mail_queued()`` after a batch queued mail: a worker in this process sends it now, not at
+        its next poll (an owner whose key was just revoked should hear at once)."""
         self._engine = engine
         self._key_changed = key_changed
+        self._mail_queued = mail_queued
         self._keys = keys
         self._metrics = metrics
         self._settings = settings
@@ -108,6 +112,8 @@ class AlertEndpoint:
             outcome = await run_in_threadpool(self._record, alerts)
             for leak in outcome.leaks:  # committed: this process's API cache follows at once
                 self._key_changed(leak.key_id)
+            if outcome.leaks:
+                self._mail_queued()
         answer = feedback(alerts, outcome.issued)
         true_positives = sum(entry["label"] == "true_positive" for entry in answer)
         self._metrics.tokens.labels(label="true_positive").inc(true_positives)

@@ -6,7 +6,7 @@ we issued, each reported once: every one is revoked, recorded and gets one mail 
 measured on SQLite and on PostgreSQL (a schema of its own on ``--postgres-url``, loopback; without
 one, on a private cluster started for the run), in two ways, each with fresh keys:
 
-- in-process: :func:`partner_endpoint.leak_response.respond`, the database work alone;
+- in-process: :func:`partner_endpoint.services.leaks.respond`, the database work alone;
 - through the endpoint: ``soundpiece-partner serve --workers 1`` on 127.0.0.1, one signed POST
   (verification, parsing, the database work, the feedback answer), timed by the client.
 
@@ -39,13 +39,13 @@ from endpoint_load import BIN, HOST, process
 from sqlalchemy import Engine, func, insert, select
 
 import rules
-from partner_endpoint.github.alerts import parse_alerts
-from partner_endpoint.leak_response import respond
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.alerts.batch import parse_alerts
+from partner_endpoint.services.leaks import respond
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, signing_secrets
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer
 from tests.support.postgres_cluster import PrivatePostgres
 from tests.support.processes import free_port

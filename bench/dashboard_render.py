@@ -30,13 +30,13 @@ from sqlalchemy import update
 
 import rules
 from partner_endpoint.clock import utc_now
-from partner_endpoint.dashboard.auth import new_token
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.dashboard.session_auth import new_token
 from partner_endpoint.store import keys, sessions
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.leaks import Sighting, record_batch
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys
+from partner_endpoint.store.secretbox import SecretBox
 
 
 def seed(database_url: str, secret_key: str, count: int) -> tuple[str, int]:

@@ -36,10 +36,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import make_url
 
 import rules
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
 from tests.support.processes import free_port
 from tests.support.services import service_env

@@ -39,11 +39,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 import rules
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys, outbox
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import KeyServer, Signer, alert_body
 from tests.support.processes import free_port, process_tree, status_kb
 from tests.support.services import SmtpSink

@@ -18,23 +18,23 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from partner_endpoint.api.auth import ApiKeyBackend
+from partner_endpoint.alerts.receiver import AlertEndpoint
+from partner_endpoint.alerts.signing_keys import PublicKeyCache
+from partner_endpoint.alerts.trial_signer import TrialSigner
+from partner_endpoint.api.bearer import ApiKeyBackend
 from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.api.routes import api_mount
 from partner_endpoint.clock import utc_now
 from partner_endpoint.dashboard.routes import dashboard_routes
-from partner_endpoint.github.endpoint import AlertEndpoint
-from partner_endpoint.github.keys import PublicKeyCache
-from partner_endpoint.github.trial_signer import TrialSigner
 from partner_endpoint.mail.worker import MailWorker
-from partner_endpoint.metrics import Metrics
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.ops.routes import ops_routes
-from partner_endpoint.ratelimit import FailureBudget
-from partner_endpoint.secretbox import load_secret_box
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
-from partner_endpoint.store.github_keys import SharedKeyDocument
-from partner_endpoint.unavailable import TRANSIENT_DATABASE_ERRORS, database_unavailable
+from partner_endpoint.store.key_documents import SharedKeyDocument
+from partner_endpoint.store.secretbox import load_secret_box
+from partner_endpoint.web.failures import FailureBudget
+from partner_endpoint.web.unavailable import TRANSIENT_DATABASE_ERRORS, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _trial_keys(settings: Settings) -> dict[str, ec.EllipticCurvePublicKey]:
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` (used by ``soundpiece-partner serve``)."""
-    from partner_endpoint.logs import configure_logging
+    from partner_endpoint.ops.logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from partner_endpoint.networks import parse_networks
+from partner_endpoint.domain.networks import parse_networks
 
 PREFIX = "SOUNDPIECE_"
 GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"

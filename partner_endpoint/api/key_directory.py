@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from partner_endpoint.api.key_cache import CachedKey, KeyCache
-from partner_endpoint.metrics import Metrics
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store import key_changes, keys
 from partner_endpoint.store.db import read_transaction, write_transaction
 

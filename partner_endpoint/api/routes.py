@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
 
-from partner_endpoint.api.auth import ApiKeyBackend, unauthorized
+from partner_endpoint.api.bearer import ApiKeyBackend, unauthorized
 
 
 async def whoami(request: Request) -> Response:

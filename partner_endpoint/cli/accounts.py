@@ -9,9 +9,9 @@ from typing import Any
 import rules
 from partner_endpoint.cli.common import CommandError, open_database, output
 from partner_endpoint.clock import utc_now
-from partner_endpoint.dashboard.auth import new_token
-from partner_endpoint.dashboard.sign_in import LINK_LIFETIME
-from partner_endpoint.mail.sign_in import sign_in_url
+from partner_endpoint.dashboard.session_auth import new_token
+from partner_endpoint.dashboard.sign_in_pages import LINK_LIFETIME
+from partner_endpoint.mail.sign_in_mail import sign_in_url
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys, sessions
 from partner_endpoint.store.db import read_transaction, write_transaction

@@ -10,8 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from partner_endpoint.cli import accounts, keys, leaks, service, trial
 from partner_endpoint.cli.common import CommandError
-from partner_endpoint.logs import configure_logging
 from partner_endpoint.mail.transport import destination
+from partner_endpoint.ops.logs import configure_logging
 from partner_endpoint.settings import Settings, SettingsError, declared, shown_default
 from partner_endpoint.store.keys import NotFound
 

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 
-from partner_endpoint.secretbox import SecretBox, load_secret_box
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.secretbox import SecretBox, load_secret_box
 
 
 class CommandError(Exception):

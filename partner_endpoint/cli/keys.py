@@ -7,11 +7,11 @@ from typing import Any
 
 from partner_endpoint.cli.common import open_database, open_keyed, output
 from partner_endpoint.clock import utc_now
-from partner_endpoint.labels import clean_label
+from partner_endpoint.domain.display import one_line
+from partner_endpoint.domain.labels import clean_label
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.text import one_line
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

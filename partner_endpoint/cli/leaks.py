@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from partner_endpoint.cli.common import open_database, output
+from partner_endpoint.domain.display import URL_LIMIT, one_line
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import read_transaction
 from partner_endpoint.store.leaks import list_leaks
-from partner_endpoint.text import URL_LIMIT, one_line
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

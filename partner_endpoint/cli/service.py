@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 from partner_endpoint.cli.common import open_keyed, output, sqlite_file
-from partner_endpoint.metrics import Metrics
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings, effective, reference
 
 
@@ -45,7 +45,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from partner_endpoint.memory import limit_malloc_arenas
+    from partner_endpoint.server.memory import limit_malloc_arenas
     from partner_endpoint.server.run import serve
 
     limit_malloc_arenas()  # before any thread or worker process exists

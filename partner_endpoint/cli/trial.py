@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 
 import rules
+from partner_endpoint.alerts.trial_signer import TrialSigner
 from partner_endpoint.cli.common import CommandError, output
-from partner_endpoint.github.trial_signer import TrialSigner
 from partner_endpoint.settings import Settings, is_loopback_host
 
 ALERT_PATH = "/v1/secret-scanning/github"

@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 
 import rules
-from partner_endpoint import labels
-from partner_endpoint.bodies import BodyTooLarge, read_body
+from partner_endpoint.domain import labels
 from partner_endpoint.store.keys import KeyOrder, StatusFilter
+from partner_endpoint.web.bodies import BodyTooLarge, read_body
 
 FORM_LIMIT = 16 * 1024
 """Bytes in a form body: our largest form is a label and three tokens."""

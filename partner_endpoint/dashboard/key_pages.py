@@ -24,13 +24,13 @@ from starlette.responses import RedirectResponse, Response
 
 import rules
 from partner_endpoint.dashboard import present
-from partner_endpoint.dashboard.auth import SessionAuth, Viewer
 from partner_endpoint.dashboard.forms import FormError, ListOptions, clean_label, nonce, whole_number
 from partner_endpoint.dashboard.pages import PREFIX, Pages
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.dashboard.session_auth import SessionAuth, Viewer
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store import keys, leaks
 from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.store.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
 

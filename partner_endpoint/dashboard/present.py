@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup, escape
 
 import rules
-from partner_endpoint.text import URL_LIMIT, one_line
+from partner_endpoint.domain.display import URL_LIMIT, one_line
 
 _UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute"))
 

@@ -13,15 +13,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from partner_endpoint.dashboard.auth import SessionAuth
 from partner_endpoint.dashboard.headers import SecurityHeaders
 from partner_endpoint.dashboard.key_pages import KeyPages
 from partner_endpoint.dashboard.pages import PREFIX, STATIC, Pages
-from partner_endpoint.dashboard.sign_in import SignIn
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.dashboard.session_auth import SessionAuth
+from partner_endpoint.dashboard.sign_in_pages import SignIn
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
-from partner_endpoint.unavailable import RETRY_AFTER, TRANSIENT_DATABASE_ERRORS, log_unavailable
+from partner_endpoint.store.secretbox import SecretBox
+from partner_endpoint.web.unavailable import RETRY_AFTER, TRANSIENT_DATABASE_ERRORS, log_unavailable
 
 
 def _nothing(*_args: object) -> None:

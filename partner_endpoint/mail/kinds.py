@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from partner_endpoint.mail import render, sign_in
+from partner_endpoint.mail import leak_notice, sign_in_mail
 from partner_endpoint.mail.letters import Kind
 
 KINDS: Mapping[str, Kind] = {
-    render.KIND: Kind(render.render_data),
-    sign_in.KIND: Kind(sign_in.render_data, secret=True),
+    leak_notice.KIND: Kind(leak_notice.render_data),
+    sign_in_mail.KIND: Kind(sign_in_mail.render_data, secret=True),
 }

@@ -10,9 +10,9 @@ from sqlalchemy import Connection
 
 from partner_endpoint.mail.kinds import KINDS
 from partner_endpoint.mail.letters import Kind, Letter, MailContext, message_id
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import outbox
 from partner_endpoint.store.outbox import OutgoingMail
+from partner_endpoint.store.secretbox import SecretBox
 
 
 class UnsendableMail(Exception):

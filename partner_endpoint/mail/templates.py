@@ -1,5 +1,5 @@
 """The mail templates (``string.Template`` files beside this module); text in them goes through
-:func:`partner_endpoint.text.one_line`."""
+:func:`partner_endpoint.domain.display.one_line`."""
 
 from __future__ import annotations
 

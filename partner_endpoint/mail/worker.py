@@ -19,11 +19,11 @@ from partner_endpoint.mail.backoff import backoff_seconds
 from partner_endpoint.mail.letters import MailContext
 from partner_endpoint.mail.queue import Composer
 from partner_endpoint.mail.transport import Delivery, MailTransport, transport_for
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import outbox
 from partner_endpoint.store.db import write_transaction
+from partner_endpoint.store.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
 

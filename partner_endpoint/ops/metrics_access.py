@@ -13,7 +13,7 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from partner_endpoint.api.auth import Refused, bearer_token
+from partner_endpoint.api.bearer import Refused, bearer_token
 from partner_endpoint.settings import Settings
 
 

@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from partner_endpoint.metrics import CONTENT_TYPE, Metrics
+from partner_endpoint.ops.metrics import CONTENT_TYPE, Metrics
 from partner_endpoint.ops.metrics_access import metrics_refusal
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import outbox
 from partner_endpoint.store.db import read_transaction
-from partner_endpoint.unavailable import RETRY_AFTER
+from partner_endpoint.web.unavailable import RETRY_AFTER
 
 log = logging.getLogger(__name__)
 

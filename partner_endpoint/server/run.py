@@ -20,7 +20,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from partner_endpoint.mail.transport import destination
-from partner_endpoint.metrics import MULTIPROCESS_DIR
+from partner_endpoint.ops.metrics import MULTIPROCESS_DIR
 from partner_endpoint.server.protocol import BoundedConfig, ConnectionLimits
 from partner_endpoint.settings import Settings, SettingsError, is_loopback_host
 

@@ -18,11 +18,11 @@ from typing import Literal
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, inspect, or_, select, update
 
 import rules
-from partner_endpoint.email_address import owner_address
-from partner_endpoint.networks import Network, parse_network, parse_networks
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.domain.networks import Network, parse_network, parse_networks
+from partner_endpoint.domain.owner_address import owner_address
 from partner_endpoint.store import key_changes
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
+from partner_endpoint.store.secretbox import SecretBox
 
 StatusFilter = Literal["all", "active", "leaked", "revoked"]
 KeyOrder = Literal["newest", "label"]

@@ -12,11 +12,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
 from partner_endpoint.app import create_app
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer
 from tests.support.partner import METRICS_TOKEN, Clock, Issued, TestClient, start_client

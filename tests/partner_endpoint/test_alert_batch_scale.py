@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from partner_endpoint.github.alerts import parse_alerts
-from partner_endpoint.leak_response import respond
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.alerts.batch import parse_alerts
+from partner_endpoint.services.leaks import respond
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.api_auth import count_statements
 from tests.support.github import alert_body
 from tests.support.partner import Clock, rows

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 import rules
-from partner_endpoint.github.alerts import parse_alerts
-from partner_endpoint.leak_response import respond
+from partner_endpoint.alerts.batch import parse_alerts
+from partner_endpoint.services.leaks import respond
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import rules
-from partner_endpoint.github.alerts import (
+from partner_endpoint.alerts.batch import (
     AlertBatch,
     MalformedAlerts,
     Rejected,

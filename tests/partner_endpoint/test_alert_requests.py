@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine
 
 import rules
+from partner_endpoint.alerts import receiver as endpoint
 from partner_endpoint.app import create_app
-from partner_endpoint.github import endpoint
 from partner_endpoint.settings import DEFAULT_MAX_BODY_BYTES, Settings
 from tests.support.github import ALERT_PATH, KeyServer, Signer, post_alert
 from tests.support.partner import Clock, TestClient, scrape

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 import rules
-from partner_endpoint.ratelimit import FailureBudget, client_key
+from partner_endpoint.web.failures import FailureBudget, client_key
 from tests.support.api_auth import bearer, count_statements
 from tests.support.partner import Clock, Issued, TestClient, scrape
 

@@ -15,11 +15,11 @@ from sqlalchemy import Engine, update
 
 from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.dashboard import present
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.api_auth import DENIED, bearer
 from tests.support.dashboard import (
     PREFIX,

@@ -10,14 +10,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from partner_endpoint.mail.queue import Composer, queue
-from partner_endpoint.mail.sign_in import SignInMail, render
+from partner_endpoint.mail.sign_in_mail import SignInMail, render
 from partner_endpoint.mail.transport import EmlDirectory
 from partner_endpoint.mail.worker import MailWorker, mail_context
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import mail_outbox
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.partner import Clock, rows
 
 TOKEN = "Aa0_-" * 8 + "xyz"

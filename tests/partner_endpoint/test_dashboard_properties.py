@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from partner_endpoint.domain.display import one_line
 from partner_endpoint.store.models import api_keys
-from partner_endpoint.text import one_line
 from tests.support.dashboard import PREFIX, Browser, hidden_fields
 from tests.support.invalid_text import hidden_in_label
 from tests.support.partner import Issued, rows

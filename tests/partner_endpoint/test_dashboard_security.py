@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, text
 
 from partner_endpoint.app import create_app
-from partner_endpoint.logs import JsonFormatter
+from partner_endpoint.ops.logs import JsonFormatter
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, dashboard_sessions, mail_outbox, sign_in_links

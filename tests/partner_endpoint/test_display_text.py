@@ -16,12 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from partner_endpoint.domain.display import ELLIPSIS, URL_LIMIT, one_line
 from partner_endpoint.mail.letters import MailContext
 from partner_endpoint.mail.queue import Composer
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from partner_endpoint.store.outbox import OutgoingMail
-from partner_endpoint.text import ELLIPSIS, URL_LIMIT, one_line
 from tests.support.dashboard import PREFIX, Browser
 from tests.support.github import Signer, post_alert
 from tests.support.invalid_text import invalid_text

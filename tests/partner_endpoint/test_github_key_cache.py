@@ -9,9 +9,9 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from partner_endpoint.github.keys import PublicKeyCache
-from partner_endpoint.github.verify import KeysUnavailable, UnknownKeyIdentifier
-from partner_endpoint.metrics import Metrics
+from partner_endpoint.alerts.signatures import KeysUnavailable, UnknownKeyIdentifier
+from partner_endpoint.alerts.signing_keys import PublicKeyCache
+from partner_endpoint.ops.metrics import Metrics
 from tests.support.github import KeyServer, Signer
 from tests.support.partner import Clock
 

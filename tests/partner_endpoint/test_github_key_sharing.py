@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
-from partner_endpoint.store.github_keys import SharedKeyDocument
+from partner_endpoint.store.key_documents import SharedKeyDocument
 from tests.support.github import ALERT_PATH, KeyServer, Signer, post_alert
 from tests.support.partner import Clock, TestClient, start_client
 

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from partner_endpoint.app import create_app
-from partner_endpoint.github.keys import parse_key_document
-from partner_endpoint.github.verify import (
+from partner_endpoint.alerts.signatures import (
     BadSignature,
     MalformedSignature,
     MissingHeaders,
     signature_headers,
     verify_signature,
 )
+from partner_endpoint.alerts.signing_keys import parse_key_document
+from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
 from tests.support.github import ALERT_PATH, KeyServer, Signer
 from tests.support.partner import start_client

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event, text
 import rules
 from partner_endpoint.api.key_cache import CachedKey, KeyCache
 from partner_endpoint.api.key_directory import LOOKUPS, KeyDirectory
-from partner_endpoint.metrics import Metrics
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import write_transaction
 from tests.support.api_auth import DENIED, bearer, count_statements

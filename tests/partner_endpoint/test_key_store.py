@@ -13,12 +13,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, text
 
 import rules
-from partner_endpoint.secretbox import SecretBox, load_secret_box
 from partner_endpoint.settings import GITHUB_KEYS_URL, Settings, SettingsError, default_data_dir
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import metadata, signing_secrets
+from partner_endpoint.store.secretbox import SecretBox, load_secret_box
 from tests.support.partner import Issued
 
 

@@ -21,19 +21,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine, text
 
-from partner_endpoint.logs import JsonFormatter
 from partner_endpoint.mail.backoff import backoff_seconds
+from partner_endpoint.mail.leak_notice import LeakNotice, render
 from partner_endpoint.mail.letters import Kind, Letter, MailContext
 from partner_endpoint.mail.queue import Composer, queue
-from partner_endpoint.mail.render import LeakNotice, render
 from partner_endpoint.mail.transport import Delivery, EmlDirectory, SmtpTransport, transport_for
 from partner_endpoint.mail.worker import MailWorker
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.ops.logs import JsonFormatter
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import Signer, alert_body, post_alert
 from tests.support.partner import Clock, Issued, TestClient, report_leak, rows, scrape
 from tests.support.processes import HANG_GUARD, free_port, wait_for

@@ -11,7 +11,7 @@ def test_serve_caps_malloc_arenas_for_itself_and_its_workers() -> None:
     code = (
         "import os\n"
         "os.environ.pop('MALLOC_ARENA_MAX', None)\n"
-        "from partner_endpoint.memory import limit_malloc_arenas, ARENAS\n"
+        "from partner_endpoint.server.memory import limit_malloc_arenas, ARENAS\n"
         "limit_malloc_arenas()\n"
         "import subprocess, sys\n"
         "out = subprocess.run([sys.executable, '-c', 'import os; print(os.environ[\"MALLOC_ARENA_MAX\"])'],"
@@ -26,7 +26,7 @@ def test_serve_caps_malloc_arenas_for_itself_and_its_workers() -> None:
 
 def test_an_operators_choice_is_kept() -> None:
     code = (
-        "from partner_endpoint.memory import limit_malloc_arenas\n"
+        "from partner_endpoint.server.memory import limit_malloc_arenas\n"
         "import os\n"
         "limit_malloc_arenas()\n"
         "print(os.environ['MALLOC_ARENA_MAX'])\n"

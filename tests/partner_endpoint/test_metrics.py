@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partner_endpoint.metrics import Metrics
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings, SettingsError
 from tests.support.partner import TestClient
 

@@ -1,4 +1,4 @@
-"""Addresses, networks and the proxy chain (``partner_endpoint.networks``), against models built here.
+"""Addresses, networks and the proxy chain (``partner_endpoint.domain.networks``), against models built here.
 
 The proxy-chain oracle is by construction: a request's header lines are built from a client address,
 what the client forged before it, and the trusted hops after it, so the expected answer is known
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from partner_endpoint.networks import contains, forwarded_client, parse_address, parse_network
+from partner_endpoint.domain.networks import contains, forwarded_client, parse_address, parse_network
 
 TRUSTED = (ipaddress.ip_network("192.0.2.0/28"), ipaddress.ip_network("2001:db8:ff::/48"))
 TRUSTED_HOPS = ["192.0.2.1", "192.0.2.15", "2001:db8:ff::1", "::ffff:192.0.2.3"]

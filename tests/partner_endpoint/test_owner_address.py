@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
-from partner_endpoint.email_address import owner_address
+from partner_endpoint.domain.owner_address import owner_address
 from tests.support.invalid_text import invalid_text
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")

@@ -107,7 +107,7 @@ def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
 def test_keys_create_refuses_a_label_the_dashboard_refuses(
     env: dict[str, str], database_url: str, label: str
 ) -> None:
-    """One rule for a label wherever it enters (partner_endpoint/labels.py): no invisible characters."""
+    """One rule for a label wherever it enters (domain/labels.py): no invisible characters."""
     account = str(cli(env, "accounts", "create", "--email", "o@example.com", "--json")["account_id"])
     refused = cli(env, "keys", "create", "--account", account, "--label", label, expect=2)
     assert "cannot be shown" in refused.stderr and "Traceback" not in refused.stderr

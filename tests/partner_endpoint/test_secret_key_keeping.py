@@ -16,9 +16,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from partner_endpoint.mail.transport import Delivery, EmlDirectory, transport_for
-from partner_endpoint.secretbox import SecretBox, load_secret_box
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.secretbox import SecretBox, load_secret_box
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")

@@ -137,7 +137,7 @@ def test_a_missing_key_document_is_logged_with_its_cause_and_next_fetch(
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/meta/public_keys/secret_scanning"
     client = make_client(github_keys_url=closed)
-    with caplog.at_level(logging.ERROR, logger="partner_endpoint.github.endpoint"):
+    with caplog.at_level(logging.ERROR, logger="partner_endpoint.alerts.receiver"):
         assert post_alert(client, signer, alert_body(rules.API_KEY.mint())).status_code == 503
     (line,) = [r.getMessage() for r in caplog.records if "no GitHub public key" in r.getMessage()]
     assert f"fetching {closed} failed: ConnectError" in line

@@ -22,10 +22,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import KeyServer, Signer, alert_body, post_alert
 from tests.support.postgres_cluster import PrivatePostgres
 from tests.support.processes import wait_for
@@ -512,13 +512,13 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
     """The window the database restart test can only hit by chance, made certain: the SMTP server
     accepted the mail, then marking it sent fails. After the lease ends it must not go out again."""
 
+    from partner_endpoint.alerts.batch import parse_alerts
     from partner_endpoint.clock import utc_now
-    from partner_endpoint.github.alerts import parse_alerts
-    from partner_endpoint.leak_response import respond
     from partner_endpoint.mail.letters import MailContext
     from partner_endpoint.mail.queue import Composer
     from partner_endpoint.mail.worker import MailWorker
-    from partner_endpoint.metrics import Metrics
+    from partner_endpoint.ops.metrics import Metrics
+    from partner_endpoint.services.leaks import respond
     from partner_endpoint.store.outbox import LEASE
 
     tokens = issue_keys(engine, box_for(secret_key), 3)
@@ -564,9 +564,9 @@ def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secre
     chunk, X would now wait for a key Y holds while Y waits for X: PostgreSQL aborts one of them.
     """
     import rules
+    from partner_endpoint.alerts.batch import parse_alerts
     from partner_endpoint.clock import utc_now
-    from partner_endpoint.github.alerts import parse_alerts
-    from partner_endpoint.leak_response import record_and_notify
+    from partner_endpoint.services.leaks import record_and_notify
 
     issued = issue_keys(engine, box_for(secret_key), 1300, tag="lo-")
     key_id = {token: i for i, token in enumerate(issued)}  # issue order is id order

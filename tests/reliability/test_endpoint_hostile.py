@@ -30,11 +30,11 @@ from sqlalchemy import Engine
 
 import rules
 from partner_endpoint.app import create_app
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
 from tests.support.invalid_text import invalid_text
 from tests.support.partner import snapshot

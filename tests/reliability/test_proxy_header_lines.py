@@ -14,10 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from partner_endpoint.clock import utc_now
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.services import ServerProcess, service_env
 
 ALLOWED = "198.51.100.7"

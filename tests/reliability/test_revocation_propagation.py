@@ -25,10 +25,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from partner_endpoint.clock import utc_now
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
 from tests.support.services import ROOT, ServerProcess, postgres_database, service_env
 from tests.support.workers import Pinned, pin_every_worker, worker_of

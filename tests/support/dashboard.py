@@ -21,9 +21,9 @@ from sqlalchemy import Engine
 from partner_endpoint.mail.queue import Composer
 from partner_endpoint.mail.transport import EmlDirectory
 from partner_endpoint.mail.worker import MailWorker, mail_context
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.partner import Clock, TestClient
 
 PREFIX = "/dashboard"

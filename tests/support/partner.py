@@ -14,8 +14,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # StarletteDeprecationWarning: it would like httpx2; httpx is installed
     from starlette.testclient import TestClient
 
-from partner_endpoint.github.alerts import parse_alerts
-from partner_endpoint.leak_response import record_and_notify
+from partner_endpoint.alerts.batch import parse_alerts
+from partner_endpoint.services.leaks import record_and_notify
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, metadata
 from tests.support.github import alert_body

@@ -28,10 +28,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from partner_endpoint.clock import utc_now
-from partner_endpoint.secretbox import SecretBox
 from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import Signer, post_alert
 from tests.support.processes import HANG_GUARD, free_port, wait_for
 

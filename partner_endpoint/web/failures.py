@@ -11,7 +11,7 @@ import ipaddress
 import math
 from collections.abc import Callable
 
-from partner_endpoint.networks import IPAddress
+from partner_endpoint.domain.networks import IPAddress
 
 _EARNED = 1 - 1e-9
 """A token counts as earned when this close to whole (floating point: window * (limit / window) < limit)."""

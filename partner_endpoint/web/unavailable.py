@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
-from partner_endpoint.logs import route_of
+from partner_endpoint.ops.logs import route_of
 
 log = logging.getLogger(__name__)
 

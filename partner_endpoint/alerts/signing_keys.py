@@ -3,7 +3,7 @@
 GitHub advises caching and refetching only when an unknown identifier arrives.
 Anyone can send unknown identifiers, so a refetch happens at most once per
 ``refetch_interval``: per deployment when the cache is given the database's
-:class:`~partner_endpoint.store.github_keys.SharedKeyDocument` (the service does that: every
+:class:`~partner_endpoint.store.key_documents.SharedKeyDocument` (the service does that: every
 process and replica then shares one document and one limit), else per process. A failed fetch
 never empties the cache, and until a fetch
 succeeds again an unknown identifier is 503 (GitHub retries), not 401. A fetch is bounded
@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy.exc import SQLAlchemyError
 
+from partner_endpoint.alerts.signatures import KeysUnavailable, UnknownKeyIdentifier
 from partner_endpoint.clock import utc_now
-from partner_endpoint.github.verify import KeysUnavailable, UnknownKeyIdentifier
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.store.github_keys import SharedDocument, SharedKeyDocument
+from partner_endpoint.ops.metrics import Metrics
+from partner_endpoint.store.key_documents import SharedDocument, SharedKeyDocument
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from partner_endpoint.networks import IPAddress, forwarded_client, parse_address, parse_networks
-from partner_endpoint.ratelimit import client_key
+from partner_endpoint.domain.networks import IPAddress, forwarded_client, parse_address, parse_networks
 from partner_endpoint.settings import Settings
+from partner_endpoint.web.failures import client_key
 
 
 class ClientAddresses:

@@ -2,7 +2,7 @@
 
 Every failure gets the same 401 body, so a caller learns nothing about which
 check failed; the reason goes to the log, with the token's hash only. A client
-that fails too often (see :mod:`partner_endpoint.ratelimit`) gets 429 instead,
+that fails too often (see :mod:`partner_endpoint.web.failures`) gets 429 instead,
 and its keys that are not in the cache are not looked up meanwhile.
 
 A key in the cache is authenticated without the database or a thread
@@ -19,15 +19,15 @@ from starlette.responses import JSONResponse, Response
 
 import rules
 from partner_endpoint.api.key_directory import KeyDirectory
-from partner_endpoint.clients import ClientAddresses
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.networks import (
+from partner_endpoint.domain.networks import (
     IPAddress,
     contains,
 )
-from partner_endpoint.ratelimit import FailureBudget
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys
+from partner_endpoint.web.clients import ClientAddresses
+from partner_endpoint.web.failures import FailureBudget
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from starlette.responses import RedirectResponse, Response
 import rules
 from partner_endpoint.dashboard.forms import FormError, read_form, safe_next
 from partner_endpoint.dashboard.pages import PREFIX, Pages
-from partner_endpoint.logs import route_of
-from partner_endpoint.metrics import Metrics
+from partner_endpoint.ops.logs import route_of
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings, plain_http_loopback
 from partner_endpoint.store import keys, sessions
 from partner_endpoint.store.db import read_transaction, write_transaction

@@ -19,21 +19,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from partner_endpoint.bodies import BodyTooLarge, read_body
-from partner_endpoint.clients import ClientAddresses
-from partner_endpoint.github.alerts import Alert, MalformedAlerts, feedback, parse_batch
-from partner_endpoint.github.keys import PublicKeyCache
-from partner_endpoint.github.verify import (
+from partner_endpoint.alerts.batch import Alert, MalformedAlerts, feedback, parse_batch
+from partner_endpoint.alerts.signatures import (
     KeysUnavailable,
     SignatureError,
     signature_headers,
     verify_signature,
 )
-from partner_endpoint.leak_response import respond
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.ratelimit import FailureBudget
+from partner_endpoint.alerts.signing_keys import PublicKeyCache
+from partner_endpoint.ops.metrics import Metrics
+from partner_endpoint.services.leaks import respond
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.leaks import NOTHING, BatchOutcome
+from partner_endpoint.web.bodies import BodyTooLarge, read_body
+from partner_endpoint.web.clients import ClientAddresses
+from partner_endpoint.web.failures import FailureBudget
 
 log = logging.getLogger(__name__)
 

@@ -22,18 +22,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 import rules
-from partner_endpoint.clients import ClientAddresses
-from partner_endpoint.dashboard.auth import SessionAuth, csrf_token, new_token, well_formed
 from partner_endpoint.dashboard.forms import FormError, clean_email, safe_next, whole_number
 from partner_endpoint.dashboard.pages import PREFIX, Pages
+from partner_endpoint.dashboard.session_auth import SessionAuth, csrf_token, new_token, well_formed
 from partner_endpoint.mail.queue import queue
-from partner_endpoint.mail.sign_in import SignInMail
-from partner_endpoint.metrics import Metrics
-from partner_endpoint.secretbox import SecretBox
+from partner_endpoint.mail.sign_in_mail import SignInMail
+from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import keys, rate_limits, sessions
 from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.unavailable import TRANSIENT_DATABASE_ERRORS, log_unavailable
+from partner_endpoint.store.secretbox import SecretBox
+from partner_endpoint.web.clients import ClientAddresses
+from partner_endpoint.web.unavailable import TRANSIENT_DATABASE_ERRORS, log_unavailable
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
+from partner_endpoint.mail.leak_notice import LeakNotice
 from partner_endpoint.mail.queue import queue
-from partner_endpoint.mail.render import LeakNotice
 from partner_endpoint.settings import LeakPolicy
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.leaks import NOTHING, BatchOutcome, Sighting, any_issued, record_batch

@@ -14,9 +14,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+from partner_endpoint.domain.display import URL_LIMIT, one_line
 from partner_endpoint.mail.letters import Letter, MailContext
 from partner_endpoint.mail.templates import template
-from partner_endpoint.text import URL_LIMIT, one_line
 
 KIND = "leak_notice"
 

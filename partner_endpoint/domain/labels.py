@@ -8,7 +8,7 @@ thing on one screen and as another elsewhere, so it is refused, not cleaned.
 
 from __future__ import annotations
 
-from partner_endpoint.text import FIELD_LIMIT, one_line
+from partner_endpoint.domain.display import FIELD_LIMIT, one_line
 
 LABEL_LIMIT = FIELD_LIMIT
 

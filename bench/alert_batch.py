@@ -39,14 +39,16 @@ from endpoint_load import BIN, HOST, process
 from sqlalchemy import Engine, func, insert, select
 
 import rules
-from partner_endpoint.alerts.batch import parse_alerts
-from partner_endpoint.services.leaks import respond
-from partner_endpoint.store import keys
+from partner_endpoint.alerts.batch import parse_batch
+from partner_endpoint.alerts.receiver import sightings
+from partner_endpoint.clock import SYSTEM_CLOCK
+from partner_endpoint.services.leaks import LeakService
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox, signing_secrets
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer
+from tests.support.partner import add_account
 from tests.support.postgres_cluster import PrivatePostgres
 from tests.support.processes import free_port
 from tests.support.services import scratch_schema
@@ -73,7 +75,7 @@ def issue_keys(engine: Engine, box: SecretBox, count: int) -> list[str]:
     now = datetime.now(UTC)
     pairs = [rules.mint_pair() for _ in range(count)]
     with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "bench@example.com", [], now)
+        account = add_account(conn, "bench@example.com", [], now)
         ids = (
             conn.execute(
                 insert(api_keys).returning(api_keys.c.id, sort_by_parameter_order=True),
@@ -138,11 +140,12 @@ def in_process(url: str, secret_key: str, count: int) -> dict[str, Any]:
     engine = make_engine(url)
     try:
         tokens = issue_keys(engine, SecretBox([secret_key]), count)
-        sightings = [alert.sighting for alert in parse_alerts(batch_body(tokens))]
+        reported = sightings(parse_batch(batch_body(tokens)).alerts)
+        leaks = LeakService(engine, SYSTEM_CLOCK, policy="revoke", sender="s@soundpiece.invalid")
         timings = {}
         for phase in ("first_s", "redelivery_s"):
             started = time.perf_counter()
-            respond(engine, sightings, policy="revoke", now=datetime.now(UTC), sender="s@soundpiece.invalid")
+            leaks.respond(reported)
             timings[phase] = round(time.perf_counter() - started, 3)
         return timings | counts(engine)
     finally:

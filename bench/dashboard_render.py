@@ -29,14 +29,15 @@ from endpoint_load import BIN, HOST, free_port, process
 from sqlalchemy import update
 
 import rules
-from partner_endpoint.clock import utc_now
-from partner_endpoint.dashboard.session_auth import new_token
-from partner_endpoint.store import keys, sessions
+from partner_endpoint.clock import SYSTEM_CLOCK
+from partner_endpoint.services.sign_in import new_token
+from partner_endpoint.store import sessions
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.leaks import Sighting, record_batch
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys
 from partner_endpoint.store.secretbox import SecretBox
+from tests.support.partner import add_account, add_key
 
 
 def seed(database_url: str, secret_key: str, count: int) -> tuple[str, int]:
@@ -44,14 +45,12 @@ def seed(database_url: str, secret_key: str, count: int) -> tuple[str, int]:
     engine = make_engine(database_url)
     migrate(engine)
     box = SecretBox([secret_key])
-    now = utc_now()
+    now = SYSTEM_CLOCK.now()
     labels = ("web", "worker", "batch", "ci", "mobile")
     with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "owner@example.com", ["203.0.113.0/24"], now)
+        account = add_account(conn, "owner@example.com", ["203.0.113.0/24"], now)
         made = [
-            keys.create_key(
-                conn, box, account, f"{labels[i % 5]}-{i:04d}", now - timedelta(minutes=count - i)
-            )
+            add_key(conn, box, account, f"{labels[i % 5]}-{i:04d}", now - timedelta(minutes=count - i))
             for i in range(count)
         ]
         for i, new in enumerate(made[::3]):

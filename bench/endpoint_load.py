@@ -36,11 +36,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import make_url
 
 import rules
-from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
+from tests.support.partner import Minted, add_account, add_key
 from tests.support.processes import free_port
 from tests.support.services import service_env
 
@@ -139,16 +139,16 @@ def serve_command(port: int, workers: int) -> list[str]:
     return [str(BIN / "soundpiece-partner"), "serve", *_listen(port, workers)]
 
 
-def issue_bench_keys(database_url: str, count: int) -> tuple[str, list[keys.NewKey]]:
+def issue_bench_keys(database_url: str, count: int) -> tuple[str, list[Minted]]:
     """Migrate the (empty) database and issue ``count`` keys to one account; returns the Fernet key too."""
     secret_key = Fernet.generate_key().decode()
     engine = make_engine(database_url)
     migrate(engine)
     now = datetime.now(UTC)
     with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "bench@example.com", [], now)
+        account = add_account(conn, "bench@example.com", [], now)
         box = SecretBox([secret_key])
-        issued = [keys.create_key(conn, box, account, f"k{i}", now) for i in range(count)]
+        issued = [add_key(conn, box, account, f"k{i}", now) for i in range(count)]
     engine.dispose()
     return secret_key, issued
 

@@ -39,12 +39,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 import rules
-from partner_endpoint.store import keys, outbox
+from partner_endpoint.store import outbox
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import api_keys
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import KeyServer, Signer, alert_body
+from tests.support.partner import add_account, add_key
 from tests.support.processes import free_port, process_tree, status_kb
 from tests.support.services import SmtpSink
 
@@ -105,10 +106,9 @@ def main() -> int:
         box = SecretBox([secret_key])
         print(f"issuing {tp_per_window * windows} keys ...", file=sys.stderr)
         with write_transaction(engine) as conn:
-            account = keys.create_account(conn, "soak@example.com", [], now)
+            account = add_account(conn, "soak@example.com", [], now)
             issued = [
-                keys.create_key(conn, box, account, f"k{i}", now).api_key
-                for i in range(tp_per_window * windows)
+                add_key(conn, box, account, f"k{i}", now).api_key for i in range(tp_per_window * windows)
             ]
 
         env = {

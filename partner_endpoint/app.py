@@ -1,6 +1,8 @@
-"""The Starlette application: composes the parts (API, GitHub origin, operations, dashboard, mail worker).
+"""The Starlette application: the parts (API, alert receiver, operations, dashboard, mail worker),
+each built from the settings it needs, and the services they share.
 
-Built only by :func:`create_app`; each part owns its routes in its own package.
+Built only by :func:`create_app`; each part owns its routes in its own package, and every change
+of state goes through one service per capability (:mod:`partner_endpoint.services`).
 """
 
 from __future__ import annotations
@@ -8,108 +10,91 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from partner_endpoint.alerts.receiver import AlertEndpoint
-from partner_endpoint.alerts.signing_keys import PublicKeyCache
+from partner_endpoint.alerts.receiver import AlertReceiver
+from partner_endpoint.alerts.signing_keys import SigningKeys
 from partner_endpoint.alerts.trial_signer import TrialSigner
 from partner_endpoint.api.bearer import ApiKeyBackend
 from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.api.routes import api_mount
-from partner_endpoint.clock import utc_now
+from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.dashboard.routes import dashboard_routes
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.ops.routes import ops_routes
+from partner_endpoint.services.keys import KeyService
+from partner_endpoint.services.leaks import LeakService
+from partner_endpoint.services.sign_in import Limits, SignInService
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
 from partner_endpoint.store.key_documents import SharedKeyDocument
-from partner_endpoint.store.secretbox import load_secret_box
+from partner_endpoint.store.secretbox import SecretBox, load_secret_box
+from partner_endpoint.web.clients import ClientAddresses
 from partner_endpoint.web.failures import FailureBudget
 from partner_endpoint.web.unavailable import TRANSIENT_DATABASE_ERRORS, database_unavailable
 
 log = logging.getLogger(__name__)
+
+GITHUB_ALERTS = "/v1/secret-scanning/github"
 
 
 def create_app(
     settings: Settings,
     *,
     engine: Engine | None = None,
-    clock: Callable[[], datetime] = utc_now,
-    monotonic: Callable[[], float] = time.monotonic,
+    clock: Clock = SYSTEM_CLOCK,
     metrics: Metrics | None = None,
 ) -> Starlette:
     """The service. Schema migrations are run by the CLI before workers start, not here.
 
-    ``app.state.key_directory`` is the API's key cache. Whatever changes a key or an account's
-    allowlist in this process calls its ``key_changed(key_id)`` / ``account_changed(account_id)``
-    after the commit, so the change applies here at once (other processes follow the key change log
-    within ``settings.key_change_delay``); the alert endpoint does.
+    ``app.state.key_directory`` is the API's key cache: whatever changes a key or an allowlist in
+    this process tells it after the commit (the services do), other processes follow the key change
+    log within ``settings.key_change_delay``.
     """
     engine = engine or make_engine(settings.database_url)
     metrics = metrics or Metrics()
-    directory = KeyDirectory(
-        engine,
-        metrics,
-        last_used_interval=settings.last_used_interval,
-        change_delay=settings.key_change_delay,
-        max_keys=settings.auth_cache_size,
-        clock=clock,
-        monotonic=monotonic,
-    )
-    budget = FailureBudget(settings.auth_failure_limit, settings.auth_failure_window, monotonic)
-    http = httpx.AsyncClient(timeout=settings.key_fetch_timeout, follow_redirects=True)
-    keys = PublicKeyCache(
-        http,
-        settings.github_keys_url,
-        metrics,
-        token=settings.github_token,
-        refetch_interval=settings.key_refetch_interval,
-        fetch_timeout=settings.key_fetch_timeout,
-        clock=monotonic,
-        shared=SharedKeyDocument(engine),  # one document and one refetch limit for every process
-        wall_clock=clock,
-        pinned=_trial_keys(settings),
-    )
     box = load_secret_box(settings)
+    clients = ClientAddresses(settings)
+    directory = KeyDirectory.from_settings(engine, metrics, settings, clock)
     worker = MailWorker.from_settings(engine, settings, metrics, box=box, clock=clock)
-    mail_queued = worker.nudge if settings.mail_worker else lambda: None
-    alerts = AlertEndpoint(
-        engine,
-        keys,
+    mail_queued = worker.nudge if settings.mail_worker else _nothing
+    http = httpx.AsyncClient(timeout=settings.key_fetch_timeout, follow_redirects=True)
+    leaks = LeakService.from_settings(
+        engine, settings, clock, key_changed=directory.key_changed, mail_queued=mail_queued
+    )
+    receiver = AlertReceiver(
+        keys=_github_keys(settings, http, engine, metrics, clock),
+        leaks=leaks,
+        metrics=metrics,
+        clients=clients,
+        failures=FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, clock),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    bearer = ApiKeyBackend(
+        directory,
+        FailureBudget(settings.auth_failure_limit, settings.auth_failure_window, clock),
+        clients,
         metrics,
-        settings,
-        clock,
-        monotonic,
-        key_changed=directory.key_changed,
-        mail_queued=mail_queued,
     )
-    dashboard = (
-        dashboard_routes(
-            engine,
-            settings,
-            box=box,
-            metrics=metrics,
-            clock=clock,
-            key_changed=directory.key_changed,
-            mail_queued=mail_queued,
-        )
-        if settings.dashboard
-        else []
-    )
+    routes: list[BaseRoute] = [
+        Route(GITHUB_ALERTS, receiver.handle, methods=["POST"]),
+        *ops_routes(engine, metrics, settings),
+        api_mount(bearer),
+    ]
+    if settings.dashboard:
+        routes += _dashboard(settings, engine, box, clock, metrics, directory, mail_queued)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        await directory.sync()
+        await directory.sync()  # the cache is believed from the first request on
         tasks = [asyncio.create_task(directory.run_forever(stop))]
         if settings.mail_worker:
             tasks.append(asyncio.create_task(worker.run_forever(stop)))
@@ -123,18 +108,49 @@ def create_app(
             metrics.close()
 
     app = Starlette(
-        routes=[
-            Route("/v1/secret-scanning/github", alerts.handle, methods=["POST"]),
-            *ops_routes(engine, metrics, settings),
-            api_mount(ApiKeyBackend(directory, budget, settings, metrics)),
-            *dashboard,
-        ],
+        routes=routes,
         lifespan=lifespan,
         exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),
     )
-    app.router.redirect_slashes = False  # its redirects would take their host from the Host header
+    app.router.redirect_slashes = False  # its redirects would take their host from the request
     app.state.key_directory = directory
     return app
+
+
+def _github_keys(
+    settings: Settings, http: httpx.AsyncClient, engine: Engine, metrics: Metrics, clock: Clock
+) -> SigningKeys:
+    return SigningKeys(
+        http,
+        settings.github_keys_url,
+        metrics,
+        token=settings.github_token,
+        refetch_interval=settings.key_refetch_interval,
+        fetch_timeout=settings.key_fetch_timeout,
+        clock=clock,
+        shared=SharedKeyDocument(engine),  # one document and one refetch limit for every process
+        pinned=_trial_keys(settings),
+    )
+
+
+def _dashboard(
+    settings: Settings,
+    engine: Engine,
+    box: SecretBox,
+    clock: Clock,
+    metrics: Metrics,
+    directory: KeyDirectory,
+    mail_queued: Callable[[], None],
+) -> list[BaseRoute]:
+    limits = Limits.from_settings(settings)
+    return dashboard_routes(
+        settings,
+        keys=KeyService(engine, box, clock, key_changed=directory.key_changed),
+        sign_in=SignInService(engine, box, clock, limits=limits, sender=settings.mail_from),
+        metrics=metrics,
+        clock=clock,
+        mail_queued=mail_queued,
+    )
 
 
 def _trial_keys(settings: Settings) -> dict[str, ec.EllipticCurvePublicKey]:
@@ -148,6 +164,10 @@ def _trial_keys(settings: Settings) -> dict[str, ec.EllipticCurvePublicKey]:
         extra={"fields": {"key_id": signer.key_id, "key_file": str(settings.test_signer_file)}},
     )
     return {signer.key_id: signer.public_key}
+
+
+def _nothing() -> None:
+    return None
 
 
 def app_from_env() -> Starlette:

@@ -1,0 +1,1 @@
+"""Leak reports from the platforms that find credentials in public: receive, verify, parse."""

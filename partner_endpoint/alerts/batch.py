@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import rules
-from partner_endpoint.store.leaks import Sighting
 
 Label = Literal["true_positive", "false_positive"]
 
@@ -35,11 +34,6 @@ class Alert:
         """Identity of where the token was seen; sources compare case-insensitively."""
         return hashlib.sha256(f"{self.url}\0{self.source.lower()}".encode()).hexdigest()
 
-    @property
-    def sighting(self) -> Sighting:
-        """The report as the store records it (no token, only its hash)."""
-        return Sighting(self.token_hash, self.type, self.url, self.source, self.location_hash)
-
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
@@ -57,11 +51,6 @@ class AlertBatch:
 
 class _BadEntry(ValueError):
     pass
-
-
-def parse_alerts(body: bytes) -> list[Alert]:
-    """The readable alerts of a body (see :func:`parse_batch`)."""
-    return parse_batch(body).alerts
 
 
 def parse_batch(body: bytes) -> AlertBatch:

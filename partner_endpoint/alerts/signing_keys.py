@@ -17,8 +17,7 @@ import asyncio
 import json
 import logging
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,9 +26,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from partner_endpoint.alerts.signatures import KeysUnavailable, UnknownKeyIdentifier
-from partner_endpoint.clock import utc_now
+from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store.key_documents import SharedDocument, SharedKeyDocument
 
@@ -75,8 +75,8 @@ def parse_key_document(document: Any) -> dict[str, ec.EllipticCurvePublicKey]:
     return keys
 
 
-class PublicKeyCache:
-    """Key identifier -> public key, filled from ``url`` on demand."""
+class SigningKeys:
+    """An origin's signing keys: key identifier -> public key, from its key document, on demand."""
 
     def __init__(
         self,
@@ -87,9 +87,8 @@ class PublicKeyCache:
         token: str | None = None,
         refetch_interval: float = 60.0,
         fetch_timeout: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         shared: SharedKeyDocument | None = None,
-        wall_clock: Callable[[], datetime] = utc_now,
         pinned: Mapping[str, ec.EllipticCurvePublicKey] | None = None,
     ) -> None:
         """``pinned``: keys trusted besides the document, never fetched (the local test signer)."""
@@ -101,7 +100,6 @@ class PublicKeyCache:
         self._fetch_timeout = fetch_timeout
         self._clock = clock
         self._shared = shared
-        self._wall_clock = wall_clock
         self._pinned = dict(pinned or {})
         self._keys: dict[str, ec.EllipticCurvePublicKey] = dict(self._pinned)
         self._last_fetch: float | None = None
@@ -140,9 +138,9 @@ class PublicKeyCache:
 
     async def _fetch_if_due(self) -> None:
         """Fetch from this process alone, at most once per refetch interval."""
-        if self._last_fetch is None or self._clock() - self._last_fetch >= self._refetch_interval:
-            self._last_fetch = self._clock()
-            self._next_fetch = self._wall_clock() + timedelta(seconds=self._refetch_interval)
+        if self._last_fetch is None or self._clock.monotonic() - self._last_fetch >= self._refetch_interval:
+            self._last_fetch = self._clock.monotonic()
+            self._next_fetch = self._clock.now() + timedelta(seconds=self._refetch_interval)
             await self._fetch()
 
     async def _refresh_shared(self, shared: SharedKeyDocument, key_id: str) -> None:
@@ -154,7 +152,7 @@ class PublicKeyCache:
         database (down, or not migrated) the limit falls back to this process alone.
         """
         try:
-            state = await asyncio.to_thread(shared.load)
+            state = await run_in_threadpool(shared.load)
         except SQLAlchemyError as exc:
             log.warning("shared GitHub key document unavailable", extra={"fields": {"error": repr(exc)}})
             await self._fetch_if_due()
@@ -166,18 +164,18 @@ class PublicKeyCache:
         takeover = min(self._fetch_timeout + 1, _TAKEOVER_AFTER)
         abandoned_after = timedelta(seconds=takeover)
         for _ in range(math.ceil((takeover + 1) / _SHARED_POLL)):  # counted: clocks may be fake
-            now = self._wall_clock()
+            now = self._clock.now()
             if state.due(now, interval, abandoned_after):
-                if await asyncio.to_thread(shared.claim, now, interval, abandoned_after):
+                if await run_in_threadpool(shared.claim, now, interval, abandoned_after):
                     self._next_fetch = now + interval
                     document = await self._fetch()
-                    await asyncio.to_thread(shared.save, document, now)
+                    await run_in_threadpool(shared.save, document, now)
                     return
-                state = await asyncio.to_thread(shared.load)  # another process claimed it meanwhile
+                state = await run_in_threadpool(shared.load)  # another process claimed it meanwhile
             if not state.in_flight:
                 break
             await asyncio.sleep(_SHARED_POLL)
-            state = await asyncio.to_thread(shared.load)
+            state = await run_in_threadpool(shared.load)
         self._take(state)
 
     def _take(self, state: SharedDocument) -> None:

@@ -1,0 +1,1 @@
+"""The Soundpiece API's Bearer authentication, served from an in-process cache: the hot path."""

@@ -24,8 +24,7 @@ from partner_endpoint.domain.networks import (
     contains,
 )
 from partner_endpoint.ops.metrics import Metrics
-from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys
+from partner_endpoint.store import api_keys
 from partner_endpoint.web.clients import ClientAddresses
 from partner_endpoint.web.failures import FailureBudget
 
@@ -78,7 +77,7 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
-def refusal(record: keys.AuthRecord, address: IPAddress | None) -> tuple[str, str] | None:
+def refusal(record: api_keys.AuthRecord, address: IPAddress | None) -> tuple[str, str] | None:
     """Why a known key may not be used from ``address`` (reason, detail), or None. A flagged key works."""
     if record.status == "revoked":
         return "revoked", "revoked key"
@@ -89,11 +88,11 @@ def refusal(record: keys.AuthRecord, address: IPAddress | None) -> tuple[str, st
 
 class ApiKeyBackend(AuthenticationBackend):
     def __init__(
-        self, directory: KeyDirectory, budget: FailureBudget, settings: Settings, metrics: Metrics
+        self, directory: KeyDirectory, budget: FailureBudget, clients: ClientAddresses, metrics: Metrics
     ) -> None:
         self._directory = directory
         self._budget = budget
-        self._clients = ClientAddresses(settings)
+        self._clients = clients
         self._metrics = metrics
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
@@ -103,7 +102,7 @@ class ApiKeyBackend(AuthenticationBackend):
             raise self._failed(conn, refused) from None
         return AuthCredentials(["authenticated"]), ApiKeyUser(record.account_id, record.key_id, record.label)
 
-    async def _check(self, conn: HTTPConnection) -> keys.AuthRecord:
+    async def _check(self, conn: HTTPConnection) -> api_keys.AuthRecord:
         token = bearer_token(conn.headers.get("authorization"))
         if len(token) != rules.API_KEY.length:
             raise Refused("malformed", "not an API key")
@@ -114,7 +113,7 @@ class ApiKeyBackend(AuthenticationBackend):
                 raise Refused("malformed", "not a checksum-valid API key")  # no database query for these
             if self._directory.is_unknown(token_hash):
                 raise Refused("unknown", "unknown key", token_hash)
-            if (retry_after := self._budget.exhausted(self._clients.key(conn))) is not None:
+            if (retry_after := self._budget.exhausted(self._clients.bucket(conn))) is not None:
                 raise self._limited(retry_after)  # its misses would reach the database
             entry = await self._directory.load(token_hash)
             if entry is None:
@@ -128,7 +127,7 @@ class ApiKeyBackend(AuthenticationBackend):
 
     def _failed(self, conn: HTTPConnection, refused: Refused) -> AuthenticationError:
         self._metrics.api_auth_failures.labels(reason=refused.reason).inc()
-        client = self._clients.key(conn)
+        client = self._clients.bucket(conn)
         if (retry_after := self._budget.spend(client)) is not None:
             return self._limited(retry_after)
         log.info(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from partner_endpoint.store.keys import AuthRecord
+from partner_endpoint.store.api_keys import AuthRecord
 
 
 @dataclass(slots=True)

@@ -23,16 +23,16 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from partner_endpoint.api.key_cache import CachedKey, KeyCache
+from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.ops.metrics import Metrics
-from partner_endpoint.store import key_changes, keys
+from partner_endpoint.settings import Settings
+from partner_endpoint.store import api_keys, key_changes
 from partner_endpoint.store.db import read_transaction, write_transaction
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,16 @@ class KeyDirectory:
         last_used_interval: float,
         change_delay: float,
         max_keys: int,
-        clock: Callable[[], datetime],
-        monotonic: Callable[[], float] = time.monotonic,
-        freshness_clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
+        freshness: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._engine = engine
         self._metrics = metrics
         self._interval = last_used_interval
         self._delay = change_delay
         self._clock = clock
-        self._monotonic = monotonic
-        self._freshness_clock = freshness_clock
+        self._freshness = freshness
+        """Whose monotonic clock says how old the last read of the log is (tests move it apart)."""
         self._cache = KeyCache(max_keys, MAX_UNKNOWN)
         self._lookups = asyncio.Semaphore(LOOKUPS)
         self._cursor: key_changes.Cursor | None = None
@@ -72,11 +71,24 @@ class KeyDirectory:
         self._syncing = asyncio.Lock()
         self._poll_failures = 0
 
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, metrics: Metrics, settings: Settings, clock: Clock
+    ) -> KeyDirectory:
+        return cls(
+            engine,
+            metrics,
+            last_used_interval=settings.last_used_interval,
+            change_delay=settings.key_change_delay,
+            max_keys=settings.auth_cache_size,
+            clock=clock,
+        )
+
     # --- the hot path ---------------------------------------------------------------------------
 
     def cached(self, key_hash: str) -> CachedKey | None:
         """The key's record if the cache has it and is known to be current; never blocks."""
-        if self._freshness_clock() - self._synced_at > self._delay:
+        if self._freshness.monotonic() - self._synced_at > self._delay:
             return None
         return self._cache.get(key_hash)
 
@@ -85,10 +97,10 @@ class KeyDirectory:
 
     def used(self, entry: CachedKey) -> None:
         """Note a successful use; queued for writing when the last one recorded is old enough."""
-        now = self._monotonic()
+        now = self._clock.monotonic()
         if now >= entry.touch_due:
             entry.touch_due = now + self._interval
-            self._pending[entry.record.key_id] = self._clock()
+            self._pending[entry.record.key_id] = self._clock.now()
 
     # --- misses -----------------------------------------------------------------------------------
 
@@ -105,15 +117,15 @@ class KeyDirectory:
         self._cache.put(key_hash, entry, generation)
         return entry
 
-    def _find(self, key_hash: str) -> keys.AuthRecord | None:
+    def _find(self, key_hash: str) -> api_keys.AuthRecord | None:
         with read_transaction(self._engine) as conn:
-            return keys.find_for_auth(conn, key_hash)
+            return api_keys.find_for_auth(conn, key_hash)
 
-    def _touch_due(self, record: keys.AuthRecord) -> float:
-        now = self._monotonic()
+    def _touch_due(self, record: api_keys.AuthRecord) -> float:
+        now = self._clock.monotonic()
         if record.last_used_at is None:
             return now
-        age = (self._clock() - record.last_used_at).total_seconds()
+        age = (self._clock.now() - record.last_used_at).total_seconds()
         return now + max(0.0, self._interval - age)
 
     # --- changes ----------------------------------------------------------------------------------
@@ -149,7 +161,7 @@ class KeyDirectory:
             await self._sync()
 
     async def _sync(self) -> None:
-        started = self._freshness_clock()
+        started = self._freshness.monotonic()
         try:
             changes, self._cursor = await run_in_threadpool(self._read_changes, self._cursor)
         except Exception as exc:
@@ -203,4 +215,4 @@ class KeyDirectory:
         interval = timedelta(seconds=self._interval)
         with write_transaction(self._engine) as conn:
             for key_id, when in sorted(pending.items()):
-                keys.touch_last_used(conn, key_id, when, interval)
+                api_keys.touch_last_used(conn, key_id, when, interval)

@@ -8,13 +8,11 @@ from typing import Any
 
 import rules
 from partner_endpoint.cli.common import CommandError, open_database, output
-from partner_endpoint.clock import utc_now
-from partner_endpoint.dashboard.session_auth import new_token
-from partner_endpoint.dashboard.sign_in_pages import LINK_LIFETIME
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.mail.sign_in_mail import sign_in_url
+from partner_endpoint.services.accounts import AccountService
+from partner_endpoint.services.sign_in import LINK_LIFETIME, Limits, SignInService
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys, sessions
-from partner_endpoint.store.db import read_transaction, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +57,18 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     link.set_defaults(run=_sign_in_link)
 
 
+def _accounts(settings: Settings) -> AccountService:
+    return AccountService(open_database(settings), SYSTEM_CLOCK)
+
+
 def _create(args: argparse.Namespace, settings: Settings) -> int:
-    with write_transaction(open_database(settings)) as conn:
-        account_id = keys.create_account(conn, args.email, args.allow_ip, utc_now())
+    account_id = _accounts(settings).create(args.email, args.allow_ip)
     output(args, {"account_id": account_id}, f"created account {account_id} for {args.email}")
     return 0
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    with read_transaction(open_database(settings)) as conn:
-        found = keys.list_accounts(conn)
+    found = _accounts(settings).summaries()
     data = [
         {
             "account_id": a.account_id,
@@ -90,24 +90,18 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _set_allowlist(args: argparse.Namespace, settings: Settings) -> int:
-    with write_transaction(open_database(settings)) as conn:
-        keys.set_allowlist(conn, args.account, args.allow_ip, utc_now())
-    allowed = ", ".join(args.allow_ip) or "any address"
-    data = {"account_id": args.account, "allow_ips": args.allow_ip}
-    output(args, data, f"account {args.account}: {allowed}")
+    allowlist = _accounts(settings).set_allowlist(args.account, args.allow_ip)
+    data = {"account_id": args.account, "allow_ips": list(allowlist)}
+    output(args, data, f"account {args.account}: {', '.join(allowlist) or 'any address'}")
     return 0
 
 
 def _allow_ip(args: argparse.Namespace, settings: Settings) -> int:
-    with write_transaction(open_database(settings)) as conn:
-        allowlist = keys.allow_ip(conn, args.account, args.networks, utc_now())
-    return _show_allowlist(args, allowlist)
+    return _show_allowlist(args, _accounts(settings).allow(args.account, args.networks))
 
 
 def _disallow_ip(args: argparse.Namespace, settings: Settings) -> int:
-    with write_transaction(open_database(settings)) as conn:
-        allowlist = keys.disallow_ip(conn, args.account, args.networks, utc_now())
-    return _show_allowlist(args, allowlist)
+    return _show_allowlist(args, _accounts(settings).disallow(args.account, args.networks))
 
 
 def _show_allowlist(args: argparse.Namespace, allowlist: tuple[str, ...]) -> int:
@@ -123,16 +117,16 @@ def _show_allowlist(args: argparse.Namespace, allowlist: tuple[str, ...]) -> int
 def _sign_in_link(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.dashboard:
         raise CommandError("the dashboard is off (SOUNDPIECE_DASHBOARD=off)")
-    email = args.email.strip().lower()
-    now = utc_now()
-    token = new_token()
-    with write_transaction(open_database(settings)) as conn:
-        if not keys.accounts_of(conn, email):
-            raise CommandError(f"no account has the owner address {args.email}")
-        sessions.create_link(conn, rules.identity(token), email, None, now, LINK_LIFETIME)
+    limits = Limits.from_settings(settings)
+    service = SignInService(
+        open_database(settings), None, SYSTEM_CLOCK, limits=limits, sender=settings.mail_from
+    )
+    email = args.email.strip()
+    token = service.mint_link(email)
     log.warning(
-        "sign-in link minted on the command line", extra={"fields": {"address_hash": rules.identity(email)}}
+        "sign-in link minted on the command line",
+        extra={"fields": {"address_hash": rules.identity(email.lower())}},
     )
     url = sign_in_url(settings.dashboard_url, token)
-    output(args, {"url": url, "expires_at": now + LINK_LIFETIME}, url)
+    output(args, {"url": url, "expires_at": SYSTEM_CLOCK.now() + LINK_LIFETIME}, url)
     return 0

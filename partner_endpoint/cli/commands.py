@@ -13,7 +13,7 @@ from partner_endpoint.cli.common import CommandError
 from partner_endpoint.mail.transport import destination
 from partner_endpoint.ops.logs import configure_logging
 from partner_endpoint.settings import Settings, SettingsError, declared, shown_default
-from partner_endpoint.store.keys import NotFound
+from partner_endpoint.store.db import NotFound
 
 EXIT_CODES = """\
 exit codes:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys
+from partner_endpoint.store import api_keys
 from partner_endpoint.store.db import make_engine
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox, load_secret_box
@@ -55,7 +55,7 @@ def open_keyed(settings: Settings, *, create: bool = False) -> tuple[Engine, Sec
     """:func:`open_database` and the encryption key, for the commands that use or write secrets: a key
     that cannot decrypt what the database holds is refused (SettingsError) before the schema is touched."""
     engine = _existing(settings, create)
-    box = load_secret_box(settings, keys.stored_secret_samples(engine))
+    box = load_secret_box(settings, api_keys.stored_secret_samples(engine))
     migrate(engine)
     return engine, box
 

@@ -6,12 +6,10 @@ import argparse
 from typing import Any
 
 from partner_endpoint.cli.common import open_database, open_keyed, output
-from partner_endpoint.clock import utc_now
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.domain.display import one_line
-from partner_endpoint.domain.labels import clean_label
+from partner_endpoint.services.keys import KeyService
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys
-from partner_endpoint.store.db import read_transaction, write_transaction
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -35,19 +33,23 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     delete.set_defaults(run=_delete)
 
 
+def _service(settings: Settings) -> KeyService:
+    """Without the encryption key: revoking must work even while the key is in doubt."""
+    return KeyService(open_database(settings), None, SYSTEM_CLOCK)
+
+
 def _create(args: argparse.Namespace, settings: Settings) -> int:
-    label = clean_label(args.label)  # the dashboard's rule: LabelError is a ValueError, exit 2
     engine, box = open_keyed(settings)
-    with write_transaction(engine) as conn:
-        new = keys.create_key(conn, box, args.account, label, utc_now())
+    new = KeyService(engine, box, SYSTEM_CLOCK).create(args.account, args.label)
+    assert not isinstance(new, int)  # no form: every call mints
     data = {
-        "key_id": new.key_id,
-        "label": new.label,
+        "key_id": new.key.key_id,
+        "label": new.key.label,
         "key": new.api_key,
         "signing_secret": new.signing_secret,
     }
     human = (
-        f"created key {new.key_id} ({new.label}). Shown once, store them now:\n"
+        f"created key {new.key.key_id} ({new.key.label}). Shown once, store them now:\n"
         f"  API key:        {new.api_key}\n  signing secret: {new.signing_secret}"
     )
     output(args, data, human)
@@ -55,8 +57,7 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    with read_transaction(open_database(settings)) as conn:
-        records = keys.list_keys(conn, args.account)
+    records = _service(settings).of_account(args.account)
     data = [
         {
             "key_id": r.key_id,
@@ -74,17 +75,13 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _revoke(args: argparse.Namespace, settings: Settings) -> int:
-    with write_transaction(open_database(settings)) as conn:
-        changed = keys.revoke_key(conn, args.key_id, utc_now())
+    changed = _service(settings).revoke(args.key_id)
     state = "revoked" if changed else "was already revoked"
     output(args, {"key_id": args.key_id, "revoked": True, "changed": changed}, f"key {args.key_id} {state}")
     return 0
 
 
 def _delete(args: argparse.Namespace, settings: Settings) -> int:
-    with write_transaction(open_database(settings)) as conn:
-        if keys.visible_key(conn, args.key_id) is None:
-            raise keys.NotFound(f"no key {args.key_id}")
-        keys.delete_key(conn, args.key_id, utc_now())
+    _service(settings).delete(args.key_id)
     output(args, {"key_id": args.key_id, "deleted": True}, f"key {args.key_id} deleted: it no longer works")
     return 0

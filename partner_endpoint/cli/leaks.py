@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from partner_endpoint.cli.common import open_database, output
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.domain.display import URL_LIMIT, one_line
+from partner_endpoint.services.leaks import LeakService
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.db import read_transaction
-from partner_endpoint.store.leaks import list_leaks
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -22,8 +22,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    with read_transaction(open_database(settings)) as conn:
-        leaks = list_leaks(conn)
+    leaks = LeakService.from_settings(open_database(settings), settings, SYSTEM_CLOCK).recent()
     # url and source are the alert sender's text: one_line keeps their ESC, CR and LF off the terminal.
     human = "\n".join(
         f"{e['last_seen']:%Y-%m-%d %H:%M}\tkey {e['key_id']}\t{e['action']}\t"

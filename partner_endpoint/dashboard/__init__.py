@@ -1,0 +1,1 @@
+"""The account owners' dashboard: views, templates, session authentication, forms."""

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 import rules
 from partner_endpoint.domain import labels
-from partner_endpoint.store.keys import KeyOrder, StatusFilter
+from partner_endpoint.store.api_keys import KeyOrder, StatusFilter
 from partner_endpoint.web.bodies import BodyTooLarge, read_body
 
 FORM_LIMIT = 16 * 1024

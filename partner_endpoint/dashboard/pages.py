@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from partner_endpoint.clock import Clock
 from partner_endpoint.dashboard import present
 
 PREFIX = "/dashboard"
@@ -67,7 +67,7 @@ def _static_versions() -> dict[str, str]:
 
 
 class Pages:
-    def __init__(self, clock: Callable[[], datetime], docs_url: str) -> None:
+    def __init__(self, clock: Clock, docs_url: str) -> None:
         env = _environment()
         env.globals["docs_url"] = docs_url
         self._templates = Jinja2Templates(env=env)
@@ -88,7 +88,7 @@ class Pages:
         done = request.query_params.get("done", "")
         values = {
             "viewer": viewer,
-            "now": self._clock(),
+            "now": self._clock.now(),
             "static": self._static,
             "notice": NOTICES.get(done),
             **(context or {}),

@@ -122,33 +122,3 @@ def is_web_link(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
-@dataclass(frozen=True, slots=True)
-class Pages:
-    page: int
-    """The page shown, 1-based, clamped to the pages there are (there is always one, even empty)."""
-    size: int
-    total: int
-
-    @property
-    def count(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.size
-
-    @property
-    def first(self) -> int:
-        """1-based position of the page's first item (0 when there is none)."""
-        return self.offset + 1 if self.total else 0
-
-    @property
-    def last(self) -> int:
-        return min(self.offset + self.size, self.total)
-
-
-def pages(total: int, page: int, size: int) -> Pages:
-    count = max(1, -(-total // size))
-    return Pages(min(max(1, page), count), size, total)

@@ -1,11 +1,13 @@
-"""The dashboard's routes, under ``/dashboard``, as one mountable part of the service."""
+"""The dashboard's routes, under ``/dashboard``, as one mountable part of the service.
+
+Handlers return a response or raise; the exceptions they may raise are answered here, once:
+a redirect to sign-in, or a page that says what went wrong and that nothing was changed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
-from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,47 +15,73 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from partner_endpoint.clock import Clock
+from partner_endpoint.dashboard.forms import FormError
 from partner_endpoint.dashboard.headers import SecurityHeaders
 from partner_endpoint.dashboard.key_pages import KeyPages
 from partner_endpoint.dashboard.pages import PREFIX, STATIC, Pages
-from partner_endpoint.dashboard.session_auth import SessionAuth
-from partner_endpoint.dashboard.sign_in_pages import SignIn
+from partner_endpoint.dashboard.session_auth import Cookies, FormRefused, SessionAuth, SignInRequired
+from partner_endpoint.dashboard.sign_in_pages import SignInPages
 from partner_endpoint.ops.metrics import Metrics
-from partner_endpoint.settings import Settings
-from partner_endpoint.store.secretbox import SecretBox
+from partner_endpoint.services.keys import KeyService
+from partner_endpoint.services.sign_in import SignInService
+from partner_endpoint.settings import Settings, plain_http_loopback
+from partner_endpoint.web.clients import ClientAddresses
 from partner_endpoint.web.unavailable import RETRY_AFTER, TRANSIENT_DATABASE_ERRORS, log_unavailable
 
+_BACK = (f"{PREFIX}/keys", "Go to API keys")
 
-def _nothing(*_args: object) -> None:
+
+def _nothing() -> None:
     return None
 
 
 def dashboard_routes(
-    engine: Engine,
     settings: Settings,
     *,
-    box: SecretBox,
+    keys: KeyService,
+    sign_in: SignInService,
     metrics: Metrics,
-    clock: Callable[[], datetime],
-    key_changed: Callable[[int], None] = _nothing,
+    clock: Clock,
     mail_queued: Callable[[], None] = _nothing,
 ) -> list[BaseRoute]:
-    """``key_changed(key_id)`` runs after every commit that revokes or deletes a key;
-    ``mail_queued()`` after a sign-in mail is queued (so a worker in this process sends it now)."""
+    """``mail_queued()`` after a sign-in mail is queued (so a worker in this process sends it now)."""
     pages = Pages(clock, settings.docs_url)
-    auth = SessionAuth(engine, settings, clock, metrics, pages)
-    sign_in = SignIn(engine, settings, box, clock, metrics, auth, pages, mail_queued)
-    key_pages = KeyPages(engine, box, clock, metrics, auth, pages, key_changed)
+    cookies = Cookies(
+        secure=not plain_http_loopback(settings.dashboard_url),
+        session_lifetime=int(settings.session_lifetime),
+    )
+    auth = SessionAuth(sign_in, cookies, metrics)
+    sign_in_pages = SignInPages(sign_in, auth, pages, metrics, ClientAddresses(settings), mail_queued)
+    key_pages = KeyPages(keys, auth, pages, metrics)
 
     async def home(_request: Request) -> Response:
         return RedirectResponse(f"{PREFIX}/keys", status_code=303)
 
+    def viewer_of(request: Request) -> object:
+        return getattr(request.state, "viewer", None)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        title = "Page not found" if exc.status_code == 404 else "That did not work"
-        text = "There is no such page." if exc.status_code == 404 else str(exc.detail)
-        link = (f"{PREFIX}/keys", "Go to API keys")
-        return pages.message(request, exc.status_code, title, text, link=link, headers=exc.headers)
+        if exc.status_code == 404:
+            text = "There is no such page." if exc.detail == "Not Found" else str(exc.detail)
+            title = "Not found"
+        else:
+            title, text = "That did not work", str(exc.detail)
+        return pages.message(
+            request, exc.status_code, title, text, viewer=viewer_of(request), link=_BACK, headers=exc.headers
+        )
+
+    async def form_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FormError)
+        return pages.message(request, exc.status, "That did not work", exc.message, viewer=viewer_of(request))
+
+    async def form_refused(request: Request, _exc: Exception) -> Response:
+        text = "Nothing was changed. Go back, reload the page and try again."
+        return pages.message(request, 403, "This form has expired", text, viewer=viewer_of(request))
+
+    async def sign_in_required(request: Request, _exc: Exception) -> Response:
+        return auth.to_sign_in(request)
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         log_unavailable(request, exc)
@@ -64,13 +92,13 @@ def dashboard_routes(
     inner = Starlette(
         routes=[
             Route("/", home),
-            Route("/sign-in", sign_in.page, methods=["GET"]),
-            Route("/sign-in", sign_in.request_link, methods=["POST"]),
-            Route("/sign-in/sent", sign_in.sent, methods=["GET"]),
-            Route("/sign-in/confirm", sign_in.use_link, methods=["POST"]),
-            Route("/sign-in/{token}", sign_in.link, methods=["GET"]),
-            Route("/sign-out", sign_in.sign_out, methods=["POST"]),
-            Route("/account", sign_in.switch_account, methods=["POST"]),
+            Route("/sign-in", sign_in_pages.page, methods=["GET"]),
+            Route("/sign-in", sign_in_pages.request_link, methods=["POST"]),
+            Route("/sign-in/sent", sign_in_pages.sent, methods=["GET"]),
+            Route("/sign-in/confirm", sign_in_pages.use_link, methods=["POST"]),
+            Route("/sign-in/{token}", sign_in_pages.link, methods=["GET"]),
+            Route("/sign-out", sign_in_pages.sign_out, methods=["POST"]),
+            Route("/account", sign_in_pages.switch_account, methods=["POST"]),
             Route("/keys", key_pages.index, methods=["GET"]),
             Route("/keys", key_pages.create, methods=["POST"]),
             Route("/keys/new", key_pages.new, methods=["GET"]),
@@ -85,9 +113,12 @@ def dashboard_routes(
         ],
         exception_handlers={
             HTTPException: http_error,
+            FormError: form_error,
+            FormRefused: form_refused,
+            SignInRequired: sign_in_required,
             **dict.fromkeys(TRANSIENT_DATABASE_ERRORS, unavailable),
         },
     )
     inner.router.redirect_slashes = False  # its redirects would be built from the Host header
-    headers = SecurityHeaders(inner, https=auth.cookies.secure, static_prefix=STATIC)
+    headers = SecurityHeaders(inner, https=cookies.secure, static_prefix=STATIC)
     return [Route(PREFIX, home), Mount(PREFIX, app=headers)]

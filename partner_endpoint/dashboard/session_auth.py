@@ -1,4 +1,4 @@
-"""Session authentication for the dashboard: cookies, server-side sessions, CSRF tokens.
+"""Session authentication for the dashboard: cookies, CSRF tokens, and who is signed in.
 
 * The session cookie holds a random token; the database holds its SHA-256 only, so a copy of
   the database signs nobody in. ``HttpOnly``, ``SameSite=Lax``, ``Secure`` (with the
@@ -6,6 +6,11 @@
 * The CSRF token of a form is an HMAC of the session's token: tied to the server-side session,
   unknown to anyone who cannot read the cookie, compared in constant time. Forms shown before
   sign-in (request a link, use a link) are tied the same way to a random "form" cookie.
+
+Handlers ask for what they need (:meth:`SessionAuth.viewer`, :meth:`SessionAuth.signed_form`,
+:meth:`SessionAuth.anonymous_form`) and get it or an exception that the dashboard's handlers turn
+into the answer: :class:`SignInRequired` a redirect to sign-in, :class:`FormRefused` and
+:class:`~partner_endpoint.dashboard.forms.FormError` a page that says why, changing nothing.
 """
 
 from __future__ import annotations
@@ -14,25 +19,20 @@ import hashlib
 import hmac
 import logging
 import re
-import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-import rules
-from partner_endpoint.dashboard.forms import FormError, read_form, safe_next
-from partner_endpoint.dashboard.pages import PREFIX, Pages
+from partner_endpoint.dashboard.forms import read_form, safe_next
+from partner_endpoint.dashboard.pages import PREFIX
 from partner_endpoint.ops.logs import route_of
 from partner_endpoint.ops.metrics import Metrics
-from partner_endpoint.settings import Settings, plain_http_loopback
-from partner_endpoint.store import keys, sessions
-from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.services.sign_in import SignedIn, SignInService
+from partner_endpoint.store.accounts import Account
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,12 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 _CSRF_CONTEXT = b"soundpiece dashboard csrf v1"
 
 
-def new_token() -> str:
-    """256 random bits, URL-safe (43 characters)."""
-    return secrets.token_urlsafe(32)
+class SignInRequired(Exception):
+    """No live session: the answer is the sign-in page (then back to the page asked for)."""
+
+
+class FormRefused(Exception):
+    """A form sent without its CSRF token, or from another site: 403, nothing changed."""
 
 
 def well_formed(token: str | None) -> str | None:
@@ -104,26 +107,32 @@ class Cookies:
 
 # --- the signed-in viewer ----------------------------------------------------------------------
 
-TOUCH_INTERVAL = timedelta(seconds=60)
-"""A session's last activity is written at most once a minute, and at least four times per idle
-timeout (a shorter one would end sessions in use): the idle timeout is that precise."""
-
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """Who is signed in (an owner address), the account shown, and every account of that address."""
 
-    session: sessions.Session
+    signed_in: SignedIn
     token: str
-    account: keys.Account
-    accounts: tuple[keys.Account, ...]
 
     def __repr__(self) -> str:
-        return f"Viewer(session_id={self.session.session_id}, account_id={self.account.account_id})"
+        return f"Viewer(session_id={self.session_id}, account_id={self.account.account_id})"
+
+    @property
+    def session_id(self) -> int:
+        return self.signed_in.session.session_id
 
     @property
     def email(self) -> str:
-        return self.session.email
+        return self.signed_in.email
+
+    @property
+    def account(self) -> Account:
+        return self.signed_in.account
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        return self.signed_in.accounts
 
     @property
     def csrf(self) -> str:
@@ -136,44 +145,51 @@ def cross_site(request: Request) -> bool:
 
 
 class SessionAuth:
-    def __init__(
-        self,
-        engine: Engine,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        metrics: Metrics,
-        pages: Pages,
-    ) -> None:
-        self._engine = engine
-        self._clock = clock
+    def __init__(self, sign_in: SignInService, cookies: Cookies, metrics: Metrics) -> None:
+        self._sign_in = sign_in
+        self.cookies = cookies
         self._metrics = metrics
-        self._pages = pages
-        self.idle = timedelta(seconds=settings.session_idle_timeout)
-        self.lifetime = timedelta(seconds=settings.session_lifetime)
-        self._touch_interval = min(TOUCH_INTERVAL, self.idle / 4)
-        self.cookies = Cookies(
-            secure=not plain_http_loopback(settings.dashboard_url),
-            session_lifetime=int(settings.session_lifetime),
-        )
 
-    async def viewer(self, request: Request) -> Viewer | None:
+    async def current(self, request: Request) -> Viewer | None:
+        """Who is signed in, if anyone (pages shown either way)."""
         token = self.cookies.session_token(request.cookies)
         if token is None:
             return None
-        return await run_in_threadpool(self._load, token)
+        signed_in = await run_in_threadpool(self._sign_in.signed_in, token)
+        viewer = None if signed_in is None else Viewer(signed_in, token)
+        request.state.viewer = viewer  # for the pages the error handlers render
+        return viewer
 
-    def _load(self, token: str) -> Viewer | None:
-        now = self._clock()
-        with read_transaction(self._engine) as conn:
-            session = sessions.find_session(conn, rules.identity(token), now, self.idle, self.lifetime)
-            if session is None:
-                return None
-            owned = keys.accounts_of(conn, session.email)
-        if now - session.last_seen_at >= self._touch_interval:
-            with write_transaction(self._engine) as conn:
-                sessions.touch_session(conn, session.session_id, now)
-        shown = next(a for a in owned if a.account_id == session.account_id)
-        return Viewer(session, token, shown, tuple(owned))
+    async def viewer(self, request: Request) -> Viewer:
+        """The viewer of a signed-in page; SignInRequired without one."""
+        viewer = await self.current(request)
+        if viewer is None:
+            raise SignInRequired
+        return viewer
+
+    async def signed_form(self, request: Request) -> tuple[Viewer, dict[str, str]]:
+        """A signed-in form with its CSRF token checked (FormRefused, FormError, SignInRequired)."""
+        if cross_site(request):
+            self._refuse(request)
+        viewer = await self.viewer(request)
+        return viewer, await self._checked_form(request, viewer.token)
+
+    async def anonymous_form(self, request: Request) -> dict[str, str]:
+        """A form shown before sign-in, its token checked against the browser's form cookie."""
+        if cross_site(request):
+            self._refuse(request)
+        return await self._checked_form(request, self.cookies.form_token(request.cookies))
+
+    async def _checked_form(self, request: Request, secret: str | None) -> dict[str, str]:
+        form = await read_form(request)
+        if not csrf_ok(secret, form.get("csrf_token")):
+            self._refuse(request)
+        return form
+
+    def _refuse(self, request: Request) -> None:
+        self._metrics.csrf_refusals.inc()
+        log.info("dashboard form refused: CSRF token", extra={"fields": {"path": route_of(request)}})
+        raise FormRefused
 
     def to_sign_in(self, request: Request) -> Response:
         """Where a request without a live session goes: sign-in, then back to the page it asked for."""
@@ -183,47 +199,3 @@ class SessionAuth:
         if request.cookies.get(self.cookies.session):
             self.cookies.end_session(response)  # a dead session's cookie is of no more use
         return response
-
-    async def page_viewer(self, request: Request) -> Viewer | Response:
-        """The viewer of a signed-in page, or the redirect to sign-in."""
-        viewer = await self.viewer(request)
-        return self.to_sign_in(request) if viewer is None else viewer
-
-    async def signed_form(self, request: Request) -> tuple[Viewer, dict[str, str]] | Response:
-        """A signed-in form with its CSRF token checked, or the response refusing it (changing nothing)."""
-        if cross_site(request):
-            return self._refuse_csrf(request, None)
-        viewer = await self.viewer(request)
-        if viewer is None:
-            return self.to_sign_in(request)
-        form = await self._checked_form(request, viewer.token, viewer)
-        return form if isinstance(form, Response) else (viewer, form)
-
-    async def anonymous_form(self, request: Request) -> dict[str, str] | Response:
-        """A form shown before sign-in, its token checked against the browser's form cookie."""
-        if cross_site(request):
-            return self._refuse_csrf(request, None)
-        return await self._checked_form(request, self.cookies.form_token(request.cookies), None)
-
-    async def _checked_form(
-        self, request: Request, secret: str | None, viewer: Viewer | None
-    ) -> dict[str, str] | Response:
-        """The form, if it can be read and carries the CSRF token of ``secret``."""
-        try:
-            form = await read_form(request)
-        except FormError as exc:
-            return self._pages.message(request, exc.status, "That did not work", exc.message, viewer=viewer)
-        if not csrf_ok(secret, form.get("csrf_token")):
-            return self._refuse_csrf(request, viewer)
-        return form
-
-    def _refuse_csrf(self, request: Request, viewer: Viewer | None) -> Response:
-        self._metrics.csrf_refusals.inc()
-        log.info("dashboard form refused: CSRF token", extra={"fields": {"path": route_of(request)}})
-        return self._pages.message(
-            request,
-            403,
-            "This form has expired",
-            "Nothing was changed. Go back, reload the page and try again.",
-            viewer=viewer,
-        )

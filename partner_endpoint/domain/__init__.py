@@ -1,0 +1,1 @@
+"""Pure rules the service applies: owner addresses, IP networks, labels, one-line display, paging."""

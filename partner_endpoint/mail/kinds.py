@@ -7,7 +7,4 @@ from collections.abc import Mapping
 from partner_endpoint.mail import leak_notice, sign_in_mail
 from partner_endpoint.mail.letters import Kind
 
-KINDS: Mapping[str, Kind] = {
-    leak_notice.KIND: Kind(leak_notice.render_data),
-    sign_in_mail.KIND: Kind(sign_in_mail.render_data, secret=True),
-}
+KINDS: Mapping[str, Kind] = {kind.name: kind for kind in (leak_notice.KIND, sign_in_mail.KIND)}

@@ -8,10 +8,14 @@ encrypted and erased once delivered.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+
+from partner_endpoint.store.outbox import NewMail
+from partner_endpoint.store.secretbox import SecretBox
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,25 +30,28 @@ class MailContext:
 
 @dataclass(frozen=True, slots=True)
 class Kind:
+    name: str
+    """As stored in the outbox's ``kind`` column: never renamed (queued rows name it)."""
     render: Callable[[Mapping[str, Any], MailContext], EmailMessage]
     """Data (as queued) to a message with From, To, Subject, Date and body; not Message-ID."""
     secret: bool = False
     """Encrypt the data at rest and erase it once delivered."""
 
 
-@dataclass(frozen=True, slots=True)
-class Letter:
-    """One mail to queue. ``dedupe_key`` is its identity: queuing it twice sends it once."""
-
-    kind: str
-    recipient: str
-    dedupe_key: str
-    data: Mapping[str, Any]
-    key_id: int | None = None
-    leak_event_id: int | None = None
-
-
-def message_id(dedupe_key: str, sender: str) -> str:
-    """Deterministic, so a duplicate delivery of one letter is recognisable as such."""
-    domain = sender.rsplit("@", 1)[-1].strip(" >") or "soundpiece.invalid"
-    return f"<{dedupe_key}@{domain}>"
+def letter(
+    kind: Kind,
+    recipient: str,
+    dedupe_key: str,
+    data: Mapping[str, Any],
+    *,
+    box: SecretBox | None = None,
+    key_id: int | None = None,
+    leak_event_id: int | None = None,
+) -> NewMail:
+    """The outbox row for one mail of ``kind``; a secret kind's data is sealed with ``box``."""
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    if kind.secret:
+        if box is None:
+            raise ValueError(f"{kind.name} mail is secret: queuing it needs the encryption key")
+        payload = box.encrypt(payload)
+    return NewMail(kind.name, recipient, dedupe_key, payload, key_id=key_id, leak_event_id=leak_event_id)

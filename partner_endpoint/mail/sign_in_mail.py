@@ -17,10 +17,12 @@ from email.utils import format_datetime
 from typing import Any
 
 import rules
-from partner_endpoint.mail.letters import Letter, MailContext
+from partner_endpoint.mail import letters
+from partner_endpoint.mail.letters import MailContext
 from partner_endpoint.mail.templates import template
+from partner_endpoint.store.outbox import NewMail
+from partner_endpoint.store.secretbox import SecretBox
 
-KIND = "sign_in"
 _MAX_7BIT_LINE = 900
 """Shorter lines go out as 7bit, so the link stays whole in an .eml file (quoted-printable would wrap it)."""
 
@@ -35,7 +37,8 @@ class SignInMail:
     def __repr__(self) -> str:
         return "SignInMail(<token redacted>)"
 
-    def letter(self) -> Letter:
+    def letter(self, box: SecretBox) -> NewMail:
+        """The outbox entry, its data sealed with ``box`` (a sign-in link is a secret)."""
         data = {
             "recipient": self.recipient,
             "token": self.token,
@@ -44,7 +47,7 @@ class SignInMail:
         }
         # Named by the link's hash, not its id: SQLite reuses the ids of pruned links.
         dedupe_key = f"sign-in-{rules.identity(self.token)[:32]}"
-        return Letter(kind=KIND, recipient=self.recipient, dedupe_key=dedupe_key, data=data)
+        return letters.letter(KIND, self.recipient, dedupe_key, data, box=box)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> SignInMail:
@@ -92,3 +95,6 @@ def _whole_lines(part: str) -> str | None:
 def render_data(data: Mapping[str, Any], context: MailContext) -> EmailMessage:
     """:func:`render` for a queued letter's data."""
     return render(SignInMail.from_data(data), sender=context.sender, dashboard_url=context.dashboard_url)
+
+
+KIND = letters.Kind("sign_in", render_data, secret=True)

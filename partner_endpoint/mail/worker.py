@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
-from partner_endpoint.clock import utc_now
+from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.mail.backoff import backoff_seconds
+from partner_endpoint.mail.composer import Composer
 from partner_endpoint.mail.letters import MailContext
-from partner_endpoint.mail.queue import Composer
 from partner_endpoint.mail.transport import Delivery, MailTransport, transport_for
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
@@ -52,7 +52,7 @@ class MailWorker:
         *,
         max_attempts: int = 12,
         poll_interval: float = 5.0,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._engine = engine
         self._transport = transport
@@ -64,6 +64,7 @@ class MailWorker:
         self._unrecorded: list[outbox.OutgoingMail] = []
         """Delivered, not yet marked sent (the database was away)."""
         self._nudged = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_settings(
@@ -73,7 +74,7 @@ class MailWorker:
         metrics: Metrics,
         *,
         box: SecretBox | None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> MailWorker:
         """The worker ``serve`` and ``mail-worker`` run: transport, context and retries from settings."""
         return cls(
@@ -94,7 +95,7 @@ class MailWorker:
         """
         await self._record_sent()
         sent = 0
-        while mails := await asyncio.to_thread(self._claim):
+        while mails := await run_in_threadpool(self._claim):
             sent += await self._send(mails)
         return sent
 
@@ -113,7 +114,7 @@ class MailWorker:
                     extra={"fields": {"mail_id": mail.id, "attempt": mail.attempts + 1, "error": error}},
                 )
                 try:
-                    await asyncio.to_thread(self._mark_failed, mail, error)
+                    await run_in_threadpool(self._mark_failed, mail, error)
                 except Exception as db_exc:  # the row stays leased and is retried when the lease ends
                     log.error("could not record a failed delivery", extra={"fields": {"error": repr(db_exc)}})
                 continue
@@ -132,7 +133,7 @@ class MailWorker:
             return
         pending = list(self._unrecorded)
         try:
-            await asyncio.to_thread(self._mark_sent, pending)
+            await run_in_threadpool(self._mark_sent, pending)
         except Exception as exc:
             log.error(
                 "could not record sent mail; kept to retry",
@@ -144,10 +145,13 @@ class MailWorker:
             log.info("mail sent", extra={"fields": {"mail_id": mail.id, "message_id": mail.message_id}})
 
     def nudge(self) -> None:
-        """Send what was just queued now, not at the next poll (someone awaits a sign-in link). Loop only."""
-        self._nudged.set()
+        """Send what was just queued now, not at the next poll (someone awaits a sign-in link, or an
+        owner their leak notice). From any thread: the services call it from the thread pool."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._nudged.set)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
             self._nudged.clear()  # a nudge during this round brings the next one at once
             try:
@@ -167,14 +171,15 @@ class MailWorker:
 
     def _claim(self) -> list[outbox.OutgoingMail]:
         with write_transaction(self._engine) as conn:
-            return outbox.claim(conn, self._clock())
+            return outbox.claim(conn, self._clock.now())
 
     def _mark_sent(self, mails: list[outbox.OutgoingMail]) -> None:
         with write_transaction(self._engine) as conn:
             for mail in mails:
-                outbox.mark_sent(conn, mail.id, self._clock(), erase_payload=self._composer.is_secret(mail))
+                erase = self._composer.is_secret(mail)
+                outbox.mark_sent(conn, mail.id, self._clock.now(), erase_payload=erase)
 
     def _mark_failed(self, mail: outbox.OutgoingMail, error: str) -> None:
         with write_transaction(self._engine) as conn:
-            retry_at = self._clock() + timedelta(seconds=backoff_seconds(mail.attempts + 1))
+            retry_at = self._clock.now() + timedelta(seconds=backoff_seconds(mail.attempts + 1))
             outbox.mark_failed(conn, mail, error, retry_at, self._max_attempts)

@@ -10,6 +10,8 @@ tests) the registry holds the values itself, with no process-global state.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -19,91 +21,113 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's own variable; ``serve`` sets it for its workers."""
 
 
-class Metrics:
-    """Every metric of the service.
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric as data: its name, help and labels; a gauge also says how workers' values combine."""
 
-    To add one, add an attribute with ``registry=r``. A counter needs nothing else. A gauge also names
-    how the workers' values combine (``multiprocess_mode``): ``mostrecent`` for a value measured at
-    scrape time, ``sum``/``max``/``min`` for per-process values. A ``live*`` mode drops a worker's
-    value when it exits cleanly (:meth:`close`), but not when it is killed.
-    """
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    gauge: Literal["mostrecent", "sum", "max", "min", "livesum", "livemax", "livemin"] | None = None
+    """None: a counter. For a gauge, ``mostrecent`` for a value measured at scrape time,
+    ``sum``/``max``/``min`` for per-process values; a ``live*`` mode drops a worker's value when
+    it exits cleanly (:meth:`Metrics.close`), but not when it is killed."""
+
+    def build(self, registry: CollectorRegistry) -> Counter | Gauge:
+        if self.gauge is None:
+            return Counter(self.name, self.help, self.labels, registry=registry)
+        return Gauge(self.name, self.help, self.labels, registry=registry, multiprocess_mode=self.gauge)
+
+
+METRICS: dict[str, Metric] = {
+    # --- leak alerts
+    "alerts": Metric("soundpiece_alerts", "Signed alert batches received from GitHub"),
+    "tokens": Metric("soundpiece_alert_tokens", "Reported tokens by feedback label", ("label",)),
+    "rejected_entries": Metric(
+        "soundpiece_alert_entries_rejected",
+        "Entries of signed alert batches that could not be read (the rest of each batch was processed)",
+    ),
+    "alert_requests_limited": Metric(
+        "soundpiece_alert_requests_limited",
+        "Alert requests refused (429) because their client failed too often",
+    ),
+    "signature_failures": Metric(
+        "soundpiece_signature_failures", "Rejected alert requests by reason", ("reason",)
+    ),
+    "key_fetches": Metric(
+        "soundpiece_github_key_fetches", "Fetches of GitHub's public keys by result", ("result",)
+    ),
+    "key_cache_hits": Metric(
+        "soundpiece_github_key_cache_hits", "Signature checks served from the key cache"
+    ),
+    # --- mail
+    "mail_sent": Metric("soundpiece_mail_sent", "Leak notifications delivered"),
+    "mail_failed": Metric("soundpiece_mail_failed", "Failed delivery attempts"),
+    # read from the database at each scrape, by whichever worker
+    "outbox_depth": Metric("soundpiece_outbox_depth", "Mails waiting in the outbox", gauge="mostrecent"),
+    # --- API authentication
+    "api_auth_failures": Metric(
+        "soundpiece_api_auth_failures",
+        "Refused API authentications by reason (malformed, unknown, revoked, allowlist)",
+        ("reason",),
+    ),
+    "api_rate_limited": Metric(
+        "soundpiece_api_auth_rate_limited",
+        "API requests answered 429: their client failed authentication too often",
+    ),
+    "api_key_lookups": Metric(
+        "soundpiece_api_key_lookups",
+        "Database reads for API keys not in the authentication cache, by result",
+        ("result",),
+    ),
+    "key_change_polls": Metric(
+        "soundpiece_key_change_polls",
+        "Reads of the key change log by result (errors: authentication falls back to the database)",
+        ("result",),
+    ),
+    # --- the dashboard: results only, never an address or a key (keys are named by id in logs alone)
+    "sign_in_requests": Metric(
+        "soundpiece_dashboard_sign_in_requests", "Sign-in link requests by result", ("result",)
+    ),
+    "sign_ins": Metric("soundpiece_dashboard_sign_ins", "Sign-in link uses by result", ("result",)),
+    "csrf_refusals": Metric(
+        "soundpiece_dashboard_csrf_refusals", "Dashboard forms refused for their CSRF token"
+    ),
+    "key_changes": Metric("soundpiece_dashboard_key_changes", "Keys changed in the dashboard", ("change",)),
+}
+"""Every metric of the service, by the attribute :class:`Metrics` gives it. To add one, add a row here
+and its annotation on :class:`Metrics` (a test keeps the two in step)."""
+
+
+class Metrics:
+    """Every metric of :data:`METRICS`, registered in a registry of this instance's own."""
+
+    alerts: Counter
+    tokens: Counter
+    rejected_entries: Counter
+    alert_requests_limited: Counter
+    signature_failures: Counter
+    key_fetches: Counter
+    key_cache_hits: Counter
+    mail_sent: Counter
+    mail_failed: Counter
+    outbox_depth: Gauge
+    api_auth_failures: Counter
+    api_rate_limited: Counter
+    api_key_lookups: Counter
+    key_change_polls: Counter
+    sign_in_requests: Counter
+    sign_ins: Counter
+    csrf_refusals: Counter
+    key_changes: Counter
 
     def __init__(self, multiprocess_dir: str | None = None) -> None:
         if multiprocess_dir is not None and values.ValueClass is values.MutexValue:
             raise RuntimeError(f"{MULTIPROCESS_DIR} must be set before prometheus_client is first imported")
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.alerts = Counter("soundpiece_alerts", "Signed alert batches received from GitHub", registry=r)
-        self.tokens = Counter(
-            "soundpiece_alert_tokens", "Reported tokens by feedback label", ["label"], registry=r
-        )
-        self.rejected_entries = Counter(
-            "soundpiece_alert_entries_rejected",
-            "Entries of signed alert batches that could not be read (the rest of each batch was processed)",
-            registry=r,
-        )
-        self.alert_requests_limited = Counter(
-            "soundpiece_alert_requests_limited",
-            "Alert requests refused (429) because their client failed too often",
-            registry=r,
-        )
-        self.signature_failures = Counter(
-            "soundpiece_signature_failures", "Rejected alert requests by reason", ["reason"], registry=r
-        )
-        self.key_fetches = Counter(
-            "soundpiece_github_key_fetches",
-            "Fetches of GitHub's public keys by result",
-            ["result"],
-            registry=r,
-        )
-        self.key_cache_hits = Counter(
-            "soundpiece_github_key_cache_hits", "Signature checks served from the key cache", registry=r
-        )
-        self.mail_sent = Counter("soundpiece_mail_sent", "Leak notifications delivered", registry=r)
-        self.mail_failed = Counter("soundpiece_mail_failed", "Failed delivery attempts", registry=r)
-        self.outbox_depth = Gauge(
-            "soundpiece_outbox_depth",
-            "Mails waiting in the outbox",
-            registry=r,
-            multiprocess_mode="mostrecent",  # read from the database at each scrape, by whichever worker
-        )
-        self.api_auth_failures = Counter(
-            "soundpiece_api_auth_failures",
-            "Refused API authentications by reason (malformed, unknown, revoked, allowlist)",
-            ["reason"],
-            registry=r,
-        )
-        self.api_rate_limited = Counter(
-            "soundpiece_api_auth_rate_limited",
-            "API requests answered 429: their client failed authentication too often",
-            registry=r,
-        )
-        self.api_key_lookups = Counter(
-            "soundpiece_api_key_lookups",
-            "Database reads for API keys not in the authentication cache, by result",
-            ["result"],
-            registry=r,
-        )
-        self.key_change_polls = Counter(
-            "soundpiece_key_change_polls",
-            "Reads of the key change log by result (errors: authentication falls back to the database)",
-            ["result"],
-            registry=r,
-        )
-        # The dashboard: results only, never an address or a key (keys are named by id in logs alone).
-        self.sign_in_requests = Counter(
-            "soundpiece_dashboard_sign_in_requests", "Sign-in link requests by result", ["result"], registry=r
-        )
-        self.sign_ins = Counter(
-            "soundpiece_dashboard_sign_ins", "Sign-in link uses by result", ["result"], registry=r
-        )
-        self.csrf_refusals = Counter(
-            "soundpiece_dashboard_csrf_refusals", "Dashboard forms refused for their CSRF token", registry=r
-        )
-        self.key_changes = Counter(
-            "soundpiece_dashboard_key_changes", "Keys changed in the dashboard", ["change"], registry=r
-        )
+        for attribute, metric in METRICS.items():
+            setattr(self, attribute, metric.build(self.registry))
 
     @classmethod
     def from_env(cls) -> Metrics:

@@ -1,0 +1,1 @@
+"""How serve runs uvicorn: connection bounds, worker processes, sockets, malloc arenas."""

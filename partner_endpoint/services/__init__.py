@@ -1,0 +1,1 @@
+"""One service per capability (keys, leaks, sign-in and sessions, accounts): where decisions are made."""

@@ -1,69 +1,91 @@
-"""The response to a leak report, whatever its origin: record, apply the policy, queue the owner's mail.
+"""Leak reports, whatever their origin: record them, apply the leak policy, mail the owners.
 
-All three happen in one transaction, so a crash leaves either all of them or
-none, and a redelivered report finds the work done and queues nothing twice.
-The mail is queued as data; the mail worker renders it, outside this transaction.
+All three happen in one transaction, so a crash leaves either all of them or none, and a
+redelivered report finds the work done and queues nothing twice. The mail is queued as data;
+the mail worker renders it, outside this transaction. After the commit, ``key_changed`` tells
+this process's authentication cache (the others follow the key change log) and ``mail_queued``
+has a mail worker here send at once; both may be called from any thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
-from partner_endpoint.mail.leak_notice import LeakNotice
-from partner_endpoint.mail.queue import queue
-from partner_endpoint.settings import LeakPolicy
+from partner_endpoint.clock import Clock
+from partner_endpoint.mail import leak_notice
+from partner_endpoint.settings import LeakPolicy, Settings
+from partner_endpoint.store import leaks, outbox
 from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.store.leaks import NOTHING, BatchOutcome, Sighting, any_issued, record_batch
+from partner_endpoint.store.leaks import NOTHING, BatchOutcome, Sighting
 
 
-def respond(
-    engine: Engine,
-    sightings: Sequence[Sighting],
-    *,
-    policy: LeakPolicy,
-    now: datetime,
-    sender: str,
-) -> BatchOutcome:
-    """Record a batch in one transaction; batches that name no issued credential write nothing.
-
-    Most reports are false positives, so a plain read comes first: it takes no
-    lock, and SQLite's single write lock is only taken when there is work to do.
-    """
-    if not sightings:
-        return NOTHING
-    with read_transaction(engine) as conn:
-        if not any_issued(conn, [s.token_hash for s in sightings]):
-            return NOTHING
-    with write_transaction(engine) as conn:
-        return record_and_notify(conn, sightings, policy=policy, now=now, sender=sender)
+def _nothing(*_args: object) -> None:
+    return None
 
 
-def record_and_notify(
-    conn: Connection,
-    sightings: Sequence[Sighting],
-    *,
-    policy: LeakPolicy,
-    now: datetime,
-    sender: str,
-) -> BatchOutcome:
-    """Within the caller's (write) transaction: record, apply the policy, queue one mail per changed key."""
-    outcome = record_batch(conn, sightings, policy=policy, now=now)
-    notices = [
-        LeakNotice(
-            recipient=leak.owner_email,
-            key_id=leak.key_id,
-            label=leak.label,
-            key_suffix=leak.key_suffix,
-            url=leak.url,
-            source=leak.source,
-            action=leak.action,
-            seen_at=now,
-            leak_event_id=leak.leak_event_id,
+class LeakService:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        policy: LeakPolicy,
+        sender: str,
+        key_changed: Callable[[int], None] = _nothing,
+        mail_queued: Callable[[], None] = _nothing,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._policy = policy
+        self._sender = sender
+        self._key_changed = key_changed
+        self._mail_queued = mail_queued
+
+    @classmethod
+    def from_settings(
+        cls,
+        engine: Engine,
+        settings: Settings,
+        clock: Clock,
+        *,
+        key_changed: Callable[[int], None] = _nothing,
+        mail_queued: Callable[[], None] = _nothing,
+    ) -> LeakService:
+        return cls(
+            engine,
+            clock,
+            policy=settings.leak_policy,
+            sender=settings.mail_from,
+            key_changed=key_changed,
+            mail_queued=mail_queued,
         )
-        for leak in outcome.leaks
-    ]
-    queue(conn, [notice.letter() for notice in notices], sender=sender, now=now)
-    return outcome
+
+    def respond(self, sightings: Sequence[Sighting]) -> BatchOutcome:
+        """Record a batch in one transaction; batches that name no issued credential write nothing.
+
+        Most reports are false positives, so a plain read comes first: it takes no lock, and
+        SQLite's single write lock is only taken when there is work to do.
+        """
+        if not sightings:
+            return NOTHING
+        with read_transaction(self._engine) as conn:
+            if not leaks.any_issued(conn, [s.token_hash for s in sightings]):
+                return NOTHING
+        now = self._clock.now()
+        with write_transaction(self._engine) as conn:
+            outcome = leaks.record_batch(conn, sightings, policy=self._policy, now=now)
+            mails = [leak_notice.letter(leak) for leak in outcome.leaks]
+            outbox.enqueue(conn, mails, sender=self._sender, now=now)
+        for leak in outcome.leaks:
+            self._key_changed(leak.key_id)
+        if outcome.leaks:
+            self._mail_queued()
+        return outcome
+
+    def recent(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The latest leak events, newest first (``leaks list``)."""
+        with read_transaction(self._engine) as conn:
+            return leaks.list_leaks(conn, limit)

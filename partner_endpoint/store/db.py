@@ -29,6 +29,10 @@ from sqlalchemy.engine import make_url
 _IMMEDIATE = "soundpiece_immediate"
 
 
+class NotFound(LookupError):
+    """No such account or key (or not one the asker may see): a 404, or exit 2 on the command line."""
+
+
 def make_engine(database_url: str) -> Engine:
     """An engine tuned per backend: SQLite gets WAL, a busy timeout and foreign keys."""
     url = make_url(database_url)

@@ -69,6 +69,7 @@ class KeyLeak:
     source: str
     action: str
     leak_event_id: int
+    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def record_batch(
             source=sighting.source,
             action=new_status,
             leak_event_id=event_ids[sighting.token_hash, sighting.location_hash],
+            seen_at=now,
         )
         for key_id, sighting in notified.items()
     )

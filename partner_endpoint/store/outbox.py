@@ -22,15 +22,23 @@ Longer than a whole claim at the SMTP timeout (10 x 30 s), so a slow server does
 
 @dataclass(frozen=True, slots=True)
 class NewMail:
-    """A row to queue. ``dedupe_key`` makes queuing idempotent: a second row with it is ignored."""
+    """A mail to queue: a kind and its data (``payload``, JSON text, encrypted for secret kinds).
+
+    ``dedupe_key`` is its identity: queuing it twice sends it once, under one Message-ID.
+    """
 
     kind: str
-    dedupe_key: str
-    message_id: str
     recipient: str
+    dedupe_key: str
     payload: str
     key_id: int | None = None
     leak_event_id: int | None = None
+
+
+def message_id(dedupe_key: str, sender: str) -> str:
+    """Deterministic, so a duplicate delivery of one mail is recognisable as such."""
+    domain = sender.rsplit("@", 1)[-1].strip(" >") or "soundpiece.invalid"
+    return f"<{dedupe_key}@{domain}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +53,9 @@ class OutgoingMail:
     attempts: int
 
 
-def enqueue(conn: Connection, mails: Sequence[NewMail], now: datetime) -> None:
-    """Queue mails in one statement; rows whose ``dedupe_key`` is already queued are skipped."""
+def enqueue(conn: Connection, mails: Sequence[NewMail], *, sender: str, now: datetime) -> None:
+    """Queue mails in the caller's transaction, in one statement; a ``dedupe_key`` already queued is
+    skipped. ``sender`` names the Message-ID's domain."""
     if not mails:
         return
     stmt = upsert(conn, mail_outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -56,7 +65,7 @@ def enqueue(conn: Connection, mails: Sequence[NewMail], now: datetime) -> None:
             {
                 "kind": m.kind,
                 "dedupe_key": m.dedupe_key,
-                "message_id": m.message_id,
+                "message_id": message_id(m.dedupe_key, sender),
                 "recipient": m.recipient,
                 "payload": m.payload,
                 "message": None,

@@ -51,7 +51,7 @@ class SecretBox:
 def load_secret_box(settings: Settings, stored: Sequence[str] = ()) -> SecretBox:
     """The box from ``SOUNDPIECE_SECRET_KEY``, or, for a local SQLite file only, a key file beside it.
 
-    ``stored`` are ciphertexts already in the database (:func:`store.keys.stored_secret_samples`):
+    ``stored`` are ciphertexts already in the database (:func:`store.api_keys.stored_secret_samples`):
     a box that cannot decrypt them is refused, so a lost or wrong key stops the service at start-up
     instead of making every stored signing secret unreadable. A key file is generated only while
     nothing is stored: generating one beside existing secrets would silently orphan them.

@@ -1,0 +1,1 @@
+"""HTTP plumbing every part shares: request bodies, client addresses, failure budgets, 503s."""

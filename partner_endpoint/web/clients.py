@@ -3,11 +3,23 @@ rate-limit a client or check an allowlist (the API, the alert endpoint, dashboar
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.requests import HTTPConnection
 
 from partner_endpoint.domain.networks import IPAddress, forwarded_client, parse_address, parse_networks
 from partner_endpoint.settings import Settings
-from partner_endpoint.web.failures import client_key
+
+
+def bucket_of(address: IPAddress | None) -> str:
+    """Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's usual share)."""
+    if address is None:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class ClientAddresses:
@@ -25,6 +37,6 @@ class ClientAddresses:
             return peer
         return forwarded_client(peer, conn.headers.getlist(self._proxy_header), self._trusted_proxies)
 
-    def key(self, conn: HTTPConnection) -> str:
+    def bucket(self, conn: HTTPConnection) -> str:
         """The client's rate-limit bucket: its IPv4 address or its IPv6 /64."""
-        return client_key(self.of(conn))
+        return bucket_of(self.of(conn))

@@ -7,11 +7,9 @@ by asking again. Per process: with N workers a client has up to N budgets.
 
 from __future__ import annotations
 
-import ipaddress
 import math
-from collections.abc import Callable
 
-from partner_endpoint.domain.networks import IPAddress
+from partner_endpoint.clock import Clock
 
 _EARNED = 1 - 1e-9
 """A token counts as earned when this close to whole (floating point: window * (limit / window) < limit)."""
@@ -19,21 +17,8 @@ MAX_CLIENTS = 100_000
 """Buckets kept at most; the longest untouched goes first (bounded memory under many addresses)."""
 
 
-def client_key(address: IPAddress | None) -> str:
-    """Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's usual share)."""
-    if address is None:
-        return "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
 class FailureBudget:
-    def __init__(
-        self, limit: int, window: float, clock: Callable[[], float], max_clients: int = MAX_CLIENTS
-    ) -> None:
+    def __init__(self, limit: int, window: float, clock: Clock, max_clients: int = MAX_CLIENTS) -> None:
         self._capacity = float(limit)
         self._rate = limit / window if limit > 0 else 0.0
         self._clock = clock
@@ -61,9 +46,9 @@ class FailureBudget:
         self._buckets.pop(client, None)  # re-inserted last: the dict's order is least recently spent first
         if len(self._buckets) >= self._max_clients:
             del self._buckets[next(iter(self._buckets))]
-        self._buckets[client] = (max(0.0, tokens - 1), self._clock())
+        self._buckets[client] = (max(0.0, tokens - 1), self._clock.monotonic())
         return None
 
     def _tokens(self, client: str) -> float:
         tokens, when = self._buckets.get(client, (self._capacity, 0.0))
-        return min(self._capacity, tokens + (self._clock() - when) * self._rate)
+        return min(self._capacity, tokens + (self._clock.monotonic() - when) * self._rate)

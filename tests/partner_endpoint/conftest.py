@@ -13,13 +13,12 @@ from sqlalchemy import Engine
 
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer
-from tests.support.partner import METRICS_TOKEN, Clock, Issued, TestClient, start_client
+from tests.support.partner import METRICS_TOKEN, Clock, Issued, TestClient, add_account, add_key, start_client
 from tests.support.services import postgres_url, scratch_schema
 
 # --- databases -----------------------------------------------------------------------------------
@@ -81,8 +80,7 @@ def make_client(settings: Settings, engine: Engine, clock: Clock) -> Iterator[Ca
         app = create_app(
             dataclasses.replace(settings, **overrides),
             engine=engine,
-            clock=clock.wall,
-            monotonic=clock.monotonic,
+            clock=clock,
         )
         test = start_client(app, client)
         test.__enter__()
@@ -110,8 +108,8 @@ def issue(engine: Engine, box: SecretBox, clock: Clock) -> Callable[..., Issued]
         label: str = "production", email: str = "owner@example.com", allow_ips: list[str] | None = None
     ) -> Issued:
         with write_transaction(engine) as conn:
-            account_id = keys.create_account(conn, email, allow_ips or [], clock.wall())
-            new = keys.create_key(conn, box, account_id, label, clock.wall())
+            account_id = add_account(conn, email, allow_ips or [], clock.now())
+            new = add_key(conn, box, account_id, label, clock.now())
         return Issued(account_id, new.key_id, new.api_key, new.signing_secret)
 
     return make

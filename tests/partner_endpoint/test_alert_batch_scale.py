@@ -8,27 +8,27 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from partner_endpoint.alerts.batch import parse_alerts
-from partner_endpoint.services.leaks import respond
-from partner_endpoint.store import keys
+from partner_endpoint.alerts.batch import parse_batch
+from partner_endpoint.alerts.receiver import sightings
+from partner_endpoint.services.leaks import LeakService
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.api_auth import count_statements
 from tests.support.github import alert_body
-from tests.support.partner import Clock, rows
+from tests.support.partner import Clock, add_account, add_key, rows
 
 
 def issue_many(engine: Engine, box: SecretBox, clock: Clock, count: int) -> list[str]:
     with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "many@example.com", [], clock.wall())
-        return [keys.create_key(conn, box, account, f"k{i}", clock.wall()).api_key for i in range(count)]
+        account = add_account(conn, "many@example.com", [], clock.now())
+        return [add_key(conn, box, account, f"k{i}", clock.now()).api_key for i in range(count)]
 
 
 def deliver(engine: Engine, tokens: list[str], clock: Clock) -> list[str]:
-    sightings = [alert.sighting for alert in parse_alerts(alert_body(*tokens))]
+    reported = sightings(parse_batch(alert_body(*tokens)).alerts)
     with count_statements(engine) as sent:
-        respond(engine, sightings, policy="revoke", now=clock.wall(), sender="s@soundpiece.invalid")
+        LeakService(engine, clock, policy="revoke", sender="s@soundpiece.invalid").respond(reported)
     return sent
 
 
@@ -59,8 +59,8 @@ def test_one_location_twice_in_a_batch_is_one_event_and_the_first_report_counts(
         {"token": first.api_key, "type": "soundpiece_api_key", "url": "https://x/1", "source": "CONTENT"},
         {"token": first.api_key, "type": "soundpiece_api_key", "url": "https://x/2", "source": "content"},
     ]
-    sightings = [a.sighting for a in parse_alerts(json.dumps(entries).encode())]
-    outcome = respond(engine, sightings, policy="revoke", now=clock.wall(), sender="s@soundpiece.invalid")
+    reported = sightings(parse_batch(json.dumps(entries).encode()).alerts)
+    outcome = LeakService(engine, clock, policy="revoke", sender="s@soundpiece.invalid").respond(reported)
     assert [action for _hash, _key, action in outcome.actions] == [
         "revoked",
         "revoked",

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine
 
 import rules
-from partner_endpoint.alerts.batch import parse_alerts
-from partner_endpoint.services.leaks import respond
-from partner_endpoint.store import keys
+from partner_endpoint.alerts.batch import parse_batch
+from partner_endpoint.alerts.receiver import sightings
+from partner_endpoint.services.leaks import LeakService
+from partner_endpoint.store import api_keys as key_store
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
@@ -138,7 +139,7 @@ def test_already_revoked_key_records_the_sighting_only(
 ) -> None:
     victim = issue()
     with write_transaction(engine) as conn:
-        assert keys.revoke_key(conn, victim.key_id, clock.wall())
+        assert key_store.revoke(conn, victim.key_id, clock.now())
     response = post_alert(client, signer, alert_body(victim.api_key))
     assert response.json()[0]["label"] == "true_positive"
     (event,) = rows(engine, leak_events)
@@ -288,7 +289,7 @@ def test_concurrent_deliveries_to_replicas_revoke_and_mail_once(
 ) -> None:
     """Four replicas (engines with their own connection pools) receive the same alert at once."""
     victims = [issue(label=f"k{i}") for i in range(5)]
-    sightings = [a.sighting for a in parse_alerts(alert_body(*(v.api_key for v in victims)))]
+    reported = sightings(parse_batch(alert_body(*(v.api_key for v in victims))).alerts)
     replicas = [make_engine(database_url) for _ in range(4)]
     barrier = threading.Barrier(len(replicas))
     errors: list[BaseException] = []
@@ -296,7 +297,7 @@ def test_concurrent_deliveries_to_replicas_revoke_and_mail_once(
     def deliver(replica: Engine) -> None:
         try:
             barrier.wait()
-            respond(replica, sightings, policy="revoke", now=clock.wall(), sender="a@b.c")
+            LeakService(replica, clock, policy="revoke", sender="a@b.c").respond(reported)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

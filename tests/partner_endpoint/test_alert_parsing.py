@@ -12,7 +12,6 @@ from partner_endpoint.alerts.batch import (
     MalformedAlerts,
     Rejected,
     feedback,
-    parse_alerts,
     parse_batch,
 )
 
@@ -37,7 +36,7 @@ def test_parses_github_batch_and_defaults_missing_url_and_source() -> None:
             {"token": "abc", "type": "soundpiece_api_key"},
         ]
     ).encode()
-    first, second = parse_alerts(body)
+    first, second = parse_batch(body).alerts
     assert (first.url, first.source, first.is_credential) == ("https://x", "commit", True)
     assert first.token_hash == rules.identity(VALID[0])
     assert (second.url, second.source, second.is_credential) == ("", "", False)
@@ -45,13 +44,13 @@ def test_parses_github_batch_and_defaults_missing_url_and_source() -> None:
 
 @pytest.mark.parametrize("token", VALID)
 def test_fixed_vectors_are_credentials(token: str) -> None:
-    (alert,) = parse_alerts(json.dumps([{"token": token, "type": "t"}]).encode())
+    (alert,) = parse_batch(json.dumps([{"token": token, "type": "t"}]).encode()).alerts
     assert alert.is_credential
 
 
 @pytest.mark.parametrize("token", INVALID)
 def test_look_alikes_are_not_credentials(token: str) -> None:
-    (alert,) = parse_alerts(json.dumps([{"token": token, "type": "t"}]).encode())
+    (alert,) = parse_batch(json.dumps([{"token": token, "type": "t"}]).encode()).alerts
     assert not alert.is_credential
 
 
@@ -91,12 +90,12 @@ def test_lone_surrogates_in_url_source_and_type_are_replaced_not_fatal() -> None
         [{"token": VALID[0], "type": "t\udc80", "url": "https://x/\ud800y", "source": "\udbffcommit"}]
     ).encode()
     assert b"\\ud800" in body  # JSON escapes: the body itself is valid UTF-8
-    (alert,) = parse_alerts(body)
+    (alert,) = parse_batch(body).alerts
     assert (alert.type, alert.url, alert.source) == ("t\ufffd", "https://x/\ufffdy", "\ufffdcommit")
     assert alert.is_credential
     assert len(alert.location_hash) == 64
     # A surrogate pair written as two escapes is one character, and is kept.
-    (pair,) = parse_alerts(b'[{"token": "x", "type": "t", "url": "\\ud83d\\ude00"}]')
+    (pair,) = parse_batch(b'[{"token": "x", "type": "t", "url": "\\ud83d\\ude00"}]').alerts
     assert pair.url == "\U0001f600"
 
 
@@ -108,7 +107,7 @@ def test_feedback_has_one_entry_per_reported_token_in_order() -> None:
     body = json.dumps(
         [{"token": t, "type": "soundpiece_api_key"} for t in (VALID[0], VALID[2], VALID[0], "junk")]
     ).encode()
-    alerts = parse_alerts(body)
+    alerts = parse_batch(body).alerts
     answer = feedback(alerts, {rules.identity(VALID[0])})
     assert [e["label"] for e in answer] == [
         "true_positive",
@@ -125,14 +124,14 @@ def test_feedback_has_one_entry_per_reported_token_in_order() -> None:
 
 
 def test_alert_repr_never_shows_the_token() -> None:
-    (alert,) = parse_alerts(json.dumps([{"token": VALID[0], "type": "t"}]).encode())
+    (alert,) = parse_batch(json.dumps([{"token": VALID[0], "type": "t"}]).encode()).alerts
     assert VALID[0] not in repr(alert)
 
 
 def test_source_compares_case_insensitively_for_location() -> None:
-    a, b = parse_alerts(
+    a, b = parse_batch(
         json.dumps(
             [{"token": "x", "type": "t", "url": "u", "source": s} for s in ("Commit", "commit")]
         ).encode()
-    )
+    ).alerts
     assert a.location_hash == b.location_hash

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 import rules
-from partner_endpoint.web.failures import FailureBudget, client_key
+from partner_endpoint.web.clients import bucket_of as client_key
+from partner_endpoint.web.failures import FailureBudget
 from tests.support.api_auth import bearer, count_statements
 from tests.support.partner import Clock, Issued, TestClient, scrape
 
@@ -133,7 +134,7 @@ def test_no_client_fails_more_than_its_limit_plus_what_time_earns(
 ) -> None:
     clock = Clock()
     started = clock.monotonic()
-    budget = FailureBudget(limit, window, clock.monotonic)
+    budget = FailureBudget(limit, window, clock)
     spent = {"a": 0, "b": 0}
     for wait, client in steps:
         clock.advance(wait)
@@ -152,7 +153,7 @@ def test_no_client_fails_more_than_its_limit_plus_what_time_earns(
 
 
 def test_the_number_of_budgets_is_bounded() -> None:
-    budget = FailureBudget(1, 60.0, Clock().monotonic, max_clients=3)
+    budget = FailureBudget(1, 60.0, Clock(), max_clients=3)
     for client in "abcd":
         assert budget.spend(client) is None
     assert budget.spend("a") is None  # "a" was the oldest, and was forgotten

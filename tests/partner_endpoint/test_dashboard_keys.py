@@ -15,9 +15,10 @@ from sqlalchemy import Engine, update
 
 from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.dashboard import present
+from partner_endpoint.services.accounts import AccountService
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys
-from partner_endpoint.store.db import write_transaction
+from partner_endpoint.store import api_keys as key_store
+from partner_endpoint.store.db import NotFound, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.api_auth import DENIED, bearer
@@ -32,7 +33,7 @@ from tests.support.dashboard import (
     text_of,
 )
 from tests.support.github import alert_body, post_alert
-from tests.support.partner import Clock, Issued, TestClient, rows
+from tests.support.partner import Clock, Issued, TestClient, add_key, rows
 from tests.support.processes import HANG_GUARD, wait_for
 
 
@@ -112,7 +113,7 @@ def test_an_empty_list_says_whether_the_account_has_keys_or_the_filter_matched_n
         page = browser.get(f"{PREFIX}/keys", params=params).text
         assert "No keys match" in page and "No API keys yet" not in page
     with write_transaction(engine) as conn:
-        keys.delete_key(conn, issued.key_id, clock.wall())
+        key_store.delete(conn, issued.key_id, clock.now())
     for params in ({}, {"q": "zzzz"}, {"status": "revoked"}, {"page": "2"}):
         page = browser.get(f"{PREFIX}/keys", params=params).text
         assert "No API keys yet" in page and "No keys match" not in page
@@ -125,7 +126,7 @@ def test_thousands_of_keys_page_filter_and_sort(
     with write_transaction(engine) as conn:
         for i in range(1, 1200):
             label = ["web", "Worker 100%", "batch_job"][i % 3] + f"-{i:04d}"
-            keys.create_key(conn, box, first.account_id, label, clock.wall() + timedelta(seconds=i))
+            add_key(conn, box, first.account_id, label, clock.now() + timedelta(seconds=i))
     browser.sign_in("owner@example.com")
     page = browser.get(f"{PREFIX}/keys").text
     ids = key_ids_on(page)
@@ -151,7 +152,7 @@ def test_thousands_of_keys_page_filter_and_sort(
     assert [labels[i] for i in by_label] == sorted(labels.values())[:50]
     # Status filters and the query string kept across pages.
     with write_transaction(engine) as conn:
-        keys.revoke_key(conn, 7, clock.wall())
+        key_store.revoke(conn, 7, clock.now())
     revoked = browser.get(f"{PREFIX}/keys", params={"status": "revoked"}).text
     assert key_ids_on(revoked) == [7] and "Revoked" in revoked
     filtered = browser.get(f"{PREFIX}/keys", params={"q": "web", "order": "label"}).text
@@ -162,9 +163,9 @@ def test_last_used_is_relative_with_the_exact_time_at_hand(
     browser: Browser, issue: Callable[..., Issued], engine: Engine, clock: Clock, box: SecretBox
 ) -> None:
     used = issue(email="owner@example.com", label="used")
-    three_minutes_ago = clock.wall() - timedelta(minutes=3)
+    three_minutes_ago = clock.now() - timedelta(minutes=3)
     with write_transaction(engine) as conn:
-        unused = keys.create_key(conn, box, used.account_id, "unused", clock.wall())
+        unused = add_key(conn, box, used.account_id, "unused", clock.now())
         conn.execute(
             update(api_keys).where(api_keys.c.id == used.key_id).values(last_used_at=three_minutes_ago)
         )
@@ -194,7 +195,7 @@ def test_last_used_is_relative_with_the_exact_time_at_hand(
     ],
 )
 def test_relative_times(seconds: int | None, text: str) -> None:
-    now = Clock().wall()
+    now = Clock().now()
     then = None if seconds is None else now - timedelta(seconds=seconds)
     assert present.ago(then, now) == text
 
@@ -380,22 +381,18 @@ def test_the_dashboard_can_be_switched_off(
 
 def test_allowlist_changes_are_strict(engine: Engine, issue: Callable[..., Issued], clock: Clock) -> None:
     issued = issue(allow_ips=["192.0.2.0/24"])
-    with write_transaction(engine) as conn:
-        assert keys.allow_ip(conn, issued.account_id, [" 203.0.113.9 ", "2001:db8::/48"], clock.wall()) == (
-            "192.0.2.0/24",
-            "203.0.113.9/32",
-            "2001:db8::/48",
-        )
-        assert keys.disallow_ip(conn, issued.account_id, ["192.0.2.0/24"], clock.wall()) == (
-            "203.0.113.9/32",
-            "2001:db8::/48",
-        )
+    service = AccountService(engine, clock)
+    assert service.allow(issued.account_id, [" 203.0.113.9 ", "2001:db8::/48"]) == (
+        "192.0.2.0/24",
+        "203.0.113.9/32",
+        "2001:db8::/48",
+    )
+    assert service.disallow(issued.account_id, ["192.0.2.0/24"]) == ("203.0.113.9/32", "2001:db8::/48")
     for bad in (["203.0.113.5/2"], ["10.0.0.1/8"], ["2001:db8::1/32"], ["300.1.1.1"], ["x"], [""]):
-        with pytest.raises(ValueError), write_transaction(engine) as conn:
-            keys.allow_ip(conn, issued.account_id, bad, clock.wall())
-    with pytest.raises(ValueError), write_transaction(engine) as conn:
-        keys.disallow_ip(conn, issued.account_id, ["198.51.100.0/24"], clock.wall())
-    with pytest.raises(keys.NotFound), write_transaction(engine) as conn:
-        keys.allow_ip(conn, 4242, ["10.0.0.0/8"], clock.wall())
-    with write_transaction(engine) as conn:
-        assert keys.get_account(conn, issued.account_id).allowlist == ("203.0.113.9/32", "2001:db8::/48")
+        with pytest.raises(ValueError):
+            service.allow(issued.account_id, bad)
+    with pytest.raises(ValueError):
+        service.disallow(issued.account_id, ["198.51.100.0/24"])
+    with pytest.raises(NotFound):
+        service.allow(4242, ["10.0.0.0/8"])
+    assert service.get(issued.account_id).allowlist == ("203.0.113.9/32", "2001:db8::/48")

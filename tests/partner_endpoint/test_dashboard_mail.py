@@ -9,12 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from partner_endpoint.mail.queue import Composer, queue
+from partner_endpoint.mail.composer import Composer
 from partner_endpoint.mail.sign_in_mail import SignInMail, render
 from partner_endpoint.mail.transport import EmlDirectory
 from partner_endpoint.mail.worker import MailWorker, mail_context
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
+from partner_endpoint.store import outbox
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import mail_outbox
 from partner_endpoint.store.secretbox import SecretBox
@@ -47,16 +48,16 @@ def test_a_nudge_sends_the_mail_before_the_next_poll(
         Metrics(),
         Composer(mail_context(settings), box),
         poll_interval=3600,
-        clock=clock.wall,
+        clock=clock,
     )
 
     async def scenario() -> list[Path]:
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run_forever(stop))
         await asyncio.sleep(0.2)  # the first round found nothing: the worker now waits an hour
-        mail = SignInMail("o@example.com", TOKEN, clock.wall(), clock.wall() + timedelta(minutes=15))
+        mail = SignInMail("o@example.com", TOKEN, clock.now(), clock.now() + timedelta(minutes=15))
         with write_transaction(engine) as conn:
-            queue(conn, [mail.letter()], sender=settings.mail_from, now=clock.wall(), box=box)
+            outbox.enqueue(conn, [mail.letter(box)], sender=settings.mail_from, now=clock.now())
         worker.nudge()
         while not list(folder.glob("*.eml")):
             await asyncio.sleep(0.05)

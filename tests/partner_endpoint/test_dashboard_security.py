@@ -249,7 +249,7 @@ def test_cookie_flags_over_https(
 ) -> None:
     issue(email="owner@example.com")
     secure = dataclasses.replace(settings, dashboard_url="https://dash.example.com/dashboard")
-    app = create_app(secure, engine=engine, clock=clock.wall, monotonic=clock.monotonic)
+    app = create_app(secure, engine=engine, clock=clock)
     with TestClient(app, base_url="https://testserver", client=("127.0.0.1", 50000)) as client:
         browser = Browser(client, dataclasses.replace(mailbox, settings=secure))
         page = browser.get(f"{PREFIX}/sign-in")
@@ -507,7 +507,7 @@ def test_labels_urls_and_sources_are_shown_as_text(
         report_leak(
             engine,
             api_key,
-            clock.wall(),
+            clock,
             url=hostile,
             source="<b>x</b>",
             policy="flag",
@@ -624,7 +624,7 @@ def test_no_log_line_holds_a_sign_in_token_while_the_database_is_down(
     caplog.set_level(logging.INFO)
     with unreachable_database() as down_url:
         down = make_engine(down_url)
-        client = start_client(create_app(settings, engine=down, clock=clock.wall, monotonic=clock.monotonic))
+        client = start_client(create_app(settings, engine=down, clock=clock))
         client.cookies.update(signed_in.client.cookies)
         answers = [client.get(p, follow_redirects=False) for p in (path, f"{PREFIX}/keys/1")]
         down.dispose()

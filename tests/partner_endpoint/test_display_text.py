@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from partner_endpoint.domain.display import ELLIPSIS, URL_LIMIT, one_line
+from partner_endpoint.mail.composer import Composer
 from partner_endpoint.mail.letters import MailContext
-from partner_endpoint.mail.queue import Composer
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from partner_endpoint.store.outbox import OutgoingMail
@@ -133,9 +133,7 @@ def test_the_dashboard_shows_a_leak_url_and_source_on_one_printable_line(
     browser.sign_in("owner@example.com")
     _reveal, api_key, _secret = browser.create_key("ci")
     url = "https://x.example/a\r\nIMPORTANT: not revoked \u202egnp.exe"
-    report_leak(
-        engine, api_key, clock.wall(), url=url, source="co\x1bmmit", policy="flag", sender="s@example.com"
-    )
+    report_leak(engine, api_key, clock, url=url, source="co\x1bmmit", policy="flag", sender="s@example.com")
     key_id = max(r["id"] for r in rows(engine, api_keys))
     page = browser.get(f"{PREFIX}/keys/{key_id}").text
     assert not any(ch in page for ch in "\u202e\x1b\r")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from partner_endpoint.alerts.signatures import KeysUnavailable, UnknownKeyIdentifier
-from partner_endpoint.alerts.signing_keys import PublicKeyCache
+from partner_endpoint.alerts.signing_keys import SigningKeys
 from partner_endpoint.ops.metrics import Metrics
 from tests.support.github import KeyServer, Signer
 from tests.support.partner import Clock
@@ -18,19 +18,17 @@ from tests.support.partner import Clock
 T = TypeVar("T")
 
 
-def run(
-    make: Callable[[PublicKeyCache], Awaitable[T]], url: str, clock: Clock, token: str | None = None
-) -> T:
+def run(make: Callable[[SigningKeys], Awaitable[T]], url: str, clock: Clock, token: str | None = None) -> T:
     async def main() -> T:
         async with httpx.AsyncClient(timeout=5) as client:
-            cache = PublicKeyCache(client, url, Metrics(), token=token, clock=clock.monotonic)
+            cache = SigningKeys(client, url, Metrics(), token=token, clock=clock)
             return await make(cache)
 
     return asyncio.run(main())
 
 
 def test_fetches_once_then_serves_from_cache(key_server: KeyServer, signer: Signer, clock: Clock) -> None:
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         for _ in range(5):
             await cache.get(signer.key_id)
 
@@ -40,7 +38,7 @@ def test_fetches_once_then_serves_from_cache(key_server: KeyServer, signer: Sign
 
 
 def test_sends_the_optional_github_token(key_server: KeyServer, signer: Signer, clock: Clock) -> None:
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         await cache.get(signer.key_id)
 
     run(scenario, key_server.url, clock, token="ghp_example")
@@ -50,7 +48,7 @@ def test_sends_the_optional_github_token(key_server: KeyServer, signer: Signer, 
 def test_unknown_identifiers_refetch_at_most_once_a_minute(
     key_server: KeyServer, signer: Signer, clock: Clock
 ) -> None:
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         await cache.get(signer.key_id)
         for _ in range(20):  # an attacker sending made-up identifiers
             with pytest.raises(UnknownKeyIdentifier):
@@ -70,7 +68,7 @@ def test_unknown_identifiers_refetch_at_most_once_a_minute(
 def test_rotated_key_is_found_by_a_refetch(key_server: KeyServer, signer: Signer, clock: Clock) -> None:
     new = Signer()
 
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         await cache.get(signer.key_id)
         key_server.document = {"public_keys": new.document["public_keys"]}
         clock.advance(60)
@@ -82,7 +80,7 @@ def test_rotated_key_is_found_by_a_refetch(key_server: KeyServer, signer: Signer
 
 
 def test_failed_fetch_keeps_the_cache(key_server: KeyServer, signer: Signer, clock: Clock) -> None:
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         await cache.get(signer.key_id)
         key_server.status = 500
         clock.advance(120)
@@ -106,7 +104,7 @@ def test_nothing_cached_and_fetch_fails_is_unavailable(
     if status == 200:
         key_server.document = {"unexpected": True}
 
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         with pytest.raises(KeysUnavailable):
             await cache.get(signer.key_id)
         with pytest.raises(KeysUnavailable):  # no second fetch within the interval
@@ -121,7 +119,7 @@ def test_nothing_cached_and_fetch_fails_is_unavailable(
 
 
 def test_unreachable_key_server_is_unavailable(signer: Signer, clock: Clock) -> None:
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         with pytest.raises(KeysUnavailable):
             await cache.get(signer.key_id)
 
@@ -129,7 +127,7 @@ def test_unreachable_key_server_is_unavailable(signer: Signer, clock: Clock) -> 
 
 
 def test_concurrent_unknown_ids_cause_one_fetch(key_server: KeyServer, signer: Signer, clock: Clock) -> None:
-    async def scenario(cache: PublicKeyCache) -> None:
+    async def scenario(cache: SigningKeys) -> None:
         results = await asyncio.gather(*(cache.get(signer.key_id) for _ in range(10)))
         assert len({id(r) for r in results}) == 1
 

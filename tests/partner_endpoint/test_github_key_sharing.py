@@ -27,8 +27,7 @@ def replicas(settings: Settings, engine: object, clock: Clock) -> Iterator[list[
         app = create_app(
             settings,
             engine=make_engine(settings.database_url),
-            clock=clock.wall,
-            monotonic=clock.monotonic,
+            clock=clock,
         )
         client = start_client(app)
         client.__enter__()
@@ -91,12 +90,7 @@ def test_replicas_asked_at_once_make_one_fetch_and_both_verify(
     settings: Settings, engine: object, signer: Signer, key_server: KeyServer, clock: Clock
 ) -> None:
     """The process that loses the claim waits for the other's fetch instead of answering 503."""
-    apps = [
-        create_app(
-            settings, engine=make_engine(settings.database_url), clock=clock.wall, monotonic=clock.monotonic
-        )
-        for _ in range(4)
-    ]
+    apps = [create_app(settings, engine=make_engine(settings.database_url), clock=clock) for _ in range(4)]
 
     async def scenario() -> list[int]:
         clients = [
@@ -121,12 +115,11 @@ def test_a_fetch_claimed_by_a_process_that_died_is_taken_over(
     """Found by the kill -9 test: a process killed while fetching left its claim unfinished, and every
     other process answered 503 for the rest of the minute. A claim unfinished past the fetch timeout
     (a live process finishes within it) is now taken over."""
-    SharedKeyDocument(engine).claim(clock.wall(), timedelta(seconds=60), timedelta(seconds=2))  # then dies
+    SharedKeyDocument(engine).claim(clock.now(), timedelta(seconds=60), timedelta(seconds=2))  # then dies
     app = create_app(
         dataclasses.replace(settings, key_fetch_timeout=1.0),
         engine=engine,
-        clock=clock.wall,
-        monotonic=clock.monotonic,
+        clock=clock,
     )
     with start_client(app) as client:
         assert post_alert(client, signer, b"[]").status_code == 503  # waited for it: it may be alive

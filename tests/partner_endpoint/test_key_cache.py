@@ -21,11 +21,12 @@ import rules
 from partner_endpoint.api.key_cache import CachedKey, KeyCache
 from partner_endpoint.api.key_directory import LOOKUPS, KeyDirectory
 from partner_endpoint.ops.metrics import Metrics
-from partner_endpoint.store import keys
+from partner_endpoint.store import accounts, api_keys
+from partner_endpoint.store.api_keys import AuthRecord
 from partner_endpoint.store.db import write_transaction
 from tests.support.api_auth import DENIED, bearer, count_statements
 from tests.support.github import Signer, alert_body, post_alert
-from tests.support.partner import Clock, Issued, TestClient
+from tests.support.partner import Clock, Issued, TestClient, add_key
 
 HOUR = 3600.0
 
@@ -86,14 +87,14 @@ def test_changes_made_elsewhere_arrive_through_the_log(
     revoked, fenced = issue(), issue(email="fenced@example.com")
     assert whoami(steady, revoked.api_key) == whoami(steady, fenced.api_key) == 200
     with write_transaction(engine) as conn:
-        keys.revoke_key(conn, revoked.key_id, clock.wall())
-        keys.set_allowlist(conn, fenced.account_id, ["192.0.2.0/24"], clock.wall())
+        api_keys.revoke(conn, revoked.key_id, clock.now())
+        accounts.set_allowlist(conn, fenced.account_id, ["192.0.2.0/24"], clock.now())
     assert whoami(steady, revoked.api_key) == 200  # not read yet: the log is what carries the change
     sync(steady)
     assert whoami(steady, revoked.api_key) == 401
     assert whoami(steady, fenced.api_key) == 401  # from 127.0.0.1
     with write_transaction(engine) as conn:
-        keys.set_allowlist(conn, fenced.account_id, [], clock.wall())
+        accounts.set_allowlist(conn, fenced.account_id, [], clock.now())
     sync(steady)
     assert whoami(steady, fenced.api_key) == 200
 
@@ -103,7 +104,7 @@ def test_the_account_hook_drops_every_key_of_the_account(
 ) -> None:
     issued = issue()
     with write_transaction(engine) as conn:
-        second = keys.create_key(conn, box, issued.account_id, "second", clock.wall())
+        second = add_key(conn, box, issued.account_id, "second", clock.now())
     assert whoami(steady, issued.api_key) == whoami(steady, second.api_key) == 200
     with write_transaction(engine) as conn:
         conn.execute(text("UPDATE api_keys SET status = 'revoked'"))  # behind the log's back
@@ -132,9 +133,8 @@ def directory_for(engine: Engine, freshness: Clock, clock: Clock, **overrides: A
         "last_used_interval": 60.0,
         "change_delay": 1.0,
         "max_keys": 1000,
-        "clock": clock.wall,
-        "monotonic": clock.monotonic,
-        "freshness_clock": freshness.monotonic,
+        "clock": clock,
+        "freshness": freshness,
     }
     return KeyDirectory(engine, Metrics(), **(options | overrides))
 
@@ -155,7 +155,7 @@ def test_the_cache_is_not_believed_once_the_log_may_have_moved_on(
         entry = await directory.load(key_hash)
         assert entry is not None and directory.cached(key_hash) is entry
         with write_transaction(engine) as conn:
-            keys.revoke_key(conn, issued.key_id, clock.wall())
+            api_keys.revoke(conn, issued.key_id, clock.now())
             conn.execute(text("DROP TABLE key_changes"))  # the log cannot be read any more
         freshness.advance(0.6)
         await directory.sync()  # fails
@@ -237,7 +237,7 @@ def test_misses_read_the_database_a_few_at_a_time(engine: Engine, clock: Clock) 
 
 def test_a_fill_that_raced_a_change_is_not_kept() -> None:
     cache = KeyCache(max_keys=10, max_unknown=10)
-    record = keys.AuthRecord(1, 7, "k", "active", None, ())
+    record = AuthRecord(1, 7, "k", "active", None, ())
     generation = cache.generation  # a lookup starts...
     cache.drop_key(1)  # ...the key changes meanwhile...
     assert not cache.put("h", CachedKey(record, 0.0), generation)  # ...so what it read is stale
@@ -249,7 +249,7 @@ def test_a_fill_that_raced_a_change_is_not_kept() -> None:
 def test_the_caches_are_bounded() -> None:
     cache = KeyCache(max_keys=3, max_unknown=2)
     for key_id in range(5):
-        record = keys.AuthRecord(key_id, key_id % 2, "k", "active", None, ())
+        record = AuthRecord(key_id, key_id % 2, "k", "active", None, ())
         cache.put(f"h{key_id}", CachedKey(record, 0.0), cache.generation)
         cache.put_unknown(f"u{key_id}")
     assert len(cache) == 3 and [cache.get(f"h{i}") is not None for i in range(5)] == [

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 import rules
-from partner_endpoint.store import key_changes, keys
-from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.services.accounts import AccountService
+from partner_endpoint.store import accounts, api_keys, key_changes
+from partner_endpoint.store.db import NotFound, read_transaction, write_transaction
 from partner_endpoint.store.key_changes import KeyChange
 from partner_endpoint.store.leaks import Sighting, record_batch
 from partner_endpoint.store.models import key_changes as key_changes_table
@@ -44,19 +45,19 @@ def test_revocations_flags_and_allowlists_are_logged_once(
     first, second, third = issue(), issue(email="b@example.com"), issue(email="c@example.com")
     cursor = cursor_now(engine)
     with write_transaction(engine) as conn:
-        assert keys.revoke_key(conn, first.key_id, clock.wall())
+        assert api_keys.revoke(conn, first.key_id, clock.now())
     with write_transaction(engine) as conn:
-        assert not keys.revoke_key(conn, first.key_id, clock.wall())  # no change, no row
+        assert not api_keys.revoke(conn, first.key_id, clock.now())  # no change, no row
     with write_transaction(engine) as conn:
-        record_batch(conn, [sighting(second.api_key)], policy="flag", now=clock.wall())
+        record_batch(conn, [sighting(second.api_key)], policy="flag", now=clock.now())
     with write_transaction(engine) as conn:
-        record_batch(conn, [sighting(second.api_key)], policy="flag", now=clock.wall())  # already flagged
+        record_batch(conn, [sighting(second.api_key)], policy="flag", now=clock.now())  # already flagged
     with write_transaction(engine) as conn:
         record_batch(
-            conn, [sighting(third.api_key), sighting(second.api_key)], policy="revoke", now=clock.wall()
+            conn, [sighting(third.api_key), sighting(second.api_key)], policy="revoke", now=clock.now()
         )
     with write_transaction(engine) as conn:
-        keys.set_allowlist(conn, third.account_id, ["192.0.2.0/24"], clock.wall())
+        accounts.set_allowlist(conn, third.account_id, ["192.0.2.0/24"], clock.now())
     changes, cursor = changes_since(engine, cursor)
     assert changes == [
         KeyChange(first.key_id, None),
@@ -72,20 +73,20 @@ def test_a_rolled_back_change_leaves_no_row(
 ) -> None:
     issued = issue()
     with pytest.raises(RuntimeError), write_transaction(engine) as conn:
-        keys.revoke_key(conn, issued.key_id, clock.wall())
+        api_keys.revoke(conn, issued.key_id, clock.now())
         raise RuntimeError("the caller's transaction fails after the revocation")
     assert log_size(engine) == 0
-    with pytest.raises(keys.NotFound), write_transaction(engine) as conn:
-        keys.set_allowlist(conn, 99999, [], clock.wall())
-    with pytest.raises(ValueError), write_transaction(engine) as conn:
-        keys.set_allowlist(conn, issued.account_id, ["203.0.113.5/2"], clock.wall())
+    with pytest.raises(NotFound), write_transaction(engine) as conn:
+        accounts.set_allowlist(conn, 99999, [], clock.now())
+    with pytest.raises(ValueError):
+        AccountService(engine, clock).set_allowlist(issued.account_id, ["203.0.113.5/2"])
     assert log_size(engine) == 0
 
 
 def test_a_large_change_is_one_row_that_says_everything(engine: Engine, clock: Clock) -> None:
     cursor = cursor_now(engine)
     with write_transaction(engine) as conn:
-        key_changes.record(conn, clock.wall(), key_ids=range(key_changes.BULK + 1))
+        key_changes.record(conn, clock.now(), key_ids=range(key_changes.BULK + 1))
     changes, _ = changes_since(engine, cursor)
     assert len(changes) == 1 and changes[0].everything
 
@@ -99,9 +100,9 @@ def test_a_change_committed_after_a_newer_one_is_not_missed(engine: Engine, cloc
     cursor = cursor_now(engine)
     with engine.connect() as slow:
         slow_transaction = slow.begin()
-        key_changes.record(slow, clock.wall(), key_ids=[1])  # smaller id, still uncommitted
+        key_changes.record(slow, clock.now(), key_ids=[1])  # smaller id, still uncommitted
         with write_transaction(engine) as fast:
-            key_changes.record(fast, clock.wall(), key_ids=[2])
+            key_changes.record(fast, clock.now(), key_ids=[2])
         changes, cursor = changes_since(engine, cursor)
         assert changes == [KeyChange(2, None)]
         changes, cursor = changes_since(engine, cursor)

@@ -13,9 +13,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, text
 
 import rules
+from partner_endpoint.services.accounts import AccountService
+from partner_endpoint.services.keys import KeyService
 from partner_endpoint.settings import GITHUB_KEYS_URL, Settings, SettingsError, default_data_dir
-from partner_endpoint.store import keys
-from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.store import api_keys
+from partner_endpoint.store.db import NotFound, read_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import metadata, signing_secrets
 from partner_endpoint.store.secretbox import SecretBox, load_secret_box
@@ -27,7 +29,7 @@ def test_keys_are_never_stored_in_clear(engine: Engine, issue: Callable[..., Iss
     with read_transaction(engine) as conn:
         dump = repr([conn.execute(select(table)).all() for table in metadata.sorted_tables])
         stored = conn.execute(select(signing_secrets)).mappings().one()
-        assert keys.signing_secret(conn, box, issued.key_id) == issued.signing_secret
+        assert box.decrypt(stored["secret_encrypted"]) == issued.signing_secret
     assert issued.api_key not in dump
     assert issued.signing_secret not in dump
     assert rules.identity(issued.api_key) in dump
@@ -36,25 +38,27 @@ def test_keys_are_never_stored_in_clear(engine: Engine, issue: Callable[..., Iss
 
 
 def test_new_key_repr_hides_secrets(engine: Engine, box: SecretBox, clock) -> None:
-    with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "o@example.com", ["192.0.2.1", "10.0.0.0/8"], clock.wall())
-        new = keys.create_key(conn, box, account, "x", clock.wall())
+    account = AccountService(engine, clock).create("o@example.com", ["192.0.2.1", "10.0.0.0/8"])
+    new = KeyService(engine, box, clock).create(account, "x")
+    assert not isinstance(new, int)
     assert new.api_key not in repr(new) and new.signing_secret not in repr(new)
     with read_transaction(engine) as conn:
-        record = keys.find_for_auth(conn, rules.identity(new.api_key))
+        record = api_keys.find_for_auth(conn, rules.identity(new.api_key))
     assert record is not None
     assert [str(n) for n in record.allowlist] == ["192.0.2.1/32", "10.0.0.0/8"]
 
 
 def test_unknown_account_and_bad_networks_are_refused(engine: Engine, box: SecretBox, clock) -> None:
-    with pytest.raises(keys.NotFound), write_transaction(engine) as conn:
-        keys.create_key(conn, box, 12345, "x", clock.wall())
+    with pytest.raises(NotFound):
+        KeyService(engine, box, clock).create(12345, "x")
+    accounts = AccountService(engine, clock)
     for networks in (["300.1.1.1"], ["203.0.113.5/2"], ["10.0.0.0/8", "2001:db8::1/32"]):
-        with pytest.raises(ValueError), write_transaction(engine) as conn:
-            keys.create_account(conn, "o@example.com", networks, clock.wall())
+        with pytest.raises(ValueError):
+            accounts.create("o@example.com", networks)
     for email in ("nobody", "a@b.c\nBcc: x@y.z", "a b@c.d"):
-        with pytest.raises(ValueError), write_transaction(engine) as conn:
-            keys.create_account(conn, email, [], clock.wall())
+        with pytest.raises(ValueError):
+            accounts.create(email, [])
+    assert accounts.summaries() == []
 
 
 # SQLite cannot reflect the expression index on lower(owner_email), so it is checked by name below.

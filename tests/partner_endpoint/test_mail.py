@@ -22,15 +22,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine, text
 
 from partner_endpoint.mail.backoff import backoff_seconds
-from partner_endpoint.mail.leak_notice import LeakNotice, render
-from partner_endpoint.mail.letters import Kind, Letter, MailContext
-from partner_endpoint.mail.queue import Composer, queue
+from partner_endpoint.mail.composer import Composer
+from partner_endpoint.mail.leak_notice import render
+from partner_endpoint.mail.letters import Kind, MailContext, letter
 from partner_endpoint.mail.transport import Delivery, EmlDirectory, SmtpTransport, transport_for
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.ops.logs import JsonFormatter
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
+from partner_endpoint.store import outbox
 from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.leaks import KeyLeak
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
 from partner_endpoint.store.secretbox import SecretBox
@@ -116,14 +118,12 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
 def leak(
     engine: Engine, issued: Issued, clock: Clock, url: str = "https://github.com/o/r/blob/main/.env"
 ) -> None:
-    report_leak(
-        engine, issued.api_key, clock.wall(), url=url, source="commit", policy="revoke", sender=SENDER
-    )
+    report_leak(engine, issued.api_key, clock, url=url, source="commit", policy="revoke", sender=SENDER)
 
 
 def worker(engine: Engine, transport: Any, clock: Clock, **kwargs: Any) -> MailWorker:
     composer = Composer(MailContext(sender=SENDER, docs_url="https://docs.example/keys"))
-    return MailWorker(engine, transport, Metrics(), composer, clock=clock.wall, **kwargs)
+    return MailWorker(engine, transport, Metrics(), composer, clock=clock, **kwargs)
 
 
 def outbox_row(engine: Engine) -> dict[str, Any]:
@@ -131,9 +131,9 @@ def outbox_row(engine: Engine) -> dict[str, Any]:
     return row
 
 
-def notice(**overrides: Any) -> LeakNotice:
+def notice(**overrides: Any) -> KeyLeak:
     values: dict[str, Any] = {
-        "recipient": "owner@example.com",
+        "owner_email": "owner@example.com",
         "key_id": 7,
         "label": "prod <deploy>",
         "key_suffix": "ZdL9",
@@ -143,7 +143,7 @@ def notice(**overrides: Any) -> LeakNotice:
         "seen_at": dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC),
         "leak_event_id": 3,
     }
-    return LeakNotice(**(values | overrides))
+    return KeyLeak(**(values | overrides))
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_worker_sends_over_smtp_and_marks_sent(
     body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "ci deploy" in body and "https://github.com/o/r/blob/main/.env" in body
     row = outbox_row(engine)
-    assert (row["status"], row["sent_at"]) == ("sent", clock.wall())
+    assert (row["status"], row["sent_at"]) == ("sent", clock.now())
     assert message["Message-ID"] == row["message_id"] == f"<leak-{issued.key_id}-1@soundpiece.test>"
     assert (row["kind"], row["message"]) == ("leak_notice", None)  # data queued, rendered when sent
     assert '"ci deploy"' in row["payload"] and issued.api_key not in row["payload"]
@@ -269,7 +269,7 @@ def test_failed_delivery_is_retried_with_backoff(
     assert asyncio.run(failing.run_once()) == 0
     row = outbox_row(engine)
     assert (row["status"], row["attempts"]) == ("pending", 1)
-    assert row["next_attempt_at"] == clock.wall() + dt.timedelta(seconds=30)
+    assert row["next_attempt_at"] == clock.now() + dt.timedelta(seconds=30)
     assert row["last_error"]
     clock.advance(29)
     asyncio.run(failing.run_once())
@@ -278,7 +278,7 @@ def test_failed_delivery_is_retried_with_backoff(
     asyncio.run(failing.run_once())
     row = outbox_row(engine)
     assert row["attempts"] == 2
-    assert row["next_attempt_at"] == clock.wall() + dt.timedelta(seconds=60)
+    assert row["next_attempt_at"] == clock.now() + dt.timedelta(seconds=60)
     up = worker(engine, SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test"), clock)
     clock.advance(59)
     assert asyncio.run(up.run_once()) == 0
@@ -403,18 +403,14 @@ def _note(data: Any, context: MailContext) -> EmailMessage:
     return message
 
 
-KINDS_WITH_SECRET = {"note": Kind(_note, secret=True)}
+NOTE = Kind("note", _note, secret=True)
+KINDS_WITH_SECRET = {NOTE.name: NOTE}
 
 
 def _queue_note(engine: Engine, box: SecretBox, clock: Clock, code: str) -> None:
-    letter = Letter(
-        kind="note",
-        recipient="owner@example.com",
-        dedupe_key=f"note-{code}",
-        data={"to": "o@x", "code": code},
-    )
+    mail = letter(NOTE, "owner@example.com", f"note-{code}", {"to": "o@x", "code": code}, box=box)
     with write_transaction(engine) as conn:
-        queue(conn, [letter, letter], sender=SENDER, now=clock.wall(), box=box, kinds=KINDS_WITH_SECRET)
+        outbox.enqueue(conn, [mail, mail], sender=SENDER, now=clock.now())
 
 
 def test_secret_mail_is_stored_encrypted_sent_once_then_erased(
@@ -430,7 +426,7 @@ def test_secret_mail_is_stored_encrypted_sent_once_then_erased(
         transport,
         Metrics(),
         Composer(MailContext(SENDER, "d"), None, KINDS_WITH_SECRET),
-        clock=clock.wall,
+        clock=clock,
     )
     assert asyncio.run(no_key.run_once()) == 0  # cannot decrypt: a failed attempt, retried later
     assert outbox_row(engine)["attempts"] == 1 and "encryption key" in outbox_row(engine)["last_error"]
@@ -440,7 +436,7 @@ def test_secret_mail_is_stored_encrypted_sent_once_then_erased(
         transport,
         Metrics(),
         Composer(MailContext(SENDER, "d"), box, KINDS_WITH_SECRET),
-        clock=clock.wall,
+        clock=clock,
     )
     assert asyncio.run(keyed.run_once()) == 1
     (message,) = inbox.messages
@@ -450,10 +446,9 @@ def test_secret_mail_is_stored_encrypted_sent_once_then_erased(
     assert (row["status"], row["payload"]) == ("sent", None)
 
 
-def test_secret_mail_cannot_be_queued_without_the_key(engine: Engine, clock: Clock) -> None:
-    letter = Letter(kind="note", recipient="o@x", dedupe_key="n", data={"to": "o@x", "code": "c"})
-    with pytest.raises(ValueError, match="encryption key"), write_transaction(engine) as conn:
-        queue(conn, [letter], sender=SENDER, now=clock.wall(), kinds=KINDS_WITH_SECRET)
+def test_secret_mail_cannot_be_queued_without_the_key(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="encryption key"):
+        letter(NOTE, "o@x", "n", {"to": "o@x", "code": "c"})
     assert rows(engine, mail_outbox) == []
 
 
@@ -482,7 +477,7 @@ def test_mail_queued_before_revision_0002_is_sent_as_it_was_rendered(
     engine = make_engine(database_url)
     try:
         migrate(engine, "0001")
-        now = clock.wall()
+        now = clock.now()
         with write_transaction(engine) as conn:
             for statement in (
                 "INSERT INTO accounts (id, owner_email, ip_allowlist, created_at)"

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import Counter, Gauge
 
-from partner_endpoint.ops.metrics import Metrics
+from partner_endpoint.ops.metrics import METRICS, Metrics
 from partner_endpoint.settings import Settings, SettingsError
 from tests.support.partner import TestClient
 
@@ -161,3 +162,14 @@ def test_any_server_setting_gives_settings_or_a_settings_error(name: str, value:
         Settings.from_env({f"SOUNDPIECE_{name}": value})
     except SettingsError as exc:
         assert f"SOUNDPIECE_{name}" in str(exc)
+
+
+def test_every_declared_metric_is_an_attribute_and_registered() -> None:
+    """METRICS is the one list: each row an annotated attribute of Metrics, each in its registry."""
+    metrics = Metrics()
+    assert set(METRICS) == set(Metrics.__annotations__)
+    scraped = metrics.render().decode()
+    for attribute, metric in METRICS.items():
+        built = getattr(metrics, attribute)
+        assert isinstance(built, Gauge if metric.gauge else Counter)
+        assert f"# HELP {metric.name}" in scraped

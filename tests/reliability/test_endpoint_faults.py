@@ -27,6 +27,7 @@ from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import mail_outbox
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import KeyServer, Signer, alert_body, post_alert
+from tests.support.partner import Clock
 from tests.support.postgres_cluster import PrivatePostgres
 from tests.support.processes import wait_for
 from tests.support.services import (
@@ -512,23 +513,20 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
     """The window the database restart test can only hit by chance, made certain: the SMTP server
     accepted the mail, then marking it sent fails. After the lease ends it must not go out again."""
 
-    from partner_endpoint.alerts.batch import parse_alerts
-    from partner_endpoint.clock import utc_now
+    from partner_endpoint.alerts.batch import parse_batch
+    from partner_endpoint.alerts.receiver import sightings
+    from partner_endpoint.clock import SYSTEM_CLOCK
+    from partner_endpoint.mail.composer import Composer
     from partner_endpoint.mail.letters import MailContext
-    from partner_endpoint.mail.queue import Composer
     from partner_endpoint.mail.worker import MailWorker
     from partner_endpoint.ops.metrics import Metrics
-    from partner_endpoint.services.leaks import respond
+    from partner_endpoint.services.leaks import LeakService
     from partner_endpoint.store.outbox import LEASE
 
     tokens = issue_keys(engine, box_for(secret_key), 3)
-    now = [utc_now()]
-    respond(
-        engine,
-        [a.sighting for a in parse_alerts(alert_body(*tokens))],
-        policy="revoke",
-        now=now[0],
-        sender="s@x.test",
+    clock = Clock(at=SYSTEM_CLOCK.now())
+    LeakService(engine, clock, policy="revoke", sender="s@x.test").respond(
+        sightings(parse_batch(alert_body(*tokens)).alerts)
     )
     sent: list[str] = []
 
@@ -537,7 +535,7 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
             sent.append(mail.message_id)
 
     composer = Composer(MailContext(sender="s@x.test", docs_url="d"))
-    worker = MailWorker(engine, Transport(), Metrics(), composer, clock=lambda: now[0])
+    worker = MailWorker(engine, Transport(), Metrics(), composer, clock=clock)
     database_down = [True]
     mark_sent = worker._mark_sent
 
@@ -550,7 +548,7 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_later_not_resent(
     assert asyncio.run(worker.run_once()) == 3  # every claimed mail is still tried
     assert table_counts(engine)["pending"] == 3
     database_down[0] = False
-    now[0] += LEASE + timedelta(seconds=1)  # the lease is over: the rows are due again
+    clock.advance((LEASE + timedelta(seconds=1)).total_seconds())  # the lease is over: due again
     assert asyncio.run(worker.run_once()) == 0
     assert sorted(sent) == sorted(r["message_id"] for r in outbox_rows(engine))  # each once
     assert table_counts(engine)["sent"] == 3
@@ -564,9 +562,10 @@ def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secre
     chunk, X would now wait for a key Y holds while Y waits for X: PostgreSQL aborts one of them.
     """
     import rules
-    from partner_endpoint.alerts.batch import parse_alerts
-    from partner_endpoint.clock import utc_now
-    from partner_endpoint.services.leaks import record_and_notify
+    from partner_endpoint.alerts.batch import parse_batch
+    from partner_endpoint.alerts.receiver import sightings
+    from partner_endpoint.clock import SYSTEM_CLOCK
+    from partner_endpoint.services.leaks import LeakService
 
     issued = issue_keys(engine, box_for(secret_key), 1300, tag="lo-")
     key_id = {token: i for i, token in enumerate(issued)}  # issue order is id order
@@ -581,27 +580,21 @@ def test_overlapping_batches_lock_keys_in_one_global_order(engine: Engine, secre
     x_locked, y_started = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
-    def pause_after_first_lock(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FOR UPDATE" in statement and not x_locked.is_set():
+    def pause_after_first_lock(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.current_thread() is threads[0] and "FOR UPDATE" in statement and not x_locked.is_set():
             x_locked.set()
             y_started.wait(10)
             time.sleep(0.5)  # Y is now blocked on a key X holds, holding keys X needs next
 
+    event.listen(engine, "after_cursor_execute", pause_after_first_lock)
+    leaks = LeakService(engine, SYSTEM_CLOCK, policy="revoke", sender="s@x.test")
+
     def record(tokens: list[str], paused: bool) -> None:
         try:
-            with write_transaction(engine) as conn:
-                if paused:
-                    event.listen(conn, "after_cursor_execute", pause_after_first_lock)
-                else:
-                    x_locked.wait(10)
-                    y_started.set()
-                record_and_notify(
-                    conn,
-                    [a.sighting for a in parse_alerts(alert_body(*tokens))],
-                    policy="revoke",
-                    now=utc_now(),
-                    sender="s@x.test",
-                )
+            if not paused:
+                x_locked.wait(10)
+                y_started.set()
+            leaks.respond(sightings(parse_batch(alert_body(*tokens)).alerts))
         except BaseException as exc:
             errors.append(exc)
 

@@ -31,13 +31,13 @@ from sqlalchemy import Engine
 import rules
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys
+from partner_endpoint.store import api_keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
 from tests.support.invalid_text import invalid_text
-from tests.support.partner import snapshot
+from tests.support.partner import add_account, add_key, snapshot
 
 pytestmark = pytest.mark.slow
 LIMIT = 64 * 1024
@@ -165,12 +165,12 @@ def service(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     secret = Fernet.generate_key().decode()
     box, now = SecretBox([secret]), datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     with write_transaction(engine) as conn:
-        open_account = keys.create_account(conn, "open@example.com", [], now)
-        fenced_account = keys.create_account(conn, "fenced@example.com", [ALLOWLIST], now)
-        active = keys.create_key(conn, box, open_account, "active", now).api_key
-        allowlisted = keys.create_key(conn, box, fenced_account, "fenced", now).api_key
-        revoked_key = keys.create_key(conn, box, open_account, "revoked", now)
-        keys.revoke_key(conn, revoked_key.key_id, now)
+        open_account = add_account(conn, "open@example.com", [], now)
+        fenced_account = add_account(conn, "fenced@example.com", [ALLOWLIST], now)
+        active = add_key(conn, box, open_account, "active", now).api_key
+        allowlisted = add_key(conn, box, fenced_account, "fenced", now).api_key
+        revoked_key = add_key(conn, box, open_account, "revoked", now)
+        api_keys.revoke(conn, revoked_key.key_id, now)
     app = create_app(
         Settings(
             database_url="sqlite://",

@@ -29,12 +29,11 @@ from sqlalchemy import Engine
 import rules
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import keys
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, Signer, alert_body
-from tests.support.partner import Clock, snapshot
+from tests.support.partner import Clock, add_account, add_key, snapshot
 
 pytestmark = pytest.mark.anyio
 FETCH_TIMEOUT = 5.0
@@ -197,8 +196,8 @@ def victim(engine: Engine) -> str:
     box = SecretBox([Fernet.generate_key().decode()])
     now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "owner@example.com", [], now)
-        return keys.create_key(conn, box, account, "production", now).api_key
+        account = add_account(conn, "owner@example.com", [], now)
+        return add_key(conn, box, account, "production", now).api_key
 
 
 class Service:
@@ -223,7 +222,7 @@ class Service:
             key_fetch_timeout=fetch_timeout,
             alert_failure_limit=0,  # thousands of unknown identifiers from one client, on purpose
         )
-        self.app = create_app(settings, engine=engine, clock=self.clock.wall, monotonic=self.clock.monotonic)
+        self.app = create_app(settings, engine=engine, clock=self.clock)
         transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
         self.http = httpx.AsyncClient(transport=transport, base_url="http://partner")
 

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 from cryptography.fernet import Fernet
 
-from partner_endpoint.clock import utc_now
-from partner_endpoint.store import keys
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
+from tests.support.partner import add_account, add_key
 from tests.support.services import ServerProcess, service_env
 
 ALLOWED = "198.51.100.7"
@@ -33,8 +33,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     engine = make_engine(database_url)
     migrate(engine)
     with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "owner@example.com", [ALLOWED], utc_now())
-        api_key = keys.create_key(conn, SecretBox([secret_key]), account, "fenced", utc_now()).api_key
+        account = add_account(conn, "owner@example.com", [ALLOWED], SYSTEM_CLOCK.now())
+        api_key = add_key(conn, SecretBox([secret_key]), account, "fenced", SYSTEM_CLOCK.now()).api_key
     engine.dispose()
     env = service_env(
         database_url=database_url,

@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from partner_endpoint.clock import utc_now
-from partner_endpoint.store import keys
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
+from tests.support.partner import add_account, add_key
 from tests.support.services import ROOT, ServerProcess, postgres_database, service_env
 from tests.support.workers import Pinned, pin_every_worker, worker_of
 
@@ -132,9 +132,9 @@ def test_a_revoked_key_is_refused_by_every_worker_within_a_second(
     engine = make_engine(database_url)
     migrate(engine)
     with write_transaction(engine) as conn:
-        account = keys.create_account(conn, "owner@example.com", [], utc_now())
+        account = add_account(conn, "owner@example.com", [], SYSTEM_CLOCK.now())
         by_alert, by_cli = (
-            keys.create_key(conn, SecretBox([secret_key]), account, label, utc_now()) for label in ("a", "b")
+            add_key(conn, SecretBox([secret_key]), account, label, SYSTEM_CLOCK.now()) for label in ("a", "b")
         )
     engine.dispose()
     env = service_env(

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from partner_endpoint.mail.queue import Composer
+from partner_endpoint.mail.composer import Composer
 from partner_endpoint.mail.transport import EmlDirectory
 from partner_endpoint.mail.worker import MailWorker, mail_context
 from partner_endpoint.ops.metrics import Metrics
@@ -61,9 +61,7 @@ class Mailbox:
 
     def deliver(self) -> list[EmailMessage]:
         composer = Composer(mail_context(self.settings), self.box)
-        worker = MailWorker(
-            self.engine, EmlDirectory(self.folder), Metrics(), composer, clock=self.clock.wall
-        )
+        worker = MailWorker(self.engine, EmlDirectory(self.folder), Metrics(), composer, clock=self.clock)
         asyncio.run(worker.run_once())
         fresh = sorted(set(self.folder.glob("*.eml")) - self.seen)
         self.seen.update(fresh)

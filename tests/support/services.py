@@ -27,12 +27,12 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from partner_endpoint.clock import utc_now
-from partner_endpoint.store import keys
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import Signer, post_alert
+from tests.support.partner import add_account, add_key
 from tests.support.processes import HANG_GUARD, free_port, wait_for
 
 HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
@@ -290,11 +290,11 @@ def scratch_schema(postgres_url: str, prefix: str = "pe") -> Iterator[str]:
 def issue_keys(engine: Engine, box: SecretBox, count: int, tag: str = "") -> list[str]:
     """``count`` accounts with one key each (owner-<tag><i>@example.com); returns the API keys."""
     issued: list[str] = []
-    now = utc_now()
+    now = SYSTEM_CLOCK.now()
     with write_transaction(engine) as conn:
         for i in range(count):
-            account_id = keys.create_account(conn, f"owner-{tag}{i}@example.com", [], now)
-            issued.append(keys.create_key(conn, box, account_id, f"key {tag}{i}", now).api_key)
+            account_id = add_account(conn, f"owner-{tag}{i}@example.com", [], now)
+            issued.append(add_key(conn, box, account_id, f"key {tag}{i}", now).api_key)
     return issued
 
 

@@ -1,53 +1,18 @@
-"""Putting letters in the outbox (in the caller's transaction) and turning queued rows back into messages."""
+"""Turning queued rows back into messages, when the worker sends them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-
-from sqlalchemy import Connection
+from collections.abc import Mapping
 
 from partner_endpoint.mail.kinds import KINDS
-from partner_endpoint.mail.letters import Kind, Letter, MailContext, message_id
-from partner_endpoint.store import outbox
+from partner_endpoint.mail.letters import Kind, MailContext
 from partner_endpoint.store.outbox import OutgoingMail
 from partner_endpoint.store.secretbox import SecretBox
 
 
 class UnsendableMail(Exception):
     """A queued row that cannot become a message (unknown kind, data erased or undecryptable)."""
-
-
-def queue(
-    conn: Connection,
-    letters: Sequence[Letter],
-    *,
-    sender: str,
-    now: datetime,
-    box: SecretBox | None = None,
-    kinds: Mapping[str, Kind] = KINDS,
-) -> None:
-    """Queue letters in the caller's transaction; one already queued (same dedupe key) is skipped."""
-    rows = []
-    for letter in letters:
-        payload = json.dumps(letter.data, separators=(",", ":"), ensure_ascii=False)
-        if kinds[letter.kind].secret:
-            if box is None:
-                raise ValueError(f"{letter.kind} mail is secret: queuing it needs the encryption key")
-            payload = box.encrypt(payload)
-        rows.append(
-            outbox.NewMail(
-                kind=letter.kind,
-                dedupe_key=letter.dedupe_key,
-                message_id=message_id(letter.dedupe_key, sender),
-                recipient=letter.recipient,
-                payload=payload,
-                key_id=letter.key_id,
-                leak_event_id=letter.leak_event_id,
-            )
-        )
-    outbox.enqueue(conn, rows, now)
 
 
 class Composer:

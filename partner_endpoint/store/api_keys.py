@@ -1,10 +1,10 @@
-"""Key store operations: accounts, API keys and their signing secrets.
+"""API keys in the store: their hashes, labels, status and history, and the encrypted signing secrets.
 
-Keys are returned once, at creation; the store keeps their SHA-256 (and the
-signing secret encrypted, because webhooks must be signed with it).
-
-Every revocation and deletion goes through :func:`revoke_key`, so whatever
-must follow one (the auth cache's change log) has one place to hook into.
+A key's value is never stored, only its SHA-256 (and its last four characters, to name it); the
+signing secret is stored encrypted, because webhooks must be signed with it. Minting and
+encrypting are :mod:`partner_endpoint.services.keys`'s; this module reads and writes rows.
+Every revocation and deletion is logged in the key change log in its own transaction, so every
+serving process follows it within a second.
 """
 
 from __future__ import annotations
@@ -17,32 +17,13 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, inspect, or_, select, update
 
-import rules
-from partner_endpoint.domain.networks import Network, parse_network, parse_networks
-from partner_endpoint.domain.owner_address import owner_address
+from partner_endpoint.domain.networks import Network, parse_networks
 from partner_endpoint.store import key_changes
+from partner_endpoint.store.db import NotFound
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
-from partner_endpoint.store.secretbox import SecretBox
 
 StatusFilter = Literal["all", "active", "leaked", "revoked"]
 KeyOrder = Literal["newest", "label"]
-
-
-class NotFound(LookupError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class NewKey:
-    """What ``keys create`` shows exactly once."""
-
-    key_id: int
-    label: str
-    api_key: str
-    signing_secret: str
-
-    def __repr__(self) -> str:
-        return f"NewKey(key_id={self.key_id}, label={self.label!r}, <secrets redacted>)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,27 +37,6 @@ class KeyRecord:
     last_used_at: datetime | None
     revoked_at: datetime | None = None
     rotated_from: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    account_id: int
-    owner_email: str
-    allowlist: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSummary:
-    """An account as the operators' ``accounts list`` shows it."""
-
-    account_id: int
-    owner_email: str
-    allowlist: tuple[str, ...]
-    created_at: datetime
-    keys: int
-    """Keys not deleted (active, flagged or revoked)."""
-    active_keys: int
-    """Keys that authenticate (active or flagged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,49 +58,33 @@ class AuthRecord:
     allowlist: tuple[Network, ...]
 
 
-def create_account(conn: Connection, email: str, allow_ips: Sequence[str], now: datetime) -> int:
-    owner_address(email)  # ValueError
-    result = conn.execute(
-        insert(accounts).values(owner_email=email, ip_allowlist=_allowlist_json(allow_ips), created_at=now)
-    )
-    return int(result.inserted_primary_key[0])
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """What the store keeps of a freshly minted pair."""
+
+    key_hash: str
+    key_suffix: str
+    secret_hash: str
+    secret_encrypted: str
 
 
-def set_allowlist(conn: Connection, account_id: int, allow_ips: Sequence[str], now: datetime) -> None:
-    """Replace an account's IP allowlist (empty: any address); every serving process follows within 1 s."""
-    result = conn.execute(
-        update(accounts).where(accounts.c.id == account_id).values(ip_allowlist=_allowlist_json(allow_ips))
-    )
-    if result.rowcount != 1:
-        raise NotFound(f"no account {account_id}")
-    key_changes.record(conn, now, account_id=account_id)
-
-
-def _allowlist_json(allow_ips: Sequence[str]) -> str:
-    return json.dumps([str(n) for n in parse_networks(allow_ips)])
-
-
-def create_key(
+def create(
     conn: Connection,
-    box: SecretBox,
     account_id: int,
     label: str,
+    stored: StoredKey,
     now: datetime,
     *,
     rotated_from: int | None = None,
     request: str | None = None,
-) -> NewKey:
-    """Mint a pair. ``rotated_from``: the key it replaces; ``request``: a hash naming the form that
-    asked, unique, so a resubmitted form fails instead of minting twice (see :func:`created_by`)."""
-    if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
-        raise NotFound(f"no account {account_id}")
-    pair = rules.mint_pair()
+) -> int:
+    """A new active key; ``request`` names the form that asked, unique (see :func:`created_by`)."""
     result = conn.execute(
         insert(api_keys).values(
             account_id=account_id,
             label=label,
-            key_hash=rules.identity(pair.api_key),
-            key_suffix=pair.api_key[-4:],
+            key_hash=stored.key_hash,
+            key_suffix=stored.key_suffix,
             status="active",
             created_at=now,
             rotated_from=rotated_from,
@@ -150,12 +94,10 @@ def create_key(
     key_id = int(result.inserted_primary_key[0])
     conn.execute(
         insert(signing_secrets).values(
-            key_id=key_id,
-            secret_hash=rules.identity(pair.signing_secret),
-            secret_encrypted=box.encrypt(pair.signing_secret),
+            key_id=key_id, secret_hash=stored.secret_hash, secret_encrypted=stored.secret_encrypted
         )
     )
-    return NewKey(key_id, label, pair.api_key, pair.signing_secret)
+    return key_id
 
 
 def created_by(conn: Connection, request: str) -> int | None:
@@ -175,15 +117,15 @@ _RECORD_COLUMNS = (
     api_keys.c.rotated_from,
 )
 _VISIBLE = api_keys.c.deleted_at.is_(None)
+_VISIBLE = api_keys.c.deleted_at.is_(None)
 
 
 def _record(row: Sequence[object]) -> KeyRecord:
     return KeyRecord(*row)  # type: ignore[arg-type]
 
 
-def list_keys(conn: Connection, account_id: int) -> list[KeyRecord]:
-    """An account's keys, oldest first; deleted keys are not listed. NotFound if there is no such account."""
-    get_account(conn, account_id)
+def of_account(conn: Connection, account_id: int) -> list[KeyRecord]:
+    """An account's keys, oldest first; deleted keys are not listed."""
     rows = conn.execute(
         select(*_RECORD_COLUMNS).where(api_keys.c.account_id == account_id, _VISIBLE).order_by(api_keys.c.id)
     )
@@ -195,7 +137,7 @@ _LEAKED = api_keys.c.id.in_(select(leak_events.c.key_id))
 with the event). Driven from the few leak events, not evaluated for each of an account's keys."""
 
 
-def key_page(
+def page(
     conn: Connection,
     account_id: int,
     *,
@@ -227,12 +169,12 @@ def key_page(
     return KeyPage([_record(r) for r in rows], int(total))
 
 
-def leaked_keys(conn: Connection, account_id: int, limit: int = 5) -> KeyPage:
+def leaked(conn: Connection, account_id: int, limit: int = 5) -> KeyPage:
     """The account's keys that were reported leaked and are not deleted yet, most recent first."""
-    return key_page(conn, account_id, status="leaked", limit=limit)
+    return page(conn, account_id, status="leaked", limit=limit)
 
 
-def owned_key(conn: Connection, key_id: int, email: str) -> KeyRecord | None:
+def owned(conn: Connection, key_id: int, email: str) -> KeyRecord | None:
     """The key, if it is not deleted and an account of ``email`` (lower case) holds it; else None."""
     row = conn.execute(
         select(*_RECORD_COLUMNS)
@@ -252,12 +194,12 @@ def replacements(conn: Connection, key_id: int) -> list[KeyRecord]:
     return [_record(r) for r in rows]
 
 
-def visible_key(conn: Connection, key_id: int) -> KeyRecord | None:
+def visible(conn: Connection, key_id: int) -> KeyRecord | None:
     row = conn.execute(select(*_RECORD_COLUMNS).where(api_keys.c.id == key_id, _VISIBLE)).first()
     return None if row is None else _record(row)
 
 
-def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
+def revoke(conn: Connection, key_id: int, now: datetime) -> bool:
     """Revoke a key (and with it its signing secret); False if it was already revoked.
 
     Logged in the same transaction, so every serving process refuses the key within 1 s of the commit.
@@ -274,97 +216,11 @@ def revoke_key(conn: Connection, key_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def delete_key(conn: Connection, key_id: int, now: datetime) -> bool:
+def delete(conn: Connection, key_id: int, now: datetime) -> bool:
     """Revoke the key and hide it from its owner; its leak events stay. False if it was already deleted."""
-    revoke_key(conn, key_id, now)
+    revoke(conn, key_id, now)
     result = conn.execute(update(api_keys).where(api_keys.c.id == key_id, _VISIBLE).values(deleted_at=now))
     return result.rowcount == 1
-
-
-# --- accounts ------------------------------------------------------------------------------------
-
-
-_ACCOUNTS = select(accounts.c.id, accounts.c.owner_email, accounts.c.ip_allowlist)
-
-
-def _account(row: Sequence[object]) -> Account:
-    account_id, email, allowlist = row
-    return Account(int(account_id), str(email), tuple(json.loads(str(allowlist))))  # type: ignore[call-overload]
-
-
-def list_accounts(conn: Connection) -> list[AccountSummary]:
-    """Every account, oldest first, with counts of its keys (one query)."""
-    visible = and_(api_keys.c.account_id == accounts.c.id, _VISIBLE)
-    rows = conn.execute(
-        select(
-            accounts.c.id,
-            accounts.c.owner_email,
-            accounts.c.ip_allowlist,
-            accounts.c.created_at,
-            func.count(api_keys.c.id),
-            func.count(api_keys.c.id).filter(api_keys.c.status != "revoked"),
-        )
-        .select_from(accounts.outerjoin(api_keys, visible))
-        .group_by(accounts.c.id)
-        .order_by(accounts.c.id)
-    )
-    return [
-        AccountSummary(int(i), str(email), tuple(json.loads(str(allowlist))), created, int(total), int(live))
-        for i, email, allowlist, created, total, live in rows
-    ]
-
-
-def accounts_of(conn: Connection, email: str) -> list[Account]:
-    """The accounts whose owner address is ``email`` (compared in lower case), oldest first."""
-    rows = conn.execute(
-        _ACCOUNTS.where(func.lower(accounts.c.owner_email) == email.lower()).order_by(accounts.c.id)
-    )
-    return [_account(r) for r in rows]
-
-
-def get_account(conn: Connection, account_id: int) -> Account:
-    row = conn.execute(_ACCOUNTS.where(accounts.c.id == account_id)).first()
-    if row is None:
-        raise NotFound(f"no account {account_id}")
-    return _account(row)
-
-
-def allow_ip(conn: Connection, account_id: int, values: Sequence[str], now: datetime) -> tuple[str, ...]:
-    """Add addresses or ranges to the account's allowlist; returns the new allowlist.
-
-    Strict: a range with bits set after its prefix (``203.0.113.5/2``) is refused as a typo.
-    """
-    added = [str(parse_network(v)) for v in values]
-    current = list(get_account(conn, account_id).allowlist)
-    updated = current + [n for n in dict.fromkeys(added) if n not in current]
-    set_allowlist(conn, account_id, updated, now)
-    return tuple(updated)
-
-
-def disallow_ip(conn: Connection, account_id: int, values: Sequence[str], now: datetime) -> tuple[str, ...]:
-    """Remove addresses or ranges (exactly as listed) from the allowlist; returns the new allowlist.
-
-    An empty allowlist allows every address, so removing the last entry opens the account: the
-    caller (the CLI) says so.
-    """
-    removed = {str(parse_network(v)) for v in values}
-    current = list(get_account(conn, account_id).allowlist)
-    missing = sorted(removed - set(current))
-    if missing:
-        raise ValueError(f"not in account {account_id}'s allowlist: {', '.join(missing)}")
-    updated = [n for n in current if n not in removed]
-    set_allowlist(conn, account_id, updated, now)
-    return tuple(updated)
-
-
-def signing_secret(conn: Connection, box: SecretBox, key_id: int) -> str:
-    """The clear signing secret, for signing webhooks; never for display or logs."""
-    row = conn.execute(
-        select(signing_secrets.c.secret_encrypted).where(signing_secrets.c.key_id == key_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"no key {key_id}")
-    return box.decrypt(row[0])
 
 
 def stored_secret_samples(engine: Engine) -> list[str]:

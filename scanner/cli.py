@@ -117,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         message = _expected_error(exc)
         if message is None:
-            raise
-        print(f"soundpiece-scan: error: {message}", file=sys.stderr)
+            _internal_error(exc)
+        else:
+            print(f"soundpiece-scan: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -321,6 +322,20 @@ def _expected_error(exc: Exception) -> str | None:
         name = exc.filename if isinstance(exc.filename, str) else None
         return f"{name + ': ' if name else ''}{exc.strerror or exc}"
     return None
+
+
+def _internal_error(exc: Exception) -> None:
+    """A bug: its traceback to report, then one line saying so. Exit code 2, like any error: never 1
+    ("found"), which Python's own crash would give, nor 0 (a scan cut short is no clean scan)."""
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    print(
+        f"soundpiece-scan: error: internal error ({what}): a bug in soundpiece-scan, not a problem with"
+        " what it scanned; please report it with the traceback above",
+        file=sys.stderr,
+    )
 
 
 def _silence(stream: TextIO) -> None:

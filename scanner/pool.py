@@ -138,5 +138,7 @@ def _work(index: int, handler: Handler, queue: Any, results: Any, counters: Any)
             counters[2 * index] = stats.files
             counters[2 * index + 1] = stats.bytes
         results.put(("done", (found, stats)))
-    except BaseException as exc:
-        results.put(("error", f"worker {index} failed: {exc!r}"))
+    except BaseException as exc:  # the parent raises it, with this traceback (a bug, to be reported)
+        import traceback
+
+        results.put(("error", f"worker {index} failed: {exc!r}\n{traceback.format_exc()}"))

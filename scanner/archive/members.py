@@ -9,8 +9,10 @@ that cannot be read on ends with one warning. Bounds: :mod:`scanner.archive.limi
 
 from __future__ import annotations
 
+import lzma
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -33,6 +35,22 @@ Member = tuple[bytes, ReadInto, Callable[[], ReadInto] | None]
 """(name inside the archive, reader, reopen or None); a compressed file's one member is named ``b""``."""
 Say = Callable[[bytes | None, str], None]
 """Warns about the archive (None) or one of its members (its name)."""
+Errors = tuple[type[Exception], ...]
+
+ZIP_ERRORS: Errors = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, UnicodeDecodeError)
+"""What zipfile raises for a damaged archive: its own error (a bad CRC, a bad header), those of the
+decompressors it drives (deflate: ``zlib.error``; bzip2: ``OSError``, ``EOFError``; lzma:
+``LZMAError``, ``EOFError``), a name flagged UTF-8 that is not, and ``OSError`` from the file under it."""
+TAR_ERRORS: Errors = (tarfile.TarError, EOFError, OSError)
+"""What tarfile raises for a damaged archive (``ReadError``: data cut short), and the input under it."""
+STREAM_ERRORS: Errors = (OSError,)
+"""A compressed file's decompressor raises :class:`ArchiveError` itself (:mod:`~scanner.archive.streams`);
+``OSError`` comes from the input under it."""
+
+
+def corrupt(exc: Exception) -> ArchiveError:
+    """The :class:`ArchiveError` for what a format's library raised on damaged input."""
+    return ArchiveError(f"truncated or corrupt ({type(exc).__name__}: {exc})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +106,14 @@ def _zip(body: Body, budget: Budget, say: Say) -> Iterator[Member]:
             f" MiB (archive-in-memory); this one is {body.size / (1 << 20):.1f} MiB: its members are not"
             " scanned"
         )
-    entries = _zip_entries(file)
-    if entries is not None and entries > budget.members_left:
-        raise ArchiveError(
-            f"{entries:,} entries, more than the bound of {limits.members:,} (archive-members)"
-        )
     try:
+        entries = _zip_entries(file)
+        if entries is not None and entries > budget.members_left:
+            raise ArchiveError(
+                f"{entries:,} entries, more than the bound of {limits.members:,} (archive-members)"
+            )
         archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+    except (*ZIP_ERRORS, zipfile.LargeZipFile, NotImplementedError) as exc:  # a zip version it lacks
         raise ArchiveError(f"not a readable zip archive (truncated or corrupt: {exc})") from None
     for info in archive.infolist():
         if info.is_dir():
@@ -107,12 +125,15 @@ def _zip(body: Body, budget: Budget, say: Say) -> Iterator[Member]:
             continue
 
         def reopen(info: zipfile.ZipInfo = info) -> ReadInto:
-            handle = archive.open(info)
-            return Bounded(handle.readinto, budget, compressed=info.compress_size)
+            try:
+                handle = archive.open(info)
+            except (*ZIP_ERRORS, NotImplementedError) as exc:  # a compression method zipfile lacks
+                raise ArchiveError(str(exc) or type(exc).__name__) from None
+            return Bounded(handle.readinto, budget, ZIP_ERRORS, compressed=info.compress_size)
 
         try:
             reader = reopen()
-        except (NotImplementedError, zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError) as exc:
+        except ArchiveError as exc:
             say(name, f"cannot be read ({exc}): not scanned")
             continue
         yield name, reader, reopen
@@ -144,14 +165,14 @@ def _tar(readinto: ReadInto, budget: Budget, say: Say) -> Iterator[Member]:
     stream = Forward(readinto)
     try:
         archive = tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115 (a stream: nothing to close)
-    except (tarfile.TarError, ArchiveError, EOFError, OSError, ValueError) as exc:
+    except (*TAR_ERRORS, ValueError) as exc:  # ValueError: as below
         raise ArchiveError(f"not a readable tar archive (truncated or corrupt: {exc})") from None
     while True:
         stream.in_member = False
         stream.metadata = 0
         try:
             info = archive.next()
-        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        except (*TAR_ERRORS, ValueError) as exc:  # ValueError: a GNU sparse header's numbers are not numbers
             raise ArchiveError(f"truncated or corrupt tar archive ({exc})") from None
         if info is None:
             return
@@ -170,7 +191,7 @@ def _tar(readinto: ReadInto, budget: Budget, say: Say) -> Iterator[Member]:
             finally:
                 stream.in_member = False
 
-        yield name, Bounded(read, budget, counts=False), None
+        yield name, Bounded(read, budget, TAR_ERRORS, counts=False), None
 
 
 # ---------------------------------------------------------------- gzip, bzip2, xz, zstd
@@ -179,7 +200,10 @@ def _tar(readinto: ReadInto, budget: Budget, say: Say) -> Iterator[Member]:
 def _compressed(kind: str, body: Body, reader: ReadInto, budget: Budget, say: Say) -> Iterator[Member]:
     """One decompressed file, named ``b""`` (shown as the outer name less its suffix), or a tar's members."""
     stream = _metered(kind, reader, budget)
-    head = read_head(stream)
+    try:
+        head = read_head(stream)
+    except STREAM_ERRORS as exc:
+        raise corrupt(exc) from None
     if sniff.sniff(head, len(head)) == sniff.TAR:  # app.tgz: its members, as app.tgz!path
         yield from _tar(replay(head, stream), budget, say)
         return
@@ -189,10 +213,14 @@ def _compressed(kind: str, body: Body, reader: ReadInto, budget: Budget, say: Sa
         again = body.reader()
         if again is None:
             raise ArchiveError("cannot be read twice")
-        return Bounded(_metered(kind, again, budget), budget, counts=False)
+        return Bounded(_metered(kind, again, budget), budget, STREAM_ERRORS, counts=False)
 
     can_reopen = body.data is not None or body.reopen is not None
-    yield b"", Bounded(replay(head, stream), budget, counts=False), reopen if can_reopen else None
+    yield (
+        b"",
+        Bounded(replay(head, stream), budget, STREAM_ERRORS, counts=False),
+        reopen if can_reopen else None,
+    )
 
 
 def _metered(kind: str, reader: ReadInto, budget: Budget) -> ReadInto:
@@ -248,14 +276,24 @@ class Bounded:
     """A member's reader that stops at the member bound, the archive's budget and (zip) the ratio.
 
     Reaching the member bound or the ratio ends this member only (:attr:`stopped` says why,
-    for one warning); the next member is still read.
+    for one warning); the next member is still read. What the format's library raises for
+    damaged data (``errors``) becomes :class:`ArchiveError`; anything else is a bug, and rises.
     """
 
-    __slots__ = ("_budget", "_compressed", "_counts", "_read", "produced", "stopped")
+    __slots__ = ("_budget", "_compressed", "_counts", "_errors", "_read", "produced", "stopped")
 
-    def __init__(self, read: ReadInto, budget: Budget, *, compressed: int | None = None, counts: bool = True):
+    def __init__(
+        self,
+        read: ReadInto,
+        budget: Budget,
+        errors: Errors,
+        *,
+        compressed: int | None = None,
+        counts: bool = True,
+    ) -> None:
         self._read = read
         self._budget = budget
+        self._errors = errors
         self._compressed = compressed  # a zip member's compressed size, for its ratio
         self._counts = counts  # False where a metered stream below already counts the budget
         self.produced = 0
@@ -275,7 +313,10 @@ class Bounded:
                     f"larger than {limits.member_bytes >> 20} MiB (archive-member-bytes): the rest skipped"
                 )
             return 0  # or the archive's budget is spent: the archive ends, with one warning
-        n = self._read(view[:allowed])
+        try:
+            n = self._read(view[:allowed])
+        except self._errors as exc:
+            raise corrupt(exc) from None
         self.produced += n
         if self._counts:
             budget.bytes_left -= n

@@ -85,10 +85,6 @@ class Engine:
         """A copy of the input just scanned when it fit in one chunk (so it need not be read again)."""
         return bytes(self._view[:size]) if size < self._chunk else None
 
-    def scan_bytes(self, data: bytes) -> list[Match]:
-        """Scan a whole in-memory input (a convenience over :meth:`scan`)."""
-        return self.scan(bytes_reader(data))[0]
-
     def scan(
         self,
         readinto: ReadInto,

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from scanner import __version__
 from scanner.errors import ScanError, UsageError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -84,8 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
         shown = f"{value >> 20}MiB" if name in SIZES else str(value)
         bounds.add_argument(f"--{option}", dest=f"limit_{name}", metavar="N", help=f"{meaning} ({shown})")
     parser.add_argument("--list-rules", action="store_true", help="print the token formats and exit")
-    parser.add_argument("--version", action="version", version=f"soundpiece-scan {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``, read from the install's metadata only when asked (it costs every start otherwise)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from scanner import version
+
+        print(f"soundpiece-scan {version()}")
+        parser.exit()
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -266,7 +275,7 @@ def _progress_line(args: argparse.Namespace):
 def _write_report(args: argparse.Namespace, findings, stats) -> None:
     from scanner.report import write_report
 
-    options = {"show_secrets": args.show_secrets, "tool_version": __version__, "scan_root": os.getcwd()}
+    options = {"show_secrets": args.show_secrets, "scan_root": os.getcwd()}
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="\n") as out:
             write_report(args.format, findings, stats, out, **options)

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 import rules
+from scanner import version
 from scanner.findings import Finding
 from scanner.report.base import ReportOptions, label, repository_path, where_inside
 from scanner.stats import ScanStats
@@ -126,7 +127,7 @@ def document(findings: list[Finding], stats: ScanStats, options: ReportOptions) 
         "tool": {
             "driver": {
                 "name": "soundpiece-scan",
-                "version": options.tool_version,
+                "version": version(),
                 "informationUri": INFORMATION_URI,
                 "rules": [rule(fmt) for fmt in rules.FORMATS],
             }

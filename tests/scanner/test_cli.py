@@ -13,13 +13,13 @@ import hashlib
 import json
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 import rules
-from scanner import __version__
 from scanner.sources.files import POOL_THRESHOLD
 from tests.support.processes import HANG_GUARD, reaped_peak, wait_measuring
 from tests.support.scanner_cli import SCAN, scan, scan_json
@@ -67,7 +67,8 @@ def write(path: Path, data: str | bytes) -> Path:
 def test_version(tmp_path: Path) -> None:
     result = scan("--version", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.decode().strip() == f"soundpiece-scan {__version__}"
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert result.stdout.decode().strip() == f"soundpiece-scan {version}"
 
 
 def test_list_rules_json(tmp_path: Path) -> None:

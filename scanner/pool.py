@@ -35,7 +35,11 @@ class Pool(Generic[T, R]):
     ) -> tuple[list[R], ScanStats]:
         import multiprocessing  # deferred: small scans never start a pool
 
-        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        ctx = (
+            multiprocessing.get_context("fork")
+            if sys.platform == "linux"
+            else multiprocessing.get_context("spawn")
+        )
         queue = ctx.SimpleQueue()
         results = ctx.SimpleQueue()
         counters = ctx.RawArray("q", 2 * self._jobs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from scanner import pool
 from scanner.archive.limits import Limits
@@ -21,6 +22,9 @@ from scanner.findings import Finding
 from scanner.pool import Pool
 from scanner.sources.base import Hit, Input, Opened, Source, Warn
 from scanner.stats import ScanStats
+
+if TYPE_CHECKING:
+    from scanner.archive.expander import Expander
 
 Progress = Callable[[Source, int, int], None]
 """Called with the source being scanned, its inputs and bytes read so far."""
@@ -159,7 +163,9 @@ class UnitScanner:
         self._source = source
         self._engine = engine
         self._limits = limits
-        self._expander = None  # made when the first archive turns up (its imports are not free)
+        self._expander: Expander | None = (
+            None  # made when the first archive turns up (its imports are not free)
+        )
         self._tick = tick
 
     def __call__(self, unit: object, stats: ScanStats, warn: Warn) -> list[Hit]:

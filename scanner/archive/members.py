@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from scanner.archive import sniff
 from scanner.archive.limits import RATIO_FLOOR, Budget
@@ -43,6 +44,10 @@ decompressors it drives (deflate: ``zlib.error``; bzip2: ``OSError``, ``EOFError
 ``LZMAError``, ``EOFError``), a name flagged UTF-8 that is not, and ``OSError`` from the file under it."""
 TAR_ERRORS: Errors = (tarfile.TarError, EOFError, OSError)
 """What tarfile raises for a damaged archive (``ReadError``: data cut short), and the input under it."""
+ZIP_OPEN_ERRORS: Errors = (*ZIP_ERRORS, zipfile.LargeZipFile, NotImplementedError)
+"""Also, when a zip or a member is opened: what zipfile lacks (a newer zip version, a compression method)."""
+TAR_HEADER_ERRORS: Errors = (*TAR_ERRORS, ValueError)
+"""Also, when tarfile reads a header: a GNU sparse header's numbers that are not numbers."""
 STREAM_ERRORS: Errors = (OSError,)
 """A compressed file's decompressor raises :class:`ArchiveError` itself (:mod:`~scanner.archive.streams`);
 ``OSError`` comes from the input under it."""
@@ -113,7 +118,7 @@ def _zip(body: Body, budget: Budget, say: Say) -> Iterator[Member]:
                 f"{entries:,} entries, more than the bound of {limits.members:,} (archive-members)"
             )
         archive = zipfile.ZipFile(file)
-    except (*ZIP_ERRORS, zipfile.LargeZipFile, NotImplementedError) as exc:  # a zip version it lacks
+    except ZIP_OPEN_ERRORS as exc:
         raise ArchiveError(f"not a readable zip archive (truncated or corrupt: {exc})") from None
     for info in archive.infolist():
         if info.is_dir():
@@ -127,9 +132,11 @@ def _zip(body: Body, budget: Budget, say: Say) -> Iterator[Member]:
         def reopen(info: zipfile.ZipInfo = info) -> ReadInto:
             try:
                 handle = archive.open(info)
-            except (*ZIP_ERRORS, NotImplementedError) as exc:  # a compression method zipfile lacks
+            except ZIP_OPEN_ERRORS as exc:
                 raise ArchiveError(str(exc) or type(exc).__name__) from None
-            return Bounded(handle.readinto, budget, ZIP_ERRORS, compressed=info.compress_size)
+            return Bounded(
+                cast(zipfile.ZipExtFile, handle).readinto, budget, ZIP_ERRORS, compressed=info.compress_size
+            )
 
         try:
             reader = reopen()
@@ -165,18 +172,19 @@ def _tar(readinto: ReadInto, budget: Budget, say: Say) -> Iterator[Member]:
     stream = Forward(readinto)
     try:
         archive = tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115 (a stream: nothing to close)
-    except (*TAR_ERRORS, ValueError) as exc:  # ValueError: as below
+    except TAR_HEADER_ERRORS as exc:
         raise ArchiveError(f"not a readable tar archive (truncated or corrupt: {exc})") from None
     while True:
         stream.in_member = False
         stream.metadata = 0
         try:
             info = archive.next()
-        except (*TAR_ERRORS, ValueError) as exc:  # ValueError: a GNU sparse header's numbers are not numbers
+        except TAR_HEADER_ERRORS as exc:
             raise ArchiveError(f"truncated or corrupt tar archive ({exc})") from None
         if info is None:
             return
-        archive.members.clear()  # tarfile keeps every header otherwise: memory would grow with entries
+        # tarfile keeps every header otherwise (an attribute its stubs omit): memory would grow with entries
+        archive.members.clear()  # type: ignore[attr-defined]
         if not info.isreg():
             continue  # directories, links, devices: no content of their own
         name = info.name.encode("utf-8", "surrogateescape")

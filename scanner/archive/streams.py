@@ -12,6 +12,7 @@ import io
 import lzma
 import zlib
 from collections.abc import Callable
+from typing import IO, cast
 
 from scanner.archive import sniff
 from scanner.archive.limits import Limits
@@ -229,7 +230,9 @@ def _zstd(source: RawFile, limits: Limits) -> ReadInto:
     import zstandard  # deferred: imported when a zstd file turns up
 
     reader = zstandard.ZstdDecompressor(max_window_size=limits.window).stream_reader(
-        source, read_size=PIECE, read_across_frames=True
+        cast(IO[bytes], source),
+        read_size=PIECE,
+        read_across_frames=True,  # it reads through .read()
     )
 
     def readinto(view: memoryview) -> int:

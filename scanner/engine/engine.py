@@ -71,7 +71,7 @@ class Engine:
     def backend(self) -> str:
         return self._matcher.name
 
-    def __reduce__(self):  # rebuilt, not copied, in a spawned worker process
+    def __reduce__(self) -> tuple[Callable[..., Engine], tuple[object, ...]]:  # rebuilt in a spawned worker
         return (_rebuild, (self.formats, self._chunk_size, self.backend, self.decode_depth))
 
     def head(self, size: int) -> bytes | bytearray:
@@ -219,6 +219,7 @@ class Engine:
         texts: dict[tuple[int, int], bytes] = {}  # one line_text per line, shared by its tokens
         seen: set[tuple[int, bytes]] = set()  # an encoded token that several images matched
         for index, stop in sorted(set(found), key=lambda c: c[1]):
+            tokens: list[tuple[int, int, bytes, str | None]]
             if index < self._plain:
                 start = stop - self._lengths[index]
                 token = bytes(view[start:stop])

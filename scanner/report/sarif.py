@@ -116,7 +116,7 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
 def document(findings: list[Finding], stats: ScanStats, options: ReportOptions) -> dict[str, Any]:
     """The whole SARIF log, as a ``dict`` ready for :func:`json.dump`."""
     index = {fmt.name: i for i, fmt in enumerate(rules.FORMATS)}
-    seen: dict[tuple[str, bytes], int] = {}
+    seen: dict[tuple[str, bytes, tuple[bytes, ...]], int] = {}
     results = []
     for finding in findings:
         key = (finding.secret_sha256, finding.location.path, finding.location.inner)

@@ -10,6 +10,7 @@ asking the kernel.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -75,7 +76,7 @@ class FileSource:
                 _skip(path, exc, stats, warn)
                 continue
             try:
-                yield path, readinto, lambda fd=fd: FileReader(fd)
+                yield path, readinto, functools.partial(FileReader, fd)
             except OSError as exc:  # thrown in by the runner: reading failed
                 _skip(path, exc, stats, warn)
             finally:
@@ -84,6 +85,7 @@ class FileSource:
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
         found: list[Finding] = []
         for path, inner, matches in hits:
+            assert isinstance(path, bytes)  # this source's keys
             location = Location(path=path, inner=inner)
             found += [Finding(match, location) for match in matches]
         return found

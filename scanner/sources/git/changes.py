@@ -100,7 +100,7 @@ class ChangesSource:
         findings: list[Finding] = []
         for key, inner, matches in hits:
             whole = isinstance(key, WholeFile)
-            change = key.change if whole else key
+            change = key.change if isinstance(key, WholeFile) else key
             assert isinstance(change, AddedLines)
             if whole != bool(inner):
                 continue  # raw bytes from the added lines; members from the whole file, never from a diff

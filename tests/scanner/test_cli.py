@@ -811,3 +811,15 @@ def test_own_stale_report_is_never_scanned_however_spelled(tmp_path: Path, spell
     assert again.returncode == 1
     paths = [f["path"] for f in json.loads((tmp_path / "r.txt").read_text())["findings"]]
     assert paths == ["./app.py"]
+
+
+def test_this_repository_scans_clean_and_quick_with_its_own_configuration() -> None:
+    """`scripts/scan` on this repository: the configuration in pyproject.toml leaves out the virtualenv
+    (hundreds of MB) and the caches, and accepts docs/token-format.md's fixed vectors by baseline."""
+    venv = sum(f.stat().st_size for f in (ROOT / ".venv").rglob("*") if f.is_file() and not f.is_symlink())
+    result, doc = scan_json(cwd=ROOT)
+    assert result.returncode == 0, result.stdout.decode()
+    assert doc["findings"] == []
+    assert doc["stats"]["suppressed"] == 4  # the four valid vectors of docs/token-format.md
+    assert doc["stats"]["bytes"] < min(venv, 20 * MIB)
+    assert doc["stats"]["seconds"] < 2

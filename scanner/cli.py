@@ -304,9 +304,9 @@ def _list_rules(fmt: str, out: TextIO) -> None:
     if fmt in ("json", "jsonl"):
         json.dump(patterns, out, indent=2)
         out.write("\n")
-    else:
+    else:  # one line per type: name, regular expression, a freshly minted example, description
         for p in patterns:
-            out.write(f"{p['name']}\t{p['regex']}\t{p['description']}\n")
+            out.write(f"{p['name']}\t{p['regex']}\t{p['example']}\t{p['description']}\n")
 
 
 def _warn(message: str) -> None:

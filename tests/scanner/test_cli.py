@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tomllib
+import zlib
 from pathlib import Path
 
 import jsonschema
@@ -83,6 +84,31 @@ def test_list_rules_json(tmp_path: Path) -> None:
         assert rules.recognise(p["example"]) is rules.format_named(p["name"])
     again = json.loads(scan("--list-rules", "--format", "json", cwd=tmp_path).stdout)
     assert [p["example"] for p in again] != [p["example"] for p in patterns]  # freshly minted
+
+
+def crc_valid(token: str) -> bool:
+    """The checksum of docs/token-format.md, computed here with zlib: the last 6 characters are the
+    CRC-32 of the 32 before them, in base62, most significant first."""
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    body, checksum = token[-38:-6], token[-6:]
+    crc, text = zlib.crc32(body.encode()), ""
+    for _ in range(6):
+        crc, digit = divmod(crc, 62)
+        text = digits[digit] + text
+    return checksum == text
+
+
+def test_list_rules_text_shows_a_fresh_example_each(tmp_path: Path) -> None:
+    import re
+
+    first, again = (scan("--list-rules", cwd=tmp_path) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    rows = [line.split("\t") for line in first.stdout.decode().splitlines()]
+    assert [row[0] for row in rows] == ["soundpiece_api_key", "soundpiece_webhook_secret"]
+    for name, regex, example, description in rows:
+        assert re.fullmatch(regex, example) and crc_valid(example), (name, example)
+        assert example.startswith({"soundpiece_api_key": "spk_"}.get(name, "whsec_")) and description
+    assert [row[2] for row in rows] != [line.split("\t")[2] for line in again.stdout.decode().splitlines()]
 
 
 def test_clean_tree_exits_0_and_default_path_is_cwd(tmp_path: Path) -> None:

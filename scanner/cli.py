@@ -177,7 +177,7 @@ def _judge(args: argparse.Namespace):
 
     options = VerifyOptions(api_url=args.api_url or os.environ.get("SOUNDPIECE_API_URL") or DEFAULT_API_URL)
     checked_api_url(options.api_url)  # refuse a bad URL before scanning, not after
-    return lambda findings: judge(findings, options, only_live=args.only_live)
+    return lambda findings: judge(findings, options, _warn, only_live=args.only_live)
 
 
 def _expansion(args: argparse.Namespace, config):

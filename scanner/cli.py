@@ -17,6 +17,24 @@ from typing import TextIO
 from scanner.errors import ScanError, UsageError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+EPILOG = """\
+exit codes:
+  0    no credentials found
+  1    credentials found
+  2    an error, with one line on stderr: bad arguments or configuration, a missing path,
+       not a repository, a bad range (and a bug in the scanner, with its traceback)
+  130  interrupted (Ctrl-C)
+
+environment:
+  SOUNDPIECE_API_URL  the API --verify asks (default https://api.soundpiece.co)
+  NO_COLOR            set and not empty: no colour in the text report
+  XDG_CACHE_HOME      the compiled patterns are kept in its soundpiece-scan/ (default ~/.cache)
+  COLUMNS             the width of this help
+  GIT_*               passed on to git (--git, --range, --staged), except GIT_DIR and GIT_WORK_TREE
+
+configuration: .soundpiece-scan.toml, or [tool.soundpiece-scan] in pyproject.toml, in the current
+directory (exclude, baseline, plain, the archive-* and decode bounds); --no-config ignores it.
+"""
 UNNAMED = object()
 """``--git`` given without REPO: the repository is the one PATH, or the current directory."""
 
@@ -28,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="soundpiece-scan",
         description="Find checksum-valid Soundpiece credentials (spk_ API keys, whsec_ signing secrets).",
+        epilog=EPILOG,
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to scan; - for stdin")
@@ -42,9 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--staged", action="store_true", help="only lines the next commit would add (pre-commit)"
     )
-    parser.add_argument("--format", "-f", choices=FORMATS, default="text", help="report format")
+    parser.add_argument(
+        "--format", "-f", choices=FORMATS, default="text", help="report format (default: text)"
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: every core)",
+    )
     parser.add_argument(
         "--show-secrets", action="store_true", help="print whole credentials (never done otherwise)"
     )
@@ -81,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     for option, name, meaning in OPTIONS:
         value = getattr(defaults, name)
         shown = f"{value >> 20}MiB" if name in SIZES else str(value)
-        bounds.add_argument(f"--{option}", dest=f"limit_{name}", metavar="N", help=f"{meaning} ({shown})")
+        bounds.add_argument(
+            f"--{option}", dest=f"limit_{name}", metavar="N", help=f"{meaning} (default: {shown})"
+        )
     parser.add_argument("--list-rules", action="store_true", help="print the token formats and exit")
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     return parser
@@ -97,7 +127,7 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-class _HelpFormatter(argparse.HelpFormatter):
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, sized without importing shutil (and with it bz2 and lzma).
 
     argparse builds a formatter for every ``add_argument``, and its default one

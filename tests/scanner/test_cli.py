@@ -111,6 +111,24 @@ def test_list_rules_text_shows_a_fresh_example_each(tmp_path: Path) -> None:
     assert [row[2] for row in rows] != [line.split("\t")[2] for line in again.stdout.decode().splitlines()]
 
 
+def test_help_names_exit_codes_environment_and_defaults(tmp_path: Path) -> None:
+    import re
+
+    result = scan("--help", cwd=tmp_path, env={"COLUMNS": "200"})
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    read = set()  # every variable the scanner's code reads, found in its source
+    for path in (ROOT / "scanner").rglob("*.py"):
+        read |= set(re.findall(r"environ(?:\.get\(|\[)\"([A-Z_]+)\"", path.read_text()))
+    assert read >= {"SOUNDPIECE_API_URL", "NO_COLOR", "XDG_CACHE_HOME"}
+    for name in read:
+        assert re.search(rf"^  {name} ", text, re.M), name
+    codes = text[text.index("exit codes:") :]
+    for code, meaning in [("0", "no credentials found"), ("1", "credentials found"), ("2", "an error")]:
+        assert re.search(rf"^  {code} +{meaning}", codes, re.M), code
+    assert "(default: text)" in text and "(default: every core)" in text and "(default: 3)" in text
+
+
 def test_clean_tree_exits_0_and_default_path_is_cwd(tmp_path: Path) -> None:
     write(tmp_path / "a.py", "print('hello')\n")
     result = scan(cwd=tmp_path)

@@ -24,7 +24,8 @@ from scanner.report.base import ReportOptions, label, repository_path, where_ins
 from scanner.stats import ScanStats
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-INFORMATION_URI = "https://github.com/soundpiece/soundpiece-secret-defence"
+INFORMATION_URI = "https://github.com/soundpiece/secret-defence"
+"""This project's repository, as the README's pre-commit snippet and the examples name it."""
 FINGERPRINT_KEY = "soundpieceSecret/v1"
 SRCROOT = "%SRCROOT%"
 

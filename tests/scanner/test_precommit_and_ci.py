@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,26 @@ def test_workflow_example_uses_the_action_outputs() -> None:
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"]["fetch-depth"] == 0  # the range and history scans need the full history
     assert workflow["permissions"]["security-events"] == "write"
+
+
+def test_readme_examples_and_sarif_name_one_repository_and_a_ref_that_exists() -> None:
+    """The pre-commit snippet, the workflow, the GitLab example and SARIF's informationUri name the same
+    repository, and no snippet names a tag this repository does not have."""
+    from scanner.report.sarif import INFORMATION_URI
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = yaml.safe_load(readme.split("# .pre-commit-config.yaml\n", 1)[1].split("```", 1)[0])
+    [hook_repo] = snippet["repos"]
+    assert hook_repo["repo"] == INFORMATION_URI
+    workflow = yaml.safe_load((ROOT / "examples" / "github-workflow.yml").read_text())
+    [job] = workflow["jobs"].values()
+    [action] = [step["uses"] for step in job["steps"] if step.get("id") == "scan"]
+    name, ref = action.split("@")
+    assert f"https://github.com/{name}" == INFORMATION_URI
+    assert f"git+{INFORMATION_URI}.git" in (ROOT / "examples" / "gitlab-ci.yml").read_text()
+    tags = subprocess.run(["git", "tag"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for named in (hook_repo["rev"], ref):
+        assert named == "main" or named in tags or re.fullmatch("[0-9a-f]{40}", named), named
 
 
 # --- ci/scan.sh ---------------------------------------------------------------------------------------

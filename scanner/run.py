@@ -64,7 +64,7 @@ def run(
 def engine_for(plain: bool, limits: Limits | None) -> tuple[Engine, Limits | None]:
     """The engine and the archive bounds of a scan: plain mode decodes and opens nothing."""
     if plain:
-        return Engine(decode_depth=0), None
+        return Engine(decoders=frozenset()), None
     limits = limits or Limits()
     return Engine(), limits if limits.depth > 0 else None
 

@@ -12,9 +12,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from scanner.errors import ScanError, UsageError
+
+if TYPE_CHECKING:
+    from scanner.archive.limits import Limits
+    from scanner.config import Config
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 EPILOG = """\
@@ -33,7 +37,7 @@ environment:
   GIT_*               passed on to git (--git, --range, --staged), except GIT_DIR and GIT_WORK_TREE
 
 configuration: .soundpiece-scan.toml, or [tool.soundpiece-scan] in pyproject.toml, in the current
-directory (exclude, baseline, plain, the archive-* and decode bounds); --no-config ignores it.
+directory (exclude, baseline, plain, carriers, and the bounds above); --no-config ignores it.
 """
 UNNAMED = object()
 """``--git`` given without REPO: the repository is the one PATH, or the current directory."""
@@ -100,10 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plain",
         action="store_true",
-        help="tokens as written only: open no archive or compressed file, decode no base64 (fastest)",
+        help="tokens as written only: decode and open nothing (no base64, UTF-16, hex, archives, mail or PDF;"
+        " fastest); one carrier at a time: carriers = { hex = false } in the configuration",
     )
     bounds = parser.add_argument_group(
-        "archive bounds", "what one archive may cost (sizes in bytes, or with KiB, MiB, GiB)"
+        "container bounds",
+        "what one archive, message or PDF may cost (sizes in bytes, or with KiB, MiB, GiB)",
     )
     defaults = Limits()
     for option, name, meaning in OPTIONS:
@@ -184,7 +190,7 @@ def _scan(args: argparse.Namespace) -> int:
         _write_report(args, findings, stats)
 
     update = None if progress is None else progress.show
-    plain, limits = _expansion(args, config)
+    carriers, limits = _expansion(args, config)
     found = run(
         sources,
         report,
@@ -193,7 +199,7 @@ def _scan(args: argparse.Namespace) -> int:
         progress=update,
         baseline=baseline,
         judge=_judge(args),
-        plain=plain,
+        carriers=carriers,
         limits=limits,
     )
     return EXIT_FOUND if found else EXIT_CLEAN
@@ -210,12 +216,14 @@ def _judge(args: argparse.Namespace):
     return lambda findings: judge(findings, options, _warn, only_live=args.only_live)
 
 
-def _expansion(args: argparse.Namespace, config):
-    """Plain mode, and the archive bounds: the defaults, then the configuration, then the options."""
+def _expansion(args: argparse.Namespace, config: Config) -> tuple[frozenset[str], Limits]:
+    """The carriers decoded and opened (none with --plain), and the bounds: the defaults, then the
+    configuration, then the options."""
     from scanner.archive.limits import OPTIONS, Limits
+    from scanner.carriers import CARRIERS
     from scanner.config import parse_limit
 
-    values = dict(config.limits)
+    values: dict[str, Any] = dict(config.limits)
     for option, name, _ in OPTIONS:
         given = getattr(args, f"limit_{name}")
         if given is not None:
@@ -223,7 +231,8 @@ def _expansion(args: argparse.Namespace, config):
                 values[name] = parse_limit(name, given)
             except ValueError as exc:
                 raise UsageError(f"--{option}: {exc}") from None
-    return args.plain or config.plain, Limits(**values)
+    carriers = frozenset() if args.plain or config.plain else frozenset(CARRIERS) - config.carriers_off
+    return carriers, Limits(**values)
 
 
 def _write_baseline(args: argparse.Namespace, config, sources, progress) -> int:

@@ -15,6 +15,7 @@ from scanner.archive import sniff
 from scanner.archive.limits import Budget, Limits
 from scanner.archive.members import Body, Member, members
 from scanner.archive.streams import ArchiveError
+from scanner.carriers import carrier_of
 from scanner.engine import Engine, Match, ReadInto
 from scanner.engine.engine import HEAD
 from scanner.stats import ScanStats
@@ -108,6 +109,8 @@ class _Opening:
         if matches:
             self.found.append((path, matches))
         nested = sniff.sniff(self.engine.head(size), size) if size >= 4 else None
+        if nested is not None and carrier_of(nested) not in self.limits.opened:
+            nested = None
         if nested is not None:
             inside = self._nested(path, size, depth, tee, reopen)
             if inside is not None:

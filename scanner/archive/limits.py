@@ -33,7 +33,7 @@ class Limits:
     """Memory a decompressor may take (xz's dictionary, zstd's window); larger ones are refused."""
     mail_parts: int = 1000
     """MIME parts read from one message; the rest of a message with more is not decoded."""
-    opened: frozenset[str] = frozenset({"archives", "mail", "pdf"})
+    opened: frozenset[str] = frozenset({"archives", "mail", "pdf", "hex"})
     """The containers opened (:data:`scanner.carriers.OPENED`); set by the runner, not a bound."""
 
 

@@ -116,6 +116,10 @@ def members(kind: str, body: Body, budget: Budget, say: Say) -> Iterator[Member]
         from scanner.archive import pdf
 
         return pdf.members(body, budget, say)
+    if kind == sniff.HEXDUMP:
+        from scanner.archive import hexdump
+
+        return hexdump.members(body, budget, say)
     reader = body.reader()
     if reader is None:
         raise ArchiveError("cannot be read twice (standard input larger than a chunk): not opened")

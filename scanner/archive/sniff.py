@@ -4,13 +4,16 @@ Called for every input, so it costs almost nothing when the answer is "plain": o
 byte looked up, one five-byte comparison. Mail has no magic number: a message is
 recognised by its first line, a header that mail carries (``Received:``, ``From:``,
 ``MIME-Version:``...), and one more mail header or a MIME one in the lines after it;
-a mailbox by its ``From `` separator line followed by a header.
+a mailbox by its ``From `` separator line followed by a header; a hex dump by an offset column
+and hex on its first line.
 """
 
 from __future__ import annotations
 
+import re
+
 ZIP, TAR, GZIP, BZIP2, XZ, ZSTD = "zip", "tar", "gzip", "bzip2", "xz", "zstd"
-MAIL, MBOX, PDF = "mail", "mbox", "pdf"
+MAIL, MBOX, PDF, HEXDUMP = "mail", "mbox", "pdf", "hexdump"
 ARCHIVES = frozenset({ZIP, TAR, GZIP, BZIP2, XZ, ZSTD})
 
 _STARTS = {
@@ -65,9 +68,20 @@ def sniff(head: bytes | bytearray | memoryview, size: int) -> str | None:
                 return kind
     if size >= 262 and head[_TAR_MAGIC] == b"ustar":
         return TAR
-    if first in _MAIL_FIRST:
-        return _mail(bytes(head[: min(size, 512)]))
+    if first in _MAIL_FIRST and (mail := _mail(bytes(head[: min(size, 512)]))) is not None:
+        return mail
+    if first in _HEX_DIGITS:
+        return _hexdump(bytes(head[: min(size, 128)]))
     return None
+
+
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_DUMP_LINE = re.compile(rb"[0-9a-fA-F]{4,16}(?::| ) ?[ ]?(?:[0-9a-fA-F]{2,8} {1,2}){3}")
+
+
+def _hexdump(head: bytes) -> str | None:
+    """HEXDUMP when the first line is a dump's: an offset column, then groups of hex."""
+    return HEXDUMP if _DUMP_LINE.match(head) else None
 
 
 def _mail(head: bytes) -> str | None:

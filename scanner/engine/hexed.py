@@ -72,11 +72,15 @@ def decode_at(
 ) -> tuple[int, bytes]:
     """(start of the image, up to ``want`` bytes read from it) for the image that ends at ``stop``."""
     start = stop - image.chars
-    limit = min(end, stop + REACH_AFTER)
     line_start = _line_start(buf, start)
-    dump = line_start is not None and _offset_column(buf, line_start, start) is not None
+    dump = line_start is not None and offset_column(buf, line_start, start) is not None
+    return start, read(buf, start, min(end, stop + REACH_AFTER), want, dump=dump)
+
+
+def read(buf: bytes | bytearray | memoryview, pos: int, limit: int, want: int, *, dump: bool) -> bytes:
+    """Up to ``want`` bytes written in hex from ``pos``, leniently (see the module's docstring);
+    ``dump``: the text is a hex dump, whose lines start with an offset column."""
     out = bytearray()
-    pos = start
     width = 0  # the longest run of hex digits on this line: 2 in hexdump -C, 4 in xxd
     run = 0
     spaces = 0
@@ -93,7 +97,7 @@ def decode_at(
         if byte in _LINE_BREAK:
             pos = _next_line(buf, pos, limit)
             if dump:
-                after = _offset_column(buf, pos, limit)
+                after = offset_column(buf, pos, limit)
                 if after is None:
                     break  # the dump has ended
                 pos = after
@@ -112,7 +116,7 @@ def decode_at(
             pos = _end_of_line(buf, pos, limit)
             continue
         break
-    return start, bytes(out)
+    return bytes(out)
 
 
 def _is_0x(buf: bytes | bytearray | memoryview, pos: int, limit: int) -> bool:
@@ -139,7 +143,7 @@ def _end_of_line(buf: bytes | bytearray | memoryview, pos: int, limit: int) -> i
     return pos
 
 
-def _offset_column(buf: bytes | bytearray | memoryview, pos: int, limit: int) -> int | None:
+def offset_column(buf: bytes | bytearray | memoryview, pos: int, limit: int) -> int | None:
     """Where a hex dump line's bytes start, when ``pos`` starts one: 4 or more hex digits and a
     colon (xxd), or 6 or more and spaces (hexdump -C, od); None otherwise."""
     digits = pos

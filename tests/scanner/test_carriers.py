@@ -149,14 +149,20 @@ def test_hex_in_each_form(tmp_path: Path, form: str) -> None:
 
 
 @pytest.mark.parametrize("dump", [xxd, hexdump_c])
-@pytest.mark.parametrize("lead", [3, 12])  # the token starting early in a dump line, and across two lines
+@pytest.mark.parametrize("lead", [3, 12, 14])  # early in a dump line, across two, the prefix itself cut
 def test_hex_dumps(tmp_path: Path, dump, lead: int) -> None:
+    """A file that is a dump is read back whole (``!dump.bin``, placed in the bytes it shows); a dump
+    inside a log is read from its prefix's hex image, unless a line break cuts the prefix itself."""
     token = key()
     data = b"\x00" * (16 + lead) + token.encode() + b"\nmore bytes after it\x01\x02"
     (tmp_path / "packet.txt").write_text(dump(data))
+    (tmp_path / "debug.log").write_text("12:00:01 received packet:\n" + dump(data) + "12:00:02 done\n")
     result = run_scan(".", cwd=tmp_path)
-    [found] = result.findings
-    assert (found["secret_sha256"], found["encoding"], found["line"]) == (rules.identity(token), "hex", 2)
+    expected = [("./packet.txt!dump.bin", rules.identity(token), None, 1, 17 + lead)]
+    if lead < 14:
+        expected.insert(0, ("./debug.log", rules.identity(token), "hex", 3, (11 if dump is xxd else 10) + 1))
+    assert [f[:3] + f[3:4] for f in findings(result)] == [f[:4] for f in expected]
+    assert findings(result)[-1] == expected[-1]
 
 
 def test_odd_length_and_broken_hex_are_not_findings(tmp_path: Path) -> None:

@@ -441,14 +441,9 @@ def _new_carriers(kind: str, tok: bytes, env: bytes, zipped) -> dict[str, tuple[
     if kind == "hex_log":
         return {kind: ("debug-hex.log", None, b"DEBUG auth bytes=" + tok.hex().encode() + b"\n")}
     if kind == "hex_dump":
-        data = b"\x00" * 11 + env
-        lines = []
-        for at in range(0, len(data), 16):
-            row = data[at : at + 16]
-            groups = " ".join(row[i : i + 2].hex() for i in range(0, len(row), 2))
-            shown = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-            lines.append(f"{at:08x}: {groups:<39}  {shown}")
-        return {kind: ("packet.xxd", None, ("\n".join(lines) + "\n").encode())}
+        from tests.support.dumps import xxd
+
+        return {kind: ("packet.xxd", None, xxd(b"\x00" * 11 + env).encode())}
     if kind == "c_array":
         array = ", ".join(f"0x{b:02x}" for b in tok)
         return {kind: ("key.h", None, f"static const unsigned char KEY[] = {{{array}}};\n".encode())}

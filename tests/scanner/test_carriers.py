@@ -25,6 +25,7 @@ from scanner.engine import Engine
 from scanner.run import scan
 from scanner.sources.files import FileSource
 from tests.support.archives import zip_bytes
+from tests.support.dumps import hexdump_c, xxd
 from tests.support.git import run_scan
 
 MIB = 1 << 20
@@ -100,28 +101,6 @@ def test_utf16_with_a_lone_surrogate_and_decoys(tmp_path: Path) -> None:
 
 
 # --- hex -------------------------------------------------------------------------------------------------
-
-
-def xxd(data: bytes) -> str:
-    """``xxd``'s layout: offset, eight groups of two bytes, the printable column."""
-    lines = []
-    for at in range(0, len(data), 16):
-        row = data[at : at + 16]
-        groups = " ".join(row[i : i + 2].hex() for i in range(0, len(row), 2))
-        shown = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-        lines.append(f"{at:08x}: {groups:<39}  {shown}")
-    return "\n".join(lines) + "\n"
-
-
-def hexdump_c(data: bytes) -> str:
-    """``hexdump -C``'s layout: offset, 16 bytes in two halves, ``|printable|``."""
-    lines = []
-    for at in range(0, len(data), 16):
-        row = data[at : at + 16]
-        halves = [" ".join(f"{b:02x}" for b in row[:8]), " ".join(f"{b:02x}" for b in row[8:])]
-        shown = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-        lines.append(f"{at:08x}  {halves[0]:<23}  {halves[1]:<23}  |{shown}|")
-    return "\n".join(lines) + "\n"
 
 
 HEX_FORMS = {

@@ -49,12 +49,14 @@ _MAIL_HEADERS = (
     b"references:",
 )
 """Headers a message's header block is made of; a first line that is none of them is no mail."""
+_MAIL_HEADER_SET = frozenset(_MAIL_HEADERS)
+_LONGEST_HEADER = max(map(len, _MAIL_HEADERS))
 _MAIL_FIRST = frozenset(header[0] for header in _MAIL_HEADERS) | frozenset(
     header[0] - 32 for header in _MAIL_HEADERS
 )
 
 
-def sniff(head: bytes | bytearray | memoryview, size: int) -> str | None:
+def sniff(head: bytes | bytearray, size: int) -> str | None:
     """The format of an input whose first bytes are ``head[:size]``, or None for anything else."""
     if size < 4:
         return None
@@ -68,11 +70,20 @@ def sniff(head: bytes | bytearray | memoryview, size: int) -> str | None:
                 return kind
     if size >= 262 and head[_TAR_MAGIC] == b"ustar":
         return TAR
-    if first in _MAIL_FIRST and (mail := _mail(bytes(head[: min(size, 512)]))) is not None:
+    if first in _MAIL_FIRST and _maybe_mail(head, size) and (mail := _mail(bytes(head[: min(size, 512)]))):
         return mail
-    if first in _HEX_DIGITS:
+    if first in _HEX_DIGITS and head[1] in _HEX_DIGITS and head[2] in _HEX_DIGITS and head[3] in _HEX_DIGITS:
         return _hexdump(bytes(head[: min(size, 128)]))
     return None
+
+
+def _maybe_mail(head: bytes | bytearray, size: int) -> bool:
+    """Whether the first line may be a mail header (or an mbox separator), from its first bytes only:
+    most text files stop here."""
+    colon = head.find(b":", 0, min(size, _LONGEST_HEADER))
+    if colon > 0:
+        return bytes(head[: colon + 1]).lower() in _MAIL_HEADER_SET
+    return head[:5] == b"From "
 
 
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")

@@ -26,7 +26,7 @@ from scanner.run import scan
 from scanner.sources.files import FileSource
 from tests.support.archives import zip_bytes
 from tests.support.dumps import hexdump_c, xxd
-from tests.support.git import run_scan
+from tests.support.git import Repo, run_scan
 
 MIB = 1 << 20
 
@@ -450,3 +450,34 @@ def test_a_token_in_hex_any_way_written_is_found_once(noise, separator, upper, w
         found = scan_file(tmp, noise + b"\n" + written.encode() + b"\n" + noise)
     assert [f.match.secret for f in found if f.match.encoding == "hex"].count(token.encode()) == 1
     assert all(rules.recognise(f.match.secret) for f in found)
+
+
+def test_new_carriers_in_history_and_staged(tmp_path: Path) -> None:
+    """A staged message is read whole from its blob and opened (lines added mean nothing in a part); a
+    staged UTF-16 file's added lines are placed on their line; history opens a committed PDF."""
+    repo = Repo.init(tmp_path / "repo", tmp_path)
+    repo.commit({"README": "hello\n"})
+    committed = key()
+    content = zlib.compress(f"BT [({committed[:7]}) 4 ({committed[7:]})] TJ ET".encode())
+    commit = repo.commit({"docs/manual.pdf": pdf((b"/Filter /FlateDecode", content))})
+    [finding] = run_scan("--git", ".", cwd=repo.path).findings
+    assert (finding["path"], finding["commit"], finding["secret_sha256"]) == (
+        "docs/manual.pdf!text/4",
+        commit,
+        rules.identity(committed),
+    )
+    mailed, wide = key(), key()
+    text = "x" * 50 + f"key: {mailed}\n"
+    repo.write(
+        "mail/keys.eml",
+        message(quopri.encodestring(text.encode()), "Content-Transfer-Encoding: quoted-printable\r\n"),
+    )
+    repo.write("conf/app.ini", f"[app]\r\nkey={wide}\r\n".encode("utf-16"))
+    repo.git("add", "mail/keys.eml", "conf/app.ini")
+    result = run_scan("--staged", cwd=repo.path)
+    assert findings(result) == sorted(
+        [
+            ("conf/app.ini", rules.identity(wide), "utf-16le", 2, 5),
+            ("mail/keys.eml!part1.txt", rules.identity(mailed), None, *place(text, mailed)),
+        ]
+    )

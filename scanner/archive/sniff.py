@@ -80,10 +80,10 @@ def sniff(head: bytes | bytearray, size: int) -> str | None:
 def _maybe_mail(head: bytes | bytearray, size: int) -> bool:
     """Whether the first line may be a mail header (or an mbox separator), from its first bytes only:
     most text files stop here."""
+    if head[:5] == b"From ":
+        return True
     colon = head.find(b":", 0, min(size, _LONGEST_HEADER))
-    if colon > 0:
-        return bytes(head[: colon + 1]).lower() in _MAIL_HEADER_SET
-    return head[:5] == b"From "
+    return colon > 0 and bytes(head[: colon + 1]).lower() in _MAIL_HEADER_SET
 
 
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")

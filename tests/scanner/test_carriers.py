@@ -231,7 +231,8 @@ def test_attachments_are_opened_as_what_they_are_and_forwarded_mail_too(tmp_path
 def test_a_mailbox_message_by_message_also_in_an_archive(tmp_path: Path) -> None:
     first, zipped, utf16 = key(), key(), key()
     plain = message(base64.encodebytes(f"key {first}\n".encode()), "Content-Transfer-Encoding: base64\r\n")
-    box = b"From ops@example.com Mon Dec  7 10:00:00 2026\n" + plain.replace(b"\r\n", b"\n") + b"\n"
+    # A separator whose time comes within the first bytes (a header's colon is looked for there).
+    box = b"From a@b Mon Dec  7 10:00:00 2026\n" + plain.replace(b"\r\n", b"\n") + b"\n"
     box += b"From lead@example.com Mon Dec  7 11:00:00 2026\n" + deploy_mail(zipped, utf16).as_bytes() + b"\n"
     (tmp_path / "inbox.mbox").write_bytes(box)
     (tmp_path / "backup.zip").write_bytes(zip_bytes({"Mail/inbox": box}))
@@ -481,3 +482,24 @@ def test_new_carriers_in_history_and_staged(tmp_path: Path) -> None:
             ("mail/keys.eml!part1.txt", rules.identity(mailed), None, *place(text, mailed)),
         ]
     )
+
+
+def test_a_mailbox_message_over_the_in_memory_bound_is_cut_and_the_next_still_read(tmp_path: Path) -> None:
+    first, big, last = key(), key(), key()
+
+    def mbox_message(subject: str, body: bytes) -> bytes:
+        headers = f"From: a@example.com\nTo: b@example.com\nSubject: {subject}\n"
+        headers += "Content-Transfer-Encoding: base64\n\n"
+        return b"From a@b Mon Dec  7 10:00:00 2026\n" + headers.encode() + base64.encodebytes(body) + b"\n"
+
+    box = mbox_message("one", f"key {first}\n".encode())
+    box += mbox_message("two", b"x" * (3 * MIB) + f"key {big}\n".encode())
+    box += mbox_message("three", f"key {last}\n".encode())
+    (tmp_path / "inbox").write_bytes(box)
+    result = run_scan("inbox", "--archive-in-memory", "1MiB", cwd=tmp_path)
+    assert {(p, s) for p, s, *_ in findings(result)} == {
+        ("inbox!message/1!part1.txt", rules.identity(first)),
+        ("inbox", rules.identity(big)),  # as written, in base64: the part itself was cut
+        ("inbox!message/3!part1.txt", rules.identity(last)),
+    }
+    assert result.stderr.strip().endswith("inbox!message/2: over 1 MiB (archive-in-memory): cut there")

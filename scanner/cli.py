@@ -19,6 +19,11 @@ from scanner.errors import ScanError, UsageError
 if TYPE_CHECKING:
     from scanner.archive.limits import Limits
     from scanner.config import Config
+    from scanner.filters.exclude import PathExcluder
+    from scanner.findings import Finding
+    from scanner.progress import ProgressLine
+    from scanner.sources.base import Source
+    from scanner.stats import ScanStats
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 EPILOG = """\
@@ -184,7 +189,7 @@ def _scan(args: argparse.Namespace) -> int:
         return _write_baseline(args, config, sources, progress)
     from scanner.run import run
 
-    def report(findings, stats) -> None:
+    def report(findings: list[Finding], stats: ScanStats) -> None:
         if progress is not None:
             progress.close()
         _write_report(args, findings, stats)
@@ -205,7 +210,7 @@ def _scan(args: argparse.Namespace) -> int:
     return EXIT_FOUND if found else EXIT_CLEAN
 
 
-def _judge(args: argparse.Namespace):
+def _judge(args: argparse.Namespace) -> Callable[[list[Finding]], list[Finding]] | None:
     """``--verify``: the step that asks the API about each key found; None (no network at all) without it."""
     if not (args.verify or args.only_live):
         return None
@@ -235,7 +240,9 @@ def _expansion(args: argparse.Namespace, config: Config) -> tuple[frozenset[str]
     return carriers, Limits(**values)
 
 
-def _write_baseline(args: argparse.Namespace, config, sources, progress) -> int:
+def _write_baseline(
+    args: argparse.Namespace, config: Config, sources: list[Source], progress: ProgressLine | None
+) -> int:
     """Every current finding, inline markers included, accepted: nothing is reported."""
     from scanner.filters.baseline import write_baseline
     from scanner.run import engine_for, scan
@@ -251,7 +258,7 @@ def _write_baseline(args: argparse.Namespace, config, sources, progress) -> int:
     return EXIT_CLEAN
 
 
-def _sources(args: argparse.Namespace, config) -> list:
+def _sources(args: argparse.Namespace, config: Config) -> list[Source]:
     """The sources the arguments name: files and stdin, or one of git's."""
     from scanner.filters.exclude import PathExcluder
 
@@ -282,7 +289,7 @@ def _sources(args: argparse.Namespace, config) -> list:
     return [HistorySource(repo, jobs=args.jobs, excluder=excluder)]
 
 
-def _path_sources(args: argparse.Namespace, excluder) -> list:
+def _path_sources(args: argparse.Namespace, excluder: PathExcluder | None) -> list[Source]:
     from scanner.sources import walk
     from scanner.sources.files import FileSource
 
@@ -297,13 +304,13 @@ def _path_sources(args: argparse.Namespace, excluder) -> list:
     return [StdinSource(), files]
 
 
-def _load_config(args: argparse.Namespace):
+def _load_config(args: argparse.Namespace) -> Config:
     from scanner.config import Config, load_config
 
     return Config() if args.no_config else load_config(os.getcwd())
 
 
-def _progress_line(args: argparse.Namespace):
+def _progress_line(args: argparse.Namespace) -> ProgressLine | None:
     if args.no_progress or not sys.stderr.isatty():
         return None
     from scanner.progress import ProgressLine
@@ -311,7 +318,7 @@ def _progress_line(args: argparse.Namespace):
     return ProgressLine(sys.stderr)
 
 
-def _write_report(args: argparse.Namespace, findings, stats) -> None:
+def _write_report(args: argparse.Namespace, findings: list[Finding], stats: ScanStats) -> None:
     from scanner.report import write_report
 
     options = {"show_secrets": args.show_secrets, "scan_root": os.getcwd()}

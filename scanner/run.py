@@ -76,7 +76,7 @@ def engine_for(carriers: frozenset[str], limits: Limits | None) -> tuple[Engine,
     return engine, dataclasses.replace(limits, opened=opened)
 
 
-def sort_key(finding: Finding) -> tuple:
+def sort_key(finding: Finding) -> tuple[str, bytes, tuple[bytes, ...], int, int, str]:
     loc, match = finding.location, finding.match
     return (loc.commit or "", loc.path, loc.inner, match.line, match.column, match.encoding or "")
 

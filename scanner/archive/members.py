@@ -218,10 +218,10 @@ def _tar(readinto: ReadInto, budget: Budget, say: Say) -> Iterator[Member]:
             continue  # directories, links, devices: no content of their own
         name = info.name.encode("utf-8", "surrogateescape")
         admit(name, budget, say)
-        handle = archive.extractfile(info)
+        handle = cast(tarfile.ExFileObject, archive.extractfile(info))
         assert handle is not None  # a regular file always has one
 
-        def read(view: memoryview, handle=handle) -> int:
+        def read(view: memoryview, handle: tarfile.ExFileObject = handle) -> int:
             stream.in_member = True
             try:
                 return handle.readinto(view)

@@ -34,9 +34,9 @@ class FileSource:
     """Regular files under ``roots``, as the walk finds them, in units of :data:`BATCH` paths."""
 
     unit_name = "files"
-    total = None
+    total: tuple[int, int] | None = None
     short_read_is_end = True
-    pool_after = POOL_THRESHOLD // BATCH
+    pool_after: int | None = POOL_THRESHOLD // BATCH
 
     def __init__(self, roots: Sequence[Root] = (), walker: Walker | None = None) -> None:
         self._roots = tuple(roots)

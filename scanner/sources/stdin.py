@@ -17,9 +17,9 @@ STDIN_PATH = b"-"
 
 class StdinSource:
     unit_name = "files"
-    total = None
+    total: tuple[int, int] | None = None
     short_read_is_end = False  # a pipe gives short reads
-    pool_after = None
+    pool_after: int | None = None
 
     def units(self, stats: ScanStats, warn: Warn) -> tuple[None]:
         return (None,)

@@ -9,6 +9,7 @@ walked, or named by the ref or the blob id when no commit can be found.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from scanner.engine import Match
@@ -70,7 +71,7 @@ def _lazy_fetching(repo: Repo) -> bool:
     return bool(out.strip())
 
 
-def parse_raw_log(out: bytes):
+def parse_raw_log(out: bytes) -> Iterator[tuple[Introduction, str]]:
     """Yield (introduction, new blob) for every added or changed path in ``git log --raw -z``."""
     for record in out.split(b"\x01")[1:]:
         fields = record.split(b"\x00")

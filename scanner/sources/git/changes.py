@@ -42,9 +42,9 @@ class ChangesSource:
     """The files of a diff, each unit the lines it adds (scanned here: a diff is small)."""
 
     unit_name = "files"
-    total = None
+    total: tuple[int, int] | None = None
     short_read_is_end = False
-    pool_after = None
+    pool_after: int | None = None
 
     def __init__(self, repo: Repo, patch: Callable[[], bytes], excluder: PathExcluder | None = None) -> None:
         self._repo = repo

@@ -33,7 +33,7 @@ class HistorySource:
 
     unit_name = "objects"
     short_read_is_end = False
-    pool_after = 1
+    pool_after: int | None = 1
 
     def __init__(self, repo: Repo, *, jobs: int, excluder: PathExcluder | None = None) -> None:
         self._repo = repo

@@ -13,7 +13,7 @@ import fcntl
 import io
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
@@ -158,7 +158,7 @@ class _BlobReader:
             self._left -= len(chunk)
 
 
-def blob_reader(repo: Repo, oid: str):
+def blob_reader(repo: Repo, oid: str) -> Callable[[memoryview], int]:
     """A fresh ``readinto`` over one blob (the engine's second pass for line numbers)."""
     proc = subprocess.Popen(repo.command("cat-file", "blob", oid), stdout=subprocess.PIPE, env=git_env())
     assert proc.stdout is not None

@@ -109,8 +109,8 @@ def _name(part: email.message.Message, index: int) -> bytes:
 
 
 def _cut(data: bytes, limit: int, say: Say) -> bytes:
-    """The message up to its ``limit``-th part: each boundary line begins ``--``."""
-    if data.count(b"\n--") <= limit:
+    """The message up to its ``limit``-th part: each boundary line begins ``--`` (and one more ends them)."""
+    if data.count(b"\n--") <= limit + 1:
         return data
     at = -1
     for _ in range(limit + 1):

@@ -254,6 +254,7 @@ class Engine:
         out: list[Match] = []
         buf, view = self._buf, self._view
         window = Window(buf, counter)
+        placer = wide.Placer(view[:end])
         texts: dict[tuple[int, int], bytes] = {}  # one line_text per line, shared by its tokens
         seen: set[tuple[int, bytes]] = set()  # an encoded token that several images matched
         for index, stop in sorted(set(found), key=lambda c: c[1]):
@@ -273,10 +274,8 @@ class Engine:
                 ]
                 seen.update((start, token) for start, _, token, _ in tokens)
             for start, i, token, encoding in tokens:
-                if isinstance(
-                    image, wide.Image
-                ):  # placed in the decoded text (again later, if not whole here)
-                    line, column, text = wide.place(view[:end], start, image)
+                if isinstance(image, wide.Image):  # in the decoded text (again later, if not whole here)
+                    line, column, text = placer.place(start, image)
                     line += counter.lines
                 else:
                     line, column, text = self._place(window, texts, start, end, base, line_head)

@@ -15,6 +15,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import codecs
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,42 +76,74 @@ def token_at(
     return start, text.encode("ascii")
 
 
-def place(data: bytes | bytearray | memoryview, start: int, image: Image) -> tuple[int, int, bytes]:
-    """1-based line and column of the character at byte ``start``, and its line as UTF-8.
+class Placer:
+    """Places tokens in the text of one window: 1-based line and column of a token's first
+    character, and its line as UTF-8.
 
-    ``data`` is read as text in ``image.encoding`` from its first byte at ``start``'s alignment;
-    undecodable units (a lone surrogate) count as one character each, a leading BOM as none.
+    The window is read as text in the token's encoding from its first byte at the token's
+    alignment; undecodable units (a lone surrogate) count as one character each, a leading BOM as
+    none. Tokens come in order, so each is counted on from the previous one of its encoding and
+    alignment: a window full of tokens costs one pass, not one each.
     """
-    first = start % image.unit
-    before = codecs.decode(bytes(data[first:start]), image.encoding, "replace")
-    if first == 0 and before.startswith(BOM):
-        before = before[1:]
-    line_start = before.rfind("\n") + 1
-    tail_bytes = bytes(data[start : start + LINE_CONTEXT * image.unit])
-    tail_bytes = tail_bytes[: len(tail_bytes) - len(tail_bytes) % image.unit]
-    after = codecs.decode(tail_bytes, image.encoding, "replace").split("\n", 1)[0]
-    text = (before[line_start:] + after).rstrip("\r")
-    return before.count("\n") + 1, len(before) - line_start + 1, text.encode("utf-8", "replace")
+
+    __slots__ = ("_counted", "_data")
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._data = data
+        self._counted: dict[tuple[str, int], tuple[int, int, int]] = {}
+        """(encoding, alignment) -> (byte position, newlines before it, characters since the last)."""
+
+    def place(self, start: int, image: Image) -> tuple[int, int, bytes]:
+        data, unit = self._data, image.unit
+        first = start % unit
+        key = (image.encoding, first)
+        pos, lines, chars = self._counted.get(key, (first, 0, 0))
+        if start < pos:
+            pos, lines, chars = first, 0, 0
+        text = codecs.decode(bytes(data[pos:start]), image.encoding, "replace")
+        if pos == first == 0 and text.startswith(BOM):
+            text = text[1:]
+        newline = text.rfind("\n")
+        if newline < 0:
+            chars += len(text)
+        else:
+            lines += text.count("\n")
+            chars = len(text) - newline - 1
+        self._counted[key] = (start, lines, chars)
+        return lines + 1, chars + 1, self._line(start, image, chars)
+
+    def _line(self, start: int, image: Image, chars: int) -> bytes:
+        """The token's line as UTF-8, at most :data:`LINE_CONTEXT` characters either side of it
+        (``chars``: those of the line before it)."""
+        unit, encoding = image.unit, image.encoding
+        keep = min(chars, LINE_CONTEXT) * unit  # as many units, at most as many characters: this line's
+        head = codecs.decode(bytes(self._data[start - keep : start]), encoding, "replace").lstrip(BOM)
+        tail = bytes(self._data[start : start + LINE_CONTEXT * unit])
+        tail = tail[: len(tail) - len(tail) % unit]
+        after = codecs.decode(tail, encoding, "replace").split("\n", 1)[0]
+        return (head + after).rstrip("\r").encode("utf-8", "replace")
 
 
 def one_byte_order(matches: list[Match]) -> list[Match]:
     """Each token in UTF-16 or UTF-32 text once: ASCII text in one byte order reads the same in
     the other from one byte off (``"\\0s\\0p"`` is inside ``"s\\0p\\0"``); the reading whose code
     units are aligned in the input is kept (little-endian when neither is)."""
-    wide = [m for m in matches if m.encoding in UNITS]
-    if len(wide) < 2:
-        return matches
+    twins: dict[tuple[bytes, int], list[Match]] = {}  # by token and code unit: readings to compare
+    for m in matches:
+        if m.encoding in UNITS:
+            twins.setdefault((m.secret, UNITS[m.encoding]), []).append(m)
     dropped = set()
-    for m in wide:
-        unit = UNITS[m.encoding or ""]
-        for other in wide:
-            twin = other is not m and other.secret == m.secret and UNITS[other.encoding or ""] == unit
-            if not twin or abs(other.offset - m.offset) >= unit:
+    for (_, unit), readings in twins.items():
+        readings.sort(key=lambda m: m.offset)
+        for one, other in itertools.pairwise(readings):  # twins sit next to each other
+            if other.offset - one.offset >= unit or one.encoding == other.encoding:
                 continue
-            aligned, other_aligned = m.offset % unit == 0, other.offset % unit == 0
-            if other_aligned > aligned or (aligned == other_aligned and (m.encoding or "").endswith("be")):
-                dropped.add(id(m))
-    return [m for m in matches if id(m) not in dropped]
+            one_aligned, other_aligned = one.offset % unit == 0, other.offset % unit == 0
+            if one_aligned != other_aligned:
+                dropped.add(id(other if one_aligned else one))
+            else:
+                dropped.add(id(one if (one.encoding or "").endswith("be") else other))
+    return [m for m in matches if id(m) not in dropped] if dropped else matches
 
 
 class Counter:

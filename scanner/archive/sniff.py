@@ -72,7 +72,7 @@ def sniff(head: bytes | bytearray, size: int) -> str | None:
         return TAR
     if first in _MAIL_FIRST and _maybe_mail(head, size) and (mail := _mail(bytes(head[: min(size, 512)]))):
         return mail
-    if first in _HEX_DIGITS and head[1] in _HEX_DIGITS and head[2] in _HEX_DIGITS and head[3] in _HEX_DIGITS:
+    if first == 0x30 and head[1] == head[2] == head[3] == 0x30:  # "0000": a dump's first offset
         return _hexdump(bytes(head[: min(size, 128)]))
     return None
 
@@ -86,12 +86,13 @@ def _maybe_mail(head: bytes | bytearray, size: int) -> bool:
     return colon > 0 and bytes(head[: colon + 1]).lower() in _MAIL_HEADER_SET
 
 
-_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-_DUMP_LINE = re.compile(rb"[0-9a-fA-F]{4,16}(?::| ) ?[ ]?(?:[0-9a-fA-F]{2,8} {1,2}){3}")
+_DUMP_LINE = re.compile(rb"0{4,16}(?::| ) ?[ ]?(?:[0-9a-fA-F]{2,8} {1,2}){3}")
+"""A dump's first line: offset zero (``00000000:`` in xxd, ``00000000  `` in hexdump -C, ``0000000 ``
+in od), then groups of hex; a table of numbers rarely starts at zero."""
 
 
 def _hexdump(head: bytes) -> str | None:
-    """HEXDUMP when the first line is a dump's: an offset column, then groups of hex."""
+    """HEXDUMP when the first line is a dump's: an offset column at zero, then groups of hex."""
     return HEXDUMP if _DUMP_LINE.match(head) else None
 
 

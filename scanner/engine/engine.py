@@ -65,7 +65,7 @@ class Engine:
         self._chunk_size = chunk_size
         self._images: list[Image] = []
         if "base64" in decoders:
-            self._images += encoded.images(self.formats)
+            self._images += encoded.images(self.formats, utf16="utf16" in decoders)
         if "utf16" in decoders:
             self._images += wide.images(self.formats)
         if "hex" in decoders:
@@ -290,7 +290,7 @@ class Engine:
                         encoding=encoding,
                     )
                 )
-        return wide.one_byte_order(out) if "utf16" in self.decoders else out
+        return wide.one_byte_order(out, _reading) if "utf16" in self.decoders else out
 
     def _place(
         self,
@@ -352,9 +352,20 @@ class Engine:
                     out.append((start, index, token, ()))
             else:
                 image = self._images[index - self._plain]
-                if isinstance(image, encoded.Image) and image.depth <= layers:
-                    out += self._decoded(data, stop, len(data), image)
-        return out
+                if isinstance(image, wide.Image) or (
+                    isinstance(image, encoded.Image) and image.depth <= layers
+                ):
+                    out += self._decoded(data, stop, len(data), image)  # UTF-16 inside base64, or base64
+        return wide.one_byte_order(out, _inner_reading, aligned=False)  # decoded from mid-stream
+
+
+def _reading(match: Match) -> tuple[int, bytes, str | None]:
+    return match.offset, match.secret, match.encoding
+
+
+def _inner_reading(token: Token) -> tuple[int, bytes, str | None]:
+    offset, _, secret, layers = token
+    return offset, secret, layers[0] if layers else None
 
 
 def bytes_reader(data: bytes) -> ReadInto:

@@ -34,11 +34,14 @@ class Match:
         counted as two characters a byte, whatever separates them)."""
         size = len(self.secret)
         if self.encoding is not None:
-            for layer in self.encoding.split("/"):
+            layers = self.encoding.split("/")
+            for depth, layer in enumerate(reversed(layers), 1):  # innermost first
                 if layer.startswith("base64"):
                     size = -(-size // 3) * 4
                 elif layer == "hex":
                     size *= 2
+                elif layer.startswith("utf-") and depth < len(layers):  # the scanned text's own: characters
+                    size *= 4 if layer.startswith("utf-32") else 2
         return size
 
     @property

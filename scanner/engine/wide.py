@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import codecs
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rules import TokenFormat
-from scanner.engine.match import Match
 
 ENCODINGS = (("utf-16le", 2), ("utf-16be", 2), ("utf-32le", 4), ("utf-32be", 4))
 """Each encoding read, and its code unit in bytes."""
@@ -124,26 +124,34 @@ class Placer:
         return (head + after).rstrip("\r").encode("utf-8", "replace")
 
 
-def one_byte_order(matches: list[Match]) -> list[Match]:
+T = TypeVar("T")
+
+
+def one_byte_order(
+    readings: list[T], key: Callable[[T], tuple[int, bytes, str | None]], *, aligned: bool = True
+) -> list[T]:
     """Each token in UTF-16 or UTF-32 text once: ASCII text in one byte order reads the same in
     the other from one byte off (``"\\0s\\0p"`` is inside ``"s\\0p\\0"``); the reading whose code
-    units are aligned in the input is kept (little-endian when neither is)."""
-    twins: dict[tuple[bytes, int], list[Match]] = {}  # by token and code unit: readings to compare
-    for m in matches:
-        if m.encoding in UNITS:
-            twins.setdefault((m.secret, UNITS[m.encoding]), []).append(m)
+    units are aligned is kept, little-endian when neither is or when offsets say nothing of
+    alignment (``aligned=False``: a piece of decoded base64). ``key``: a reading's offset, token
+    and encoding (readings in no encoding of :data:`UNITS` are kept as they are)."""
+    twins: dict[tuple[bytes, int], list[tuple[int, str, int]]] = {}  # by token and unit: readings to compare
+    for index, reading in enumerate(readings):
+        offset, token, encoding = key(reading)
+        if encoding in UNITS:
+            twins.setdefault((token, UNITS[encoding]), []).append((offset, encoding, index))
     dropped = set()
-    for (_, unit), readings in twins.items():
-        readings.sort(key=lambda m: m.offset)
-        for one, other in itertools.pairwise(readings):  # twins sit next to each other
-            if other.offset - one.offset >= unit or one.encoding == other.encoding:
+    for (_, unit), found in twins.items():
+        found.sort()
+        for one, other in itertools.pairwise(found):  # twins sit next to each other
+            if other[0] - one[0] >= unit or one[1] == other[1]:
                 continue
-            one_aligned, other_aligned = one.offset % unit == 0, other.offset % unit == 0
+            one_aligned, other_aligned = aligned and one[0] % unit == 0, aligned and other[0] % unit == 0
             if one_aligned != other_aligned:
-                dropped.add(id(other if one_aligned else one))
+                dropped.add((other if one_aligned else one)[2])
             else:
-                dropped.add(id(one if (one.encoding or "").endswith("be") else other))
-    return [m for m in matches if id(m) not in dropped] if dropped else matches
+                dropped.add((one if one[1].endswith("be") else other)[2])
+    return [r for i, r in enumerate(readings) if i not in dropped] if dropped else readings
 
 
 class Counter:

@@ -93,6 +93,33 @@ def test_powershell_out_file_past_the_first_mebibyte_and_an_inline_marker_in_utf
     assert findings(result) == [("./profile.ps1", rules.identity(token), "utf-16le", *place(text, token))]
 
 
+@pytest.mark.parametrize("pad", range(6))
+def test_powershell_encoded_command_base64_over_utf16(tmp_path: Path, pad: int) -> None:
+    """``powershell -EncodedCommand``: base64 of the script in UTF-16LE; wrapped at 76 too."""
+    token = (rules.WEBHOOK_SECRET if pad % 2 else rules.API_KEY).mint()
+    script = "$x=1;" * pad + f"Invoke-RestMethod -Headers @{{Authorization='Bearer {token}'}}"
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode()
+    line = f"C:\\> powershell.exe -NoProfile -EncodedCommand {encoded}\n"
+    (tmp_path / "history.txt").write_text("first\n" + line)
+    wrapped = base64.encodebytes(script.encode("utf-16-le")).decode()
+    (tmp_path / "task.xml.b64").write_text(wrapped)
+    result = run_scan(".", cwd=tmp_path)
+    at = 2 * script.index(token)  # the token's first byte in the UTF-16 bytes, then its base64 character
+    column = line.index(encoded) + at // 3 * 4 + at % 3 + 1
+    assert findings(result) == sorted(
+        [
+            ("./history.txt", rules.identity(token), "base64/utf-16le", 2, column),
+            (
+                "./task.xml.b64",
+                rules.identity(token),
+                "base64/utf-16le",
+                (at // 3 * 4 + at % 3) // 76 + 1,
+                (at // 3 * 4 + at % 3) % 76 + 1,
+            ),
+        ]
+    )
+
+
 def test_utf16_full_of_tokens_in_linear_time(tmp_path: Path) -> None:
     """12,000 tokens in one UTF-16 file: each placed counting on from the one before (the first
     version compared every reading with every other: 25 s here)."""

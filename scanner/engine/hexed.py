@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rules import TokenFormat
+from scanner.engine.patterns import literal
 
 SEPARATED = ("", " ", ":", "-", "\\x", "0x, ", "0x,", "0x ")
 """How the bytes of an image are written: one run, or each byte after a separator. ``0x``
@@ -61,9 +62,7 @@ def images(formats: Sequence[TokenFormat]) -> list[Image]:
             for first in (0, 1):  # xxd: two bytes a group, the prefix starting a group or inside one
                 groups = pairs[:first] + ["".join(pairs[i : i + 2]) for i in range(first, len(pairs), 2)]
                 texts.add(" ".join(groups))
-            for text in sorted(texts):
-                pattern = "".join(f"\\x{ord(c):02x}" for c in text)
-                out.append(Image(index, pattern, len(text)))
+            out += [Image(index, literal(text.encode("ascii")), len(text)) for text in sorted(texts)]
     return out
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rules import TokenFormat
+from scanner.engine.patterns import literal
 
 ENCODINGS = (("utf-16le", 2), ("utf-16be", 2), ("utf-32le", 4), ("utf-32be", 4))
 """Each encoding read, and its code unit in bytes."""
@@ -47,13 +48,11 @@ class Image:
 
 def images(formats: Sequence[TokenFormat]) -> list[Image]:
     """Every prefix in every encoding of :data:`ENCODINGS`."""
-    out = []
-    for index, fmt in enumerate(formats):
-        for encoding, unit in ENCODINGS:
-            image = fmt.prefix.encode(encoding)
-            pattern = "".join(f"\\x{byte:02x}" for byte in image)
-            out.append(Image(index, pattern, encoding, unit, len(image)))
-    return out
+    return [
+        Image(index, literal(fmt.prefix.encode(encoding)), encoding, unit, len(fmt.prefix) * unit)
+        for index, fmt in enumerate(formats)
+        for encoding, unit in ENCODINGS
+    ]
 
 
 def token_at(

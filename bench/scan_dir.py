@@ -25,20 +25,32 @@ import common
 
 import rules
 
-CORPUS_VERSION = 2
-CARRIERS = (
-    "zip",
-    "jar_in_tgz",
-    "tgz",
-    "tar_bz2",
-    "json_gz",
-    "xz",
-    "k8s_secret",
-    "docker_auth",
-    "env_b64_wrapped",
-    "b64_in_b64",
-)
-"""Credentials planted where only archive reading or base64 decoding finds them, one each."""
+CORPUS_VERSION = 3
+CARRIERS = {
+    "zip": "archives",
+    "jar_in_tgz": "archives",
+    "tgz": "archives",
+    "tar_bz2": "archives",
+    "json_gz": "archives",
+    "xz": "archives",
+    "k8s_secret": "base64",
+    "docker_auth": "base64",
+    "env_b64_wrapped": "base64",
+    "b64_in_b64": "base64",
+    "utf16_reg": "utf16",
+    "utf16be_txt": "utf16",
+    "utf32_txt": "utf16",
+    "hex_log": "hex",
+    "hex_dump": "hex",
+    "c_array": "hex",
+    "eml_qp": "mail",
+    "eml_zip": "mail",
+    "mbox_qp": "mail",
+    "pdf_flate": "pdf",
+    "pdf_embedded": "pdf",
+}
+"""Credentials planted where only decoding or opening a carrier finds them, one each, and the
+carrier (as the configuration names it) that holds each."""
 DEFAULT_SEED = 20261126
 MIB = 1 << 20
 RG_PATTERN = r"(spk|whsec)_[0-9A-Za-z]{38}"
@@ -395,6 +407,7 @@ def plant_carriers(folder: Path, rng: random.Random) -> list[dict]:
                 None,
                 b"v=" + base64.b64encode(base64.b64encode(env)) + b"\n",
             ),
+            **(_new_carriers(kind, tok, env, zipped) if CARRIERS[kind] in NEW else {}),
         }[kind]
         path = folder / name
         path.write_bytes(data)
@@ -403,6 +416,66 @@ def plant_carriers(folder: Path, rng: random.Random) -> list[dict]:
             {"kind": kind, "type": rules.recognise(tok).name, "secret_sha256": sha(tok), "path": shown}
         )
     return out
+
+
+NEW = frozenset({"utf16", "hex", "mail", "pdf"})
+"""The carriers added by issue 18."""
+
+
+def _new_carriers(kind: str, tok: bytes, env: bytes, zipped) -> dict[str, tuple[str, str | None, bytes]]:
+    """The carrier of ``kind`` holding ``tok``, built with the standard library: (file name, path inside
+    it as our findings name it, bytes)."""
+    import email.message
+    import quopri
+    import zlib
+
+    text = env.decode()
+    if kind == "utf16_reg":  # regedit's export: UTF-16LE with a BOM, CRLF
+        reg = "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_CURRENT_USER\\Software\\App]\r\n"
+        reg += f'"Key"="{tok.decode()}"\r\n'
+        return {kind: ("export.reg", None, reg.encode("utf-16"))}
+    if kind == "utf16be_txt":
+        return {kind: ("strings-be.txt", None, text.encode("utf-16-be"))}
+    if kind == "utf32_txt":
+        return {kind: ("strings32.txt", None, text.encode("utf-32"))}
+    if kind == "hex_log":
+        return {kind: ("debug-hex.log", None, b"DEBUG auth bytes=" + tok.hex().encode() + b"\n")}
+    if kind == "hex_dump":
+        from tests.support.dumps import xxd
+
+        return {kind: ("packet.xxd", None, xxd(b"\x00" * 11 + env).encode())}
+    if kind == "c_array":
+        array = ", ".join(f"0x{b:02x}" for b in tok)
+        return {kind: ("key.h", None, f"static const unsigned char KEY[] = {{{array}}};\n".encode())}
+    if kind in ("eml_qp", "mbox_qp"):
+        body = quopri.encodestring(b"x" * 50 + b"Your key: " + tok + b" (keep it safe)\n")
+        mail = (
+            b"From: ops@example.com\nTo: dev@example.com\nSubject: key\nMIME-Version: 1.0\n"
+            b"Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n" + body
+        )
+        if kind == "eml_qp":
+            return {kind: ("key.eml", "part1.txt", mail)}
+        box = b"From ops@example.com Mon Dec  7 10:00:00 2026\n" + mail + b"\n"
+        return {kind: ("inbox.mbox", "message/1!part1.txt", box)}
+    if kind == "eml_zip":
+        message = email.message.EmailMessage()
+        message["From"], message["To"], message["Subject"] = "ops@example.com", "dev@example.com", "deploy"
+        message.set_content("attached")
+        message.add_attachment(zipped({"deploy/.env": env}), "application", "zip", filename="deploy.zip")
+        return {kind: ("deploy.eml", "attachment/deploy.zip!deploy/.env", message.as_bytes())}
+    pieces = f"[({tok[:12].decode()}) -15 ({tok[12:].decode()})] TJ"
+    if kind == "pdf_flate":  # kerning splits the token, as typesetting does
+        stream, name = zlib.compress(f"BT /F1 10 Tf 72 700 Td {pieces} ET".encode()), "text/4"
+    else:  # an attached .env
+        stream, name = zlib.compress(env), "stream/4"
+    pdf = (
+        b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n4 0 obj\n<< /Length "
+        + str(len(stream)).encode()
+        + b" /Filter /FlateDecode >>\nstream\n"
+        + stream
+        + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    )
+    return {kind: ("report.pdf" if kind == "pdf_flate" else "attached.pdf", name, pdf)}
 
 
 # ---------------------------------------------------------------- parsing each tool's output
@@ -436,6 +509,7 @@ def correctness(reported: list[str], manifest: dict) -> dict:
         "carriers_found": len(got & set(carriers)),
         "carriers_total": len(carriers),
         "carriers_missed": sorted(carriers[s]["kind"] for s in carriers if s not in got),
+        "carriers_found_by_kind": sorted(carriers[s]["kind"] for s in carriers if s in got),
         "findings": len(reported),
         "distinct": len(got),
         "planted_found": len(planted) - len(missed),
@@ -608,9 +682,9 @@ def print_report(results: dict) -> None:
                     common.verdict(r("ripgrep", "soundpiece-scan --plain"), 1.5),
                 ],
                 [
-                    "default (archives, base64): wall ≤ 0.4× kingfisher (its defaults)",
+                    "default (every carrier): wall ≤ 0.3× kingfisher (its defaults)",
                     common.fmt_ratio(r("kingfisher")),
-                    common.verdict(r("kingfisher"), 0.4),
+                    common.verdict(r("kingfisher"), 0.3),
                 ],
                 [
                     "peak memory ≤ 200 MB (max of tree PSS, largest RSS)",
@@ -635,6 +709,7 @@ def print_report(results: dict) -> None:
             ],
         )
     )
+    print_recall(tools)
     for name, entry in tools.items():
         corr = entry.get("correctness") or {}
         if corr.get("missed_by_kind"):
@@ -645,6 +720,25 @@ def print_report(results: dict) -> None:
             f"\nripgrep (no checksum) printed {rg['findings']} matches: {rg['valid_matches']} valid, "
             f"{rg['findings'] - rg['valid_matches']} look-alikes (decoys with a wrong checksum)."
         )
+
+
+def print_recall(tools: dict) -> None:
+    """Carriers found by each tool, by the carrier that holds them (one credential per kind)."""
+    names = [n for n, e in tools.items() if "carriers_found_by_kind" in (e.get("correctness") or {})]
+    names = [n for n in names if n != "ripgrep"]
+    if not names:
+        return
+    rows = []
+    for carrier in dict.fromkeys(CARRIERS.values()):
+        kinds = [k for k, c in CARRIERS.items() if c == carrier]
+        cells = []
+        for name in names:
+            found = set(tools[name]["correctness"]["carriers_found_by_kind"]) & set(kinds)
+            missed = ", ".join(sorted(set(kinds) - found))
+            cells.append(f"{len(found)}/{len(kinds)}" + (f" (missed: {missed})" if missed else ""))
+        rows.append([carrier + (" (new)" if carrier in NEW else ""), *cells])
+    print("\n### Recall by carrier\n")
+    print(common.markdown_table(["carrier", *names], rows))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,38 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from scanner import __version__
 from scanner.errors import ScanError, UsageError
 
+if TYPE_CHECKING:
+    from scanner.archive.limits import Limits
+    from scanner.config import Config
+    from scanner.filters.exclude import PathExcluder
+    from scanner.findings import Finding
+    from scanner.progress import ProgressLine
+    from scanner.sources.base import Source
+    from scanner.stats import ScanStats
+
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+EPILOG = """\
+exit codes:
+  0    no credentials found
+  1    credentials found
+  2    an error, with one line on stderr: bad arguments or configuration, a missing path,
+       not a repository, a bad range (and a bug in the scanner, with its traceback)
+  130  interrupted (Ctrl-C)
+
+environment:
+  SOUNDPIECE_API_URL  the API --verify asks (default https://api.soundpiece.co)
+  NO_COLOR            set and not empty: no colour in the text report
+  XDG_CACHE_HOME      the compiled patterns are kept in its soundpiece-scan/ (default ~/.cache)
+  COLUMNS             the width of this help
+  GIT_*               passed on to git (--git, --range, --staged), except GIT_DIR and GIT_WORK_TREE
+
+configuration: .soundpiece-scan.toml, or [tool.soundpiece-scan] in pyproject.toml, in the current
+directory (exclude, baseline, plain, carriers, and the bounds above); --no-config ignores it.
+"""
 UNNAMED = object()
 """``--git`` given without REPO: the repository is the one PATH, or the current directory."""
 
@@ -29,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="soundpiece-scan",
         description="Find checksum-valid Soundpiece credentials (spk_ API keys, whsec_ signing secrets).",
+        epilog=EPILOG,
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to scan; - for stdin")
@@ -43,9 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--staged", action="store_true", help="only lines the next commit would add (pre-commit)"
     )
-    parser.add_argument("--format", "-f", choices=FORMATS, default="text", help="report format")
+    parser.add_argument(
+        "--format", "-f", choices=FORMATS, default="text", help="report format (default: text)"
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: every core)",
+    )
     parser.add_argument(
         "--show-secrets", action="store_true", help="print whole credentials (never done otherwise)"
     )
@@ -73,22 +109,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plain",
         action="store_true",
-        help="tokens as written only: open no archive or compressed file, decode no base64 (fastest)",
+        help="tokens as written only: decode and open nothing (no base64, UTF-16, hex, archives, mail or PDF;"
+        " fastest); one carrier at a time: carriers = { hex = false } in the configuration",
     )
     bounds = parser.add_argument_group(
-        "archive bounds", "what one archive may cost (sizes in bytes, or with KiB, MiB, GiB)"
+        "container bounds",
+        "what one archive, message or PDF may cost (sizes in bytes, or with KiB, MiB, GiB)",
     )
     defaults = Limits()
     for option, name, meaning in OPTIONS:
         value = getattr(defaults, name)
         shown = f"{value >> 20}MiB" if name in SIZES else str(value)
-        bounds.add_argument(f"--{option}", dest=f"limit_{name}", metavar="N", help=f"{meaning} ({shown})")
+        bounds.add_argument(
+            f"--{option}", dest=f"limit_{name}", metavar="N", help=f"{meaning} (default: {shown})"
+        )
     parser.add_argument("--list-rules", action="store_true", help="print the token formats and exit")
-    parser.add_argument("--version", action="version", version=f"soundpiece-scan {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     return parser
 
 
-class _HelpFormatter(argparse.HelpFormatter):
+class _Version(argparse.Action):
+    """``--version``, read from the install's metadata only when asked (it costs every start otherwise)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from scanner import version
+
+        print(f"soundpiece-scan {version()}")
+        parser.exit()
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, sized without importing shutil (and with it bz2 and lzma).
 
     argparse builds a formatter for every ``add_argument``, and its default one
@@ -117,8 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         message = _expected_error(exc)
         if message is None:
-            raise
-        print(f"soundpiece-scan: error: {message}", file=sys.stderr)
+            _internal_error(exc)
+        else:
+            print(f"soundpiece-scan: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -138,13 +189,13 @@ def _scan(args: argparse.Namespace) -> int:
         return _write_baseline(args, config, sources, progress)
     from scanner.run import run
 
-    def report(findings, stats) -> None:
+    def report(findings: list[Finding], stats: ScanStats) -> None:
         if progress is not None:
             progress.close()
         _write_report(args, findings, stats)
 
     update = None if progress is None else progress.show
-    plain, limits = _expansion(args, config)
+    carriers, limits = _expansion(args, config)
     found = run(
         sources,
         report,
@@ -153,13 +204,13 @@ def _scan(args: argparse.Namespace) -> int:
         progress=update,
         baseline=baseline,
         judge=_judge(args),
-        plain=plain,
+        carriers=carriers,
         limits=limits,
     )
     return EXIT_FOUND if found else EXIT_CLEAN
 
 
-def _judge(args: argparse.Namespace):
+def _judge(args: argparse.Namespace) -> Callable[[list[Finding]], list[Finding]] | None:
     """``--verify``: the step that asks the API about each key found; None (no network at all) without it."""
     if not (args.verify or args.only_live):
         return None
@@ -167,15 +218,17 @@ def _judge(args: argparse.Namespace):
 
     options = VerifyOptions(api_url=args.api_url or os.environ.get("SOUNDPIECE_API_URL") or DEFAULT_API_URL)
     checked_api_url(options.api_url)  # refuse a bad URL before scanning, not after
-    return lambda findings: judge(findings, options, only_live=args.only_live)
+    return lambda findings: judge(findings, options, _warn, only_live=args.only_live)
 
 
-def _expansion(args: argparse.Namespace, config):
-    """Plain mode, and the archive bounds: the defaults, then the configuration, then the options."""
+def _expansion(args: argparse.Namespace, config: Config) -> tuple[frozenset[str], Limits]:
+    """The carriers decoded and opened (none with --plain), and the bounds: the defaults, then the
+    configuration, then the options."""
     from scanner.archive.limits import OPTIONS, Limits
+    from scanner.carriers import CARRIERS
     from scanner.config import parse_limit
 
-    values = dict(config.limits)
+    values: dict[str, Any] = dict(config.limits)
     for option, name, _ in OPTIONS:
         given = getattr(args, f"limit_{name}")
         if given is not None:
@@ -183,10 +236,13 @@ def _expansion(args: argparse.Namespace, config):
                 values[name] = parse_limit(name, given)
             except ValueError as exc:
                 raise UsageError(f"--{option}: {exc}") from None
-    return args.plain or config.plain, Limits(**values)
+    carriers = frozenset() if args.plain or config.plain else frozenset(CARRIERS) - config.carriers_off
+    return carriers, Limits(**values)
 
 
-def _write_baseline(args: argparse.Namespace, config, sources, progress) -> int:
+def _write_baseline(
+    args: argparse.Namespace, config: Config, sources: list[Source], progress: ProgressLine | None
+) -> int:
     """Every current finding, inline markers included, accepted: nothing is reported."""
     from scanner.filters.baseline import write_baseline
     from scanner.run import engine_for, scan
@@ -202,7 +258,7 @@ def _write_baseline(args: argparse.Namespace, config, sources, progress) -> int:
     return EXIT_CLEAN
 
 
-def _sources(args: argparse.Namespace, config) -> list:
+def _sources(args: argparse.Namespace, config: Config) -> list[Source]:
     """The sources the arguments name: files and stdin, or one of git's."""
     from scanner.filters.exclude import PathExcluder
 
@@ -233,7 +289,7 @@ def _sources(args: argparse.Namespace, config) -> list:
     return [HistorySource(repo, jobs=args.jobs, excluder=excluder)]
 
 
-def _path_sources(args: argparse.Namespace, excluder) -> list:
+def _path_sources(args: argparse.Namespace, excluder: PathExcluder | None) -> list[Source]:
     from scanner.sources import walk
     from scanner.sources.files import FileSource
 
@@ -248,13 +304,13 @@ def _path_sources(args: argparse.Namespace, excluder) -> list:
     return [StdinSource(), files]
 
 
-def _load_config(args: argparse.Namespace):
+def _load_config(args: argparse.Namespace) -> Config:
     from scanner.config import Config, load_config
 
     return Config() if args.no_config else load_config(os.getcwd())
 
 
-def _progress_line(args: argparse.Namespace):
+def _progress_line(args: argparse.Namespace) -> ProgressLine | None:
     if args.no_progress or not sys.stderr.isatty():
         return None
     from scanner.progress import ProgressLine
@@ -262,10 +318,10 @@ def _progress_line(args: argparse.Namespace):
     return ProgressLine(sys.stderr)
 
 
-def _write_report(args: argparse.Namespace, findings, stats) -> None:
+def _write_report(args: argparse.Namespace, findings: list[Finding], stats: ScanStats) -> None:
     from scanner.report import write_report
 
-    options = {"show_secrets": args.show_secrets, "tool_version": __version__, "scan_root": os.getcwd()}
+    options = {"show_secrets": args.show_secrets, "scan_root": os.getcwd()}
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="\n") as out:
             write_report(args.format, findings, stats, out, **options)
@@ -294,9 +350,9 @@ def _list_rules(fmt: str, out: TextIO) -> None:
     if fmt in ("json", "jsonl"):
         json.dump(patterns, out, indent=2)
         out.write("\n")
-    else:
+    else:  # one line per type: name, regular expression, a freshly minted example, description
         for p in patterns:
-            out.write(f"{p['name']}\t{p['regex']}\t{p['description']}\n")
+            out.write(f"{p['name']}\t{p['regex']}\t{p['example']}\t{p['description']}\n")
 
 
 def _warn(message: str) -> None:
@@ -321,6 +377,20 @@ def _expected_error(exc: Exception) -> str | None:
         name = exc.filename if isinstance(exc.filename, str) else None
         return f"{name + ': ' if name else ''}{exc.strerror or exc}"
     return None
+
+
+def _internal_error(exc: Exception) -> None:
+    """A bug: its traceback to report, then one line saying so. Exit code 2, like any error: never 1
+    ("found"), which Python's own crash would give, nor 0 (a scan cut short is no clean scan)."""
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    print(
+        f"soundpiece-scan: error: internal error ({what}): a bug in soundpiece-scan, not a problem with"
+        " what it scanned; please report it with the traceback above",
+        file=sys.stderr,
+    )
 
 
 def _silence(stream: TextIO) -> None:

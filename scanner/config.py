@@ -6,8 +6,9 @@ Both hold the same keys::
 
     exclude = ["tests/**", "*.min.js"]   # gitignore-style, see scanner.filters.exclude
     baseline = ".soundpiece-baseline.json"  # relative to the config file's directory
-    plain = false                          # true: no archives opened, no base64 decoded
-    archive-depth = 3                      # the bounds on archives (scanner.archive.limits);
+    plain = false                          # true: nothing decoded or opened (every carrier off)
+    carriers = { hex = false, pdf = false }  # one carrier off (scanner.carriers); all on by default
+    archive-depth = 3                      # the bounds on archives and mail (scanner.archive.limits);
     archive-member-bytes = "256MiB"        # sizes as bytes or with KiB, MiB, GiB
 
 Mistakes are errors, not silently ignored settings: a typo in a key would
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.archive.limits import OPTIONS, SIZES
+from scanner.carriers import CARRIERS
 from scanner.errors import ScanError
 
 DEDICATED_FILE = ".soundpiece-scan.toml"
@@ -32,7 +34,7 @@ MAX_BYTES = 4 * 1024 * 1024
 """Larger config files are refused rather than parsed."""
 LIMIT_KEYS = {key: name for key, name, _ in OPTIONS}
 """``archive-member-bytes`` -> :attr:`Limits.member_bytes`, and so on: the command line's names."""
-_KEYS = ("baseline", "exclude", "plain", *LIMIT_KEYS)
+_KEYS = ("baseline", "carriers", "exclude", "plain", *LIMIT_KEYS)
 
 
 class ConfigError(ScanError):
@@ -48,7 +50,9 @@ class Config:
     source: str | None = None
     """The file this came from, for messages; None when no configuration was found."""
     plain: bool = False
-    """Tokens as written only: no archives opened, no base64 decoded."""
+    """Tokens as written only: nothing decoded or opened."""
+    carriers_off: frozenset[str] = frozenset()
+    """Carriers switched off (names of :data:`scanner.carriers.CARRIERS`)."""
     limits: dict[str, int] = field(default_factory=dict)
     """Archive bounds set here (names of :class:`~scanner.archive.limits.Limits` fields)."""
 
@@ -99,6 +103,15 @@ def _validated(path: str, table: dict[str, Any], where: str) -> Config:
     plain = table.get("plain", False)
     if not isinstance(plain, bool):
         raise ConfigError(f"{path}: {where + 'plain'!r} must be true or false")
+    carriers = table.get("carriers", {})
+    if not isinstance(carriers, dict) or not all(isinstance(on, bool) for on in carriers.values()):
+        raise ConfigError(f"{path}: {where + 'carriers'!r} must be a table of true or false (hex = false)")
+    unknown_carriers = sorted(set(carriers) - set(CARRIERS))
+    if unknown_carriers:
+        expected = ", ".join(CARRIERS)
+        raise ConfigError(
+            f"{path}: unknown carrier {where}carriers.{unknown_carriers[0]} (expected one of: {expected})"
+        )
     limits: dict[str, int] = {}
     for key, name in LIMIT_KEYS.items():
         if key in table:
@@ -111,6 +124,7 @@ def _validated(path: str, table: dict[str, Any], where: str) -> Config:
         baseline=os.path.join(os.path.dirname(path), baseline) if baseline is not None else None,
         source=path,
         plain=plain,
+        carriers_off=frozenset(name for name, on in carriers.items() if not on),
         limits=limits,
     )
 

@@ -25,8 +25,10 @@ def display_path(path: bytes) -> str:
 
 INNER_SEPARATOR = "!"
 """Between an archive's path and a path inside it: ``app.zip!config/.env``."""
-_DECOMPRESSED = ((b".tgz", b".tar"), (b".tbz2", b".tar"), (b".txz", b".tar"), (b".gz", b""), (b".bz2", b""))
-_DECOMPRESSED += ((b".xz", b""), (b".zst", b""), (b".zstd", b""))
+_DECOMPRESSED: tuple[tuple[bytes, bytes], ...] = (
+    *((b".tgz", b".tar"), (b".tbz2", b".tar"), (b".txz", b".tar")),
+    *((b".gz", b""), (b".bz2", b""), (b".xz", b""), (b".zst", b""), (b".zstd", b"")),
+)
 
 
 def inner_display(outer: bytes, inner: tuple[bytes, ...]) -> list[str]:

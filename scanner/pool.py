@@ -35,7 +35,11 @@ class Pool(Generic[T, R]):
     ) -> tuple[list[R], ScanStats]:
         import multiprocessing  # deferred: small scans never start a pool
 
-        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        ctx = (
+            multiprocessing.get_context("fork")
+            if sys.platform == "linux"
+            else multiprocessing.get_context("spawn")
+        )
         queue = ctx.SimpleQueue()
         results = ctx.SimpleQueue()
         counters = ctx.RawArray("q", 2 * self._jobs)
@@ -78,7 +82,11 @@ class WorkerDied(OSError):
     """A worker process ended without its results (killed: out of memory, a signal)."""
 
 
-def _next_message(results: Any, workers: list) -> tuple[str, Any]:
+Workers = list[Any]
+"""multiprocessing's Process objects, of whichever start method."""
+
+
+def _next_message(results: Any, workers: Workers) -> tuple[str, Any]:
     """The next message, or :class:`WorkerDied` when a worker is gone and nothing more can come."""
     from multiprocessing.connection import wait
 
@@ -93,12 +101,15 @@ def _next_message(results: Any, workers: list) -> tuple[str, Any]:
             code = dead[0].exitcode if dead else 0
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             raise WorkerDied(f"a worker process died ({how}), perhaps out of memory; try --jobs 1")
-    return results.get()
+    message: tuple[str, Any] = results.get()
+    return message
 
 
-def _collect(results: Any, workers: list, counters: Any, warn: Warn, progress: Progress | None):
+def _collect(
+    results: Any, workers: Workers, counters: Any, warn: Warn, progress: Progress | None
+) -> tuple[list[Any], ScanStats]:
     pending = len(workers)
-    out: list = []
+    out: list[Any] = []
     stats = ScanStats()
     done = threading.Event()
     if progress is not None:
@@ -125,9 +136,9 @@ def _collect(results: Any, workers: list, counters: Any, warn: Warn, progress: P
     return out, stats
 
 
-def _work(index: int, handler: Handler, queue: Any, results: Any, counters: Any) -> None:
+def _work(index: int, handler: Handler[Any, Any], queue: Any, results: Any, counters: Any) -> None:
     stats = ScanStats()
-    found: list = []
+    found: list[Any] = []
 
     def warn(message: str) -> None:
         results.put(("warn", message))
@@ -138,5 +149,7 @@ def _work(index: int, handler: Handler, queue: Any, results: Any, counters: Any)
             counters[2 * index] = stats.files
             counters[2 * index + 1] = stats.bytes
         results.put(("done", (found, stats)))
-    except BaseException as exc:
-        results.put(("error", f"worker {index} failed: {exc!r}"))
+    except BaseException as exc:  # the parent raises it, with this traceback (a bug, to be reported)
+        import traceback
+
+        results.put(("error", f"worker {index} failed: {exc!r}\n{traceback.format_exc()}"))

@@ -8,23 +8,31 @@ here, as they are listed. See :mod:`scanner.sources.base` for the protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from scanner import pool
 from scanner.archive.limits import Limits
 from scanner.archive.sniff import sniff
+from scanner.carriers import CARRIERS, OPENED, carrier_of
 from scanner.engine import Engine
+from scanner.engine.engine import DECODERS
 from scanner.filters import drop_suppressed
 from scanner.findings import Finding
 from scanner.pool import Pool
 from scanner.sources.base import Hit, Input, Opened, Source, Warn
 from scanner.stats import ScanStats
 
+if TYPE_CHECKING:
+    from scanner.archive.expander import Expander
+
 Progress = Callable[[Source, int, int], None]
 """Called with the source being scanned, its inputs and bytes read so far."""
 Report = Callable[[list[Finding], ScanStats], None]
+ALL_CARRIERS = frozenset(CARRIERS)
 
 
 def run(
@@ -35,18 +43,18 @@ def run(
     warn: Warn,
     progress: Progress | None = None,
     baseline: frozenset[str] = frozenset(),
-    plain: bool = False,
+    carriers: frozenset[str] = ALL_CARRIERS,
     limits: Limits | None = None,
     judge: Callable[[list[Finding]], list[Finding]] | None = None,
 ) -> list[Finding]:
     """Scan every source, drop what inline markers and the baseline excuse, judge, sort, report.
 
-    ``plain``: tokens as written only (no archives opened, no base64 decoded). ``judge``
-    (``--verify``) sees the findings that are left and returns those to report, with its
-    verdicts. Returns the findings reported.
+    ``carriers``: what is decoded and opened (:mod:`scanner.carriers`; none: tokens as written
+    only). ``judge`` (``--verify``) sees the findings that are left and returns those to report,
+    with its verdicts. Returns the findings reported.
     """
     started = time.perf_counter()
-    engine, limits = engine_for(plain, limits)
+    engine, limits = engine_for(carriers, limits)
     findings, stats = scan(sources, engine, jobs=jobs, warn=warn, progress=progress, limits=limits)
     stats.seconds = time.perf_counter() - started
     findings, stats.findings_suppressed = drop_suppressed(findings, baseline)
@@ -57,15 +65,18 @@ def run(
     return findings
 
 
-def engine_for(plain: bool, limits: Limits | None) -> tuple[Engine, Limits | None]:
-    """The engine and the archive bounds of a scan: plain mode decodes and opens nothing."""
-    if plain:
-        return Engine(decode_depth=0), None
+def engine_for(carriers: frozenset[str], limits: Limits | None) -> tuple[Engine, Limits | None]:
+    """The engine (decoding the carriers it decodes) and the bounds of the containers it opens
+    (None: none opened)."""
+    engine = Engine(decoders=carriers & DECODERS)
+    opened = carriers & OPENED
     limits = limits or Limits()
-    return Engine(), limits if limits.depth > 0 else None
+    if not opened or limits.depth == 0:
+        return engine, None
+    return engine, dataclasses.replace(limits, opened=opened)
 
 
-def sort_key(finding: Finding) -> tuple:
+def sort_key(finding: Finding) -> tuple[str, bytes, tuple[bytes, ...], int, int, str]:
     loc, match = finding.location, finding.match
     return (loc.commit or "", loc.path, loc.inner, match.line, match.column, match.encoding or "")
 
@@ -159,7 +170,9 @@ class UnitScanner:
         self._source = source
         self._engine = engine
         self._limits = limits
-        self._expander = None  # made when the first archive turns up (its imports are not free)
+        self._expander: Expander | None = (
+            None  # made when the first archive turns up (its imports are not free)
+        )
         self._tick = tick
 
     def __call__(self, unit: object, stats: ScanStats, warn: Warn) -> list[Hit]:
@@ -180,7 +193,7 @@ class UnitScanner:
                 continue
             stats.files += 1
             stats.bytes += size
-            if expanding and (kind := sniff(engine.head(size), size)) is not None:
+            if expanding and (kind := self._opened(engine.head(size), size)) is not None:
                 label = self._source.label(key)
                 opened = self._expand().expand(kind, size, reopen, matches, label, stats, warn)
                 hits += [(key, inner, found) for inner, found in opened]
@@ -191,7 +204,14 @@ class UnitScanner:
             item = next(inputs, None)
         return hits
 
-    def _expand(self):
+    def _opened(self, head: bytes | bytearray, size: int) -> str | None:
+        """The kind of container an input is, when its carrier is opened."""
+        kind = sniff(head, size)
+        if kind is None or self._limits is None or carrier_of(kind) not in self._limits.opened:
+            return None
+        return kind
+
+    def _expand(self) -> Expander:
         if self._expander is None:
             from scanner.archive.expander import Expander
 

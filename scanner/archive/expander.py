@@ -8,17 +8,14 @@ without reading the input again. A large one is reopened from its source.
 
 from __future__ import annotations
 
-import lzma
-import struct
-import tarfile
-import zipfile
-import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from scanner.archive import sniff
 from scanner.archive.limits import Budget, Limits
-from scanner.archive.members import Body, members
+from scanner.archive.members import Body, Member, members
 from scanner.archive.streams import ArchiveError
+from scanner.carriers import carrier_of
 from scanner.engine import Engine, Match, ReadInto
 from scanner.engine.engine import HEAD
 from scanner.stats import ScanStats
@@ -26,21 +23,6 @@ from scanner.stats import ScanStats
 Warn = Callable[[str], None]
 Inner = tuple[bytes, ...]
 """Names inside an archive, outermost first (``(b"lib/app.jar", b"config/.env")``)."""
-
-BROKEN = (
-    ArchiveError,
-    zipfile.BadZipFile,
-    tarfile.TarError,
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    OSError,
-    NotImplementedError,
-    RuntimeError,
-    ValueError,
-    struct.error,
-)
-"""What reading a hostile or damaged archive may raise: a warning, never a stop."""
 
 
 class Expander:
@@ -67,71 +49,91 @@ class Expander:
         """
         whole = self._engine.whole(size)
         body = Body(size, whole) if whole is not None else Body(size, None, reopen)
-        found: list[tuple[Inner, list[Match]]] = []
-        self._open(kind, body, (), 1, Budget(self.limits), label, stats, warn, found)
-        return deepest([((), raw), *found])
+        opening = _Opening(self._engine, self.limits, Budget(self.limits), label, stats, warn)
+        opening.archive(kind, body, (), 1)
+        return deepest([((), raw), *opening.found])
 
-    def _open(
-        self,
-        kind: str,
-        body: Body,
-        inner: Inner,
-        depth: int,
-        budget: Budget,
-        label: str,
-        stats: ScanStats,
-        warn: Warn,
-        found: list[tuple[Inner, list[Match]]],
-    ) -> None:
+
+@dataclass(slots=True)
+class _Opening:
+    """One top-level archive being opened, nested archives included: what they share."""
+
+    engine: Engine
+    limits: Limits
+    budget: Budget
+    label: str
+    """Names the input in warnings."""
+    stats: ScanStats
+    warn: Warn
+    found: list[tuple[Inner, list[Match]]] = field(default_factory=list)
+
+    def say(self, path: Inner, text: str) -> None:
+        self.warn(f"{display(self.label, path)}: {text}")
+
+    def archive(self, kind: str, body: Body, inner: Inner, depth: int) -> None:
+        """Scan the members of the archive at ``inner`` (``depth`` levels down), and open theirs.
+
+        Only :class:`ArchiveError` is caught: the member readers turn what each format's library
+        raises for damaged input into it, so a bug elsewhere is not taken for a corrupt archive.
+        """
+
         def say(name: bytes | None, text: str) -> None:
-            path = inner if name is None else (*inner, name)
-            warn(f"{display(label, path)}: {text}")
+            self.say(inner if name is None else (*inner, name), text)
 
-        engine, limits = self._engine, self.limits
         try:
-            for name, readinto, reopen in members(kind, body, budget, say):
-                path = (*inner, name)
-                tee = Tee(readinto, limits.in_memory) if reopen is None and depth < limits.depth else None
-                try:
-                    matches, size = engine.scan(tee or readinto, reopen=reopen)
-                except BROKEN as exc:
-                    if reopen is None:  # a stream's member: the stream is broken, nothing follows
-                        say(name, f"cannot be read ({_reason(exc)}): the rest of the archive is not scanned")
-                        return
-                    say(name, f"cannot be read ({_reason(exc)}): the rest of it is not scanned")
-                    continue
-                stopped = getattr(readinto, "stopped", None)
-                if stopped:
-                    say(name, stopped)
-                stats.members += 1
-                stats.member_bytes += size
-                if matches:
-                    found.append((path, matches))
-                nested = sniff.sniff(engine.head(size), size) if size >= 4 else None
-                if nested is None:
-                    continue
-                if depth >= limits.depth:
-                    say(
-                        name,
-                        f"an archive nested deeper than {limits.depth} levels (archive-depth): not opened",
-                    )
-                    continue
-                whole = engine.whole(size)
-                if whole is not None:
-                    inside = Body(size, whole)
-                elif tee is not None and tee.data is not None:
-                    inside = Body(size, bytes(tee.data))
-                elif reopen is not None:
-                    inside = Body(size, None, reopen)
-                else:
-                    say(
-                        name,
-                        f"an archive in a stream over {limits.in_memory >> 20} MiB (archive-in-memory)",
-                    )
-                    continue
-                self._open(nested, inside, path, depth + 1, budget, label, stats, warn, found)
-        except BROKEN as exc:
-            say(None, _reason(exc))
+            for member in members(kind, body, self.budget, say):
+                if not self._member(member, inner, depth):
+                    return
+        except ArchiveError as exc:
+            say(None, str(exc))
+
+    def _member(self, member: Member, inner: Inner, depth: int) -> bool:
+        """Scan one member, then open it if it is an archive; False when nothing after it can be read."""
+        name, readinto, reopen = member
+        path = (*inner, name)
+        keep = reopen is None and depth < self.limits.depth
+        tee = Tee(readinto, self.limits.in_memory) if keep else None
+        try:
+            matches, size = self.engine.scan(tee or readinto, reopen=reopen)
+        except ArchiveError as exc:
+            if reopen is None:  # a stream's member: the stream is broken, nothing follows
+                self.say(path, f"cannot be read ({exc}): the rest of the archive is not scanned")
+                return False
+            self.say(path, f"cannot be read ({exc}): the rest of it is not scanned")
+            return True
+        stopped = getattr(readinto, "stopped", None)
+        if stopped:
+            self.say(path, stopped)
+        self.stats.members += 1
+        self.stats.member_bytes += size
+        if matches:
+            self.found.append((path, matches))
+        nested = sniff.sniff(self.engine.head(size), size) if size >= 4 else None
+        if nested is not None and carrier_of(nested) not in self.limits.opened:
+            nested = None
+        if nested is not None:
+            inside = self._nested(path, size, depth, tee, reopen)
+            if inside is not None:
+                self.archive(nested, inside, path, depth + 1)
+        return True
+
+    def _nested(
+        self, path: Inner, size: int, depth: int, tee: Tee | None, reopen: Callable[[], ReadInto] | None
+    ) -> Body | None:
+        """The bytes of the archive member just scanned, to open it; None (and a warning) if out of reach."""
+        limits = self.limits
+        if depth >= limits.depth:
+            self.say(path, f"an archive nested deeper than {limits.depth} levels (archive-depth): not opened")
+            return None
+        whole = self.engine.whole(size)
+        if whole is not None:
+            return Body(size, whole)
+        if tee is not None and tee.data is not None:
+            return Body(size, bytes(tee.data))
+        if reopen is not None:
+            return Body(size, None, reopen)
+        self.say(path, f"an archive in a stream over {limits.in_memory >> 20} MiB (archive-in-memory)")
+        return None
 
 
 def deepest(hits: list[tuple[Inner, list[Match]]]) -> list[tuple[Inner, list[Match]]]:
@@ -151,12 +153,6 @@ def deepest(hits: list[tuple[Inner, list[Match]]]) -> list[tuple[Inner, list[Mat
         if kept:
             out.append((inner, kept))
     return out
-
-
-def _reason(exc: BaseException) -> str:
-    return (
-        str(exc) if isinstance(exc, ArchiveError) else f"truncated or corrupt ({type(exc).__name__}: {exc})"
-    )
 
 
 def display(label: str, inner: Inner) -> str:

@@ -31,6 +31,10 @@ class Limits:
     archive) needs its end first; a nested archive in a tar stream cannot be read twice."""
     window: int = 64 * MIB
     """Memory a decompressor may take (xz's dictionary, zstd's window); larger ones are refused."""
+    mail_parts: int = 1000
+    """MIME parts read from one message; the rest of a message with more is not decoded."""
+    opened: frozenset[str] = frozenset({"archives", "mail", "pdf", "hex"})
+    """The containers opened (:data:`scanner.carriers.OPENED`); set by the runner, not a bound."""
 
 
 OPTIONS = (
@@ -41,6 +45,7 @@ OPTIONS = (
     ("archive-members", "members", "entries listed in one archive"),
     ("archive-in-memory", "in_memory", "largest archive held in memory to be opened"),
     ("archive-window", "window", "memory an xz or zstd decompressor may take"),
+    ("mail-parts", "mail_parts", "MIME parts read from one message"),
 )
 """Each bound's name as an option (``--archive-bytes``), a configuration key and in warnings; its
 :class:`Limits` field; what it bounds. The one place these names are written."""

@@ -12,11 +12,18 @@ import io
 import lzma
 import zlib
 from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from scanner.archive import sniff
 from scanner.archive.limits import Limits
 from scanner.engine import ReadInto
 from scanner.engine.engine import HEAD
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # the type checker's only (collections.abc.Buffer from 3.12)
+
+Decompressor = Any
+"""zlib's, bz2's or lzma's decompressor object (their types share no base class)."""
 
 PIECE = 1 << 16
 """Compressed bytes handed to a decompressor at a time."""
@@ -45,7 +52,7 @@ class RawFile(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         n = self._readinto(memoryview(buffer).cast("B"))
         self.consumed += n
         return n
@@ -92,7 +99,7 @@ class Forward(RawFile):
                 raise ArchiveError(f"headers larger than {MAX_READ >> 20} MiB")
         return read_head(self.readinto, size)
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         n = super().readinto(buffer)
         self.position += n
         return n
@@ -131,7 +138,7 @@ class RandomAccess(io.RawIOBase):
             raise ArchiveError(f"a read larger than {limit} MiB (a central directory that large?)")
         return read_head(self.readinto, size)
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")
         n = self._pread(view[: max(0, self._size - self._position)], self._position)
         self._position += n
@@ -159,7 +166,7 @@ def decompressed(kind: str, source: RawFile, limits: Limits) -> ReadInto:
     return _Decompressor(kind, source, limits)
 
 
-def _new(kind: str, limits: Limits):
+def _new(kind: str, limits: Limits) -> Decompressor:
     if kind == sniff.GZIP:
         return zlib.decompressobj(wbits=31)
     if kind == sniff.BZIP2:
@@ -206,7 +213,8 @@ class _Decompressor:
         else:
             data = self._take() if state.needs_input else b""
         try:
-            return state.decompress(data, size)
+            out: bytes = state.decompress(data, size)
+            return out
         except lzma.LZMAError as exc:
             if "memory" in str(exc).lower():  # liblzma's "Memory usage limit exceeded"
                 window = self._limits.window >> 20
@@ -229,7 +237,9 @@ def _zstd(source: RawFile, limits: Limits) -> ReadInto:
     import zstandard  # deferred: imported when a zstd file turns up
 
     reader = zstandard.ZstdDecompressor(max_window_size=limits.window).stream_reader(
-        source, read_size=PIECE, read_across_frames=True
+        cast(IO[bytes], source),
+        read_size=PIECE,
+        read_across_frames=True,  # it reads through .read()
     )
 
     def readinto(view: memoryview) -> int:

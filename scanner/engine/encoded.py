@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rules import BASE62, TokenFormat
 
@@ -38,7 +38,10 @@ MAX_DEPTH = 2
 QUADS = 26
 """Quads decoded from a candidate: one before its own (where an inner image's quad may start) and
 enough for a 44-character token at any alignment, encoded twice (92 characters)."""
-REACH_AFTER = 3 * 4 * QUADS
+WIDE_QUADS = 32
+"""Quads decoded from the image of a prefix in UTF-16 (PowerShell's ``-EncodedCommand``): one
+before its own and an 88-byte token at any alignment."""
+REACH_AFTER = 3 * 4 * WIDE_QUADS
 """Bytes after a candidate's end that decoding may read (a line break after every character)."""
 REACH_BEFORE = 3 * 32
 """Bytes before a candidate's end: the image itself and the start of its quad."""
@@ -55,12 +58,20 @@ class Image:
     """Characters the pattern matches (line breaks not counted)."""
     quad_position: int
     """Position of the pattern's first character in its quad (0-3)."""
+    quads: int = QUADS
+    """Quads decoded around it."""
 
 
-def images(formats: Sequence[TokenFormat], depth: int = MAX_DEPTH) -> list[Image]:
-    """Every image of every prefix, at every alignment, to ``depth`` layers of base64."""
+def images(formats: Sequence[TokenFormat], depth: int = MAX_DEPTH, *, utf16: bool = False) -> list[Image]:
+    """Every image of every prefix, at every alignment, to ``depth`` layers of base64; with ``utf16``,
+    also one layer of base64 over the prefix in UTF-16LE (PowerShell's ``-EncodedCommand``)."""
     out: list[Image] = []
     for index, fmt in enumerate(formats):
+        if utf16:
+            wide = [[frozenset([c]) for c in fmt.prefix.encode("utf-16-le")]]
+            for align in range(3):
+                sets = _encode_sets(wide[0], align, frozenset(BASE62))
+                out += [replace(image, quads=WIDE_QUADS) for image in _literals(index, 1, sets)]
         layer = [[frozenset([c]) for c in fmt.prefix.encode("ascii")]]
         following = frozenset(BASE62)
         for level in range(1, depth + 1):
@@ -181,7 +192,7 @@ def decode_at(buf: bytes | bytearray | memoryview, end: int, limit: int, image: 
     # Forward over at most QUADS quads of base64 characters, skipping line breaks.
     positions: list[int] = []
     chars = bytearray()
-    want = 4 * QUADS
+    want = 4 * image.quads
     stop = min(limit, end + REACH_AFTER)
     while pos < stop and len(chars) < want:
         byte = buf[pos]

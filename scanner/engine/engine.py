@@ -4,8 +4,10 @@ Input arrives through a ``readinto`` callable, so a file, a pipe or a git blob
 stream all look the same. Inputs larger than one chunk are scanned in chunks
 that overlap by one token length less a byte (more with base64 on: the text
 around an encoded token), so a token cut by a chunk boundary is still found,
-exactly once, and memory stays bounded. Tokens in base64 are found through
-their prefixes' encoded images (:mod:`scanner.engine.encoded`).
+exactly once, and memory stays bounded. Tokens in base64, in UTF-16 or UTF-32
+text and in hex are found through their prefixes' images in that form
+(:mod:`~scanner.engine.encoded`, :mod:`~scanner.engine.wide`, :mod:`~scanner.engine.hexed`):
+literals matched beside the plain patterns, so input without them costs nothing more.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import rules
 from rules import TokenFormat
-from scanner.engine import encoded
+from scanner.engine import encoded, hexed, wide
 from scanner.engine.location import LineCounter, Window
 from scanner.engine.match import Match
 from scanner.engine.patterns import compile_matcher
@@ -33,6 +35,17 @@ expander read to recognise an archive (a tar's magic ends at byte 262)."""
 
 Token = tuple[int, int, bytes, tuple[str, ...]]
 """(offset, format index, token, layers of encoding around it) inside decoded bytes."""
+Image = encoded.Image | wide.Image | hexed.Image
+
+DECODERS = frozenset({"base64", "utf16", "hex"})
+"""What the engine decodes by default: base64, UTF-16 and UTF-32 text, hex. ``frozenset()``: tokens as
+written only (``--plain``)."""
+_REACH = {
+    "base64": (encoded.REACH_BEFORE, encoded.REACH_AFTER),
+    "utf16": (wide.REACH_BEFORE, wide.REACH_AFTER),
+    "hex": (hexed.REACH_BEFORE, hexed.REACH_AFTER),
+}
+"""Bytes a decoder may read before and after the end of an image's match."""
 
 
 class Engine:
@@ -44,21 +57,29 @@ class Engine:
         *,
         chunk_size: int = DEFAULT_CHUNK,
         backend: str | None = None,
-        decode_depth: int = encoded.MAX_DEPTH,
+        decoders: frozenset[str] = DECODERS,
     ) -> None:
         self.formats = tuple(formats)
-        self.decode_depth = decode_depth
-        """Layers of base64 decoded (0: tokens as written only)."""
+        self.decoders = frozenset(decoders)
+        """What is decoded, of :data:`DECODERS`."""
         self._chunk_size = chunk_size
-        self._images = encoded.images(self.formats, decode_depth) if decode_depth > 0 else []
+        self._images: list[Image] = []
+        if "base64" in decoders:
+            self._images += encoded.images(self.formats, utf16="utf16" in decoders)
+        if "utf16" in decoders:
+            self._images += wide.images(self.formats)
+        if "hex" in decoders:
+            self._images += hexed.images(self.formats)
         self._plain = len(self.formats)
         patterns = [fmt.pattern for fmt in self.formats] + [image.pattern for image in self._images]
         self._matcher = compile_matcher(patterns, backend)
         self._lengths = [fmt.length for fmt in self.formats]
         self._prefix_lengths = [len(fmt.prefix) for fmt in self.formats]
         # A window keeps enough of the previous one for a token cut by its start, and for the
-        # base64 around an image candidate (decoded in the window where all of it is).
-        reach = encoded.REACH_BEFORE + encoded.REACH_AFTER if self._images else 0
+        # encoded text around an image candidate (decoded in the window where all of it is).
+        reaches = [_REACH[name] for name in sorted(self.decoders)]
+        self._reach_after = max((after for _, after in reaches), default=0)
+        reach = max((before + after for before, after in reaches), default=0)
         self._overlap = max(max(self._lengths) - 1, reach)
         self._chunk = max(chunk_size, self._overlap + 1)
         self._buf = bytearray(self._overlap + self._chunk)
@@ -71,8 +92,8 @@ class Engine:
     def backend(self) -> str:
         return self._matcher.name
 
-    def __reduce__(self):  # rebuilt, not copied, in a spawned worker process
-        return (_rebuild, (self.formats, self._chunk_size, self.backend, self.decode_depth))
+    def __reduce__(self) -> tuple[Callable[..., Engine], tuple[object, ...]]:  # rebuilt in a spawned worker
+        return (_rebuild, (self.formats, self._chunk_size, self.backend, self.decoders))
 
     def head(self, size: int) -> bytes | bytearray:
         """The first bytes (at least :data:`HEAD`, or all) of the input just scanned, ``size`` bytes long.
@@ -84,10 +105,6 @@ class Engine:
     def whole(self, size: int) -> bytes | None:
         """A copy of the input just scanned when it fit in one chunk (so it need not be read again)."""
         return bytes(self._view[:size]) if size < self._chunk else None
-
-    def scan_bytes(self, data: bytes) -> list[Match]:
-        """Scan a whole in-memory input (a convenience over :meth:`scan`)."""
-        return self.scan(bytes_reader(data))[0]
 
     def scan(
         self,
@@ -168,7 +185,7 @@ class Engine:
         index, stop = candidate
         if index < self._plain:
             return stop > keep
-        reach = stop + encoded.REACH_AFTER
+        reach = stop + self._reach_after
         return reach > keep and (last or reach <= end)
 
     def _extend_lines(self, matches: list[Match], open_lines: list[int], keep: int, end: int) -> None:
@@ -184,23 +201,40 @@ class Engine:
             matches[i] = dataclasses.replace(matches[i], line_text=longer[id(text)])
 
     def _relocate(self, matches: list[Match], readinto: ReadInto) -> list[Match]:
-        """Second pass over a re-read input: exact line and column for every match."""
+        """Second pass over a re-read input: exact line and column for every match (those in UTF-16
+        or UTF-32 text counted in that text, each encoding and alignment counted on its own)."""
         buf, view = self._buf, self._view
         pending = collections.deque(sorted(matches, key=lambda m: m.offset))
         out: list[Match] = []
         base = 0
         counter = LineCounter()
+        texts = {
+            (m.encoding, m.offset % wide.UNITS[m.encoding]): wide.Counter(
+                m.encoding, m.offset % wide.UNITS[m.encoding]
+            )
+            for m in matches
+            if m.encoding in wide.UNITS
+        }
         while pending:
             n = _fill(readinto, view[: self._chunk])
             if not n:
                 break
             window = Window(buf, counter)
+            done = {key: 0 for key in texts}  # bytes of this window each text counter has passed
             while pending and pending[0].offset < base + n:
                 m = pending.popleft()
                 start = m.offset - base
-                line, column = window.locate(start, buf.rfind(b"\n", 0, start) + 1)
+                if m.encoding in wide.UNITS:
+                    key = (m.encoding, m.offset % wide.UNITS[m.encoding])
+                    texts[key].passed(bytes(view[done[key] : start]))
+                    done[key] = start
+                    line, column = texts[key].lines + 1, texts[key].chars + 1
+                else:
+                    line, column = window.locate(start, buf.rfind(b"\n", 0, start) + 1)
                 out.append(dataclasses.replace(m, line=line, column=column))
             counter.passed(bytes(view[:n]))
+            for key, text in texts.items():
+                text.passed(bytes(view[done[key] : n]))
             base += n
         return out + list(pending)
 
@@ -220,17 +254,19 @@ class Engine:
         out: list[Match] = []
         buf, view = self._buf, self._view
         window = Window(buf, counter)
+        placer = wide.Placer(view[:end])
         texts: dict[tuple[int, int], bytes] = {}  # one line_text per line, shared by its tokens
         seen: set[tuple[int, bytes]] = set()  # an encoded token that several images matched
         for index, stop in sorted(set(found), key=lambda c: c[1]):
-            if index < self._plain:
+            tokens: list[tuple[int, int, bytes, str | None]]
+            image = None if index < self._plain else self._images[index - self._plain]
+            if image is None:
                 start = stop - self._lengths[index]
                 token = bytes(view[start:stop])
                 if not self._valid(index, token):
                     continue
                 tokens = [(start, index, token, None)]
             else:
-                image = self._images[index - self._plain]
                 tokens = [
                     (start, i, token, "/".join(layers))
                     for start, i, token, layers in self._decoded(buf, stop, end, image)
@@ -238,16 +274,11 @@ class Engine:
                 ]
                 seen.update((start, token) for start, _, token, _ in tokens)
             for start, i, token, encoding in tokens:
-                line_start = buf.rfind(b"\n", 0, start) + 1
-                line, column = window.locate(start, line_start)
-                line_end = buf.find(b"\n", start, end)
-                line_end = end if line_end < 0 else line_end
-                text = texts.get((line_start, line_end))
-                if text is None:
-                    text = bytes(view[line_start:line_end]).rstrip(b"\r")
-                    if line_start == 0 and base:
-                        text = line_head + text
-                    texts[line_start, line_end] = text
+                if isinstance(image, wide.Image):  # in the decoded text (again later, if not whole here)
+                    line, column, text = placer.place(start, image)
+                    line += counter.lines
+                else:
+                    line, column, text = self._place(window, texts, start, end, base, line_head)
                 out.append(
                     Match(
                         type=self.formats[i].name,
@@ -259,11 +290,48 @@ class Engine:
                         encoding=encoding,
                     )
                 )
-        return out
+        return wide.one_byte_order(out, _reading) if "utf16" in self.decoders else out
 
-    def _decoded(self, data: bytes | bytearray, stop: int, end: int, image: encoded.Image) -> list[Token]:
-        """The tokens in the base64 around an image candidate: (position in ``data`` of the
+    def _place(
+        self,
+        window: Window,
+        texts: dict[tuple[int, int], bytes],
+        start: int,
+        end: int,
+        base: int,
+        line_head: bytes,
+    ) -> tuple[int, int, bytes]:
+        """Line, column and line text of the token at ``start`` of the window (``texts``: the line texts
+        made so far, shared by the tokens of one line)."""
+        buf, view = self._buf, self._view
+        line_start = buf.rfind(b"\n", 0, start) + 1
+        line, column = window.locate(start, line_start)
+        line_end = buf.find(b"\n", start, end)
+        line_end = end if line_end < 0 else line_end
+        text = texts.get((line_start, line_end))
+        if text is None:
+            text = bytes(view[line_start:line_end]).rstrip(b"\r")
+            if line_start == 0 and base:
+                text = line_head + text
+            texts[line_start, line_end] = text
+        return line, column, text
+
+    def _decoded(self, data: bytes | bytearray, stop: int, end: int, image: Image) -> list[Token]:
+        """The tokens in the encoded text around an image candidate: (position in ``data`` of the
         encoded token, format index, token, layers of encoding, outermost first)."""
+        if isinstance(image, wide.Image):
+            fmt = self.formats[image.format_index]
+            found = wide.token_at(data, stop, end, image, fmt.length)
+            if found is None or not self._valid(image.format_index, found[1]):
+                return []
+            return [(found[0], image.format_index, found[1], (image.encoding,))]
+        if isinstance(image, hexed.Image):
+            fmt = self.formats[image.format_index]
+            start, raw = hexed.decode_at(data, stop, end, image, fmt.length)
+            token = raw[: fmt.length]
+            if len(token) < fmt.length or not self._valid(image.format_index, token):
+                return []
+            return [(start, image.format_index, token, ("hex",))]
         decoded = encoded.decode_at(data, stop, end, image)
         if decoded is None:
             return []
@@ -282,9 +350,22 @@ class Engine:
                 token = data[start:stop]
                 if start >= 0 and self._valid(index, token):
                     out.append((start, index, token, ()))
-            elif self._images[index - self._plain].depth <= layers:
-                out += self._decoded(data, stop, len(data), self._images[index - self._plain])
-        return out
+            else:
+                image = self._images[index - self._plain]
+                if isinstance(image, wide.Image) or (
+                    isinstance(image, encoded.Image) and image.depth <= layers
+                ):
+                    out += self._decoded(data, stop, len(data), image)  # UTF-16 inside base64, or base64
+        return wide.one_byte_order(out, _inner_reading, aligned=False)  # decoded from mid-stream
+
+
+def _reading(match: Match) -> tuple[int, bytes, str | None]:
+    return match.offset, match.secret, match.encoding
+
+
+def _inner_reading(token: Token) -> tuple[int, bytes, str | None]:
+    offset, _, secret, layers = token
+    return offset, secret, layers[0] if layers else None
 
 
 def bytes_reader(data: bytes) -> ReadInto:
@@ -314,5 +395,7 @@ def _fill(readinto: ReadInto, view: memoryview) -> int:
     return n
 
 
-def _rebuild(formats: tuple[TokenFormat, ...], chunk_size: int, backend: str, decode_depth: int) -> Engine:
-    return Engine(formats, chunk_size=chunk_size, backend=backend, decode_depth=decode_depth)
+def _rebuild(
+    formats: tuple[TokenFormat, ...], chunk_size: int, backend: str, decoders: frozenset[str]
+) -> Engine:
+    return Engine(formats, chunk_size=chunk_size, backend=backend, decoders=decoders)

@@ -52,6 +52,11 @@ class HyperscanMatcher:
         return found
 
 
+def literal(text: bytes) -> str:
+    """A pattern matching exactly ``text``, any bytes (NULs, backslashes) escaped."""
+    return "".join(f"\\x{byte:02x}" for byte in text)
+
+
 def cache_dir() -> str:
     """Where compiled pattern databases are kept between runs (``$XDG_CACHE_HOME/soundpiece-scan``).
 

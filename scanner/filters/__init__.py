@@ -11,12 +11,7 @@ from collections.abc import Iterable
 from scanner.filters.inline import INLINE_MARKER, is_allowed_inline
 from scanner.findings import Finding
 
-__all__ = ["INLINE_MARKER", "drop_suppressed", "is_allowed_inline", "is_suppressed"]
-
-
-def is_suppressed(finding: Finding, baseline: frozenset[str] = frozenset()) -> bool:
-    """True when an inline marker or the baseline (a set of ``secret_sha256``) excuses ``finding``."""
-    return finding.secret_sha256 in baseline or is_allowed_inline(finding)
+__all__ = ["INLINE_MARKER", "drop_suppressed", "is_allowed_inline"]
 
 
 def drop_suppressed(

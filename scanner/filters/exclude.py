@@ -132,7 +132,9 @@ class PathExcluder:
 
 def excludes_repository_path(excluder: PathExcluder | None, path: bytes) -> bool:
     """Whether a path as git gives it (relative to the repository's top, bytes) is excluded."""
-    return bool(excluder) and excluder.excludes(path.decode("utf-8", "surrogateescape"))
+    return (
+        excluder is not None and bool(excluder) and excluder.excludes(path.decode("utf-8", "surrogateescape"))
+    )
 
 
 def drop_excluded(findings: list[Finding], excluder: PathExcluder | None) -> list[Finding]:

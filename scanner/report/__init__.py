@@ -37,13 +37,10 @@ def write_report(
     *,
     show_secrets: bool = False,
     color: bool = False,
-    tool_version: str = "0.1.0",
     scan_root: str | None = None,
 ) -> None:
     """Write ``findings`` (already sorted) and ``stats`` to ``out`` in format ``fmt``."""
     if fmt not in _MODULES:
         raise ValueError(f"unknown report format {fmt!r} (expected one of: {', '.join(FORMATS)})")
-    options = ReportOptions(
-        show_secrets=show_secrets, color=color, tool_version=tool_version, scan_root=scan_root
-    )
+    options = ReportOptions(show_secrets=show_secrets, color=color, scan_root=scan_root)
     importlib.import_module(_MODULES[fmt]).write(findings, stats, out, options)

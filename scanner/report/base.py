@@ -14,7 +14,6 @@ class ReportOptions:
     """Print full secrets instead of the redacted form (for local triage only)."""
     color: bool = False
     """ANSI colours; only the text reporter uses them."""
-    tool_version: str = "0.1.0"
     scan_root: str | None = None
     """Directory the scan was rooted at; absolute finding paths under it are made relative."""
 

@@ -18,12 +18,14 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 import rules
+from scanner import version
 from scanner.findings import Finding
 from scanner.report.base import ReportOptions, label, repository_path, where_inside
 from scanner.stats import ScanStats
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-INFORMATION_URI = "https://github.com/soundpiece/soundpiece-secret-defence"
+INFORMATION_URI = "https://github.com/soundpiece/secret-defence"
+"""This project's repository, as the README's pre-commit snippet and the examples name it."""
 FINGERPRINT_KEY = "soundpieceSecret/v1"
 SRCROOT = "%SRCROOT%"
 
@@ -115,7 +117,7 @@ def result(finding: Finding, rule_index: int, occurrence: int, options: ReportOp
 def document(findings: list[Finding], stats: ScanStats, options: ReportOptions) -> dict[str, Any]:
     """The whole SARIF log, as a ``dict`` ready for :func:`json.dump`."""
     index = {fmt.name: i for i, fmt in enumerate(rules.FORMATS)}
-    seen: dict[tuple[str, bytes], int] = {}
+    seen: dict[tuple[str, bytes, tuple[bytes, ...]], int] = {}
     results = []
     for finding in findings:
         key = (finding.secret_sha256, finding.location.path, finding.location.inner)
@@ -126,7 +128,7 @@ def document(findings: list[Finding], stats: ScanStats, options: ReportOptions) 
         "tool": {
             "driver": {
                 "name": "soundpiece-scan",
-                "version": options.tool_version,
+                "version": version(),
                 "informationUri": INFORMATION_URI,
                 "rules": [rule(fmt) for fmt in rules.FORMATS],
             }

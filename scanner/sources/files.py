@@ -10,6 +10,7 @@ asking the kernel.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,9 +34,9 @@ class FileSource:
     """Regular files under ``roots``, as the walk finds them, in units of :data:`BATCH` paths."""
 
     unit_name = "files"
-    total = None
+    total: tuple[int, int] | None = None
     short_read_is_end = True
-    pool_after = POOL_THRESHOLD // BATCH
+    pool_after: int | None = POOL_THRESHOLD // BATCH
 
     def __init__(self, roots: Sequence[Root] = (), walker: Walker | None = None) -> None:
         self._roots = tuple(roots)
@@ -75,7 +76,7 @@ class FileSource:
                 _skip(path, exc, stats, warn)
                 continue
             try:
-                yield path, readinto, lambda fd=fd: FileReader(fd)
+                yield path, readinto, functools.partial(FileReader, fd)
             except OSError as exc:  # thrown in by the runner: reading failed
                 _skip(path, exc, stats, warn)
             finally:
@@ -84,6 +85,7 @@ class FileSource:
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
         found: list[Finding] = []
         for path, inner, matches in hits:
+            assert isinstance(path, bytes)  # this source's keys
             location = Location(path=path, inner=inner)
             found += [Finding(match, location) for match in matches]
         return found

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import io
 import sys
 from collections.abc import Callable
+from typing import cast
 
 from scanner.findings import Finding, Location
 from scanner.sources.base import Hit, Opened, Warn
@@ -15,9 +17,9 @@ STDIN_PATH = b"-"
 
 class StdinSource:
     unit_name = "files"
-    total = None
+    total: tuple[int, int] | None = None
     short_read_is_end = False  # a pipe gives short reads
-    pool_after = None
+    pool_after: int | None = None
 
     def units(self, stats: ScanStats, warn: Warn) -> tuple[None]:
         return (None,)
@@ -40,7 +42,7 @@ def stdin_reader() -> Callable[[memoryview], int]:
     """``readinto`` over the binary standard input; pipes give short reads."""
     if sys.stdin is None:  # started with stdin closed (``<&-``)
         raise OSError(errno.EBADF, "-: standard input is closed")
-    stream = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
+    stream = cast(io.RawIOBase, getattr(sys.stdin.buffer, "raw", sys.stdin.buffer))  # either has readinto
 
     def readinto(view: memoryview) -> int:
         return stream.readinto(view) or 0

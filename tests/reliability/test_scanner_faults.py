@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 import rules
 import scanner.sources.files as file_source
 from scanner.engine import Engine
+from scanner.engine.engine import bytes_reader
 from scanner.pool import Pool
 from scanner.run import UnitScanner, scan
 from scanner.sources.files import FileSource
@@ -668,7 +669,10 @@ def test_sparse_files_with_data_between_holes_exact_offsets_lines_columns(size, 
             os.close(fd)
         source = FileSource.listed([os.fsencode(path)])
         findings, _ = scan([source], Engine(chunk_size=chunk), warn=pytest.fail)
-    want = [(m.offset, m.line, m.column, m.secret) for m in Engine(chunk_size=chunk).scan_bytes(content)]
+    want = [
+        (m.offset, m.line, m.column, m.secret)
+        for m in Engine(chunk_size=chunk).scan(bytes_reader(content))[0]
+    ]
     assert sorted((f.match.offset, f.match.line, f.match.column, f.match.secret) for f in findings) == want
 
 

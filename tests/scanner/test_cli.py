@@ -13,13 +13,14 @@ import hashlib
 import json
 import os
 import subprocess
+import tomllib
+import zlib
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 import rules
-from scanner import __version__
 from scanner.sources.files import POOL_THRESHOLD
 from tests.support.processes import HANG_GUARD, reaped_peak, wait_measuring
 from tests.support.scanner_cli import SCAN, scan, scan_json
@@ -67,7 +68,8 @@ def write(path: Path, data: str | bytes) -> Path:
 def test_version(tmp_path: Path) -> None:
     result = scan("--version", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.decode().strip() == f"soundpiece-scan {__version__}"
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert result.stdout.decode().strip() == f"soundpiece-scan {version}"
 
 
 def test_list_rules_json(tmp_path: Path) -> None:
@@ -82,6 +84,49 @@ def test_list_rules_json(tmp_path: Path) -> None:
         assert rules.recognise(p["example"]) is rules.format_named(p["name"])
     again = json.loads(scan("--list-rules", "--format", "json", cwd=tmp_path).stdout)
     assert [p["example"] for p in again] != [p["example"] for p in patterns]  # freshly minted
+
+
+def crc_valid(token: str) -> bool:
+    """The checksum of docs/token-format.md, computed here with zlib: the last 6 characters are the
+    CRC-32 of the 32 before them, in base62, most significant first."""
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    body, checksum = token[-38:-6], token[-6:]
+    crc, text = zlib.crc32(body.encode()), ""
+    for _ in range(6):
+        crc, digit = divmod(crc, 62)
+        text = digits[digit] + text
+    return checksum == text
+
+
+def test_list_rules_text_shows_a_fresh_example_each(tmp_path: Path) -> None:
+    import re
+
+    first, again = (scan("--list-rules", cwd=tmp_path) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    rows = [line.split("\t") for line in first.stdout.decode().splitlines()]
+    assert [row[0] for row in rows] == ["soundpiece_api_key", "soundpiece_webhook_secret"]
+    for name, regex, example, description in rows:
+        assert re.fullmatch(regex, example) and crc_valid(example), (name, example)
+        assert example.startswith({"soundpiece_api_key": "spk_"}.get(name, "whsec_")) and description
+    assert [row[2] for row in rows] != [line.split("\t")[2] for line in again.stdout.decode().splitlines()]
+
+
+def test_help_names_exit_codes_environment_and_defaults(tmp_path: Path) -> None:
+    import re
+
+    result = scan("--help", cwd=tmp_path, env={"COLUMNS": "200"})
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    read = set()  # every variable the scanner's code reads, found in its source
+    for path in (ROOT / "scanner").rglob("*.py"):
+        read |= set(re.findall(r"environ(?:\.get\(|\[)\"([A-Z_]+)\"", path.read_text()))
+    assert read >= {"SOUNDPIECE_API_URL", "NO_COLOR", "XDG_CACHE_HOME"}
+    for name in read:
+        assert re.search(rf"^  {name} ", text, re.M), name
+    codes = text[text.index("exit codes:") :]
+    for code, meaning in [("0", "no credentials found"), ("1", "credentials found"), ("2", "an error")]:
+        assert re.search(rf"^  {code} +{meaning}", codes, re.M), code
+    assert "(default: text)" in text and "(default: every core)" in text and "(default: 3)" in text
 
 
 def test_clean_tree_exits_0_and_default_path_is_cwd(tmp_path: Path) -> None:
@@ -810,3 +855,15 @@ def test_own_stale_report_is_never_scanned_however_spelled(tmp_path: Path, spell
     assert again.returncode == 1
     paths = [f["path"] for f in json.loads((tmp_path / "r.txt").read_text())["findings"]]
     assert paths == ["./app.py"]
+
+
+def test_this_repository_scans_clean_and_quick_with_its_own_configuration() -> None:
+    """`scripts/scan` on this repository: the configuration in pyproject.toml leaves out the virtualenv
+    (hundreds of MB) and the caches, and accepts docs/token-format.md's fixed vectors by baseline."""
+    venv = sum(f.stat().st_size for f in (ROOT / ".venv").rglob("*") if f.is_file() and not f.is_symlink())
+    result, doc = scan_json(cwd=ROOT)
+    assert result.returncode == 0, result.stdout.decode()
+    assert doc["findings"] == []
+    assert doc["stats"]["suppressed"] == 4  # the four valid vectors of docs/token-format.md
+    assert doc["stats"]["bytes"] < min(venv, 20 * MIB)
+    assert doc["stats"]["seconds"] < 2

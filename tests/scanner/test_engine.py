@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
 import rules
-from scanner.engine import Engine
+from scanner.engine import Engine, Match
 from scanner.engine.engine import bytes_reader
 
 
@@ -35,8 +35,13 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def scan(data: bytes, backend: str = "hyperscan", chunk: int = 1 << 20):
-    return Engine(chunk_size=chunk, backend=backend).scan_bytes(data)
+def matches_in(engine: Engine, data: bytes) -> list[Match]:
+    """The engine's matches in ``data``, read as archive members are (through ``bytes_reader``)."""
+    return engine.scan(bytes_reader(data))[0]
+
+
+def scan(data: bytes, backend: str = "hyperscan", chunk: int = 1 << 20) -> list[Match]:
+    return matches_in(Engine(chunk_size=chunk, backend=backend), data)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +107,7 @@ def test_inner_prefix_overlapping_candidates(backend: str) -> None:
 
 
 def test_empty_input() -> None:
-    assert Engine().scan_bytes(b"") == []
+    assert matches_in(Engine(), b"") == []
 
 
 @settings(max_examples=150, deadline=None)
@@ -116,7 +121,7 @@ def test_empty_input() -> None:
 def test_planted_token_found_at_any_offset_and_chunk_size(prefix, suffix, fmt, chunk, backend) -> None:
     token = fmt.mint().encode()
     data = prefix + token + suffix
-    matches = Engine(chunk_size=chunk, backend=backend).scan_bytes(data)
+    matches = matches_in(Engine(chunk_size=chunk, backend=backend), data)
     planted = [m for m in matches if m.offset == len(prefix)]
     assert len(planted) == 1
     assert planted[0].secret == token
@@ -136,7 +141,7 @@ def test_planted_token_found_at_any_offset_and_chunk_size(prefix, suffix, fmt, c
 def test_wrong_checksum_never_reported(body, fmt, noise, chunk) -> None:
     token = fmt.prefix + body
     data = noise + token.encode() + noise
-    found = Engine(chunk_size=chunk).scan_bytes(data)
+    found = matches_in(Engine(chunk_size=chunk), data)
     assert all(rules.recognise(m.secret) for m in found)
     if rules.recognise(token) is None:
         assert token.encode() not in {m.secret for m in found}
@@ -146,7 +151,7 @@ def test_many_tokens_across_many_chunks() -> None:
     tokens = [rules.API_KEY.mint().encode() for _ in range(200)]
     data = b"\n".join(b"x" * (i * 37 % 500) + t for i, t in enumerate(tokens))
     for chunk in (50, 997, 4096):
-        found = Engine(chunk_size=chunk).scan_bytes(data)
+        found = matches_in(Engine(chunk_size=chunk), data)
         assert [m.secret for m in found] == tokens
         assert [m.line for m in found] == list(range(1, 201))
 

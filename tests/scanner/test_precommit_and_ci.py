@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,17 +16,11 @@ import pytest
 import yaml
 
 import rules
-from scanner.engine import Engine
 from tests.support.git import ROOT, Repo, git_env
 
 BIN = Path(sys.executable).parent
 PRE_COMMIT = BIN / "pre-commit"
 ACTIONLINT = shutil.which("actionlint", path=str(BIN)) or shutil.which("actionlint")
-
-
-def redacted(token: str) -> str:
-    [match] = Engine().scan_bytes(token.encode())
-    return match.redacted
 
 
 # --- pre-commit ----------------------------------------------------------------------------------------
@@ -96,7 +91,7 @@ def test_precommit_hook_blocks_credentials_and_passes_clean_commits(tmp_path: Pa
     assert repo.git("rev-parse", "HEAD") == head  # nothing was committed
     assert "Soundpiece credentials" in output and "Failed" in output
     assert "settings.py:2" in output
-    assert redacted(key) in output
+    assert rules.redact(key) in output
     assert key not in output
     assert "Traceback" not in output
     assert "Installing environment" not in output  # the environment was built once, above
@@ -154,6 +149,26 @@ def test_workflow_example_uses_the_action_outputs() -> None:
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"]["fetch-depth"] == 0  # the range and history scans need the full history
     assert workflow["permissions"]["security-events"] == "write"
+
+
+def test_readme_examples_and_sarif_name_one_repository_and_a_ref_that_exists() -> None:
+    """The pre-commit snippet, the workflow, the GitLab example and SARIF's informationUri name the same
+    repository, and no snippet names a tag this repository does not have."""
+    from scanner.report.sarif import INFORMATION_URI
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = yaml.safe_load(readme.split("# .pre-commit-config.yaml\n", 1)[1].split("```", 1)[0])
+    [hook_repo] = snippet["repos"]
+    assert hook_repo["repo"] == INFORMATION_URI
+    workflow = yaml.safe_load((ROOT / "examples" / "github-workflow.yml").read_text())
+    [job] = workflow["jobs"].values()
+    [action] = [step["uses"] for step in job["steps"] if step.get("id") == "scan"]
+    name, ref = action.split("@")
+    assert f"https://github.com/{name}" == INFORMATION_URI
+    assert f"git+{INFORMATION_URI}.git" in (ROOT / "examples" / "gitlab-ci.yml").read_text()
+    tags = subprocess.run(["git", "tag"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for named in (hook_repo["rev"], ref):
+        assert named == "main" or named in tags or re.fullmatch("[0-9a-f]{40}", named), named
 
 
 # --- ci/scan.sh ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import io
 import json
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -12,6 +13,7 @@ from scanner.stats import ScanStats
 
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "schemas" / "sarif-schema-2.1.0.json"
 """The official OASIS schema (see tests/data/README.md)."""
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def test_log_is_valid_sarif(finding, validator):
         finding(rules.WEBHOOK_SECRET.mint(), path=b"caf\xe9.txt", line=9, column=1),
         finding(commit="a" * 40, author_name="Ada", date="2026-01-01T00:00:00Z", blob="b" * 40),
     ]
-    log, _ = sarif(findings, tool_version="1.2.3", scan_root="/repo")
+    log, _ = sarif(findings, scan_root="/repo")
     errors = sorted(validator.iter_errors(log), key=str)
     assert not errors, errors[0].message
     assert log["version"] == "2.1.0" and len(log["runs"]) == 1
@@ -51,10 +53,11 @@ def test_clean_scan_is_valid_sarif(validator):
 
 
 def test_driver_and_rules():
-    log, _ = sarif([], tool_version="9.9.9")
+    log, _ = sarif([])
     run = log["runs"][0]
     driver = run["tool"]["driver"]
-    assert driver["name"] == "soundpiece-scan" and driver["version"] == "9.9.9"
+    version = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+    assert driver["name"] == "soundpiece-scan" and driver["version"] == version
     assert driver["informationUri"].startswith("https://")
     assert [r["id"] for r in driver["rules"]] == [fmt.name for fmt in rules.FORMATS]
     for rule in driver["rules"]:

@@ -134,6 +134,35 @@ def test_unreachable_api_means_could_not_tell() -> None:
     assert verify_keys([key], VerifyOptions(f"http://127.0.0.1:{free_port()}", timeout=2)) == {key: None}
 
 
+def test_no_network_is_one_warning_saying_why(tmp_path: Path) -> None:
+    """A real closed port: the verdicts are unknown, and stderr says once, not per key, why."""
+    url = f"http://127.0.0.1:{free_port()}"
+    keys = [rules.API_KEY.mint() for _ in range(3)]
+    (tmp_path / "keys.env").write_text("".join(f"K{i}={key}\n" for i, key in enumerate(keys)))
+    result = scan("--verify", "--api-url", url, "--format", "json", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    assert [f["live"] for f in json.loads(result.stdout)["findings"]] == [None, None, None]
+    [warning] = result.stderr.decode().splitlines()
+    assert warning.startswith("soundpiece-scan: warning: --verify could not tell whether 3 of 3 API keys")
+    assert f"cannot reach {url}/v1/whoami (connection refused)" in warning
+
+
+def test_an_answer_that_tells_nothing_is_one_warning_with_the_status(servers: list[Recorder]) -> None:
+    server = Recorder(503)
+    servers.append(server)
+    warned: list[str] = []
+    keys = [rules.API_KEY.mint() for _ in range(4)]
+    assert verify_keys(keys, VerifyOptions(server.url), warned.append) == dict.fromkeys(keys)
+    assert warned == [
+        f"--verify could not tell whether 4 of 4 API keys are live: {server.url}/v1/whoami answered 503"
+        " Service Unavailable"
+    ]
+    live = Recorder(200)
+    servers.append(live)
+    assert verify_keys(keys, VerifyOptions(live.url), warned.append) == dict.fromkeys(keys, True)
+    assert len(warned) == 1  # every verdict told: nothing more to say
+
+
 def test_concurrency_is_bounded_and_each_key_asked_once(servers: list[Recorder]) -> None:
     server = Recorder(401, delay=0.05)
     servers.append(server)

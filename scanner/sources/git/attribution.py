@@ -9,6 +9,7 @@ walked, or named by the ref or the blob id when no commit can be found.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from scanner.engine import Match
@@ -70,7 +71,7 @@ def _lazy_fetching(repo: Repo) -> bool:
     return bool(out.strip())
 
 
-def parse_raw_log(out: bytes):
+def parse_raw_log(out: bytes) -> Iterator[tuple[Introduction, str]]:
     """Yield (introduction, new blob) for every added or changed path in ``git log --raw -z``."""
     for record in out.split(b"\x01")[1:]:
         fields = record.split(b"\x00")
@@ -99,20 +100,7 @@ def attribute(
     (inside the archive member a hit names)."""
     if not hits:
         return []
-    oids = {oid for oid, _, _ in hits}
-    damaged = False  # history cannot be walked: a credential found must not be dropped as "dangling"
-    try:
-        intros = first_appearances(repo, oids, ["--all"])
-    except GitError as exc:  # a ref naming a missing commit makes --all fail as a whole
-        try:
-            tips = _readable_tips(repo)
-            n = len(tips)
-            warn(f"history could not be walked from every ref ({exc}): attributing from the {n} others")
-            intros = first_appearances(repo, oids, tips) if tips else {}
-        except GitError as again:  # a corrupt commit or tree on the way from every tip
-            damaged = True
-            warn(f"history could not be walked ({again}): credentials found are reported by blob id")
-            intros = {}
+    intros, damaged = _introductions(repo, {oid for oid, _, _ in hits}, warn)
     findings = []
     unreachable: dict[str, None] = {}  # in order, once each (a blob and its members are several hits)
     for oid, inner, matches in hits:
@@ -131,29 +119,58 @@ def attribute(
         )
         findings += [Finding(m, location) for m in matches]
     if unreachable:
-        # A ref (usually a tag) may name a blob itself, with no commit or path around it.
+        findings += _unattributed(repo, hits, unreachable, damaged, warn)
+    return findings
+
+
+def _introductions(repo: Repo, oids: set[str], warn: Warn) -> tuple[dict[str, Introduction], bool]:
+    """Where each blob came in, from every ref, or from those that can be walked; and whether history
+    is too damaged to walk (then a blob without a commit cannot be told dangling)."""
+    try:
+        return first_appearances(repo, oids, ["--all"]), False
+    except GitError as exc:  # a ref naming a missing commit makes --all fail as a whole
         try:
-            tagged = _refs_to_blobs(repo, set(unreachable))
-        except GitError as exc:  # for-each-ref stops at a corrupt object a ref names
-            damaged = True
-            warn(f"refs could not be listed ({exc}): credentials found are reported by blob id")
-            tagged = {}
+            tips = _readable_tips(repo)
+            warn(
+                f"history could not be walked from every ref ({exc}): attributing from the {len(tips)} others"
+            )
+            return (first_appearances(repo, oids, tips) if tips else {}), False
+        except GitError as again:  # a corrupt commit or tree on the way from every tip
+            warn(f"history could not be walked ({again}): credentials found are reported by blob id")
+            return {}, True
+
+
+def _unattributed(
+    repo: Repo,
+    hits: list[tuple[str, tuple[bytes, ...], list[Match]]],
+    unreachable: dict[str, None],
+    damaged: bool,
+    warn: Warn,
+) -> list[Finding]:
+    """Findings for blobs no commit introduced: named by the ref that names the blob itself; by blob id
+    when history is damaged (never dropped); else (staged or dangling objects) only a warning."""
+    findings = []
+    # A ref (usually a tag) may name a blob itself, with no commit or path around it.
+    try:
+        tagged = _refs_to_blobs(repo, set(unreachable))
+    except GitError as exc:  # for-each-ref stops at a corrupt object a ref names
+        damaged = True
+        warn(f"refs could not be listed ({exc}): credentials found are reported by blob id")
+        tagged = {}
+    for oid, inner, matches in hits:
+        if oid in tagged:
+            location = Location(path=tagged[oid].encode("utf-8", "surrogateescape"), blob=oid, inner=inner)
+            findings += [Finding(m, location) for m in matches]
+    left = {oid: None for oid in unreachable if oid not in tagged}  # in order, once each
+    if left and damaged:  # cannot tell dangling from committed: report, never drop
         for oid, inner, matches in hits:
-            if oid in tagged:
-                location = Location(
-                    path=tagged[oid].encode("utf-8", "surrogateescape"), blob=oid, inner=inner
-                )
-                findings += [Finding(m, location) for m in matches]
-        unreachable = {oid: None for oid in unreachable if oid not in tagged}
-    if unreachable and damaged:  # cannot tell dangling from committed: report, never drop
-        for oid, inner, matches in hits:
-            if oid in unreachable:
+            if oid in left:
                 location = Location(path=oid.encode("ascii"), blob=oid, inner=inner)
                 findings += [Finding(m, location) for m in matches]
-    elif unreachable:
-        shown = ", ".join(oid[:12] for oid in list(unreachable)[:5])
+    elif left:
+        shown = ", ".join(oid[:12] for oid in list(left)[:5])
         warn(
-            f"{len(unreachable)} blobs holding credentials are not reachable from any ref "
+            f"{len(left)} blobs holding credentials are not reachable from any ref "
             f"(staged or dangling objects, not reported as findings): {shown}"
         )
     return findings

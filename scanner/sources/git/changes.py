@@ -2,9 +2,10 @@
 
 Flow: git writes the diff -> the added lines of each file are one input ->
 matches are placed back on their line in the new file. A file whose added
-bytes are binary is also read whole from its new blob, so that an archive is
-opened: "lines added" has no meaning inside one, so its members are scanned
-whole (only its members: its raw bytes are the added lines' part).
+bytes are binary, or start a container that is text (a mail message, a hex
+dump), is also read whole from its new blob, so that it is opened: "lines
+added" has no meaning inside one, so its members are scanned whole (only its
+members: its raw bytes are the added lines' part).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterator
 
+from scanner.archive.sniff import sniff
 from scanner.engine.engine import bytes_reader
 from scanner.filters.exclude import PathExcluder, excludes_repository_path
 from scanner.findings import Finding, Location, display_path
@@ -40,9 +42,9 @@ class ChangesSource:
     """The files of a diff, each unit the lines it adds (scanned here: a diff is small)."""
 
     unit_name = "files"
-    total = None
+    total: tuple[int, int] | None = None
     short_read_is_end = False
-    pool_after = None
+    pool_after: int | None = None
 
     def __init__(self, repo: Repo, patch: Callable[[], bytes], excluder: PathExcluder | None = None) -> None:
         self._repo = repo
@@ -88,7 +90,7 @@ class ChangesSource:
     def open(self, unit: AddedLines, stats: ScanStats, warn: Warn) -> Opened:
         text = b"\n".join(unit.lines)
         yield unit, bytes_reader(text), None
-        if unit.blob is not None and _binary(text):
+        if unit.blob is not None and (_binary(text) or sniff(text, len(text)) is not None):
             reread = functools.partial(blob_reader, self._repo, unit.blob)
             try:
                 yield WholeFile(unit), reread(), reread
@@ -100,7 +102,7 @@ class ChangesSource:
         findings: list[Finding] = []
         for key, inner, matches in hits:
             whole = isinstance(key, WholeFile)
-            change = key.change if whole else key
+            change = key.change if isinstance(key, WholeFile) else key
             assert isinstance(change, AddedLines)
             if whole != bool(inner):
                 continue  # raw bytes from the added lines; members from the whole file, never from a diff

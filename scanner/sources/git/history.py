@@ -8,11 +8,13 @@ path first introduced the few blobs that hold a credential -> findings.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable
+from typing import cast
 
 from scanner.filters.exclude import PathExcluder, drop_excluded
 from scanner.findings import Finding
@@ -31,7 +33,7 @@ class HistorySource:
 
     unit_name = "objects"
     short_read_is_end = False
-    pool_after = 1
+    pool_after: int | None = 1
 
     def __init__(self, repo: Repo, *, jobs: int, excluder: PathExcluder | None = None) -> None:
         self._repo = repo
@@ -86,7 +88,8 @@ class HistorySource:
         stats.skipped += check.result(warn)
         if not self._listed and check.failed:  # refs exist, yet no blob could be read: no "clean" verdict
             raise GitError(f"no object of the history could be read: {check.failed}")
-        return drop_excluded(attribute(self._repo, hits, warn), self._excluder)
+        blobs = [(cast(str, oid), inner, matches) for oid, inner, matches in hits]  # this source's keys
+        return drop_excluded(attribute(self._repo, blobs, warn), self._excluder)
 
     def label(self, key: str) -> str:
         return f"blob {key}"
@@ -127,7 +130,7 @@ class _MissingObjects:
 
     def _count(self) -> None:
         assert self._proc.stdout is not None
-        with self._proc.stdout as out:
+        with cast(io.BufferedReader, self._proc.stdout) as out:
             self.missing = count_missing(iter(lambda: out.read1(1 << 20), b""))
 
     def stop(self) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, cast
 
 from scanner.sources.git.repo import GitError, Repo, first_line, git_env
 
@@ -97,7 +98,7 @@ class BlobStream:
         _widen_pipe(self._proc.stdout)
 
     def blobs(self) -> Iterator[tuple[str, int, _BlobReader]]:
-        out = self._proc.stdout
+        out = cast(io.BufferedReader, self._proc.stdout)  # a pipe opened with a buffer (bufsize)
         assert out is not None
         while header := out.readline():
             parts = header.split()
@@ -123,7 +124,7 @@ class BlobStream:
         return first_line(stderr) if code else ""
 
 
-def _widen_pipe(stream: BinaryIO | None) -> None:
+def _widen_pipe(stream: IO[bytes] | None) -> None:
     """A 1 MiB pipe instead of 64 KiB: far fewer wake-ups for gigabytes of blobs."""
     if stream is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
         return
@@ -136,7 +137,7 @@ class _BlobReader:
 
     __slots__ = ("_left", "_out")
 
-    def __init__(self, out: BinaryIO, size: int) -> None:
+    def __init__(self, out: io.BufferedReader, size: int) -> None:
         self._out = out
         self._left = size
 
@@ -157,11 +158,11 @@ class _BlobReader:
             self._left -= len(chunk)
 
 
-def blob_reader(repo: Repo, oid: str):
+def blob_reader(repo: Repo, oid: str) -> Callable[[memoryview], int]:
     """A fresh ``readinto`` over one blob (the engine's second pass for line numbers)."""
     proc = subprocess.Popen(repo.command("cat-file", "blob", oid), stdout=subprocess.PIPE, env=git_env())
     assert proc.stdout is not None
-    stream = proc.stdout
+    stream = cast(io.BufferedReader, proc.stdout)  # Popen's default: a buffered pipe
 
     def readinto(view: memoryview) -> int:
         n = stream.readinto(view) or 0

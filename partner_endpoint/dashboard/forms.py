@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar, get_args
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
@@ -113,6 +114,14 @@ def whole_number(value: str | None, default: int) -> int:
     return default
 
 
+Choice = TypeVar("Choice", bound=str)
+
+
+def _one_of(value: str | None, choices: tuple[Choice, ...], default: Choice) -> Choice:
+    """``value`` if it is one of ``choices``, else ``default``."""
+    return next((choice for choice in choices if choice == value), default)
+
+
 @dataclass(frozen=True, slots=True)
 class ListOptions:
     """The keys page's filter, order and page, from its query string; unknown values fall back."""
@@ -129,12 +138,10 @@ class ListOptions:
             text = ""
         elif rules.recognise(text) is not None:
             text = text[-4:]  # a whole key pasted in: search by its last four, never echo it back
-        status = query.get("status", "all")
-        order = query.get("order", "newest")
         return cls(
             text=text,
-            status=status if status in ("all", "active", "leaked", "revoked") else "all",  # type: ignore[arg-type]
-            order=order if order in ("newest", "label") else "newest",  # type: ignore[arg-type]
+            status=_one_of(query.get("status"), get_args(StatusFilter), "all"),
+            order=_one_of(query.get("order"), get_args(KeyOrder), "newest"),
             page=whole_number(query.get("page"), 1),
         )
 

@@ -8,7 +8,7 @@ or not the address has an account: the link and its mail are made after the answ
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from starlette.background import BackgroundTask
@@ -55,7 +55,7 @@ class SignInPages:
         return self._form_page(request, "sign_in.html", {"next": after, "email": "", "error": None})
 
     def _form_page(
-        self, request: Request, name: str, context: dict[str, object], status: int = 200
+        self, request: Request, name: str, context: Mapping[str, object], status: int = 200
     ) -> Response:
         """A page with a form shown before sign-in; its CSRF token is tied to the browser's form cookie."""
         token = self._auth.cookies.form_token(request.cookies)

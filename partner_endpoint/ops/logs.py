@@ -40,8 +40,8 @@ def route_of(conn: HTTPConnection) -> str:
     route = conn.scope.get("route")
     prefix = conn.scope.get("root_path", "")
     if isinstance(route, Route):
-        return prefix + route.path
-    return prefix + "/*" if isinstance(route, Mount) else "*"
+        return str(prefix) + route.path
+    return str(prefix) + "/*" if isinstance(route, Mount) else "*"
 
 
 def configure_logging(level: str = "INFO") -> None:

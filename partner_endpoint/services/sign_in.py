@@ -87,7 +87,11 @@ class _OverLimit(Exception):
 
 
 class SignInService:
-    def __init__(self, engine: Engine, box: SecretBox, clock: Clock, *, limits: Limits, sender: str) -> None:
+    def __init__(
+        self, engine: Engine, box: SecretBox | None, clock: Clock, *, limits: Limits, sender: str
+    ) -> None:
+        """``box`` seals the mailed links; without it (the command line's :meth:`mint_link`) no link
+        can be mailed."""
         self._engine = engine
         self._box = box
         self._clock = clock

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from partner_endpoint.store import key_changes
-from partner_endpoint.store.db import NotFound
+from partner_endpoint.store.db import NotFound, inserted_id
 from partner_endpoint.store.models import accounts, api_keys
 
 
@@ -44,7 +44,7 @@ def create(conn: Connection, email: str, allowlist: Sequence[str], now: datetime
     result = conn.execute(
         insert(accounts).values(owner_email=email, ip_allowlist=json.dumps(list(allowlist)), created_at=now)
     )
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 def set_allowlist(conn: Connection, account_id: int, allowlist: Sequence[str], now: datetime) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, in
 
 from partner_endpoint.domain.networks import Network, parse_networks
 from partner_endpoint.store import key_changes
-from partner_endpoint.store.db import NotFound
+from partner_endpoint.store.db import NotFound, inserted_id
 from partner_endpoint.store.models import accounts, api_keys, leak_events, signing_secrets
 
 StatusFilter = Literal["all", "active", "leaked", "revoked"]
@@ -91,7 +91,7 @@ def create(
             create_request=request,
         )
     )
-    key_id = int(result.inserted_primary_key[0])
+    key_id = inserted_id(result)
     conn.execute(
         insert(signing_secrets).values(
             key_id=key_id, secret_hash=stored.secret_hash, secret_encrypted=stored.secret_encrypted

@@ -13,8 +13,8 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    CursorResult,
     Engine,
-    Insert,
     Table,
     any_,
     bindparam,
@@ -81,6 +81,13 @@ def _create_private(path: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key an ``INSERT`` of one row gave it."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction that will write: committed on success, rolled back on error."""
@@ -96,15 +103,20 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def upsert(connection: Connection, table: Table) -> Insert:
+Upsert = postgresql.Insert | sqlite.Insert
+"""An ``INSERT`` that can say what to do ``ON CONFLICT`` (both dialects spell it alike)."""
+
+
+def upsert(connection: Connection, table: Table) -> Upsert:
     """``INSERT`` with the dialect's ``ON CONFLICT`` support (SQLite and PostgreSQL share the syntax)."""
     return dialect_insert(connection.dialect.name, table)
 
 
-def dialect_insert(dialect_name: str, table: Table) -> Insert:
+def dialect_insert(dialect_name: str, table: Table) -> Upsert:
     """:func:`upsert` for a dialect by name, for statements built once and reused."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(table)
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 # --- many values in one statement ---------------------------------------------------------------------
@@ -133,7 +145,7 @@ def chunks(values: Sequence[T], dialect_name: str) -> Iterator[list[T]]:
         yield list(values[start : start + size])
 
 
-def insert_many(dialect_name: str, table: Table, columns: Sequence[str]) -> Insert:
+def insert_many(dialect_name: str, table: Table, columns: Sequence[str]) -> Upsert:
     """An ``INSERT`` (with the dialect's ``ON CONFLICT``) of many rows; execute it with :func:`rows_of`."""
     insert = dialect_insert(dialect_name, table)
     if dialect_name != "postgresql":

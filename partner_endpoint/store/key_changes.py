@@ -52,6 +52,7 @@ def record(
     conn: Connection, now: datetime, *, key_ids: Collection[int] = (), account_id: int | None = None
 ) -> None:
     """Log that these keys (or this account's allowlist) changed, in the caller's transaction."""
+    rows: list[dict[str, object]]
     if len(key_ids) > BULK:
         rows = [{"key_id": None, "account_id": None, "changed_at": now}]
     else:
@@ -74,11 +75,11 @@ def read(conn: Connection, cursor: Cursor) -> tuple[list[KeyChange], Cursor]:
     """The changes committed since ``cursor``, oldest first, and the cursor after them."""
     columns = (key_changes.c.id, key_changes.c.key_id, key_changes.c.account_id)
     if conn.dialect.name != "postgresql":
-        rows = conn.execute(
+        ordered = conn.execute(
             select(*columns).where(key_changes.c.id > cursor.position).order_by(key_changes.c.id)
         ).all()
-        position = rows[-1].id if rows else cursor.position
-        return [KeyChange(r.key_id, r.account_id) for r in rows], Cursor(position)
+        position = ordered[-1].id if ordered else cursor.position
+        return [KeyChange(r.key_id, r.account_id) for r in ordered], Cursor(position)
     xmin = _xmin(conn)  # before the rows: every transaction below it is over when they are read
     rows = conn.execute(
         select(*columns, key_changes.c.txid)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
@@ -190,7 +191,7 @@ def _statements(dialect: str) -> _Statements:
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
-    lookup: CompoundSelect
+    lookup: CompoundSelect[Any]
     lock: Select[tuple[int, str]]
     revoke: Update
     flag: Update

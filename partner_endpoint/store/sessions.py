@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
 
+from partner_endpoint.store.db import inserted_id
 from partner_endpoint.store.models import accounts, dashboard_sessions, sign_in_links
 
 
@@ -47,7 +48,7 @@ def create_link(
     )
 
 
-def _usable(token_hash: str, now: datetime) -> tuple[object, ...]:
+def _usable(token_hash: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
         sign_in_links.c.token_hash == token_hash,
         sign_in_links.c.used_at.is_(None),
@@ -77,7 +78,7 @@ def start_session(conn: Connection, token_hash: str, email: str, account_id: int
             token_hash=token_hash, email=email, account_id=account_id, created_at=now, last_seen_at=now
         )
     )
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 def find_session(

@@ -152,12 +152,13 @@ def test_workflow_example_uses_the_action_outputs() -> None:
 
 
 def test_readme_examples_and_sarif_name_one_repository_and_a_ref_that_exists() -> None:
-    """The pre-commit snippet, the workflow, the GitLab example and SARIF's informationUri name the same
-    repository, and no snippet names a tag this repository does not have."""
+    """The pre-commit snippet (docs/scanner.md, which the README links), the workflow, the GitLab
+    example and SARIF's informationUri name the same repository, and no snippet names a tag this
+    repository does not have."""
     from scanner.report.sarif import INFORMATION_URI
 
-    readme = (ROOT / "README.md").read_text()
-    snippet = yaml.safe_load(readme.split("# .pre-commit-config.yaml\n", 1)[1].split("```", 1)[0])
+    page = (ROOT / "docs" / "scanner.md").read_text()
+    snippet = yaml.safe_load(page.split("# .pre-commit-config.yaml\n", 1)[1].split("```", 1)[0])
     [hook_repo] = snippet["repos"]
     assert hook_repo["repo"] == INFORMATION_URI
     workflow = yaml.safe_load((ROOT / "examples" / "github-workflow.yml").read_text())

@@ -16,6 +16,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Route
 
 from partner_endpoint.alerts.receiver import AlertReceiver
@@ -24,14 +25,18 @@ from partner_endpoint.alerts.trial_signer import TrialSigner
 from partner_endpoint.api.bearer import ApiKeyBackend
 from partner_endpoint.api.key_directory import KeyDirectory
 from partner_endpoint.api.routes import api_mount
+from partner_endpoint.api.traffic import TrafficRecorder
+from partner_endpoint.api.traffic import run_forever as record_traffic
 from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.dashboard.routes import dashboard_routes
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.ops.routes import ops_routes
+from partner_endpoint.services.activity import ActivityService
 from partner_endpoint.services.keys import KeyService
 from partner_endpoint.services.leaks import LeakService
 from partner_endpoint.services.sign_in import Limits, SignInService
+from partner_endpoint.services.traffic import TrafficService
 from partner_endpoint.settings import Settings
 from partner_endpoint.store.db import make_engine
 from partner_endpoint.store.key_documents import SharedKeyDocument
@@ -77,11 +82,14 @@ def create_app(
         failures=FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, clock),
         max_body_bytes=settings.max_body_bytes,
     )
+    recorder = TrafficRecorder(clock, metrics, max_pairs=settings.traffic_max_pairs)
+    traffic = TrafficService.from_settings(engine, settings, clock, mail_queued=mail_queued)
     bearer = ApiKeyBackend(
         directory,
         FailureBudget(settings.auth_failure_limit, settings.auth_failure_window, clock),
         clients,
         metrics,
+        recorder,
     )
     routes: list[BaseRoute] = [
         Route(GITHUB_ALERTS, receiver.handle, methods=["POST"]),
@@ -89,13 +97,20 @@ def create_app(
         api_mount(bearer),
     ]
     if settings.dashboard:
-        routes += _dashboard(settings, engine, box, clock, metrics, directory, mail_queued)
+        routes += _dashboard(settings, engine, box, clock, metrics, directory, traffic, mail_queued)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         await directory.sync()  # the cache is believed from the first request on
-        tasks = [asyncio.create_task(directory.run_forever(stop))]
+        tasks = [
+            asyncio.create_task(directory.run_forever(stop)),
+            asyncio.create_task(
+                record_traffic(
+                    recorder, traffic.write, traffic.prune, stop, interval=settings.traffic_flush_interval
+                )
+            ),
+        ]
         if settings.mail_worker:
             tasks.append(asyncio.create_task(worker.run_forever(stop)))
         try:
@@ -114,6 +129,12 @@ def create_app(
     )
     app.router.redirect_slashes = False  # its redirects would take their host from the request
     app.state.key_directory = directory
+
+    async def flush_traffic() -> None:
+        """Write what this process counted now (the background loop does it every flush interval)."""
+        await run_in_threadpool(traffic.write, recorder.take())
+
+    app.state.flush_traffic = flush_traffic
     return app
 
 
@@ -140,12 +161,15 @@ def _dashboard(
     clock: Clock,
     metrics: Metrics,
     directory: KeyDirectory,
+    traffic: TrafficService,
     mail_queued: Callable[[], None],
 ) -> list[BaseRoute]:
     limits = Limits.from_settings(settings)
     return dashboard_routes(
         settings,
         keys=KeyService(engine, box, clock, key_changed=directory.key_changed),
+        traffic=traffic,
+        activity=ActivityService(engine),
         sign_in=SignInService(engine, box, clock, limits=limits, sender=settings.mail_from),
         metrics=metrics,
         clock=clock,

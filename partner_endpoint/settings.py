@@ -308,13 +308,6 @@ class Settings:
         _API,
         check=_trusted_proxies,
     )
-    last_used_interval: float = _setting(
-        60.0,
-        "Seconds between writes of a key's last-used time (in the background, and at shutdown).",
-        _API,
-        above=0,
-        high=_DAY,
-    )
     key_change_delay: float = _setting(
         1.0,
         "Seconds: the longest a key revoked (or an allowlist changed) by another process or replica is "
@@ -339,6 +332,37 @@ class Settings:
     )
     auth_failure_window: float = _setting(
         60.0, "Seconds in which a client earns its failed authentications back.", _API, above=0, high=_DAY
+    )
+    traffic_flush_interval: float = _setting(
+        10.0,
+        "Seconds between the background writes of each process's traffic counts and its keys' last use: "
+        "how fresh the dashboard's traffic and \"last used\" are. Nothing is written on a request's path.",
+        _API,
+        above=0,
+        high=300,
+    )
+    traffic_minutes_kept: float = _setting(
+        86_400.0,
+        "Seconds per-minute traffic is kept (the last hour's chart, the day's totals).",
+        _API,
+        above=0,
+        high=30 * _DAY,
+    )
+    traffic_hours_kept: float = _setting(
+        90 * 86_400.0,
+        "Seconds per-hour traffic by client address is kept (the week's chart, who used a key, use after "
+        "a leak).",
+        _API,
+        above=0,
+        high=3650 * _DAY,
+    )
+    traffic_max_pairs: int = _setting(
+        200_000,
+        "(key, address, minute) counts each process keeps between writes; past it a key's further addresses "
+        'count as "other" (and past twice it, further keys): memory stays bounded under any traffic.',
+        _API,
+        low=1000,
+        high=10_000_000,
     )
     # --- dashboard -------------------------------------------------------------------------------
     dashboard: bool = _setting(

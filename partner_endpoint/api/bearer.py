@@ -19,13 +19,14 @@ from starlette.responses import JSONResponse, Response
 
 import rules
 from partner_endpoint.api.key_directory import KeyDirectory
+from partner_endpoint.api.traffic import TrafficRecorder
 from partner_endpoint.domain.networks import (
     IPAddress,
     contains,
 )
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store import api_keys
-from partner_endpoint.web.clients import ClientAddresses
+from partner_endpoint.web.clients import ClientAddresses, bucket_of
 from partner_endpoint.web.failures import FailureBudget
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,18 @@ def refusal(record: api_keys.AuthRecord, address: IPAddress | None) -> tuple[str
 
 class ApiKeyBackend(AuthenticationBackend):
     def __init__(
-        self, directory: KeyDirectory, budget: FailureBudget, clients: ClientAddresses, metrics: Metrics
+        self,
+        directory: KeyDirectory,
+        budget: FailureBudget,
+        clients: ClientAddresses,
+        metrics: Metrics,
+        traffic: TrafficRecorder,
     ) -> None:
         self._directory = directory
         self._budget = budget
         self._clients = clients
         self._metrics = metrics
+        self._traffic = traffic
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
         try:
@@ -107,22 +114,22 @@ class ApiKeyBackend(AuthenticationBackend):
         if len(token) != rules.API_KEY.length:
             raise Refused("malformed", "not an API key")
         token_hash = rules.identity(token)
-        entry = self._directory.cached(token_hash)  # a hit is an issued key: its checksum is right
-        if entry is None:
+        record = self._directory.cached(token_hash)  # a hit is an issued key: its checksum is right
+        if record is None:
             if rules.recognise(token) is not rules.API_KEY:
                 raise Refused("malformed", "not a checksum-valid API key")  # no database query for these
             if self._directory.is_unknown(token_hash):
                 raise Refused("unknown", "unknown key", token_hash)
             if (retry_after := self._budget.exhausted(self._clients.bucket(conn))) is not None:
                 raise self._limited(retry_after)  # its misses would reach the database
-            entry = await self._directory.load(token_hash)
-            if entry is None:
+            record = await self._directory.load(token_hash)
+            if record is None:
                 raise Refused("unknown", "unknown key", token_hash)
-        record = entry.record
-        address = self._clients.of(conn) if record.allowlist else None
-        if why := refusal(record, address):
+        address = self._clients.of(conn)
+        why = refusal(record, address)
+        self._traffic.count(record.key_id, bucket_of(address), refused=why is not None)
+        if why:
             raise Refused(*why, token_hash)
-        self._directory.used(entry)
         return record
 
     def _failed(self, conn: HTTPConnection, refused: Refused) -> AuthenticationError:

@@ -11,23 +11,15 @@ the database: a fill that started before a drop is not stored (the next request 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from partner_endpoint.store.api_keys import AuthRecord
-
-
-@dataclass(slots=True)
-class CachedKey:
-    record: AuthRecord
-    touch_due: float
-    """Monotonic time from which a use is worth recording as the key's last use again."""
 
 
 class KeyCache:
     def __init__(self, max_keys: int, max_unknown: int) -> None:
         self._max_keys = max_keys
         self._max_unknown = max_unknown
-        self._keys: dict[str, CachedKey] = {}
+        self._keys: dict[str, AuthRecord] = {}
         self._unknown: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
         self._hash_of_key: dict[int, str] = {}
         self._hashes_of_account: dict[int, set[str]] = {}
@@ -38,23 +30,23 @@ class KeyCache:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def get(self, key_hash: str) -> CachedKey | None:
+    def get(self, key_hash: str) -> AuthRecord | None:
         return self._keys.get(key_hash)
 
     def is_unknown(self, key_hash: str) -> bool:
         """Whether the database said, recently enough to be remembered, that no key has this hash."""
         return key_hash in self._unknown
 
-    def put(self, key_hash: str, entry: CachedKey, generation: int) -> bool:
-        """Store ``entry`` unless something was dropped since ``generation`` was read."""
+    def put(self, key_hash: str, record: AuthRecord, generation: int) -> bool:
+        """Store ``record`` unless something was dropped since ``generation`` was read."""
         with self._lock:
             if generation != self.generation or self._max_keys <= 0:
                 return False
             if key_hash not in self._keys and len(self._keys) >= self._max_keys:
                 self._forget(next(iter(self._keys)))
-            self._keys[key_hash] = entry
-            self._hash_of_key[entry.record.key_id] = key_hash
-            self._hashes_of_account.setdefault(entry.record.account_id, set()).add(key_hash)
+            self._keys[key_hash] = record
+            self._hash_of_key[record.key_id] = key_hash
+            self._hashes_of_account.setdefault(record.account_id, set()).add(key_hash)
             return True
 
     def put_unknown(self, key_hash: str) -> None:
@@ -83,10 +75,10 @@ class KeyCache:
             self._hashes_of_account.clear()
 
     def _forget(self, key_hash: str) -> None:
-        entry = self._keys.pop(key_hash)
-        self._hash_of_key.pop(entry.record.key_id, None)
-        hashes = self._hashes_of_account.get(entry.record.account_id)
+        record = self._keys.pop(key_hash)
+        self._hash_of_key.pop(record.key_id, None)
+        hashes = self._hashes_of_account.get(record.account_id)
         if hashes is not None:
             hashes.discard(key_hash)
             if not hashes:
-                del self._hashes_of_account[entry.record.account_id]
+                del self._hashes_of_account[record.account_id]

@@ -1,7 +1,7 @@
-"""Keys for authentication: cached in process, kept in step with the database, last uses recorded.
+"""Keys for authentication: cached in process, kept in step with the database.
 
-The hot path (:meth:`KeyDirectory.cached`, :meth:`KeyDirectory.used`) touches neither the database
-nor a thread: a dictionary lookup and a clock read. Everything else happens around it:
+The hot path (:meth:`KeyDirectory.cached`) touches neither the database nor a thread: a dictionary
+lookup and a clock read. Everything else happens around it:
 
 * **Misses** read the database (:meth:`load`), at most ``lookups`` at a time per process, so a flood
   of never-issued keys costs the database a bounded number of concurrent reads; the answer "no such
@@ -13,8 +13,8 @@ nor a thread: a dictionary lookup and a clock read. Everything else happens arou
   log *started* less than ``change_delay`` ago. If the database is slow or away, every request asks
   it directly (and gets the usual 503 when it is down), so a key revoked anywhere is refused by
   every process within ``change_delay`` of the commit, whatever the load.
-* **Last uses** are queued on the hot path (at most one per key per ``last_used_interval``) and
-  written by the same background task, after each read of the log, and once more at shutdown.
+
+Traffic and last uses are counted beside it (:mod:`partner_endpoint.api.traffic`).
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ import asyncio
 import contextlib
 import logging
 import math
-from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from partner_endpoint.api.key_cache import CachedKey, KeyCache
+from partner_endpoint.api.key_cache import KeyCache
 from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import api_keys, key_changes
-from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.store.db import read_transaction
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ class KeyDirectory:
         engine: Engine,
         metrics: Metrics,
         *,
-        last_used_interval: float,
         change_delay: float,
         max_keys: int,
         clock: Clock = SYSTEM_CLOCK,
@@ -57,7 +55,6 @@ class KeyDirectory:
     ) -> None:
         self._engine = engine
         self._metrics = metrics
-        self._interval = last_used_interval
         self._delay = change_delay
         self._clock = clock
         self._freshness = freshness
@@ -66,8 +63,6 @@ class KeyDirectory:
         self._lookups = asyncio.Semaphore(LOOKUPS)
         self._cursor: key_changes.Cursor | None = None
         self._synced_at = -math.inf
-        self._pending: dict[int, datetime] = {}
-        self._flushing = asyncio.Lock()
         self._syncing = asyncio.Lock()
         self._poll_failures = 0
 
@@ -78,7 +73,6 @@ class KeyDirectory:
         return cls(
             engine,
             metrics,
-            last_used_interval=settings.last_used_interval,
             change_delay=settings.key_change_delay,
             max_keys=settings.auth_cache_size,
             clock=clock,
@@ -86,7 +80,7 @@ class KeyDirectory:
 
     # --- the hot path ---------------------------------------------------------------------------
 
-    def cached(self, key_hash: str) -> CachedKey | None:
+    def cached(self, key_hash: str) -> api_keys.AuthRecord | None:
         """The key's record if the cache has it and is known to be current; never blocks."""
         if self._freshness.monotonic() - self._synced_at > self._delay:
             return None
@@ -95,16 +89,9 @@ class KeyDirectory:
     def is_unknown(self, key_hash: str) -> bool:
         return self._cache.is_unknown(key_hash)
 
-    def used(self, entry: CachedKey) -> None:
-        """Note a successful use; queued for writing when the last one recorded is old enough."""
-        now = self._clock.monotonic()
-        if now >= entry.touch_due:
-            entry.touch_due = now + self._interval
-            self._pending[entry.record.key_id] = self._clock.now()
-
     # --- misses -----------------------------------------------------------------------------------
 
-    async def load(self, key_hash: str) -> CachedKey | None:
+    async def load(self, key_hash: str) -> api_keys.AuthRecord | None:
         """Read a key from the database and cache the answer; None if no key has this hash."""
         generation = self._cache.generation
         async with self._lookups:
@@ -113,20 +100,12 @@ class KeyDirectory:
         if record is None:
             self._cache.put_unknown(key_hash)
             return None
-        entry = CachedKey(record, self._touch_due(record))
-        self._cache.put(key_hash, entry, generation)
-        return entry
+        self._cache.put(key_hash, record, generation)
+        return record
 
     def _find(self, key_hash: str) -> api_keys.AuthRecord | None:
         with read_transaction(self._engine) as conn:
             return api_keys.find_for_auth(conn, key_hash)
-
-    def _touch_due(self, record: api_keys.AuthRecord) -> float:
-        now = self._clock.monotonic()
-        if record.last_used_at is None:
-            return now
-        age = (self._clock.now() - record.last_used_at).total_seconds()
-        return now + max(0.0, self._interval - age)
 
     # --- changes ----------------------------------------------------------------------------------
 
@@ -139,7 +118,7 @@ class KeyDirectory:
         self._cache.drop_account(account_id)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Follow the key change log and write last uses until ``stop``; then write what is queued.
+        """Follow the key change log until ``stop``.
 
         The first read is the caller's, awaited at start-up, so the cache is believed from the
         first request on; this loop reads every ``change_delay / 2`` seconds after it."""
@@ -149,8 +128,6 @@ class KeyDirectory:
             if stop.is_set():
                 break
             await self.sync()
-            await self.flush_last_used()
-        await self.flush_last_used()
 
     async def sync(self) -> None:
         """Read the change log once and apply it; failures leave the cache to go stale (and unused).
@@ -194,25 +171,3 @@ class KeyDirectory:
             if cursor is None:
                 return None, key_changes.start(conn)
             return key_changes.read(conn, cursor)
-
-    # --- last uses --------------------------------------------------------------------------------
-
-    async def flush_last_used(self) -> None:
-        """Write the queued last uses; when it returns, every use queued before the call is written
-        (or kept for the next try), even if the background loop was already writing some."""
-        async with self._flushing:
-            if not self._pending:
-                return
-            pending, self._pending = self._pending, {}
-            try:
-                await run_in_threadpool(self._write_last_used, pending)
-            except Exception as exc:
-                for key_id, when in pending.items():  # kept for the next try; a newer use wins
-                    self._pending.setdefault(key_id, when)
-                log.error("cannot record last uses", extra={"fields": {"error": type(exc).__name__}})
-
-    def _write_last_used(self, pending: dict[int, datetime]) -> None:
-        interval = timedelta(seconds=self._interval)
-        with write_transaction(self._engine) as conn:
-            for key_id, when in sorted(pending.items()):
-                api_keys.touch_last_used(conn, key_id, when, interval)

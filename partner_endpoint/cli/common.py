@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import api_keys
 from partner_endpoint.store.db import make_engine
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox, load_secret_box
+from partner_endpoint.store.traffic import AddressUse
 
 
 class CommandError(Exception):
@@ -30,6 +32,35 @@ def _json_default(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(type(value).__name__)
+
+
+_SPANS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def since(text: str) -> datetime:
+    """``--since``: an ISO 8601 time or date (UTC unless it says otherwise), or a span back from now
+    (``90m``, ``24h``, ``7d``). argparse's type: a ValueError is its "invalid value" message."""
+    value = text.strip()
+    if value[:-1].isdigit() and value[-1:] in _SPANS:
+        return SYSTEM_CLOCK.now() - timedelta(seconds=int(value[:-1]) * _SPANS[value[-1]])
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"not a time ({text!r}): give 2026-12-01, 2026-12-01T09:30Z or 7d, 24h, 90m"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def address_json(use: AddressUse) -> dict[str, Any]:
+    """A client address's use of a key, as ``keys usage`` and ``leaks list`` print it."""
+    return {
+        "address": use.address,
+        "requests": use.requests,
+        "refused": use.refused,
+        "first": use.first_at.isoformat(),
+        "last": use.last_at.isoformat(),
+    }
 
 
 def sqlite_file(settings: Settings) -> Path | None:

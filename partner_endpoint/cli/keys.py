@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 from typing import Any
 
-from partner_endpoint.cli.common import open_database, open_keyed, output
+from partner_endpoint.cli.common import address_json, open_database, open_keyed, output, since
 from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.domain.display import one_line
 from partner_endpoint.services.keys import KeyService
+from partner_endpoint.services.traffic import TrafficService
 from partner_endpoint.settings import Settings
+from partner_endpoint.store.db import NotFound
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -31,6 +34,17 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     delete.add_argument("key_id", type=int)
     delete.set_defaults(run=_delete)
+    usage = actions.add_parser(
+        "usage", parents=[common], help="a key's requests by client address and by hour (refused ones apart)"
+    )
+    usage.add_argument("key_id", type=int)
+    usage.add_argument(
+        "--since",
+        type=since,
+        metavar="TIME",
+        help="from when: 2026-12-01, 2026-12-01T09:30Z, 7d, 24h (default: 7d)",
+    )
+    usage.set_defaults(run=_usage)
 
 
 def _service(settings: Settings) -> KeyService:
@@ -84,4 +98,32 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
 def _delete(args: argparse.Namespace, settings: Settings) -> int:
     _service(settings).delete(args.key_id)
     output(args, {"key_id": args.key_id, "deleted": True}, f"key {args.key_id} deleted: it no longer works")
+    return 0
+
+
+def _usage(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_database(settings)
+    if KeyService(engine, None, SYSTEM_CLOCK).record(args.key_id) is None:
+        raise NotFound(f"no key {args.key_id}")
+    start = args.since or SYSTEM_CLOCK.now() - timedelta(days=7)
+    addresses, hours = TrafficService.from_settings(engine, settings, SYSTEM_CLOCK).usage(args.key_id, start)
+    data = {
+        "key_id": args.key_id,
+        "since": start.isoformat(),
+        "total": sum(a.requests for a in addresses),
+        "refused": sum(a.refused for a in addresses),
+        "by_address": [address_json(a) for a in addresses],
+        "by_hour": [{"hour": p.at.isoformat(), "requests": p.requests, "refused": p.refused} for p in hours],
+    }
+    human = "\n".join(
+        [
+            f"key {args.key_id} since {start:%Y-%m-%d %H:%M}: "
+            f"{data['total']} requests, {data['refused']} refused"
+        ]
+        + [
+            f"  {a.address}\t{a.requests} requests\t{a.refused} refused\tlast {a.last_at:%Y-%m-%d %H:%M}"
+            for a in addresses
+        ]
+    )
+    output(args, data, human)
     return 0

@@ -16,7 +16,7 @@ from typing import Literal
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 import rules
 from partner_endpoint.dashboard import present
@@ -25,7 +25,10 @@ from partner_endpoint.dashboard.pages import PREFIX, Pages
 from partner_endpoint.dashboard.session_auth import SessionAuth, Viewer
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.services.keys import KeyService
+from partner_endpoint.services.traffic import TrafficService
+from partner_endpoint.store.activity import Actor
 from partner_endpoint.store.api_keys import KeyRecord
+from partner_endpoint.web.clients import ClientAddresses
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +42,24 @@ def _form_nonce() -> str:
 
 
 class KeyPages:
-    def __init__(self, keys: KeyService, auth: SessionAuth, pages: Pages, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        keys: KeyService,
+        traffic: TrafficService,
+        auth: SessionAuth,
+        pages: Pages,
+        metrics: Metrics,
+        clients: ClientAddresses,
+    ) -> None:
         self._keys = keys
+        self._traffic = traffic
         self._auth = auth
         self._pages = pages
         self._metrics = metrics
+        self._clients = clients
+
+    def _actor(self, request: Request, viewer: Viewer) -> Actor:
+        return Actor(viewer.email, self._clients.bucket(request))
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -59,8 +75,11 @@ class KeyPages:
             page=options.page,
             size=PAGE_SIZE,
         )
+        recent = await run_in_threadpool(self._traffic.recent, [k.key_id for k in listing.keys])
         context = {
             "keys": listing.keys,
+            "recent": recent,
+            "unused": {k.key_id for k in listing.keys if present.unused(k, self._pages.now())},
             "statuses": {
                 k.key_id: present.status(k.status, listing.sightings.get(k.key_id, 0)) for k in listing.keys
             },
@@ -75,14 +94,42 @@ class KeyPages:
         viewer = await self._auth.viewer(request)
         key = await self._owned(request, viewer)
         details = await run_in_threadpool(self._keys.details, key)
+        used = await run_in_threadpool(self._traffic.of_key, key.key_id)
+        after = await run_in_threadpool(self._traffic.after_report, key.key_id) if details.sightings else None
+        replaces_traffic = (
+            await run_in_threadpool(self._traffic.of_key, details.replaces.key_id)
+            if details.replaces
+            else None
+        )
         context = {
             "key": key,
             "state": present.status(key.status, len(details.sightings)),
             "sightings": details.sightings,
             "replaced_by": details.replaced_by,
             "replaces": details.replaces,
+            "traffic": used,
+            "replaces_traffic": replaces_traffic,
+            "after": after,
         }
         return self._pages.render(request, "key.html", context, viewer=viewer)
+
+    async def traffic(self, request: Request) -> Response:
+        """A key's last use and last hour, for its rotation step to follow live (JSON, no-store)."""
+        viewer = await self._auth.viewer(request)
+        key = await self._owned(request, viewer)
+        used = await run_in_threadpool(self._traffic.of_key, key.key_id)
+        fresh = await run_in_threadpool(self._keys.owned, key.key_id, viewer.email)
+        last = None if fresh is None else fresh.last_used_at
+        now = self._pages.now()
+        return JSONResponse(
+            {
+                "key_id": key.key_id,
+                "last_used_at": None if last is None else last.isoformat(),
+                "last_used": present.ago(last, now),
+                "last_hour": used.last_hour,
+                "at": now.isoformat(),
+            }
+        )
 
     async def _owned(self, request: Request, viewer: Viewer) -> KeyRecord:
         """The key named in the path if the viewer's address owns it, in whichever of its accounts."""
@@ -121,7 +168,8 @@ class KeyPages:
     async def rotate_page(self, request: Request) -> Response:
         viewer = await self._auth.viewer(request)
         key = await self._owned(request, viewer)
-        context = {"key": key, "request_id": _form_nonce()}
+        used = await run_in_threadpool(self._traffic.of_key, key.key_id)
+        context = {"key": key, "request_id": _form_nonce(), "traffic": used}
         return self._pages.render(request, "rotate.html", context, viewer=viewer)
 
     async def rotate(self, request: Request) -> Response:
@@ -135,7 +183,12 @@ class KeyPages:
         form_id = rules.identity(f"{viewer.session_id}:{request_id}")
         account_id = viewer.account.account_id if replacing is None else replacing.account_id
         made = await run_in_threadpool(
-            self._keys.create, account_id, label, replacing=replacing, form=form_id
+            self._keys.create,
+            account_id,
+            label,
+            replacing=replacing,
+            form=form_id,
+            actor=self._actor(request, viewer),
         )
         if isinstance(made, int):
             return RedirectResponse(f"{PREFIX}/keys/{made}?done=already-created", status_code=303)
@@ -179,7 +232,7 @@ class KeyPages:
     async def _end(self, request: Request, ending: Ending) -> Response:
         viewer, key, _form = await self._key_form(request)
         end = self._keys.delete if ending == "delete" else self._keys.revoke
-        changed = await run_in_threadpool(end, key.key_id)
+        changed = await run_in_threadpool(end, key.key_id, self._actor(request, viewer))
         past = "revoked" if ending == "revoke" else "deleted"
         if changed:
             self._metrics.key_changes.labels(change=past).inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
@@ -74,6 +75,9 @@ class Pages:
         self._clock = clock
         versions = _static_versions()
         self._static: Callable[[str], str] = lambda name: f"{STATIC}/{name}?v={versions[name]}"
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     def render(
         self,

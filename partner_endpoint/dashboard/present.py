@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
 import rules
 from partner_endpoint.domain.display import URL_LIMIT, one_line
+from partner_endpoint.store.api_keys import KeyRecord
 
 _UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute"))
 
@@ -52,6 +53,15 @@ def exactly(moment: datetime | None, now: datetime) -> Markup:
         f'<time datetime="{escape(moment.isoformat())}">{escape(exact(moment))}</time>'
         f' <span class="muted">({escape(ago(moment, now))})</span>'
     )
+
+
+UNUSED_AFTER = timedelta(days=30)
+
+
+def unused(key: KeyRecord, now: datetime) -> bool:
+    """A key with no request in 30 days (a new one is not unused until it is 30 days old)."""
+    last = key.last_used_at or key.created_at
+    return now - last >= UNUSED_AFTER
 
 
 def redacted(key_suffix: str) -> str:

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from partner_endpoint.clock import Clock
+from partner_endpoint.dashboard.activity_pages import ActivityPages
 from partner_endpoint.dashboard.forms import FormError
 from partner_endpoint.dashboard.headers import SecurityHeaders
 from partner_endpoint.dashboard.key_pages import KeyPages
@@ -23,8 +24,10 @@ from partner_endpoint.dashboard.pages import PREFIX, STATIC, Pages
 from partner_endpoint.dashboard.session_auth import Cookies, FormRefused, SessionAuth, SignInRequired
 from partner_endpoint.dashboard.sign_in_pages import SignInPages
 from partner_endpoint.ops.metrics import Metrics
+from partner_endpoint.services.activity import ActivityService
 from partner_endpoint.services.keys import KeyService
 from partner_endpoint.services.sign_in import SignInService
+from partner_endpoint.services.traffic import TrafficService
 from partner_endpoint.settings import Settings, plain_http_loopback
 from partner_endpoint.web.clients import ClientAddresses
 from partner_endpoint.web.unavailable import RETRY_AFTER, TRANSIENT_DATABASE_ERRORS, log_unavailable
@@ -40,6 +43,8 @@ def dashboard_routes(
     settings: Settings,
     *,
     keys: KeyService,
+    traffic: TrafficService,
+    activity: ActivityService,
     sign_in: SignInService,
     metrics: Metrics,
     clock: Clock,
@@ -52,8 +57,10 @@ def dashboard_routes(
         session_lifetime=int(settings.session_lifetime),
     )
     auth = SessionAuth(sign_in, cookies, metrics)
-    sign_in_pages = SignInPages(sign_in, auth, pages, metrics, ClientAddresses(settings), mail_queued)
-    key_pages = KeyPages(keys, auth, pages, metrics)
+    clients = ClientAddresses(settings)
+    sign_in_pages = SignInPages(sign_in, auth, pages, metrics, clients, mail_queued)
+    key_pages = KeyPages(keys, traffic, auth, pages, metrics, clients)
+    activity_pages = ActivityPages(activity, auth, pages)
 
     async def home(_request: Request) -> Response:
         return RedirectResponse(f"{PREFIX}/keys", status_code=303)
@@ -109,6 +116,8 @@ def dashboard_routes(
             Route(f"{key}/revoke", key_pages.revoke, methods=["POST"]),
             Route(f"{key}/delete", key_pages.confirm_delete, methods=["GET"]),
             Route(f"{key}/delete", key_pages.delete, methods=["POST"]),
+            Route(f"{key}/traffic", key_pages.traffic, methods=["GET"]),
+            Route("/activity", activity_pages.index, methods=["GET"]),
             Mount("/static", app=StaticFiles(packages=[("partner_endpoint.dashboard", "static")])),
         ],
         exception_handlers={

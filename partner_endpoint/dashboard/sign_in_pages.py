@@ -132,7 +132,10 @@ class SignInPages:
         form = await self._auth.anonymous_form(request)
         token = well_formed(form.get("token"))
         previous = self._auth.cookies.session_token(request.cookies)
-        started = None if token is None else await run_in_threadpool(self._sign_in.redeem, token, previous)
+        client = self._clients.bucket(request)
+        started = (
+            None if token is None else await run_in_threadpool(self._sign_in.redeem, token, previous, client)
+        )
         if started is None:
             self._metrics.sign_ins.labels(result="refused").inc()
             return self._link_refused(request)
@@ -155,7 +158,9 @@ class SignInPages:
 
     async def sign_out(self, request: Request) -> Response:
         viewer, _form = await self._auth.signed_form(request)
-        await run_in_threadpool(self._sign_in.end, viewer.token)
+        await run_in_threadpool(
+            self._sign_in.end, viewer.signed_in, viewer.token, self._clients.bucket(request)
+        )
         log.info("dashboard session ended", extra={"fields": {"session_id": viewer.session_id}})
         response = RedirectResponse(f"{PREFIX}/sign-in?done=signed-out", status_code=303)
         self._auth.cookies.end_session(response)

@@ -29,6 +29,11 @@ class Composer:
         kind = self._kinds.get(mail.kind)
         return kind is not None and kind.secret
 
+    def sent_activity(self, mail: OutgoingMail) -> str | None:
+        """The activity to record once ``mail`` is delivered, if its kind has one."""
+        kind = self._kinds.get(mail.kind)
+        return None if kind is None else kind.sent
+
     def __call__(self, mail: OutgoingMail) -> str:
         if mail.message is not None:  # queued before rows held data
             return mail.message

@@ -36,6 +36,8 @@ class Kind:
     """Data (as queued) to a message with From, To, Subject, Date and body; not Message-ID."""
     secret: bool = False
     """Encrypt the data at rest and erase it once delivered."""
+    sent: str | None = None
+    """The activity recorded in the key's account once one is delivered (see :mod:`store.activity`)."""
 
 
 def letter(

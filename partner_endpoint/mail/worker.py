@@ -21,7 +21,8 @@ from partner_endpoint.mail.letters import MailContext
 from partner_endpoint.mail.transport import Delivery, MailTransport, transport_for
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import outbox
+from partner_endpoint.store import activity, api_keys, outbox
+from partner_endpoint.store.activity import MAIL_WORKER
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.secretbox import SecretBox
 
@@ -178,6 +179,11 @@ class MailWorker:
             for mail in mails:
                 erase = self._composer.is_secret(mail)
                 outbox.mark_sent(conn, mail.id, self._clock.now(), erase_payload=erase)
+                if (kind := self._composer.sent_activity(mail)) and mail.key_id is not None:
+                    account_id = api_keys.account_of(conn, mail.key_id)
+                    activity.record(
+                        conn, account_id, kind, self._clock.now(), MAIL_WORKER, key_id=mail.key_id
+                    )
 
     def _mark_failed(self, mail: outbox.OutgoingMail, error: str) -> None:
         with write_transaction(self._engine) as conn:

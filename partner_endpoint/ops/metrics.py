@@ -80,6 +80,13 @@ METRICS: dict[str, Metric] = {
         "Database reads for API keys not in the authentication cache, by result",
         ("result",),
     ),
+    "traffic_overflow": Metric(
+        "soundpiece_traffic_overflow",
+        "Requests counted as address or key 'other': more (key, address, minute) pairs than a process keeps",
+    ),
+    "traffic_writes": Metric(
+        "soundpiece_traffic_writes", "Background writes of traffic counts by result", ("result",)
+    ),
     "key_change_polls": Metric(
         "soundpiece_key_change_polls",
         "Reads of the key change log by result (errors: authentication falls back to the database)",
@@ -115,6 +122,8 @@ class Metrics:
     api_auth_failures: Counter
     api_rate_limited: Counter
     api_key_lookups: Counter
+    traffic_overflow: Counter
+    traffic_writes: Counter
     key_change_polls: Counter
     sign_in_requests: Counter
     sign_ins: Counter

@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from partner_endpoint.clock import Clock
 from partner_endpoint.domain.networks import parse_network
 from partner_endpoint.domain.owner_address import owner_address
-from partner_endpoint.store import accounts
+from partner_endpoint.store import accounts, activity
+from partner_endpoint.store.activity import COMMAND_LINE, Actor
 from partner_endpoint.store.db import read_transaction, write_transaction
 
 
@@ -44,17 +45,23 @@ class AccountService:
         with read_transaction(self._engine) as conn:
             return accounts.get(conn, account_id)
 
-    def set_allowlist(self, account_id: int, allowlist: Sequence[str]) -> tuple[str, ...]:
+    def set_allowlist(
+        self, account_id: int, allowlist: Sequence[str], actor: Actor = COMMAND_LINE
+    ) -> tuple[str, ...]:
         """Replace the allowlist (empty: any address); the new one."""
-        return self._change(account_id, lambda _current: _networks(allowlist))
+        return self._change(account_id, lambda _current: _networks(allowlist), actor)
 
-    def allow(self, account_id: int, values: Sequence[str]) -> tuple[str, ...]:
+    def allow(self, account_id: int, values: Sequence[str], actor: Actor = COMMAND_LINE) -> tuple[str, ...]:
         """Add addresses or ranges; the new allowlist. A range with bits set after its prefix
         (``203.0.113.5/2``) is refused as a typo."""
         added = _networks(values)
-        return self._change(account_id, lambda current: (*current, *(n for n in added if n not in current)))
+        return self._change(
+            account_id, lambda current: (*current, *(n for n in added if n not in current)), actor
+        )
 
-    def disallow(self, account_id: int, values: Sequence[str]) -> tuple[str, ...]:
+    def disallow(
+        self, account_id: int, values: Sequence[str], actor: Actor = COMMAND_LINE
+    ) -> tuple[str, ...]:
         """Remove addresses or ranges (exactly as listed); the new allowlist. An empty allowlist
         allows every address, so removing the last entry opens the account: the caller says so."""
         removed = set(_networks(values))
@@ -65,14 +72,18 @@ class AccountService:
                 raise ValueError(f"not in account {account_id}'s allowlist: {', '.join(missing)}")
             return tuple(n for n in current if n not in removed)
 
-        return self._change(account_id, without)
+        return self._change(account_id, without, actor)
 
     def _change(
-        self, account_id: int, change: Callable[[tuple[str, ...]], tuple[str, ...]]
+        self, account_id: int, change: Callable[[tuple[str, ...]], tuple[str, ...]], actor: Actor
     ) -> tuple[str, ...]:
         with write_transaction(self._engine) as conn:
-            updated = change(accounts.get(conn, account_id).allowlist)
-            accounts.set_allowlist(conn, account_id, updated, self._clock.now())
+            before = accounts.get(conn, account_id).allowlist
+            updated = change(before)
+            now = self._clock.now()
+            accounts.set_allowlist(conn, account_id, updated, now)
+            details = {"before": list(before), "after": list(updated)}
+            activity.record(conn, account_id, "allowlist_changed", now, actor, details=details)
         self._account_changed(account_id)
         return updated
 

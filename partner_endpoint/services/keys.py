@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 import rules
 from partner_endpoint.clock import Clock
 from partner_endpoint.domain.labels import clean_label
 from partner_endpoint.domain.paging import Pager, pager
-from partner_endpoint.store import accounts, api_keys, leaks
+from partner_endpoint.store import accounts, activity, api_keys, leaks
+from partner_endpoint.store.activity import COMMAND_LINE, Actor
 from partner_endpoint.store.api_keys import KeyOrder, KeyRecord, StatusFilter, StoredKey
 from partner_endpoint.store.db import NotFound, read_transaction, write_transaction
 from partner_endpoint.store.secretbox import SecretBox
@@ -82,7 +83,13 @@ class KeyService:
     # --- making ---------------------------------------------------------------------------------
 
     def create(
-        self, account_id: int, label: str, *, replacing: KeyRecord | None = None, form: str | None = None
+        self,
+        account_id: int,
+        label: str,
+        *,
+        replacing: KeyRecord | None = None,
+        form: str | None = None,
+        actor: Actor = COMMAND_LINE,
     ) -> NewKey | int:
         """Mint a pair; the label must pass :func:`domain.labels.clean_label` (LabelError otherwise).
 
@@ -115,6 +122,11 @@ class KeyService:
                 )
                 key = api_keys.visible(conn, key_id)
                 replaced = None if replacing is None else api_keys.visible(conn, replacing.key_id)
+                kind = "key_created" if replacing is None else "key_rotated"
+                details = {"label": label} | ({} if replacing is None else {"replaces": replacing.key_id})
+                activity.record(
+                    conn, account_id, kind, self._clock.now(), actor, key_id=key_id, details=details
+                )
         except IntegrityError:  # the same form, sent twice at once: the other request created the key
             if form is None:
                 raise
@@ -128,22 +140,29 @@ class KeyService:
 
     # --- ending ---------------------------------------------------------------------------------
 
-    def revoke(self, key_id: int) -> bool:
+    def revoke(self, key_id: int, actor: Actor = COMMAND_LINE) -> bool:
         """Revoke a key and its signing secret; False if it was already revoked. NotFound if none."""
         with write_transaction(self._engine) as conn:
             changed = api_keys.revoke(conn, key_id, self._clock.now())
+            if changed:
+                self._record(conn, key_id, "key_revoked", actor)
         self._key_changed(key_id)
         return changed
 
-    def delete(self, key_id: int) -> bool:
+    def delete(self, key_id: int, actor: Actor = COMMAND_LINE) -> bool:
         """Revoke the key and hide it from its owner (its leak reports stay). NotFound for a key that
         does not exist or was deleted already."""
         with write_transaction(self._engine) as conn:
             if api_keys.visible(conn, key_id) is None:
                 raise NotFound(f"no key {key_id}")
             changed = api_keys.delete(conn, key_id, self._clock.now())
+            self._record(conn, key_id, "key_deleted", actor)
         self._key_changed(key_id)
         return changed
+
+    def _record(self, conn: Connection, key_id: int, kind: str, actor: Actor) -> None:
+        account_id = api_keys.account_of(conn, key_id)
+        activity.record(conn, account_id, kind, self._clock.now(), actor, key_id=key_id)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -153,6 +172,11 @@ class KeyService:
             return None
         with read_transaction(self._engine) as conn:
             return api_keys.owned(conn, key_id, email)
+
+    def record(self, key_id: int) -> KeyRecord | None:
+        """A key that is not deleted, whoever holds it (the operators' view)."""
+        with read_transaction(self._engine) as conn:
+            return api_keys.visible(conn, key_id)
 
     def of_account(self, account_id: int) -> list[KeyRecord]:
         """An account's keys, oldest first (NotFound if there is no such account)."""

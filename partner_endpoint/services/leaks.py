@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 from partner_endpoint.clock import Clock
 from partner_endpoint.mail import leak_notice
 from partner_endpoint.settings import LeakPolicy, Settings
-from partner_endpoint.store import leaks, outbox
+from partner_endpoint.store import activity, leaks, outbox
+from partner_endpoint.store.activity import Actor
 from partner_endpoint.store.db import read_transaction, write_transaction
 from partner_endpoint.store.leaks import NOTHING, BatchOutcome, Sighting
 
@@ -63,7 +64,7 @@ class LeakService:
             mail_queued=mail_queued,
         )
 
-    def respond(self, sightings: Sequence[Sighting]) -> BatchOutcome:
+    def respond(self, sightings: Sequence[Sighting], reporter: str = "GitHub") -> BatchOutcome:
         """Record a batch in one transaction; batches that name no issued credential write nothing.
 
         Most reports are false positives, so a plain read comes first: it takes no lock, and
@@ -79,6 +80,16 @@ class LeakService:
             outcome = leaks.record_batch(conn, sightings, policy=self._policy, now=now)
             mails = [leak_notice.letter(leak) for leak in outcome.leaks]
             outbox.enqueue(conn, mails, sender=self._sender, now=now)
+            reported = [
+                activity.Change(
+                    seen.account_id,
+                    "leak_reported",
+                    seen.key_id,
+                    {"url": seen.url, "source": seen.source, "reported_by": reporter},
+                )
+                for seen in outcome.new_sightings
+            ]
+            activity.record_all(conn, reported, now, Actor(reporter))
         for leak in outcome.leaks:
             self._key_changed(leak.key_id)
         if outcome.leaks:

@@ -21,7 +21,8 @@ import rules
 from partner_endpoint.clock import Clock
 from partner_endpoint.mail.sign_in_mail import SignInMail
 from partner_endpoint.settings import Settings
-from partner_endpoint.store import accounts, outbox, rate_limits, sessions
+from partner_endpoint.store import accounts, activity, outbox, rate_limits, sessions
+from partner_endpoint.store.activity import Actor
 from partner_endpoint.store.db import NotFound, read_transaction, write_transaction
 from partner_endpoint.store.secretbox import SecretBox
 
@@ -161,7 +162,7 @@ class SignInService:
         with read_transaction(self._engine) as conn:
             return sessions.usable_link(conn, rules.identity(token), self._clock.now())
 
-    def redeem(self, token: str, previous: str | None) -> Started | None:
+    def redeem(self, token: str, previous: str | None, client: str | None = None) -> Started | None:
         """Use the link up and start a session (ending ``previous``, this browser's session); None if
         the link is unknown, used or expired, or its address no longer owns an account."""
         now = self._clock.now()
@@ -176,6 +177,8 @@ class SignInService:
             session_id = sessions.start_session(
                 conn, rules.identity(session_token), link.email, owned[0].account_id, now
             )
+            ids = [a.account_id for a in owned]
+            activity.record(conn, ids, "signed_in", now, Actor(link.email, client))
         return Started(session_token, session_id, link.next_path)
 
     # --- sessions ---------------------------------------------------------------------------------
@@ -203,6 +206,8 @@ class SignInService:
         with write_transaction(self._engine) as conn:
             sessions.show_account(conn, signed_in.session.session_id, account_id)
 
-    def end(self, token: str) -> None:
+    def end(self, signed_in: SignedIn, token: str, client: str | None = None) -> None:
         with write_transaction(self._engine) as conn:
-            sessions.end_session(conn, rules.identity(token))
+            if sessions.end_session(conn, rules.identity(token)):
+                ids = [a.account_id for a in signed_in.accounts]
+                activity.record(conn, ids, "signed_out", self._clock.now(), Actor(signed_in.email, client))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, inspect, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, insert, inspect, or_, select, update
 
 from partner_endpoint.domain.networks import Network, parse_networks
 from partner_endpoint.store import key_changes
@@ -194,6 +194,14 @@ def replacements(conn: Connection, key_id: int) -> list[KeyRecord]:
     return [_record(r) for r in rows]
 
 
+def account_of(conn: Connection, key_id: int) -> int:
+    """The account holding a key (deleted or not); NotFound if there is no such key."""
+    account_id = conn.execute(select(api_keys.c.account_id).where(api_keys.c.id == key_id)).scalar()
+    if account_id is None:
+        raise NotFound(f"no key {key_id}")
+    return int(account_id)
+
+
 def visible(conn: Connection, key_id: int) -> KeyRecord | None:
     row = conn.execute(select(*_RECORD_COLUMNS).where(api_keys.c.id == key_id, _VISIBLE)).first()
     return None if row is None else _record(row)
@@ -263,16 +271,3 @@ def find_for_auth(conn: Connection, key_hash: str) -> AuthRecord | None:
         row["last_used_at"],
         parse_networks(json.loads(row["ip_allowlist"])),
     )
-
-
-def touch_last_used(conn: Connection, key_id: int, now: datetime, interval: timedelta) -> bool:
-    """Record use at most once per ``interval``, even with many processes racing."""
-    result = conn.execute(
-        update(api_keys)
-        .where(
-            api_keys.c.id == key_id,
-            or_(api_keys.c.last_used_at.is_(None), and_(api_keys.c.last_used_at < now - interval)),
-        )
-        .values(last_used_at=now)
-    )
-    return result.rowcount == 1

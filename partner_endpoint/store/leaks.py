@@ -40,6 +40,7 @@ _NEW_STATUS = {"revoke": "revoked", "flag": "flagged"}
 @dataclass(frozen=True, slots=True)
 class _IssuedKey:
     key_id: int
+    account_id: int
     status: str
     label: str
     key_suffix: str
@@ -81,6 +82,16 @@ class BatchOutcome:
     """(token_hash, key_id, action) per true-positive report, for logs."""
     leaks: tuple[KeyLeak, ...]
     """One per key this batch changed: the owners to notify."""
+    new_sightings: tuple[NewSighting, ...] = ()
+    """Places where an issued key was seen for the first time (for the account's activity log)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewSighting:
+    account_id: int
+    key_id: int
+    url: str
+    source: str
 
 
 NOTHING = BatchOutcome(frozenset(), (), ())
@@ -122,7 +133,13 @@ def record_batch(
         events.setdefault(
             (sighting.token_hash, sighting.location_hash), _event_row(key.key_id, sighting, action, now)
         )
-    event_ids = _record_events(conn, list(events.values()))
+    recorded = _record_events(conn, list(events.values()))
+    event_ids = {place: event_id for place, (event_id, _first_seen) in recorded.items()}
+    new_sightings = tuple(
+        NewSighting(issued[token].account_id, issued[token].key_id, str(row["url"]), str(row["source"]))
+        for (token, location), row in events.items()
+        if recorded[token, location][1] == now
+    )
     leaks = tuple(
         KeyLeak(
             key_id=key_id,
@@ -137,12 +154,13 @@ def record_batch(
         )
         for key_id, sighting in notified.items()
     )
-    return BatchOutcome(frozenset(issued), tuple(actions), leaks)
+    return BatchOutcome(frozenset(issued), tuple(actions), leaks, new_sightings)
 
 
 _KEYS = (
     select(
         api_keys.c.id,
+        api_keys.c.account_id,
         api_keys.c.status,
         api_keys.c.label,
         api_keys.c.key_suffix,
@@ -185,7 +203,9 @@ def _statements(dialect: str) -> _Statements:
         record=upsert.on_conflict_do_update(
             index_elements=["token_hash", "location_hash"],
             set_={"last_seen": upsert.excluded.last_seen, "action": action},
-        ).returning(leak_events.c.id, leak_events.c.token_hash, leak_events.c.location_hash),
+        ).returning(
+            leak_events.c.id, leak_events.c.token_hash, leak_events.c.location_hash, leak_events.c.first_seen
+        ),
     )
 
 
@@ -236,7 +256,9 @@ def _read_keys(conn: Connection, hashes: list[str]) -> dict[str, _IssuedKey]:
     found: dict[str, _IssuedKey] = {}
     wanted = set(hashes)
     for row in conn.execute(_statements(conn.dialect.name).lookup, {"hashes": hashes}).mappings():
-        key = _IssuedKey(row["id"], row["status"], row["label"], row["key_suffix"], row["owner_email"])
+        key = _IssuedKey(
+            row["id"], row["account_id"], row["status"], row["label"], row["key_suffix"], row["owner_email"]
+        )
         for token_hash in (row["key_hash"], row["secret_hash"]):
             if token_hash in wanted:
                 found[token_hash] = key
@@ -273,8 +295,10 @@ def _storable(text: str) -> str:
     return text.replace("\0", "\ufffd")
 
 
-def _record_events(conn: Connection, events: list[dict[str, object]]) -> dict[tuple[str, str], int]:
-    """Insert new sightings and move known ones' ``last_seen``; (token, location) -> event id.
+def _record_events(
+    conn: Connection, events: list[dict[str, object]]
+) -> dict[tuple[str, str], tuple[int, datetime]]:
+    """Insert new sightings and move known ones' ``last_seen``; (token, location) -> (event id, first seen).
 
     ``events`` holds each (token, location) once: PostgreSQL refuses to update a row twice in one statement.
     """
@@ -282,7 +306,7 @@ def _record_events(conn: Connection, events: list[dict[str, object]]) -> dict[tu
         return {}
     dialect = conn.dialect.name
     rows = conn.execute(_statements(dialect).record, rows_of(dialect, events, _EVENT_COLUMNS))
-    return {(row.token_hash, row.location_hash): row.id for row in rows}
+    return {(row.token_hash, row.location_hash): (row.id, row.first_seen) for row in rows}
 
 
 def list_leaks(conn: Connection, limit: int = 1000) -> list[dict[str, object]]:
@@ -330,3 +354,52 @@ def sighting_counts(conn: Connection, key_ids: Sequence[int]) -> dict[int, int]:
         .group_by(leak_events.c.key_id)
     )
     return {int(key_id): int(count) for key_id, count in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class FirstReport:
+    """The first report of a leaked key, and whom it belongs to (for the follow-up mail)."""
+
+    key_id: int
+    leak_event_id: int
+    first_seen: datetime
+    url: str
+    source: str
+    action: str
+    account_id: int
+    owner_email: str
+    label: str
+    key_suffix: str
+
+
+def first_reports(conn: Connection, key_ids: Sequence[int]) -> dict[int, FirstReport]:
+    """For each of these keys that was reported leaked, its first report (by time, then id).
+
+    Leaked keys are few, and a key's sightings are few: their rows are read and the first kept."""
+    if not key_ids:
+        return {}
+    rows = conn.execute(
+        select(
+            leak_events.c.key_id,
+            leak_events.c.id,
+            leak_events.c.first_seen,
+            leak_events.c.url,
+            leak_events.c.source,
+            leak_events.c.action,
+            api_keys.c.account_id,
+            accounts.c.owner_email,
+            api_keys.c.label,
+            api_keys.c.key_suffix,
+        )
+        .join(api_keys, api_keys.c.id == leak_events.c.key_id)
+        .join(accounts, accounts.c.id == api_keys.c.account_id)
+        .where(leak_events.c.key_id.in_(sorted(set(key_ids))))
+        .order_by(leak_events.c.key_id, leak_events.c.first_seen, leak_events.c.id)
+    )
+    first: dict[int, FirstReport] = {}
+    for key_id, event_id, seen, url, source, action, account_id, email, label, suffix in rows:
+        if key_id not in first:
+            first[key_id] = FirstReport(
+                key_id, event_id, seen, url, source, action, account_id, email, label, suffix
+            )
+    return first

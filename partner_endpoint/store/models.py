@@ -67,6 +67,8 @@ api_keys = Table(
     Column("status", String(16), nullable=False, default="active"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
+    # The client address (an IPv4 address or IPv6 /64) of that last use.
+    Column("last_used_address", String(64), nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     # Deleted keys are revoked and hidden from their owner; their leak events stay.
     Column("deleted_at", UTCDateTime, nullable=True),
@@ -187,3 +189,47 @@ rate_limits = Table(
     Column("hits", Integer, nullable=False),
     Index("ix_rate_limits_window_start", "window_start"),
 )
+
+key_traffic_minutes = Table(
+    "key_traffic_minutes",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("minute", UTCDateTime, primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Index("ix_key_traffic_minutes_minute", "minute"),
+)
+"""Requests with each key per minute (refused: revoked, deleted or outside the allowlist), every
+process's counts added up; kept for a day."""
+
+key_traffic_hours = Table(
+    "key_traffic_hours",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    # An IPv4 address, an IPv6 /64, or "other" once a process met more pairs than it counts apart.
+    Column("address", String(64), primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Index("ix_key_traffic_hours_hour", "hour"),
+)
+"""Requests with each key per hour and client address, with the first and last of them; 90 days."""
+
+activity = Table(
+    "activity",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("key_id", Integer, nullable=True),
+    # Who: the signed-in address, "command line", or the platform that reported a leak.
+    Column("actor", String(320), nullable=False),
+    Column("client", String(64), nullable=True),
+    Column("details", Text, nullable=False),  # JSON
+    Index("ix_activity_account_id", "account_id", "id"),
+    Index("ix_activity_at", "at", "id"),
+)
+"""What happened to an account's keys, sessions and allowlist, written in the changing transaction."""

@@ -51,6 +51,7 @@ class OutgoingMail:
     message: str | None
     """A finished message (rows queued before revision 0002 hold one instead of a payload)."""
     attempts: int
+    key_id: int | None = None
 
 
 def enqueue(conn: Connection, mails: Sequence[NewMail], *, sender: str, now: datetime) -> None:
@@ -104,7 +105,14 @@ def claim(conn: Connection, now: datetime, limit: int = CLAIM_LIMIT) -> list[Out
         )
     return [
         OutgoingMail(
-            r["id"], r["kind"], r["message_id"], r["recipient"], r["payload"], r["message"], r["attempts"]
+            r["id"],
+            r["kind"],
+            r["message_id"],
+            r["recipient"],
+            r["payload"],
+            r["message"],
+            r["attempts"],
+            r["key_id"],
         )
         for r in rows
     ]

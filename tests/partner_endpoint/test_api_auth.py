@@ -122,27 +122,28 @@ def test_trusted_proxy_header(make_client: Callable[..., TestClient], issue: Cal
 
 
 def flush_last_used(client: TestClient) -> None:
-    """Write the queued last uses now (the app does it in the background, twice a second)."""
-    client.portal.call(client.app.state.key_directory.flush_last_used)
+    """Write the counted traffic and last uses now (the app does it in the background)."""
+    client.portal.call(client.app.state.flush_traffic)
 
 
-def test_last_used_is_updated_but_throttled(
-    client: TestClient, engine: Engine, issue: Callable[..., Issued], clock: Clock
+def test_last_use_is_written_in_the_background_with_its_address(
+    make_client: Callable[..., TestClient], engine: Engine, issue: Callable[..., Issued], clock: Clock
 ) -> None:
+    """No write on the request path: five requests are counted in memory and written once, with the
+    time and the client address (as the allowlist reads it: an IPv6 client is its /64)."""
     issued = issue()
-    assert last_used(engine, issued.key_id) is None
-    assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
-    flush_last_used(client)
-    first = last_used(engine, issued.key_id)
-    assert first == clock.now()
-    clock.advance(30)
-    with count_statements(engine) as statements:
+    client = make_client(client=("2001:db8:7:8::99", 4000))
+    with count_statements(engine) as on_the_path:
         for _ in range(5):
             assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+    assert not [s for s in on_the_path if not s.lstrip().upper().startswith("SELECT")]
+    assert last_used(engine, issued.key_id) is None
+    with count_statements(engine) as flushed:
         flush_last_used(client)
-    assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
-    assert last_used(engine, issued.key_id) == first
-    clock.advance(31)
+    assert len([s for s in flushed if s.lstrip().upper().startswith("UPDATE")]) == 1
+    assert last_used(engine, issued.key_id) == clock.now()
+    assert rows(engine, api_keys)[0]["last_used_address"] == "2001:db8:7:8::/64"
+    clock.advance(30)
     client.get("/v1/whoami", headers=bearer(issued.api_key))
     flush_last_used(client)
     assert last_used(engine, issued.key_id) == clock.now()
@@ -154,7 +155,7 @@ def test_last_uses_are_written_at_shutdown(
     issued = issue()
     client = make_client()
     assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
-    client.__exit__(None, None, None)  # the lifespan ends: what is queued is written
+    client.__exit__(None, None, None)  # the lifespan ends: what was counted is written
     assert last_used(engine, issued.key_id) == clock.now()
 
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 import rules
-from partner_endpoint.api.key_cache import CachedKey, KeyCache
+from partner_endpoint.api.key_cache import KeyCache
 from partner_endpoint.api.key_directory import LOOKUPS, KeyDirectory
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store import accounts, api_keys
@@ -130,7 +130,6 @@ def test_a_never_issued_key_is_looked_up_once(steady: TestClient, engine: Engine
 def directory_for(engine: Engine, freshness: Clock, clock: Clock, **overrides: Any) -> KeyDirectory:
     """A directory whose idea of "the log was read recently" follows ``freshness``, moved by hand."""
     options: dict[str, Any] = {
-        "last_used_interval": 60.0,
         "change_delay": 1.0,
         "max_keys": 1000,
         "clock": clock,
@@ -164,7 +163,7 @@ def test_the_cache_is_not_believed_once_the_log_may_have_moved_on(
         freshness.advance(0.02)
         assert directory.cached(key_hash) is None
         reloaded = await directory.load(key_hash)
-        assert reloaded is not None and reloaded.record.status == "revoked"
+        assert reloaded is not None and reloaded.status == "revoked"
 
     asyncio.run(scenario())
 
@@ -223,7 +222,7 @@ def test_misses_read_the_database_a_few_at_a_time(engine: Engine, clock: Clock) 
     event.listen(engine, "after_cursor_execute", after)
     try:
 
-        async def flood() -> list[CachedKey | None]:
+        async def flood() -> list[AuthRecord | None]:
             return await asyncio.gather(
                 *(directory.load(rules.identity(rules.API_KEY.mint())) for _ in range(24))
             )
@@ -240,9 +239,9 @@ def test_a_fill_that_raced_a_change_is_not_kept() -> None:
     record = AuthRecord(1, 7, "k", "active", None, ())
     generation = cache.generation  # a lookup starts...
     cache.drop_key(1)  # ...the key changes meanwhile...
-    assert not cache.put("h", CachedKey(record, 0.0), generation)  # ...so what it read is stale
+    assert not cache.put("h", record, generation)  # ...so what it read is stale
     assert cache.get("h") is None
-    assert cache.put("h", CachedKey(record, 0.0), cache.generation)
+    assert cache.put("h", record, cache.generation)
     assert cache.get("h") is not None
 
 
@@ -250,7 +249,7 @@ def test_the_caches_are_bounded() -> None:
     cache = KeyCache(max_keys=3, max_unknown=2)
     for key_id in range(5):
         record = AuthRecord(key_id, key_id % 2, "k", "active", None, ())
-        cache.put(f"h{key_id}", CachedKey(record, 0.0), cache.generation)
+        cache.put(f"h{key_id}", record, cache.generation)
         cache.put_unknown(f"u{key_id}")
     assert len(cache) == 3 and [cache.get(f"h{i}") is not None for i in range(5)] == [
         False,

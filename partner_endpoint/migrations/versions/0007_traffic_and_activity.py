@@ -1,0 +1,65 @@
+"""Per-key traffic, the last use's address, and each account's activity log.
+
+Traffic is counted in memory by every serving process and added here in the background: per key
+and minute (kept a day), and per key, hour and client address (kept 90 days), with the first and
+last time of each hour's requests. The activity log holds what happened to an account's keys and
+sessions, written in the transaction of the change it records.
+
+Revision ID: 0007
+Revises: 0004 (GitHub's key document)
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from partner_endpoint.store.models import UTCDateTime
+
+revision = "0007"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("api_keys", sa.Column("last_used_address", sa.String(64), nullable=True))
+    op.create_table(
+        "key_traffic_minutes",
+        sa.Column("key_id", sa.Integer, nullable=False),
+        sa.Column("minute", UTCDateTime, nullable=False),
+        sa.Column("requests", sa.Integer, nullable=False),
+        sa.Column("refused", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("key_id", "minute"),
+    )
+    op.create_index("ix_key_traffic_minutes_minute", "key_traffic_minutes", ["minute"])
+    op.create_table(
+        "key_traffic_hours",
+        sa.Column("key_id", sa.Integer, nullable=False),
+        sa.Column("hour", UTCDateTime, nullable=False),
+        sa.Column("address", sa.String(64), nullable=False),
+        sa.Column("requests", sa.Integer, nullable=False),
+        sa.Column("refused", sa.Integer, nullable=False),
+        sa.Column("first_at", UTCDateTime, nullable=False),
+        sa.Column("last_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("key_id", "hour", "address"),
+    )
+    op.create_index("ix_key_traffic_hours_hour", "key_traffic_hours", ["hour"])
+    op.create_table(
+        "activity",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("key_id", sa.Integer, nullable=True),
+        sa.Column("actor", sa.String(320), nullable=False),
+        sa.Column("client", sa.String(64), nullable=True),
+        sa.Column("details", sa.Text, nullable=False),
+    )
+    op.create_index("ix_activity_account_id", "activity", ["account_id", "id"])
+    op.create_index("ix_activity_at", "activity", ["at", "id"])
+
+
+def downgrade() -> None:
+    op.drop_table("activity")
+    op.drop_table("key_traffic_hours")
+    op.drop_table("key_traffic_minutes")
+    op.drop_column("api_keys", "last_used_address")

@@ -1,0 +1,176 @@
+"""Key traffic: what every process counted, added up; what the pages and reports show of it; and the
+follow-up an owner gets when a leaked key is used, or tried, from an address new to it.
+
+The counting is :mod:`partner_endpoint.api.traffic`'s, on the hot path; this service writes it in
+the background, in one transaction per flush with the follow-up mails it calls for, and reads it
+for the dashboard and the command line. Addresses are counted as the allowlist reads them: an
+IPv4 address, or an IPv6 /64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine
+
+from partner_endpoint.api.traffic import OTHER, Snapshot
+from partner_endpoint.clock import Clock
+from partner_endpoint.mail import leak_followup
+from partner_endpoint.settings import Settings
+from partner_endpoint.store import leaks, outbox, traffic
+from partner_endpoint.store.db import read_transaction, write_transaction
+from partner_endpoint.store.traffic import AddressUse, Count, Point
+
+BEFORE_REPORT = timedelta(days=7)
+"""An address that used a key in this span before its leak was reported is the owner's own."""
+RECENT = timedelta(hours=24)
+UNUSED_AFTER = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTraffic:
+    """What a key's page shows: the week by hour, the last hour by minute, who used it."""
+
+    hours: list[Point]
+    minutes: list[Point]
+    addresses: list[AddressUse]
+    last_hour: int
+    """Requests (accepted) in the last 60 minutes."""
+
+
+@dataclass(frozen=True, slots=True)
+class AfterUse:
+    """One address's use of a leaked key after its report."""
+
+    use: AddressUse
+    seen_before_report: bool
+    """It used the key in the 7 days before the report: most likely the owner's own."""
+
+
+@dataclass(frozen=True, slots=True)
+class AfterReport:
+    reported_at: datetime
+    requests: int
+    refused: int
+    addresses: list[AfterUse]
+    """New addresses first, then by requests."""
+
+
+def _nothing() -> None:
+    return None
+
+
+class TrafficService:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        sender: str,
+        minutes_kept: timedelta,
+        hours_kept: timedelta,
+        mail_queued: Callable[[], None] = _nothing,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._sender = sender
+        self._minutes_kept = minutes_kept
+        self._hours_kept = hours_kept
+        self._mail_queued = mail_queued
+
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, settings: Settings, clock: Clock, *, mail_queued: Callable[[], None] = _nothing
+    ) -> TrafficService:
+        return cls(
+            engine,
+            clock,
+            sender=settings.mail_from,
+            minutes_kept=timedelta(seconds=settings.traffic_minutes_kept),
+            hours_kept=timedelta(seconds=settings.traffic_hours_kept),
+            mail_queued=mail_queued,
+        )
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def write(self, snapshot: Snapshot) -> None:
+        """Add one process's counts, and queue the follow-ups they call for, in one transaction."""
+        counts = snapshot.counts()
+        with write_transaction(self._engine) as conn:
+            traffic.add(conn, counts, snapshot.uses())
+            mails = self._follow_ups(conn, counts)
+            if mails:
+                outbox.enqueue(conn, mails, sender=self._sender, now=self._clock.now())
+        if mails:
+            self._mail_queued()
+
+    def _follow_ups(self, conn: Connection, counts: Sequence[Count]) -> list[outbox.NewMail]:
+        """A letter for each leaked key first used or tried from a new address after its report.
+
+        Queued at most once per leak (the outbox refuses a second letter with its identity)."""
+        reports = leaks.first_reports(conn, sorted({c.key_id for c in counts}))
+        mails = []
+        for key_id, report in reports.items():
+            after = [c for c in counts if c.key_id == key_id and c.last_at >= report.first_seen]
+            if not after:
+                continue
+            known = traffic.addresses_before(conn, key_id, report.first_seen, BEFORE_REPORT)
+            new = sorted(
+                (c for c in after if c.address not in known and c.address != OTHER), key=_first_after
+            )
+            if new:
+                first = new[0]
+                others = len({c.address for c in new}) - 1
+                mails.append(
+                    leak_followup.letter(report, first.address, first.first_at, others, first.requests == 0)
+                )
+        return mails
+
+    def prune(self) -> None:
+        with write_transaction(self._engine) as conn:
+            traffic.prune(conn, self._clock.now(), self._minutes_kept, self._hours_kept)
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def of_key(self, key_id: int) -> KeyTraffic:
+        now = self._clock.now()
+        with read_transaction(self._engine) as conn:
+            hours = traffic.per_hour(conn, key_id, now - timedelta(days=7))
+            minutes = traffic.per_minute(conn, key_id, now - timedelta(hours=1))
+            addresses = traffic.by_address(conn, key_id, now - timedelta(days=7), limit=10)
+        return KeyTraffic(hours, minutes, addresses, sum(p.requests for p in minutes))
+
+    def recent(self, key_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(requests, refused) in the last 24 hours per key, for the keys list."""
+        with read_transaction(self._engine) as conn:
+            return dict(traffic.recent_totals(conn, key_ids, self._clock.now() - RECENT))
+
+    def after_report(self, key_id: int) -> AfterReport | None:
+        """Use of a leaked key since its first report (None if it was never reported).
+
+        Counted by the hour: the hour of the report counts from its start."""
+        with read_transaction(self._engine) as conn:
+            report = leaks.first_reports(conn, [key_id]).get(key_id)
+            if report is None:
+                return None
+            used = traffic.by_address(conn, key_id, report.first_seen)
+            known = traffic.addresses_before(conn, key_id, report.first_seen, BEFORE_REPORT)
+        uses = [AfterUse(u, u.address in known) for u in used if u.last_at >= report.first_seen]
+        uses.sort(key=lambda a: (a.seen_before_report, -a.use.requests - a.use.refused, a.use.address))
+        return AfterReport(
+            report.first_seen,
+            sum(a.use.requests for a in uses),
+            sum(a.use.refused for a in uses),
+            uses,
+        )
+
+    def usage(self, key_id: int, since: datetime) -> tuple[list[AddressUse], list[Point]]:
+        """By address and by hour since ``since`` (``keys usage``)."""
+        with read_transaction(self._engine) as conn:
+            return traffic.by_address(conn, key_id, since), traffic.per_hour(conn, key_id, since)
+
+
+def _first_after(count: Count) -> datetime:
+    return count.first_at

@@ -73,12 +73,20 @@ def worker_of(connection: http.client.HTTPConnection, server_pid: int, server_po
 
 
 def pin_every_worker(
-    server_pid: int, port: int, workers: int, headers: dict[str, str], attempts: int = 64
+    server_pid: int,
+    port: int,
+    workers: int,
+    headers: dict[str, str],
+    attempts: int = 64,
+    source: str | None = None,
 ) -> list[Pinned]:
-    """One kept-alive connection per worker: connections are opened until each worker has one."""
+    """One kept-alive connection per worker: connections are opened until each worker has one.
+
+    ``source``: the client address to connect from (any of 127.0.0.0/8 on Linux)."""
     pinned: dict[int, Pinned] = {}
     for _ in range(attempts):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        source_address = None if source is None else (source, 0)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=source_address)
         connection.request("GET", "/healthz", headers=headers)
         connection.getresponse().read()
         worker = worker_of(connection, server_pid, port)

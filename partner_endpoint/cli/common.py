@@ -39,14 +39,14 @@ _SPANS = {"m": 60, "h": 3600, "d": 86400}
 
 def since(text: str) -> datetime:
     """``--since``: an ISO 8601 time or date (UTC unless it says otherwise), or a span back from now
-    (``90m``, ``24h``, ``7d``). argparse's type: a ValueError is its "invalid value" message."""
+    (``90m``, ``24h``, ``7d``). argparse's type: its error is the usage error's message."""
     value = text.strip()
     if value[:-1].isdigit() and value[-1:] in _SPANS:
         return SYSTEM_CLOCK.now() - timedelta(seconds=int(value[:-1]) * _SPANS[value[-1]])
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(
+        raise argparse.ArgumentTypeError(
             f"not a time ({text!r}): give 2026-12-01, 2026-12-01T09:30Z or 7d, 24h, 90m"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

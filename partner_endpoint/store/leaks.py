@@ -133,12 +133,12 @@ def record_batch(
         events.setdefault(
             (sighting.token_hash, sighting.location_hash), _event_row(key.key_id, sighting, action, now)
         )
-    recorded = _record_events(conn, list(events.values()))
-    event_ids = {place: event_id for place, (event_id, _first_seen) in recorded.items()}
+    known = _known_places(conn, sorted({token for token, _location in events}))
+    event_ids = _record_events(conn, list(events.values()))
     new_sightings = tuple(
         NewSighting(issued[token].account_id, issued[token].key_id, str(row["url"]), str(row["source"]))
         for (token, location), row in events.items()
-        if recorded[token, location][1] == now
+        if (token, location) not in known
     )
     leaks = tuple(
         KeyLeak(
@@ -203,9 +203,7 @@ def _statements(dialect: str) -> _Statements:
         record=upsert.on_conflict_do_update(
             index_elements=["token_hash", "location_hash"],
             set_={"last_seen": upsert.excluded.last_seen, "action": action},
-        ).returning(
-            leak_events.c.id, leak_events.c.token_hash, leak_events.c.location_hash, leak_events.c.first_seen
-        ),
+        ).returning(leak_events.c.id, leak_events.c.token_hash, leak_events.c.location_hash),
     )
 
 
@@ -295,10 +293,21 @@ def _storable(text: str) -> str:
     return text.replace("\0", "\ufffd")
 
 
-def _record_events(
-    conn: Connection, events: list[dict[str, object]]
-) -> dict[tuple[str, str], tuple[int, datetime]]:
-    """Insert new sightings and move known ones' ``last_seen``; (token, location) -> (event id, first seen).
+def _known_places(conn: Connection, token_hashes: Sequence[str]) -> set[tuple[str, str]]:
+    """The (token, location) pairs already recorded for these tokens: a redelivery is no new sighting."""
+    dialect = conn.dialect.name
+    query = select(leak_events.c.token_hash, leak_events.c.location_hash).where(
+        one_of(leak_events.c.token_hash, "hashes", dialect)
+    )
+    return {
+        (str(token), str(location))
+        for chunk in chunks(token_hashes, dialect)
+        for token, location in conn.execute(query, {"hashes": chunk})
+    }
+
+
+def _record_events(conn: Connection, events: list[dict[str, object]]) -> dict[tuple[str, str], int]:
+    """Insert new sightings and move known ones' ``last_seen``; (token, location) -> event id.
 
     ``events`` holds each (token, location) once: PostgreSQL refuses to update a row twice in one statement.
     """
@@ -306,7 +315,7 @@ def _record_events(
         return {}
     dialect = conn.dialect.name
     rows = conn.execute(_statements(dialect).record, rows_of(dialect, events, _EVENT_COLUMNS))
-    return {(row.token_hash, row.location_hash): (row.id, row.first_seen) for row in rows}
+    return {(row.token_hash, row.location_hash): row.id for row in rows}
 
 
 def list_leaks(conn: Connection, limit: int = 1000) -> list[dict[str, object]]:

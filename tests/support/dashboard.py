@@ -110,6 +110,9 @@ class Browser:
         assert response.status_code == 303, response.text
         return response
 
+    def sign_out(self) -> Any:
+        return self.post(f"{PREFIX}/sign-out", self.form(f"{PREFIX}/keys", f"{PREFIX}/sign-out"))
+
     def form(self, page_path: str, action: str) -> dict[str, str]:
         page = self.get(page_path)
         assert page.status_code == 200, page.text

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from partner_endpoint.clock import Clock
 from partner_endpoint.ops.metrics import Metrics
-from partner_endpoint.store.traffic import Count, LastUse
+from partner_endpoint.store.traffic import LastUse
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,7 @@ OTHER = "other"
 OTHER_KEY = 0
 """The key of counts past the second bound."""
 
-_Cell = tuple[int, str, int]
-"""(key id, client address, minute since the epoch)."""
+from partner_endpoint.store.traffic import Cell as _Cell  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +47,6 @@ class Snapshot:
 
     def __bool__(self) -> bool:
         return bool(self.cells)
-
-    def counts(self) -> list[Count]:
-        return [
-            Count(key_id, address, _at(minute * 60.0), int(c[0]), int(c[1]), _at(c[2]), _at(c[3]))
-            for (key_id, address, minute), c in self.cells.items()
-        ]
 
     def uses(self) -> list[LastUse]:
         return [LastUse(key_id, _at(at), address) for key_id, (at, address) in self.last_uses.items()]

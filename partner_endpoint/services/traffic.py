@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
@@ -21,7 +21,7 @@ from partner_endpoint.mail import leak_followup
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import leaks, outbox, traffic
 from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.store.traffic import AddressUse, Count, Point
+from partner_endpoint.store.traffic import AddressUse, Point
 
 BEFORE_REPORT = timedelta(days=7)
 """An address that used a key in this span before its leak was reported is the owner's own."""
@@ -97,35 +97,36 @@ class TrafficService:
 
     def write(self, snapshot: Snapshot) -> None:
         """Add one process's counts, and queue the follow-ups they call for, in one transaction."""
-        counts = snapshot.counts()
         with write_transaction(self._engine) as conn:
-            traffic.add(conn, counts, snapshot.uses())
-            mails = self._follow_ups(conn, counts)
+            traffic.add(conn, snapshot.cells, snapshot.uses())
+            mails = self._follow_ups(conn, snapshot.cells)
             if mails:
                 outbox.enqueue(conn, mails, sender=self._sender, now=self._clock.now())
         if mails:
             self._mail_queued()
 
-    def _follow_ups(self, conn: Connection, counts: Sequence[Count]) -> list[outbox.NewMail]:
+    def _follow_ups(self, conn: Connection, counts: traffic.Counts) -> list[outbox.NewMail]:
         """A letter for each leaked key first used or tried from a new address after its report.
 
         Queued at most once per leak (the outbox refuses a second letter with its identity)."""
-        reports = leaks.first_reports(conn, sorted({c.key_id for c in counts}))
+        reports = leaks.first_reports(conn, sorted({key_id for key_id, _address, _minute in counts}))
         mails = []
         for key_id, report in reports.items():
-            after = [c for c in counts if c.key_id == key_id and c.last_at >= report.first_seen]
+            reported = report.first_seen.timestamp()
+            after = [
+                (first, address, requests)
+                for (key, address, _minute), (requests, _refused, first, last) in counts.items()
+                if key == key_id and last >= reported and address != OTHER
+            ]
             if not after:
                 continue
             known = traffic.addresses_before(conn, key_id, report.first_seen, BEFORE_REPORT)
-            new = sorted(
-                (c for c in after if c.address not in known and c.address != OTHER), key=_first_after
-            )
+            new = sorted(use for use in after if use[1] not in known)
             if new:
-                first = new[0]
-                others = len({c.address for c in new}) - 1
-                mails.append(
-                    leak_followup.letter(report, first.address, first.first_at, others, first.requests == 0)
-                )
+                first, address, requests = new[0]
+                others = len({use[1] for use in new}) - 1
+                first_at = datetime.fromtimestamp(first, UTC)
+                mails.append(leak_followup.letter(report, address, first_at, others, requests == 0))
         return mails
 
     def prune(self) -> None:
@@ -170,7 +171,3 @@ class TrafficService:
         """By address and by hour since ``since`` (``keys usage``)."""
         with read_transaction(self._engine) as conn:
             return traffic.by_address(conn, key_id, since), traffic.per_hour(conn, key_id, since)
-
-
-def _first_after(count: Count) -> datetime:
-    return count.first_at

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -194,7 +195,7 @@ key_traffic_minutes = Table(
     "key_traffic_minutes",
     metadata,
     Column("key_id", Integer, primary_key=True),
-    Column("minute", UTCDateTime, primary_key=True),
+    Column("minute", Integer, primary_key=True),  # minutes since the epoch (UTC)
     Column("requests", Integer, nullable=False),
     Column("refused", Integer, nullable=False),
     Index("ix_key_traffic_minutes_minute", "minute"),
@@ -206,13 +207,13 @@ key_traffic_hours = Table(
     "key_traffic_hours",
     metadata,
     Column("key_id", Integer, primary_key=True),
-    Column("hour", UTCDateTime, primary_key=True),
+    Column("hour", Integer, primary_key=True),  # hours since the epoch (UTC)
     # An IPv4 address, an IPv6 /64, or "other" once a process met more pairs than it counts apart.
     Column("address", String(64), primary_key=True),
     Column("requests", Integer, nullable=False),
     Column("refused", Integer, nullable=False),
-    Column("first_at", UTCDateTime, nullable=False),
-    Column("last_at", UTCDateTime, nullable=False),
+    Column("first_at", Float, nullable=False),  # seconds since the epoch
+    Column("last_at", Float, nullable=False),
     Index("ix_key_traffic_hours_hour", "hour"),
 )
 """Requests with each key per hour and client address, with the first and last of them; 90 days."""

@@ -21,26 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from partner_endpoint.store.db import chunks, insert_many, one_of, rows_of
+from partner_endpoint.store.db import chunks, one_of
 from partner_endpoint.store.models import api_keys, key_traffic_hours, key_traffic_minutes
 
-
-@dataclass(frozen=True, slots=True)
-class Count:
-    """What one process counted for one key, client address and minute."""
-
-    key_id: int
-    address: str
-    minute: datetime
-    requests: int
-    refused: int
-    first_at: datetime
-    last_at: datetime
+Cell = tuple[int, str, int]
+"""(key id, client address, minutes since the epoch): what one process counts apart."""
+Counts = Mapping[Cell, Sequence[float]]
+"""Cell -> (requests, refused, first, last): times in seconds since the epoch. The recorder's own
+shape, written as it is: 100,000 objects made for a flush cost more than the flush."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,73 +63,117 @@ class AddressUse:
     last_at: datetime
 
 
-def hour_of(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+def epoch_minute(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
 
 
-_MINUTE_COLUMNS = ("key_id", "minute", "requests", "refused")
-_HOUR_COLUMNS = ("key_id", "hour", "address", "requests", "refused", "first_at", "last_at")
+def epoch_hour(moment: datetime) -> int:
+    return int(moment.timestamp() // 3600)
 
 
-def add(conn: Connection, counts: Sequence[Count], last_uses: Iterable[LastUse]) -> None:
-    """Add one process's counts (and move its keys' last use forward), in the caller's transaction."""
-    dialect = conn.dialect.name
-    minutes: dict[tuple[int, datetime], list[int]] = {}
-    hours: dict[tuple[int, datetime, str], list[Any]] = {}
-    for c in counts:
-        per_minute = minutes.setdefault((c.key_id, c.minute), [0, 0])
-        per_minute[0] += c.requests
-        per_minute[1] += c.refused
-        per_hour = hours.get((c.key_id, hour_of(c.minute), c.address))
-        if per_hour is None:
-            hours[c.key_id, hour_of(c.minute), c.address] = [c.requests, c.refused, c.first_at, c.last_at]
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def add(conn: Connection, counts: Counts, last_uses: Iterable[LastUse]) -> None:
+    """Add one process's counts (and move its keys' last use forward), in the caller's transaction.
+
+    Straight to the driver, in bulk: 100,000 rows through SQLAlchemy's per-row parameter
+    handling took seconds; as tuples (SQLite's executemany) or one array per column
+    (PostgreSQL's ``unnest``) they take a fraction of one.
+    """
+    minutes: dict[tuple[int, int], list[int]] = {}
+    hours: dict[tuple[int, int, str], list[Any]] = {}
+    for (key_id, address, minute), (requests, refused, first, last) in counts.items():
+        per_minute = minutes.get((key_id, minute))
+        if per_minute is None:
+            minutes[key_id, minute] = [int(requests), int(refused)]
         else:
-            per_hour[0] += c.requests
-            per_hour[1] += c.refused
-            per_hour[2] = min(per_hour[2], c.first_at)
-            per_hour[3] = max(per_hour[3], c.last_at)
-    if minutes:
-        rows = [{"key_id": k, "minute": m, "requests": n, "refused": r} for (k, m), (n, r) in minutes.items()]
-        conn.execute(_add_minutes(dialect), rows_of(dialect, rows, _MINUTE_COLUMNS))
-    if hours:
-        rows = [
-            {"key_id": k, "hour": h, "address": a, "requests": n, "refused": r, "first_at": f, "last_at": t}
-            for (k, h, a), (n, r, f, t) in hours.items()
-        ]
-        conn.execute(_add_hours(dialect), rows_of(dialect, rows, _HOUR_COLUMNS))
-    uses = [{"key": u.key_id, "when": u.at, "from_address": u.address} for u in last_uses]
-    if uses:
-        conn.execute(_LAST_USE, uses)
+            per_minute[0] += int(requests)
+            per_minute[1] += int(refused)
+        per_hour = hours.get((key_id, minute // 60, address))
+        if per_hour is None:
+            hours[key_id, minute // 60, address] = [int(requests), int(refused), first, last]
+        else:
+            per_hour[0] += int(requests)
+            per_hour[1] += int(refused)
+            per_hour[2] = min(per_hour[2], first)
+            per_hour[3] = max(per_hour[3], last)
+    minute_rows = [(k, m, n, r) for (k, m), (n, r) in minutes.items()]
+    hour_rows = [(k, h, a, n, r, f, t) for (k, h, a), (n, r, f, t) in hours.items()]
+    postgres = conn.dialect.name == "postgresql"
+    if minute_rows:
+        _bulk(conn, _ADD_MINUTES, minute_rows, postgres)
+    if hour_rows:
+        _bulk(conn, _ADD_HOURS, hour_rows, postgres)
+    uses = list(last_uses)
+    if not uses:
+        return
+    if postgres:  # one statement, not one per key
+        conn.exec_driver_sql(
+            _LAST_USE_POSTGRES,
+            {
+                "key": [u.key_id for u in uses],
+                "when": [u.at for u in uses],
+                "from_address": [u.address for u in uses],
+            },
+        )
+    else:
+        conn.execute(_LAST_USE, [{"key": u.key_id, "when": u.at, "from_address": u.address} for u in uses])
 
 
-def _add_minutes(dialect: str) -> Any:
-    stmt = insert_many(dialect, key_traffic_minutes, _MINUTE_COLUMNS)
-    table = key_traffic_minutes.c
-    return stmt.on_conflict_do_update(
-        index_elements=["key_id", "minute"],
-        set_={
-            "requests": table.requests + stmt.excluded.requests,
-            "refused": table.refused + stmt.excluded.refused,
-        },
+@dataclass(frozen=True, slots=True)
+class _Bulk:
+    """An additive upsert, spelled for each backend."""
+
+    sqlite: str
+    postgres: str
+    columns: tuple[str, ...]
+
+
+def _bulk(conn: Connection, statement: _Bulk, rows: list[tuple[Any, ...]], postgres: bool) -> None:
+    if postgres:
+        arrays = {name: [row[i] for row in rows] for i, name in enumerate(statement.columns)}
+        conn.exec_driver_sql(statement.postgres, arrays)
+    else:
+        conn.exec_driver_sql(statement.sqlite, rows)
+
+
+def _upsert(table: str, key: tuple[str, ...], columns: tuple[tuple[str, str], ...], updates: str) -> _Bulk:
+    names = tuple(name for name, _type in columns)
+    listed = ", ".join(names)
+    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in columns)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates.format(table=table)}"
+    return _Bulk(
+        sqlite=f"INSERT INTO {table} ({listed}) VALUES ({', '.join('?' * len(names))}) {conflict}",
+        postgres=f"INSERT INTO {table} ({listed}) SELECT * FROM unnest({arrays}) {conflict}",
+        columns=names,
     )
 
 
-def _add_hours(dialect: str) -> Any:
-    stmt = insert_many(dialect, key_traffic_hours, _HOUR_COLUMNS)
-    table = key_traffic_hours.c
-    return stmt.on_conflict_do_update(
-        index_elements=["key_id", "hour", "address"],
-        set_={
-            "requests": table.requests + stmt.excluded.requests,
-            "refused": table.refused + stmt.excluded.refused,
-            "first_at": func.min(table.first_at, stmt.excluded.first_at)
-            if dialect != "postgresql"
-            else func.least(table.first_at, stmt.excluded.first_at),
-            "last_at": func.max(table.last_at, stmt.excluded.last_at)
-            if dialect != "postgresql"
-            else func.greatest(table.last_at, stmt.excluded.last_at),
-        },
-    )
+_ADD_MINUTES = _upsert(
+    "key_traffic_minutes",
+    ("key_id", "minute"),
+    (("key_id", "integer"), ("minute", "integer"), ("requests", "integer"), ("refused", "integer")),
+    "requests = {table}.requests + excluded.requests, refused = {table}.refused + excluded.refused",
+)
+_ADD_HOURS = _upsert(
+    "key_traffic_hours",
+    ("key_id", "hour", "address"),
+    (
+        ("key_id", "integer"),
+        ("hour", "integer"),
+        ("address", "text"),
+        ("requests", "integer"),
+        ("refused", "integer"),
+        ("first_at", "double precision"),
+        ("last_at", "double precision"),
+    ),
+    "requests = {table}.requests + excluded.requests, refused = {table}.refused + excluded.refused, "
+    "first_at = CASE WHEN excluded.first_at < {table}.first_at "
+    "THEN excluded.first_at ELSE {table}.first_at END, "
+    "last_at = CASE WHEN excluded.last_at > {table}.last_at THEN excluded.last_at ELSE {table}.last_at END",
+)
 
 
 _LAST_USE = (
@@ -149,10 +186,20 @@ _LAST_USE = (
 )
 
 
+_LAST_USE_POSTGRES = (
+    "UPDATE api_keys SET last_used_at = u.at, last_used_address = u.address "
+    "FROM unnest(%(key)s::integer[], %(when)s::timestamptz[], %(from_address)s::text[]) "
+    "AS u(key, at, address) "
+    "WHERE api_keys.id = u.key AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < u.at)"
+)
+
+
 def prune(conn: Connection, now: datetime, minutes_kept: timedelta, hours_kept: timedelta) -> None:
     """Forget minutes and hours past their retention (indexed by time)."""
-    conn.execute(delete(key_traffic_minutes).where(key_traffic_minutes.c.minute < now - minutes_kept))
-    conn.execute(delete(key_traffic_hours).where(key_traffic_hours.c.hour < hour_of(now - hours_kept)))
+    conn.execute(
+        delete(key_traffic_minutes).where(key_traffic_minutes.c.minute < epoch_minute(now - minutes_kept))
+    )
+    conn.execute(delete(key_traffic_hours).where(key_traffic_hours.c.hour < epoch_hour(now - hours_kept)))
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -172,11 +219,11 @@ def per_hour(conn: Connection, key_id: int, since: datetime) -> list[Point]:
     h = key_traffic_hours.c
     rows = conn.execute(
         select(h.hour, func.sum(h.requests), func.sum(h.refused))
-        .where(h.key_id == key_id, h.hour >= hour_of(since))
+        .where(h.key_id == key_id, h.hour >= epoch_hour(since))
         .group_by(h.hour)
         .order_by(h.hour)
     )
-    return [Point(at, int(n), int(r)) for at, n, r in rows]
+    return [Point(_moment(hour * 3600), int(n), int(r)) for hour, n, r in rows]
 
 
 def by_address(
@@ -188,15 +235,15 @@ def by_address(
         select(
             h.address, func.sum(h.requests), func.sum(h.refused), func.min(h.first_at), func.max(h.last_at)
         )
-        .where(h.key_id == key_id, h.hour >= hour_of(since))
+        .where(h.key_id == key_id, h.hour >= epoch_hour(since))
         .group_by(h.address)
         .order_by(func.sum(h.requests).desc(), func.sum(h.refused).desc(), h.address)
     )
     if until is not None:
-        query = query.where(h.hour < hour_of(until))
+        query = query.where(h.hour < epoch_hour(until))
     if limit is not None:
         query = query.limit(limit)
-    return [AddressUse(a, int(n), int(r), f, t) for a, n, r, f, t in conn.execute(query)]
+    return [AddressUse(a, int(n), int(r), _moment(f), _moment(t)) for a, n, r, f, t in conn.execute(query)]
 
 
 def addresses_before(conn: Connection, key_id: int, moment: datetime, span: timedelta) -> set[str]:
@@ -204,7 +251,7 @@ def addresses_before(conn: Connection, key_id: int, moment: datetime, span: time
     h = key_traffic_hours.c
     rows = conn.execute(
         select(h.address)
-        .where(h.key_id == key_id, h.hour >= hour_of(moment - span), h.first_at < moment)
+        .where(h.key_id == key_id, h.hour >= epoch_hour(moment - span), h.first_at < moment.timestamp())
         .distinct()
     )
     return {str(a) for (a,) in rows}
@@ -219,7 +266,7 @@ def recent_totals(conn: Connection, key_ids: Sequence[int], since: datetime) -> 
     totals: dict[int, tuple[int, int]] = {}
     query = (
         select(m.key_id, func.sum(m.requests), func.sum(m.refused))
-        .where(one_of(m.key_id, "ids", dialect), m.minute >= since)
+        .where(one_of(m.key_id, "ids", dialect), m.minute >= epoch_minute(since))
         .group_by(m.key_id)
     )
     for chunk in chunks(list(key_ids), dialect):

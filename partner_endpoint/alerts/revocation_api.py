@@ -40,6 +40,7 @@ REVOCABLE_TYPES = tuple(f"gitleaks_rule_id_{fmt.name}" for fmt in rules.FORMATS)
 id, lower case, spaces made ``_``. Rules with the ids ``soundpiece_api_key`` and
 ``soundpiece_webhook_secret`` (docs/leak-report-origins.md) make these."""
 FIELDS = Fields(url="location", source=None)
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,11 @@ class RevocationApi:
     max_body_bytes: int
 
     def routes(self) -> list[Route]:
-        """Every method reaches these handlers (a wrong one is their 405, not the API's Bearer 401)."""
-        return [Route(TYPES_PATH, self.token_types), Route(REVOKE_PATH, self.revoke_tokens)]
+        """Every usual method reaches these handlers (a wrong one is their 405, not the API's Bearer 401)."""
+        return [
+            Route(TYPES_PATH, self.token_types, methods=_METHODS),
+            Route(REVOKE_PATH, self.revoke_tokens, methods=_METHODS),
+        ]
 
     async def token_types(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,37 +20,6 @@ from partner_endpoint.store.db import make_engine
 from tests.support.github import KeyServer, Signer
 from tests.support.origins import DEPS_DEV, GITLAB, PLATFORMS, Platform
 from tests.support.partner import Clock, Issued, TestClient, scrape, snapshot, start_client
-
-
-@pytest.fixture
-def other_keys() -> Iterator[dict[str, tuple[Signer, KeyServer]]]:
-    """deps.dev's and GitLab's signing keys, each published by a key server of its own."""
-    signers = {"deps.dev": Signer(), "gitlab": Signer()}
-    servers = {name: KeyServer(signer.document) for name, signer in signers.items()}
-    yield {name: (signers[name], servers[name]) for name in signers}
-    for server in servers.values():
-        server.close()
-
-
-@pytest.fixture
-def origins_on(other_keys: dict[str, tuple[Signer, KeyServer]]) -> dict[str, object]:
-    """The settings that turn deps.dev and GitLab on, with their key documents."""
-    return {
-        "depsdev_alerts": True,
-        "depsdev_keys_url": other_keys["deps.dev"][1].url,
-        "gitlab_alerts": True,
-        "gitlab_keys_url": other_keys["gitlab"][1].url,
-    }
-
-
-@pytest.fixture
-def every_origin(make_client: Callable[..., TestClient], origins_on: dict[str, object]) -> TestClient:
-    return make_client(**origins_on)
-
-
-@pytest.fixture
-def signers(signer: Signer, other_keys: dict[str, tuple[Signer, KeyServer]]) -> dict[str, Signer]:
-    return {"github": signer, **{name: pair[0] for name, pair in other_keys.items()}}
 
 
 def post(

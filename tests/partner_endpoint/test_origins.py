@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from partner_endpoint.app import create_app
+from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.domain.origins import ORIGINS
+from partner_endpoint.services.revocation_tokens import RevocationTokenService
 from partner_endpoint.settings import Settings, SettingsError, declared
 from partner_endpoint.store.db import make_engine
 from tests.support.github import KeyServer, Signer
@@ -175,4 +177,60 @@ def test_a_signed_hostile_body_never_makes_gitlab_retry_and_changes_nothing(
         for sent in (body, body[:cut]):
             status = post(every_origin, platform, signers[platform.name], sent)
             assert status in ((202, 204) if platform is GITLAB else (200, 400)), (platform.name, sent)
+    assert snapshot(engine) == state
+
+
+@pytest.fixture
+def revocation_api(make_client: Callable[..., TestClient], engine: Engine) -> tuple[TestClient, str]:
+    """A started app with the revocation API on (and no failure budget), and an instance's token."""
+    client = make_client(revocation_api=True, alert_failure_limit=0)
+    return client, RevocationTokenService(engine, SYSTEM_CLOCK, limit=10_000, window=60).create(
+        "hostile"
+    ).token
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=HOSTILE, cut=st.integers(0, 400), authorization=st.text(max_size=80))
+def test_the_revocation_api_under_hostile_input_answers_400_401_or_204_and_writes_nothing(
+    revocation_api: tuple[TestClient, str], engine: Engine, body: bytes, cut: int, authorization: str
+) -> None:
+    """Garbage, truncated and wrongly typed batches with a valid token; any Authorization text without one."""
+    client, token = revocation_api
+    state = snapshot(engine)
+    for sent in (body, body[:cut]):
+        answer = client.post("/v1/revoke_tokens", content=sent, headers={"Authorization": token})
+        assert answer.status_code in (204, 400), sent
+        assert "detail" in answer.json() if answer.status_code == 400 else answer.content == b""
+    try:
+        refused = client.post("/v1/revoke_tokens", content=body, headers={"Authorization": authorization})
+    except UnicodeEncodeError:
+        return  # httpx sends header values as ASCII: not a request a client can make
+    assert refused.status_code == 401
+    assert snapshot(engine) == state
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_huge_report_is_413_on_every_route(
+    make_client: Callable[..., TestClient],
+    origins_on: dict[str, object],
+    signers: dict[str, Signer],
+    engine: Engine,
+    issue: Callable[..., Issued],
+) -> None:
+    client = make_client(max_body_bytes=1000, revocation_api=True, **origins_on)
+    token = RevocationTokenService(engine, SYSTEM_CLOCK, limit=100, window=60).create("big").token
+    victim = issue()
+    state = snapshot(engine)
+    for platform in PLATFORMS:
+        body = platform.body(victim.api_key, url="https://x/" + "a" * 5000)
+        assert post(client, platform, signers[platform.name], body) == 413, platform.name
+    huge = json.dumps([{"type": "t", "token": victim.api_key, "location": "a" * 5000}]).encode()
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: the limit holds for streamed bodies too
+        yield from (huge[:600], huge[600:])
+
+    for content in (huge, streamed()):
+        answer = client.post("/v1/revoke_tokens", content=content, headers={"Authorization": token})
+        assert answer.status_code == 413
     assert snapshot(engine) == state

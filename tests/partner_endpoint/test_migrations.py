@@ -7,14 +7,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from cryptography.fernet import Fernet
+from sqlalchemy import insert, text
 
 import partner_endpoint
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.key_documents import SharedKeyDocument
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import leak_events
-from tests.support.partner import Clock, rows
+from partner_endpoint.store.secretbox import SecretBox
+from tests.support.partner import Clock, add_account, add_key, rows
 
 VERSIONS = Path(partner_endpoint.__file__).parent / "migrations"
 
@@ -37,17 +39,21 @@ def test_githubs_key_document_and_sightings_survive_the_origins_revision(
         migrate(engine, "0004")
         now = clock.now()
         with write_transaction(engine) as conn:
-            for statement in (
-                "UPDATE github_key_document SET document = '{\"public_keys\": []}', fetched_at = :t,"
-                " attempted_at = :t, finished_at = :t WHERE id = 1",
-                "INSERT INTO accounts (id, owner_email, ip_allowlist, created_at)"
-                " VALUES (1, 'o@x.test', '[]', :t)",
-                "INSERT INTO api_keys (id, account_id, label, key_hash, key_suffix, status, created_at)"
-                " VALUES (1, 1, 'old', 'h', 'abcd', 'revoked', :t)",
-                "INSERT INTO leak_events (id, key_id, token_hash, token_type, url, source, location_hash,"
-                " first_seen, last_seen, action) VALUES (1, 1, 'h', 't', 'u', 's', 'l', :t, :t, 'revoked')",
-            ):
-                conn.execute(text(statement), {"t": now})
+            conn.execute(
+                text(
+                    "UPDATE github_key_document SET document = :doc, fetched_at = :t, attempted_at = :t,"
+                    " finished_at = :t WHERE id = 1"
+                ),
+                {"doc": '{"public_keys": []}', "t": now},
+            )
+            account = add_account(conn, "o@x.test", [], now)
+            key = add_key(conn, SecretBox([Fernet.generate_key().decode()]), account, "k", now)
+            sighting = {"token_hash": "h", "token_type": "t", "url": "u", "source": "s", "location_hash": "l"}
+            conn.execute(  # as revision 0004 recorded one: no origin
+                insert(leak_events).values(
+                    key_id=key.key_id, first_seen=now, last_seen=now, action="revoked", **sighting
+                )
+            )
         migrate(engine)
         github = SharedKeyDocument(engine).load()
         assert (github.document, github.fetched_at, github.in_flight) == ('{"public_keys": []}', now, False)

@@ -89,6 +89,10 @@ class RevocationApi:
                 "revocation request malformed", extra={"fields": {"instance": instance, "error": str(exc)}}
             )
             return error(400, f"Malformed revocation request: {exc}")
+        log.info(
+            "revocation request",
+            extra={"fields": {"instance": instance, "entries": len(batch.alerts) + len(batch.rejected)}},
+        )
         await respond(batch, self.leaks, self.metrics)
         if not batch.rejected:
             return Response(status_code=204)

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Route
 
 from partner_endpoint.alerts.receiver import AlertReceiver
+from partner_endpoint.alerts.revocation_api import RevocationApi
 from partner_endpoint.alerts.signing_keys import SigningKeys
 from partner_endpoint.alerts.trial_signer import TrialSigner
 from partner_endpoint.api.bearer import ApiKeyBackend
@@ -29,12 +30,15 @@ from partner_endpoint.api.traffic import TrafficRecorder
 from partner_endpoint.api.traffic import run_forever as record_traffic
 from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.dashboard.routes import dashboard_routes
+from partner_endpoint.domain.origins import GITHUB, ORIGINS, SELF_MANAGED_GITLAB, Origin
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.ops.metrics import Metrics
+from partner_endpoint.ops.origin_metrics import OriginMetrics
 from partner_endpoint.ops.routes import ops_routes
 from partner_endpoint.services.activity import ActivityService
 from partner_endpoint.services.keys import KeyService
 from partner_endpoint.services.leaks import LeakService
+from partner_endpoint.services.revocation_tokens import RevocationTokenService
 from partner_endpoint.services.sign_in import Limits, SignInService
 from partner_endpoint.services.traffic import TrafficService
 from partner_endpoint.settings import Settings
@@ -47,7 +51,7 @@ from partner_endpoint.web.unavailable import TRANSIENT_DATABASE_ERRORS, database
 
 log = logging.getLogger(__name__)
 
-GITHUB_ALERTS = "/v1/secret-scanning/github"
+GITHUB_ALERTS = GITHUB.route
 
 
 def create_app(
@@ -74,14 +78,22 @@ def create_app(
     leaks = LeakService.from_settings(
         engine, settings, clock, key_changed=directory.key_changed, mail_queued=mail_queued
     )
-    receiver = AlertReceiver(
-        keys=_github_keys(settings, http, engine, metrics, clock),
-        leaks=leaks,
-        metrics=metrics,
-        clients=clients,
-        failures=FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, clock),
-        max_body_bytes=settings.max_body_bytes,
-    )
+    # One budget of failed requests per client for every leak report route together.
+    failures = FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, clock)
+    trusted = _trial_keys(settings)
+    receivers = [
+        AlertReceiver(
+            origin=origin,
+            keys=_origin_keys(origin, settings, http, engine, metrics, clock, trusted),
+            leaks=leaks,
+            metrics=OriginMetrics(metrics, origin.name),
+            clients=clients,
+            failures=failures,
+            max_body_bytes=settings.max_body_bytes,
+        )
+        for origin in ORIGINS
+        if getattr(settings, origin.switch)
+    ]
     recorder = TrafficRecorder(clock, metrics, max_pairs=settings.traffic_max_pairs)
     traffic = TrafficService.from_settings(engine, settings, clock, mail_queued=mail_queued)
     bearer = ApiKeyBackend(
@@ -92,9 +104,14 @@ def create_app(
         recorder,
     )
     routes: list[BaseRoute] = [
-        Route(GITHUB_ALERTS, receiver.handle, methods=["POST"]),
+        *(Route(receiver.origin.route, receiver.handle, methods=["POST"]) for receiver in receivers),
+        *(
+            _revocation_api(settings, engine, clock, leaks, metrics, clients, failures)
+            if settings.revocation_api
+            else []
+        ),
         *ops_routes(engine, metrics, settings),
-        api_mount(bearer),
+        api_mount(bearer),  # last: it takes every other /v1/ path, behind the API's Bearer keys
     ]
     if settings.dashboard:
         routes += _dashboard(settings, engine, box, clock, metrics, directory, traffic, mail_queued)
@@ -138,20 +155,48 @@ def create_app(
     return app
 
 
-def _github_keys(
-    settings: Settings, http: httpx.AsyncClient, engine: Engine, metrics: Metrics, clock: Clock
+def _origin_keys(
+    origin: Origin,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    engine: Engine,
+    metrics: Metrics,
+    clock: Clock,
+    trusted: dict[str, ec.EllipticCurvePublicKey],
 ) -> SigningKeys:
     return SigningKeys(
         http,
-        settings.github_keys_url,
+        getattr(settings, origin.keys_url),
         metrics,
-        token=settings.github_token,
+        origin=origin,
+        token=getattr(settings, origin.keys_token) if origin.keys_token else None,
         refetch_interval=settings.key_refetch_interval,
         fetch_timeout=settings.key_fetch_timeout,
         clock=clock,
-        shared=SharedKeyDocument(engine),  # one document and one refetch limit for every process
-        pinned=_trial_keys(settings),
+        # one document and one refetch limit per origin for every process
+        shared=SharedKeyDocument(engine, origin.name),
+        pinned=trusted,
     )
+
+
+def _revocation_api(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    leaks: LeakService,
+    metrics: Metrics,
+    clients: ClientAddresses,
+    failures: FailureBudget,
+) -> list[Route]:
+    """Self-managed GitLab's Token Revocation API, before the API's mount (its token is not an API key)."""
+    return RevocationApi(
+        tokens=RevocationTokenService.from_settings(engine, settings, clock),
+        leaks=leaks,
+        metrics=OriginMetrics(metrics, SELF_MANAGED_GITLAB),
+        clients=clients,
+        failures=failures,
+        max_body_bytes=settings.max_body_bytes,
+    ).routes()
 
 
 def _dashboard(
@@ -178,7 +223,8 @@ def _dashboard(
 
 
 def _trial_keys(settings: Settings) -> dict[str, ec.EllipticCurvePublicKey]:
-    """The local test signer's key when ``SOUNDPIECE_TEST_SIGNER`` is on (``serve`` made it), else none."""
+    """The local test signer's key when ``SOUNDPIECE_TEST_SIGNER`` is on (``serve`` made it), else none.
+    Every origin that is on trusts it then."""
     if not settings.test_signer:
         return {}
     signer = TrialSigner.load_or_create(settings.test_signer_file)

@@ -28,9 +28,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from partner_endpoint.domain.networks import parse_networks
+from partner_endpoint.domain.origins import ORIGINS
 
 PREFIX = "SOUNDPIECE_"
 GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"
+DEPS_DEV_KEYS_URL = "https://storage.googleapis.com/depsdev-gcp-public-keys/secret_scanning"
+"""As PyPI's Warehouse fetches it (warehouse/integrations/secrets/config.py)."""
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 """GitHub's batches are kilobytes. 2 MiB holds a batch of about 12,000 entries of 175 bytes (a
 10,000-key batch, the size bench/alert_batch.py measures, is 1.75 MB): room for a mass leak, while
@@ -129,6 +132,25 @@ def _metrics_token(token: str | None) -> None:
         len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token
     ):
         raise ValueError("must be 16 or more printable ASCII characters, no spaces")
+
+
+def _http_url(url: str | None) -> None:
+    if url is not None and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname):
+        raise ValueError("must be an http:// or https:// URL with a host")
+
+
+def _origins_have_keys(settings: Settings) -> None:
+    """Each origin that is on has a key document to verify its reports by (or trusts the test signer)."""
+    for origin in ORIGINS:
+        if (
+            getattr(settings, origin.switch)
+            and not getattr(settings, origin.keys_url)
+            and not settings.test_signer
+        ):
+            raise SettingsError(
+                f"{PREFIX}{origin.switch.upper()} is on: set {PREFIX}{origin.keys_url.upper()} to the key "
+                f"document {origin.platform} names (or {PREFIX}TEST_SIGNER=on, to try it locally)"
+            )
 
 
 def without_password(url: str) -> str:
@@ -250,6 +272,56 @@ class Settings:
         "folder), to try the whole alert loop without GitHub. `serve` refuses to listen beyond loopback "
         "while it is on, and warns at every start.",
         _ALERTS,
+    )
+    # --- leak report origins (partner_endpoint/domain/origins.py; docs/leak-report-origins.md) ---
+    github_alerts: bool = _setting(
+        True, "GitHub's secret scanning alerts, at `POST /v1/secret-scanning/github`.", _ALERTS
+    )
+    depsdev_alerts: bool = _setting(
+        False,
+        "deps.dev's leak reports (credentials found in the packages of public registries), at "
+        "`POST /v1/secret-scanning/deps.dev`. Off until deps.dev has been given that address: until "
+        "then nothing genuine arrives there, and a route that is off cannot be attacked.",
+        _ALERTS,
+    )
+    depsdev_keys_url: str = _setting(
+        DEPS_DEV_KEYS_URL, "deps.dev's public key document.", _ALERTS, check=_http_url
+    )
+    gitlab_alerts: bool = _setting(
+        False,
+        "GitLab.com's leak reports (its automatic response to leaked secrets), at "
+        "`POST /v1/secret-scanning/gitlab`. Off until GitLab has onboarded us: it gives each partner the "
+        "address of its key document then, and `SOUNDPIECE_GITLAB_KEYS_URL` is required while this is on "
+        "(unless the test signer is on and alone to be trusted).",
+        _ALERTS,
+    )
+    gitlab_keys_url: str | None = _setting(
+        None,
+        "GitLab's public key document, as GitLab names it at onboarding (it publishes none).",
+        _ALERTS,
+        check=_http_url,
+    )
+    revocation_api: bool = _setting(
+        False,
+        "The Token Revocation API that self-managed GitLab instances call: `GET /v1/revocable_token_types` "
+        "and `POST /v1/revoke_tokens`, for the instances given a token by `soundpiece-partner "
+        "revocation-tokens create`. Off until an instance is set up to call it.",
+        _ALERTS,
+    )
+    revocation_rate_limit: int = _setting(
+        300,
+        "Requests one self-managed GitLab instance (one revocation token) may make per "
+        "`SOUNDPIECE_REVOCATION_RATE_WINDOW`, for all processes and replicas together; then 429.",
+        _ALERTS,
+        low=1,
+        high=_LARGEST,
+    )
+    revocation_rate_window: float = _setting(
+        60.0,
+        "Seconds in which an instance's revocation API requests are counted.",
+        _ALERTS,
+        above=0,
+        high=_DAY,
     )
     # --- mail ------------------------------------------------------------------------------------
     smtp_url: str | None = _setting(
@@ -465,6 +537,7 @@ class Settings:
             object.__setattr__(self, "mail_dir", data_dir / "outbox")
         for setting in _declared():
             _check(setting, getattr(self, setting.name))
+        _origins_have_keys(self)
 
     @property
     def data(self) -> Path:

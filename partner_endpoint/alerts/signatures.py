@@ -1,4 +1,5 @@
-"""Verification of GitHub's signature over the raw request body.
+"""Verification of an origin's signature over the raw request body (GitHub's scheme, which deps.dev and
+GitLab share under their own header names).
 
 Modelled on PyPI Warehouse's ``integrations/secrets``: every failure is a typed
 error that carries the reason used as a metric label and in logs.
@@ -14,14 +15,16 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-KEY_ID_HEADER = "github-public-key-identifier"
-SIGNATURE_HEADER = "github-public-key-signature"
+from partner_endpoint.domain.origins import GITHUB
+
+KEY_ID_HEADER = GITHUB.key_id_header
+SIGNATURE_HEADER = GITHUB.signature_header
 _MAX_KEY_ID_LENGTH = 256
 _MAX_SIGNATURE_LENGTH = 1024
 
 
 class SignatureError(Exception):
-    """The request is not provably from GitHub: answer 401, change nothing."""
+    """The request is not provably from its origin: answer 401, change nothing."""
 
     reason = "invalid"
 
@@ -46,15 +49,17 @@ class BadSignature(SignatureError):
 
 
 class KeysUnavailable(Exception):
-    """No public key could be obtained at all (nothing cached, fetch failed): answer 503 so GitHub retries."""
+    """No public key could be obtained at all (nothing cached, fetch failed): 503, so the origin retries."""
 
     reason = "keys_unavailable"
 
 
-def signature_headers(headers: Mapping[str, str]) -> tuple[str, bytes]:
+def signature_headers(
+    headers: Mapping[str, str], key_id_header: str = KEY_ID_HEADER, signature_header: str = SIGNATURE_HEADER
+) -> tuple[str, bytes]:
     """The key identifier and the decoded DER signature; ``headers`` must be case-insensitive."""
-    key_id = headers.get(KEY_ID_HEADER, "").strip()
-    signature_b64 = headers.get(SIGNATURE_HEADER, "").strip()
+    key_id = headers.get(key_id_header, "").strip()
+    signature_b64 = headers.get(signature_header, "").strip()
     if not key_id or not signature_b64:
         raise MissingHeaders()
     if len(key_id) > _MAX_KEY_ID_LENGTH or len(signature_b64) > _MAX_SIGNATURE_LENGTH:

@@ -1,12 +1,13 @@
-"""GitHub's secret scanning public keys: fetched with httpx, cached, refetched sparingly.
+"""An origin's public keys (GitHub's, deps.dev's, GitLab's): fetched with httpx, cached, refetched sparingly.
 
-GitHub advises caching and refetching only when an unknown identifier arrives.
+One instance per origin, each with its own document, cache and refetch limit. GitHub advises
+caching and refetching only when an unknown identifier arrives.
 Anyone can send unknown identifiers, so a refetch happens at most once per
 ``refetch_interval``: per deployment when the cache is given the database's
 :class:`~partner_endpoint.store.key_documents.SharedKeyDocument` (the service does that: every
 process and replica then shares one document and one limit), else per process. A failed fetch
 never empties the cache, and until a fetch
-succeeds again an unknown identifier is 503 (GitHub retries), not 401. A fetch is bounded
+succeeds again an unknown identifier is 503 (the origin retries), not 401. A fetch is bounded
 in time and size as a whole (httpx's timeout is per read, so a trickling or
 endless answer would otherwise hold the fetch lock, and the memory, forever).
 """
@@ -30,7 +31,9 @@ from starlette.concurrency import run_in_threadpool
 
 from partner_endpoint.alerts.signatures import KeysUnavailable, UnknownKeyIdentifier
 from partner_endpoint.clock import SYSTEM_CLOCK, Clock
+from partner_endpoint.domain.origins import GITHUB, Origin
 from partner_endpoint.ops.metrics import Metrics
+from partner_endpoint.ops.origin_metrics import OriginMetrics
 from partner_endpoint.store.key_documents import SharedDocument, SharedKeyDocument
 
 log = logging.getLogger(__name__)
@@ -41,13 +44,13 @@ _TAKEOVER_AFTER = 3.0
 """Seconds after which a fetch another process claimed and has not finished may be claimed again: its
 process may have died (a kill -9 mid-fetch), and the request waiting meanwhile has not had its body
 read yet, which the server's request timeout (10 s) also counts. A fetch takes well under a second;
-while GitHub is slower than this, a second fetch may start every 3 s, not once a minute."""
+while the origin is slower than this, a second fetch may start every 3 s, not once a minute."""
 MAX_DOCUMENT_BYTES = 1024 * 1024
 """GitHub's document is a few kilobytes; anything near this is not it."""
 
 
 class KeyDocumentError(ValueError):
-    """GitHub's key document could not be used."""
+    """An origin's key document could not be used."""
 
 
 def parse_key_document(document: Any) -> dict[str, ec.EllipticCurvePublicKey]:
@@ -66,11 +69,11 @@ def parse_key_document(document: Any) -> dict[str, ec.EllipticCurvePublicKey]:
         try:
             key = load_pem_public_key(pem.encode("ascii"))
         except (ValueError, UnicodeEncodeError, TypeError, UnsupportedAlgorithm):
-            log.warning("skipping unreadable GitHub public key", extra={"fields": {"key_id": key_id}})
+            log.warning("skipping an unreadable public key", extra={"fields": {"key_id": key_id}})
             continue
         if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
             keys[key_id] = key
-    if not keys:  # then it is not GitHub's document, and cannot prove any identifier unknown
+    if not keys:  # then it is not the origin's document, and cannot prove any identifier unknown
         raise KeyDocumentError("no usable P-256 key")
     return keys
 
@@ -81,9 +84,10 @@ class SigningKeys:
     def __init__(
         self,
         client: httpx.AsyncClient,
-        url: str,
+        url: str | None,
         metrics: Metrics,
         *,
+        origin: Origin = GITHUB,
         token: str | None = None,
         refetch_interval: float = 60.0,
         fetch_timeout: float = 10.0,
@@ -91,10 +95,12 @@ class SigningKeys:
         shared: SharedKeyDocument | None = None,
         pinned: Mapping[str, ec.EllipticCurvePublicKey] | None = None,
     ) -> None:
-        """``pinned``: keys trusted besides the document, never fetched (the local test signer)."""
+        """``pinned``: keys trusted besides the document, never fetched (the local test signer).
+        ``url`` None: no document (only the test signer is trusted), so any other identifier is unknown."""
         self._client = client
         self._url = url
-        self._metrics = metrics
+        self._origin = origin
+        self._metrics = OriginMetrics(metrics, origin.name)
         self._token = token
         self._refetch_interval = refetch_interval
         self._fetch_timeout = fetch_timeout
@@ -115,8 +121,10 @@ class SigningKeys:
     async def get(self, key_id: str) -> ec.EllipticCurvePublicKey:
         """The key for ``key_id``; raises UnknownKeyIdentifier (401) or KeysUnavailable (503)."""
         if (key := self._keys.get(key_id)) is not None:
-            self._metrics.key_cache_hits.inc()
+            self._metrics.key_cache_hit()
             return key
+        if self._url is None:
+            raise UnknownKeyIdentifier()
         async with self._lock:
             if key_id not in self._keys:
                 if self._shared is not None:
@@ -126,7 +134,7 @@ class SigningKeys:
         if (key := self._keys.get(key_id)) is not None:
             return key
         if len(self._keys) == len(self._pinned) or self._last_fetch_failed:
-            # Maybe a key GitHub rotated in while its document is unreadable: 503 makes GitHub
+            # Maybe a key the origin rotated in while its document is unreadable: 503 makes it
             # retry the delivery, a 401 might lose it. A 401 needs a document that lacks the key.
             raise KeysUnavailable(self._why_unavailable())
         raise UnknownKeyIdentifier()
@@ -154,7 +162,10 @@ class SigningKeys:
         try:
             state = await run_in_threadpool(shared.load)
         except SQLAlchemyError as exc:
-            log.warning("shared GitHub key document unavailable", extra={"fields": {"error": repr(exc)}})
+            log.warning(
+                "shared key document unavailable",
+                extra={"fields": {"origin": self._origin.name, "error": repr(exc)}},
+            )
             await self._fetch_if_due()
             return
         self._take(state)
@@ -190,10 +201,13 @@ class SigningKeys:
 
     def _merge(self, document: str) -> None:
         try:
-            # Merge rather than replace: a key GitHub stops listing may still sign a retried delivery.
+            # Merge rather than replace: a key the origin stops listing may still sign a retried delivery.
             self._keys.update(parse_key_document(json.loads(document)))
         except (ValueError, RecursionError) as exc:  # stored by a process that could read it
-            log.warning("shared GitHub key document unreadable", extra={"fields": {"error": repr(exc)}})
+            log.warning(
+                "shared key document unreadable",
+                extra={"fields": {"origin": self._origin.name, "error": repr(exc)}},
+            )
 
     async def _fetch(self) -> str | None:
         """Fetch and merge the document; its text, or None if it could not be fetched or used."""
@@ -208,21 +222,31 @@ class SigningKeys:
         except (httpx.HTTPError, ValueError, TimeoutError, RecursionError) as exc:
             self._last_fetch_failed = True
             self._last_error = _describe(exc)
-            self._metrics.key_fetches.labels(result="failure").inc()
+            self._metrics.key_fetch("failure")
             log.warning(
-                "fetching GitHub public keys failed; keeping the cache",
-                extra={"fields": {"error": _describe(exc), "cached_keys": len(self._keys)}},
+                f"fetching {self._origin.platform} public keys failed; keeping the cache",
+                extra={
+                    "fields": {
+                        "origin": self._origin.name,
+                        "error": _describe(exc),
+                        "cached_keys": len(self._keys),
+                    }
+                },
             )
             return None
         self._last_fetch_failed = False
         self._last_error = "none"
-        self._metrics.key_fetches.labels(result="success").inc()
+        self._metrics.key_fetch("success")
         self._keys.update(keys)
-        log.info("fetched GitHub public keys", extra={"fields": {"key_ids": sorted(keys)}})
+        log.info(
+            f"fetched {self._origin.platform} public keys",
+            extra={"fields": {"origin": self._origin.name, "key_ids": sorted(keys)}},
+        )
         return text
 
     async def _download(self, headers: dict[str, str]) -> bytes:
         """The response body, refused once it passes :data:`MAX_DOCUMENT_BYTES`."""
+        assert self._url is not None  # get() fetches nothing without a document
         async with self._client.stream("GET", self._url, headers=headers) as response:
             response.raise_for_status()
             if int(response.headers.get("content-length") or 0) > MAX_DOCUMENT_BYTES:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from partner_endpoint.cli import accounts, activity, keys, leaks, service, trial
+from partner_endpoint.cli import accounts, activity, keys, leaks, revocation_tokens, service, trial
 from partner_endpoint.cli.common import CommandError
 from partner_endpoint.mail.transport import destination
 from partner_endpoint.ops.logs import configure_logging
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for part in (service, accounts, keys, leaks, activity, trial):
+    for part in (service, accounts, keys, leaks, revocation_tokens, activity, trial):
         part.register(commands, common)
     return parser
 

@@ -8,6 +8,7 @@ from typing import Any
 from partner_endpoint.cli.common import address_json, open_database, output
 from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.domain.display import URL_LIMIT, one_line
+from partner_endpoint.domain.reported_by import reported_by
 from partner_endpoint.services.leaks import LeakService
 from partner_endpoint.services.traffic import AfterReport, TrafficService
 from partner_endpoint.settings import Settings
@@ -33,6 +34,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     # url and source are the alert sender's text: one_line keeps their ESC, CR and LF off the terminal.
     human = "\n".join(
         f"{e['last_seen']:%Y-%m-%d %H:%M}\tkey {e['key_id']}\t{e['action']}\t"
+        f"{reported_by(str(e['origin']), str(e['url']))}\t"
         f"{one_line(str(e['source']))}\t{one_line(str(e['url']), URL_LIMIT)}"
         for e in leaks
     )

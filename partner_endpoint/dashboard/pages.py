@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 
 from partner_endpoint.clock import Clock
 from partner_endpoint.dashboard import present
+from partner_endpoint.domain.reported_by import reported_by
 
 PREFIX = "/dashboard"
 STATIC = f"{PREFIX}/static"
@@ -49,6 +50,7 @@ def _environment() -> jinja2.Environment:
         status=present.status,
         action=present.action,
         source=present.source,
+        reported_by=reported_by,
         token_kind=present.token_kind,
         is_web_link=present.is_web_link,
         shown_url=present.shown_url,

@@ -14,6 +14,8 @@ from email.utils import format_datetime
 from typing import Any
 
 from partner_endpoint.domain.display import URL_LIMIT, one_line
+from partner_endpoint.domain.origins import GITHUB
+from partner_endpoint.domain.reported_by import finder, found_where
 from partner_endpoint.mail import letters
 from partner_endpoint.mail.letters import MailContext
 from partner_endpoint.mail.templates import template
@@ -38,6 +40,7 @@ def letter(leak: KeyLeak) -> NewMail:
         "action": leak.action,
         "seen_at": leak.seen_at.isoformat(),
         "leak_event_id": leak.leak_event_id,
+        "origin": leak.origin,
     }
     dedupe_key = f"leak-{leak.key_id}-{leak.leak_event_id}"
     return letters.letter(
@@ -57,6 +60,7 @@ def leak_of(data: Mapping[str, Any]) -> KeyLeak:
         action=data["action"],
         leak_event_id=data["leak_event_id"],
         seen_at=datetime.fromisoformat(data["seen_at"]),
+        origin=data.get("origin", GITHUB.name),  # letters queued before origins were GitHub's
     )
 
 
@@ -74,6 +78,8 @@ def render(leak: KeyLeak, *, sender: str, docs_url: str, dashboard_url: str | No
     url = one_line(leak.url, URL_LIMIT)
     page = key_url(dashboard_url, leak.key_id) if dashboard_url else ""
     values = {
+        "finder": finder(leak.origin),
+        "where": found_where(leak.origin, leak.url),
         "label": label,
         "suffix": leak.key_suffix,
         "url": url or "(no URL given)",

@@ -60,6 +60,37 @@ METRICS: dict[str, Metric] = {
     "key_cache_hits": Metric(
         "soundpiece_github_key_cache_hits", "Signature checks served from the key cache"
     ),
+    # --- leak reports by origin (github, deps.dev, gitlab, gitlab-self-managed); GitHub's are also above
+    "leak_reports": Metric("soundpiece_leak_reports", "Verified leak report batches by origin", ("origin",)),
+    "leak_report_tokens": Metric(
+        "soundpiece_leak_report_tokens", "Reported tokens by origin and feedback label", ("origin", "label")
+    ),
+    "leak_report_entries_rejected": Metric(
+        "soundpiece_leak_report_entries_rejected",
+        "Entries of verified leak reports that could not be read or were of another type, by origin",
+        ("origin",),
+    ),
+    "leak_report_requests_limited": Metric(
+        "soundpiece_leak_report_requests_limited",
+        "Leak report requests refused (429) by origin: their client failed too often, or an instance "
+        "made too many revocation API requests",
+        ("origin",),
+    ),
+    "leak_report_refusals": Metric(
+        "soundpiece_leak_report_refusals",
+        "Leak report requests refused by origin and reason (signature, key document, revocation token)",
+        ("origin", "reason"),
+    ),
+    "key_document_fetches": Metric(
+        "soundpiece_key_document_fetches",
+        "Fetches of an origin's key document by result",
+        ("origin", "result"),
+    ),
+    "key_document_cache_hits": Metric(
+        "soundpiece_key_document_cache_hits",
+        "Signature checks served from an origin's key cache",
+        ("origin",),
+    ),
     # --- mail
     "mail_sent": Metric("soundpiece_mail_sent", "Leak notifications delivered"),
     "mail_failed": Metric("soundpiece_mail_failed", "Failed delivery attempts"),
@@ -116,6 +147,13 @@ class Metrics:
     signature_failures: Counter
     key_fetches: Counter
     key_cache_hits: Counter
+    leak_reports: Counter
+    leak_report_tokens: Counter
+    leak_report_entries_rejected: Counter
+    leak_report_requests_limited: Counter
+    leak_report_refusals: Counter
+    key_document_fetches: Counter
+    key_document_cache_hits: Counter
     mail_sent: Counter
     mail_failed: Counter
     outbox_depth: Gauge

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from partner_endpoint.clock import Clock
+from partner_endpoint.domain.reported_by import platform
 from partner_endpoint.mail import leak_notice
 from partner_endpoint.settings import LeakPolicy, Settings
 from partner_endpoint.store import activity, leaks, outbox
 from partner_endpoint.store.activity import Actor
 from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.store.leaks import NOTHING, BatchOutcome, Sighting
+from partner_endpoint.store.leaks import NOTHING, BatchOutcome, NewSighting, Sighting
 
 
 def _nothing(*_args: object) -> None:
@@ -64,7 +65,7 @@ class LeakService:
             mail_queued=mail_queued,
         )
 
-    def respond(self, sightings: Sequence[Sighting], reporter: str = "GitHub") -> BatchOutcome:
+    def respond(self, sightings: Sequence[Sighting]) -> BatchOutcome:
         """Record a batch in one transaction; batches that name no issued credential write nothing.
 
         Most reports are false positives, so a plain read comes first: it takes no lock, and
@@ -80,16 +81,17 @@ class LeakService:
             outcome = leaks.record_batch(conn, sightings, policy=self._policy, now=now)
             mails = [leak_notice.letter(leak) for leak in outcome.leaks]
             outbox.enqueue(conn, mails, sender=self._sender, now=now)
-            reported = [
-                activity.Change(
-                    seen.account_id,
-                    "leak_reported",
-                    seen.key_id,
-                    {"url": seen.url, "source": seen.source, "reported_by": reporter},
-                )
-                for seen in outcome.new_sightings
-            ]
-            activity.record_all(conn, reported, now, Actor(reporter))
+            for platform, seen in _by_platform(outcome.new_sightings).items():
+                reported = [
+                    activity.Change(
+                        s.account_id,
+                        "leak_reported",
+                        s.key_id,
+                        {"url": s.url, "source": s.source, "reported_by": platform},
+                    )
+                    for s in seen
+                ]
+                activity.record_all(conn, reported, now, Actor(platform))
         for leak in outcome.leaks:
             self._key_changed(leak.key_id)
         if outcome.leaks:
@@ -100,3 +102,11 @@ class LeakService:
         """The latest leak events, newest first (``leaks list``)."""
         with read_transaction(self._engine) as conn:
             return leaks.list_leaks(conn, limit)
+
+
+def _by_platform(seen: Sequence[NewSighting]) -> dict[str, list[NewSighting]]:
+    """New sightings by the platform that reported them, as the activity log names it."""
+    grouped: dict[str, list[NewSighting]] = {}
+    for sighting in seen:
+        grouped.setdefault(platform(sighting.origin), []).append(sighting)
+    return grouped

@@ -1,8 +1,10 @@
-"""GitHub's key document as every process on the database shares it: one row, and a claim to fetch.
+"""An origin's key document as every process on the database shares it: a row per origin, and a claim
+to fetch.
 
-A process that meets an unknown key identifier first reads the row (another process may have
-fetched the key already), then claims the right to fetch with a conditional UPDATE that only
-one process per interval can win, on SQLite and PostgreSQL alike.
+A process that meets an unknown key identifier first reads its origin's row (another process may
+have fetched the key already), then claims the right to fetch with a conditional UPDATE that only
+one process per interval can win, on SQLite and PostgreSQL alike. An origin's row is made the
+first time it is read.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, or_, select, update
 
-from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.store.models import github_key_document as table
-
-_ROW = table.c.id == 1
+from partner_endpoint.domain.origins import GITHUB
+from partner_endpoint.store.db import read_transaction, upsert, write_transaction
+from partner_endpoint.store.models import key_documents as table
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class SharedDocument:
     attempted_at: datetime | None
     finished_at: datetime | None
     failed: bool
-    """The last attempt failed: an unknown identifier may be a key GitHub rotated in meanwhile."""
+    """The last attempt failed: an unknown identifier may be a key the origin rotated in meanwhile."""
 
     def due(self, now: datetime, interval: timedelta, abandoned_after: timedelta) -> bool:
         """Whether a fetch may be claimed: none for ``interval``, or one left unfinished for
@@ -44,12 +45,22 @@ class SharedDocument:
 
 
 class SharedKeyDocument:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, origin: str = GITHUB.name) -> None:
         self._engine = engine
+        self._origin = origin
+        self._row = table.c.origin == origin
 
     def load(self) -> SharedDocument:
         with read_transaction(self._engine) as conn:
-            row = conn.execute(select(table).where(_ROW)).mappings().one()
+            row = conn.execute(select(table).where(self._row)).mappings().one_or_none()
+        if row is None:
+            with write_transaction(self._engine) as conn:
+                conn.execute(
+                    upsert(conn, table)
+                    .values(origin=self._origin, failed=False)
+                    .on_conflict_do_nothing(index_elements=["origin"])
+                )
+                row = conn.execute(select(table).where(self._row)).mappings().one()
         return SharedDocument(
             row["document"], row["fetched_at"], row["attempted_at"], row["finished_at"], bool(row["failed"])
         )
@@ -61,7 +72,7 @@ class SharedKeyDocument:
             result = conn.execute(
                 update(table)
                 .where(
-                    _ROW,
+                    self._row,
                     or_(
                         table.c.attempted_at.is_(None),
                         table.c.attempted_at <= now - interval,
@@ -78,4 +89,4 @@ class SharedKeyDocument:
         if document is not None:
             values |= {"document": document, "fetched_at": now}
         with write_transaction(self._engine) as conn:
-            conn.execute(update(table).where(_ROW).values(**values))
+            conn.execute(update(table).where(self._row).values(**values))

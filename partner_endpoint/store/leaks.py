@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 
+from partner_endpoint.domain.origins import GITHUB
 from partner_endpoint.settings import LeakPolicy
 from partner_endpoint.store import key_changes
 from partner_endpoint.store.db import chunks, insert_many, one_of, rows_of
@@ -57,6 +58,8 @@ class Sighting:
     source: str
     location_hash: str
     """Identity of where the token was seen (unique per token with ``token_hash``)."""
+    origin: str = GITHUB.name
+    """The platform that reported it (:mod:`partner_endpoint.domain.origins`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class KeyLeak:
     action: str
     leak_event_id: int
     seen_at: datetime
+    origin: str = GITHUB.name
+    """The platform that reported it (letters queued before origins were GitHub's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,7 @@ class NewSighting:
     key_id: int
     url: str
     source: str
+    origin: str
 
 
 NOTHING = BatchOutcome(frozenset(), (), ())
@@ -136,7 +142,13 @@ def record_batch(
     known = _known_places(conn, sorted({token for token, _location in events}))
     event_ids = _record_events(conn, list(events.values()))
     new_sightings = tuple(
-        NewSighting(issued[token].account_id, issued[token].key_id, str(row["url"]), str(row["source"]))
+        NewSighting(
+            issued[token].account_id,
+            issued[token].key_id,
+            str(row["url"]),
+            str(row["source"]),
+            str(row["origin"]),
+        )
         for (token, location), row in events.items()
         if (token, location) not in known
     )
@@ -151,6 +163,7 @@ def record_batch(
             action=new_status,
             leak_event_id=event_ids[sighting.token_hash, sighting.location_hash],
             seen_at=now,
+            origin=sighting.origin,
         )
         for key_id, sighting in notified.items()
     )
@@ -226,6 +239,7 @@ _EVENT_COLUMNS = (
     "first_seen",
     "last_seen",
     "action",
+    "origin",
 )
 
 
@@ -285,6 +299,7 @@ def _event_row(key_id: int, sighting: Sighting, action: str, now: datetime) -> d
         "first_seen": now,
         "last_seen": now,
         "action": action,
+        "origin": sighting.origin,
     }
 
 
@@ -333,6 +348,7 @@ class SightingRecord:
     first_seen: datetime
     last_seen: datetime
     action: str
+    origin: str
 
 
 def sightings_of(conn: Connection, key_id: int, limit: int = 200) -> list[SightingRecord]:
@@ -345,6 +361,7 @@ def sightings_of(conn: Connection, key_id: int, limit: int = 200) -> list[Sighti
             leak_events.c.first_seen,
             leak_events.c.last_seen,
             leak_events.c.action,
+            leak_events.c.origin,
         )
         .where(leak_events.c.key_id == key_id)
         .order_by(leak_events.c.last_seen.desc(), leak_events.c.id.desc())

@@ -107,6 +107,8 @@ leak_events = Table(
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
     Column("action", String(32), nullable=False),
+    # The platform that reported it (domain/origins.py); rows from before revision 0006 are GitHub's.
+    Column("origin", String(32), nullable=False, server_default="github"),
     UniqueConstraint("token_hash", "location_hash", name="uq_leak_events_token_location"),
 )
 
@@ -132,15 +134,17 @@ mail_outbox = Table(
     Index("ix_mail_outbox_due", "status", "next_attempt_at"),
 )
 
-github_key_document = Table(
-    "github_key_document",
+key_documents = Table(
+    "key_documents",  # "github_key_document" (GitHub's alone, id 1) before revision 0006
     metadata,
-    Column("id", Integer, primary_key=True),  # one row, id 1
+    Column("id", Integer, primary_key=True),
+    Column("origin", String(32), nullable=False, server_default="github"),  # one row per origin
     Column("document", Text, nullable=True),
     Column("fetched_at", UTCDateTime, nullable=True),
     Column("attempted_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("failed", Boolean, nullable=False, default=False),
+    Index("uq_key_documents_origin", "origin", unique=True),
 )
 
 key_changes = Table(
@@ -234,3 +238,16 @@ activity = Table(
     Index("ix_activity_at", "at", "id"),
 )
 """What happened to an account's keys, sessions and allowlist, written in the changing transaction."""
+
+revocation_tokens = Table(
+    "revocation_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),  # the self-managed GitLab instance, as its operator named it
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the pre-shared token
+    Column("token_suffix", String(4), nullable=False),  # its last four characters, to tell tokens apart
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+"""The Token Revocation API's pre-shared tokens, one or more per instance (several while rotating)."""

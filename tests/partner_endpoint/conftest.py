@@ -17,7 +17,7 @@ from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.dashboard import Browser, Mailbox
-from tests.support.github import KeyServer
+from tests.support.github import KeyServer, Signer
 from tests.support.partner import METRICS_TOKEN, Clock, Issued, TestClient, add_account, add_key, start_client
 from tests.support.services import postgres_url, scratch_schema
 
@@ -95,6 +95,42 @@ def make_client(settings: Settings, engine: Engine, clock: Clock) -> Iterator[Ca
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+# --- the other origins ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def other_keys() -> Iterator[dict[str, tuple[Signer, KeyServer]]]:
+    """deps.dev's and GitLab's signing keys, each published by a key server of its own."""
+    signers = {"deps.dev": Signer(), "gitlab": Signer()}
+    servers = {name: KeyServer(signer.document) for name, signer in signers.items()}
+    yield {name: (signers[name], servers[name]) for name in signers}
+    for server in servers.values():
+        server.close()
+
+
+@pytest.fixture
+def origins_on(other_keys: dict[str, tuple[Signer, KeyServer]]) -> dict[str, object]:
+    """The settings that turn deps.dev and GitLab on, with their key documents."""
+    return {
+        "depsdev_alerts": True,
+        "depsdev_keys_url": other_keys["deps.dev"][1].url,
+        "gitlab_alerts": True,
+        "gitlab_keys_url": other_keys["gitlab"][1].url,
+    }
+
+
+@pytest.fixture
+def every_origin(make_client: Callable[..., TestClient], origins_on: dict[str, object]) -> TestClient:
+    """A started app with GitHub, deps.dev and GitLab on."""
+    return make_client(**origins_on)
+
+
+@pytest.fixture
+def signers(signer: Signer, other_keys: dict[str, tuple[Signer, KeyServer]]) -> dict[str, Signer]:
+    """Each platform's signing key, by origin name."""
+    return {"github": signer, **{name: pair[0] for name, pair in other_keys.items()}}
 
 
 # --- key store helpers ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ cost more than the writes. The activity log holds what happened to an account's 
 sessions, written in the transaction of the change it records.
 
 Revision ID: 0007
-Revises: 0004 (GitHub's key document)
+Revises: 0006 (leak report origins)
 """
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from alembic import op
 from partner_endpoint.store.models import UTCDateTime
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

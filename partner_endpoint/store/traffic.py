@@ -209,10 +209,10 @@ def per_minute(conn: Connection, key_id: int, since: datetime) -> list[Point]:
     m = key_traffic_minutes.c
     rows = conn.execute(
         select(m.minute, m.requests, m.refused)
-        .where(m.key_id == key_id, m.minute >= since)
+        .where(m.key_id == key_id, m.minute >= epoch_minute(since))
         .order_by(m.minute)
     )
-    return [Point(at, int(n), int(r)) for at, n, r in rows]
+    return [Point(_moment(minute * 60), int(n), int(r)) for minute, n, r in rows]
 
 
 def per_hour(conn: Connection, key_id: int, since: datetime) -> list[Point]:

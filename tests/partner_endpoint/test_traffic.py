@@ -72,6 +72,14 @@ def test_requests_and_refused_attempts_are_counted_per_address_and_minute(
     assert minutes[1][0] - minutes[0][0] == 1  # minutes since the epoch
     last = rows(engine, key_traffic_hours)
     assert max(r["last_at"] for r in last) == clock.now().timestamp()  # seconds since the epoch
+    shown = TrafficService(
+        engine, clock, sender="s@x.test", minutes_kept=timedelta(days=1), hours_kept=timedelta(days=90)
+    ).of_key(issued.key_id)
+    assert [(p.at, p.requests, p.refused) for p in shown.minutes] == [
+        (clock.now().replace(second=0) - timedelta(minutes=1), 6, 0),
+        (clock.now().replace(second=0), 6, 2),
+    ]
+    assert [(p.requests, p.refused) for p in shown.hours] == [(12, 2)] and shown.last_hour == 12
 
 
 def test_past_its_bound_a_process_counts_the_rest_as_other_and_says_so(

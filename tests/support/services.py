@@ -195,7 +195,8 @@ class ServerProcess:
 
     def stop(self) -> int | None:
         """SIGTERM, and SIGKILL if it has not exited 10 s later; its exit status (None: never started).
-        0 means a clean shutdown: the in-process mail worker ended the round it was in."""
+        After a graceful shutdown it is -SIGTERM too (uvicorn raises the signal again once it has shut
+        down): :meth:`shut_down` tells the two apart."""
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -208,6 +209,11 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def shut_down(self) -> bool:
+        """:meth:`stop`, and whether the service shut down gracefully: its lifespan ended (which waits
+        for the in-process mail worker to end the round it is in), then the process exited on SIGTERM."""
+        return self.stop() == -signal.SIGTERM and "Application shutdown complete." in self.log()
 
     def __enter__(self) -> ServerProcess:
         self.start(HANG_GUARD)

@@ -368,24 +368,15 @@ def test_secret_mail_is_stored_encrypted_sent_once_then_erased(
     row = outbox_row(engine)  # queued twice, stored once
     assert row["payload"] and "K7x9-secret" not in row["payload"]
     transport = SmtpTransport.from_url(smtp.url, "s@x.test")
-    no_key = MailWorker(
-        engine,
-        transport,
-        Metrics(),
-        Composer(MailContext(SENDER, "d"), None, KINDS_WITH_SECRET),
-        clock=clock,
-    )
-    assert asyncio.run(no_key.run_once()) == 0  # cannot decrypt: a failed attempt, retried later
+
+    def worker_keyed(key: SecretBox | None) -> MailWorker:
+        composer = Composer(MailContext(SENDER, "d"), key, KINDS_WITH_SECRET)
+        return MailWorker(engine, transport, Metrics(), composer, clock=clock)
+
+    assert asyncio.run(worker_keyed(None).run_once()) == 0  # cannot decrypt: a failed attempt, retried later
     assert outbox_row(engine)["attempts"] == 1 and "encryption key" in outbox_row(engine)["last_error"]
     clock.advance(30)
-    keyed = MailWorker(
-        engine,
-        transport,
-        Metrics(),
-        Composer(MailContext(SENDER, "d"), box, KINDS_WITH_SECRET),
-        clock=clock,
-    )
-    assert asyncio.run(keyed.run_once()) == 1
+    assert asyncio.run(worker_keyed(box).run_once()) == 1
     (message,) = smtp.messages()
     assert "the code is K7x9-secret" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert message["Message-ID"] == "<note-K7x9-secret@soundpiece.test>"

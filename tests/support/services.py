@@ -1,4 +1,4 @@
-"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a database of its own
+"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a PostgreSQL schema of its own
 (a private PostgreSQL cluster is tests/support/postgres_cluster.py). Plain classes; the tests make
 the fixtures."""
 
@@ -27,7 +27,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
@@ -273,21 +272,6 @@ def deliver_until_accepted(
 # --- databases ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A database of its own on the server behind ``admin_url``, dropped afterwards (with its sessions)."""
-    name = f"rel_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def postgres_url() -> str:
     """The PostgreSQL server of every PostgreSQL test: ``SOUNDPIECE_TEST_POSTGRES_URL``, which
     scripts/test always sets (to a private cluster it starts, unless given one). Without it the test
@@ -309,18 +293,6 @@ ON_POSTGRES = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 """Narrows a test of the ``database_url`` fixture (tests/conftest.py) to PostgreSQL."""
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """:func:`scratch_database` on :func:`postgres_url`; a server that cannot be reached fails the
-    test (it never skips: PostgreSQL is part of what the tests promise)."""
-    admin_url = postgres_url()
-    try:
-        with scratch_database(admin_url) as url:
-            yield url
-    except OperationalError as exc:
-        pytest.fail(f"PostgreSQL unavailable at {make_url(admin_url)}: {exc}")
 
 
 @contextlib.contextmanager

@@ -336,11 +336,10 @@ def _database_restart(postgres: PrivatePostgres, rig: Rig) -> None:
     ]
 
     def served(kinds: tuple[str, ...], since: float, times: int) -> bool:
-        """Each of ``kinds`` answered 200 at least ``times`` times to requests made after ``since``,
-        and, to its latest request, 200."""
+        """Each of ``kinds`` answered 200 at least ``times`` times after ``since``, and 200 last."""
         with lock:
             last = {kind: status for kind, _, status, _, _ in answers}
-            ok = Counter(kind for kind, sent, status, _, _ in answers if status == 200 and sent > since)
+            ok = Counter(kind for kind, at, status, _, _ in answers if status == 200 and at > since)
         return all(last.get(kind) == 200 and ok[kind] >= times for kind in kinds)
 
     for thread in threads:

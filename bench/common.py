@@ -78,11 +78,6 @@ def mint(fmt: rules.TokenFormat, rng: random.Random) -> bytes:
     return token
 
 
-def sha(token: bytes | str) -> str:
-    """Token identity as everywhere in the project: ``rules.identity`` (sha256, lowercase hex)."""
-    return rules.identity(token.decode("ascii") if isinstance(token, bytes) else token)
-
-
 # ---------------------------------------------------------------- locating the tools
 
 

@@ -84,7 +84,6 @@ def stdlib_dir() -> Path:
 
 
 mint = common.mint
-sha = common.sha
 
 
 def _snap(data: bytes, pos: int) -> int:
@@ -324,14 +323,14 @@ def build_corpus(corpus: Path, manifest_path: Path, n: int, seed: int) -> dict:
                 if CANDIDATE.fullmatch(candidate) and rules.recognise(candidate):
                     line = data.count(b"\n", 0, start) + 1
                     col = start - (data.rfind(b"\n", 0, start) + 1) + 1
-                    found.setdefault(sha(candidate), []).append(
+                    found.setdefault(rules.identity(candidate), []).append(
                         {"path": str(path), "offset": start, "line": line, "column": col}
                     )
                 start = data.find(prefix, start + 1)
 
     planted_out = []
     for item in planted:
-        digest = sha(item["token"])
+        digest = rules.identity(item["token"])
         hits = found.pop(digest, [])
         if len(hits) != 1 or hits[0]["path"] != str(item["path"]):
             raise SystemExit(f"planting bug: {item['kind']} token in {item['path']} found at {hits}")
@@ -413,7 +412,12 @@ def plant_carriers(folder: Path, rng: random.Random) -> list[dict]:
         path.write_bytes(data)
         shown = f"{path}!{inner}" if inner else str(path)
         out.append(
-            {"kind": kind, "type": rules.recognise(tok).name, "secret_sha256": sha(tok), "path": shown}
+            {
+                "kind": kind,
+                "type": rules.recognise(tok).name,
+                "secret_sha256": rules.identity(tok),
+                "path": shown,
+            }
         )
     return out
 
@@ -589,7 +593,7 @@ def main() -> int:
     def check(tool: common.Tool) -> dict:
         if tool.name == "ripgrep":
             matches = rg_findings(tool.last_stdout)
-            verdict = correctness([sha(m) for m in matches], manifest)
+            verdict = correctness([rules.identity(m) for m in matches], manifest)
             verdict["valid_matches"] = sum(1 for m in matches if rules.recognise(m))
             return verdict
         if tool.name == "kingfisher":

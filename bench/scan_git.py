@@ -131,7 +131,7 @@ def build_repo(source: Path, bench: Path, manifest_path: Path, seed: int, layout
             {
                 "kind": kind,
                 "type": rules.recognise(token).name,
-                "secret_sha256": common.sha(token),
+                "secret_sha256": rules.identity(token),
                 "commit": commit,
                 "path": path,
                 "line": _line_of(content, token),
@@ -275,7 +275,7 @@ def build_repo(source: Path, bench: Path, manifest_path: Path, seed: int, layout
         "object_bytes": dict(sizes),
         "planted": planted,
         "decoy_commit": d,
-        "decoy_sha256": [common.sha(x.decode()) for x in decoys],
+        "decoy_sha256": [rules.identity(x.decode()) for x in decoys],
         "packs": packs,
     }
     common.write_json(manifest_path, manifest)
@@ -306,7 +306,7 @@ def kingfisher_findings(stdout: Path) -> list[dict]:
         git = f.get("git_metadata") or {}
         out.append(
             {
-                "secret_sha256": common.sha(f.get("snippet", "")),
+                "secret_sha256": rules.identity(f.get("snippet", "")),
                 "commit": (git.get("commit") or {}).get("id"),
                 "path": (git.get("file") or {}).get("path") or f.get("path"),
                 "line": f.get("line"),
@@ -379,7 +379,7 @@ def staged_latency(bench: Path, ours: Path | None, kf: Path | None, runs: int, s
             extra += b'SOUNDPIECE_KEY = "' + token + b'"\n'
         path.write_bytes(path.read_bytes() + extra)
     common.git("add", *chosen, cwd=wt)
-    result: dict = {"worktree": str(wt), "files": chosen, "secret_sha256": common.sha(token)}
+    result: dict = {"worktree": str(wt), "files": chosen, "secret_sha256": rules.identity(token)}
     if ours is None:
         result["error"] = "soundpiece-scan not installed"
         return result
@@ -395,7 +395,7 @@ def staged_latency(bench: Path, ours: Path | None, kf: Path | None, runs: int, s
         return result
     try:
         reported = {f.get("secret_sha256") for f in json.loads(probe.stdout or b"{}").get("findings", [])}
-        result["finds_staged_credential"] = common.sha(token) in reported
+        result["finds_staged_credential"] = rules.identity(token) in reported
     except ValueError:
         result["finds_staged_credential"] = None
     common.log(f"--staged: {runs} runs of soundpiece-scan --staged --no-progress ...")

@@ -1,6 +1,6 @@
-"""Fixtures for the browser tests: one Chromium for the whole session, an SMTP inbox.
+"""Fixtures for the browser tests: one Chromium for the whole session.
 
-GitHub's side (``signer``, ``key_server``) comes from tests/conftest.py.
+GitHub's side (``signer``, ``key_server``) and the SMTP server (``smtp``) come from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.support.browser import chromium_flags, chromium_path
-from tests.support.services import SmtpSink
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +25,3 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=chromium_flags())
         yield browser
         browser.close()
-
-
-@pytest.fixture
-def inbox() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server

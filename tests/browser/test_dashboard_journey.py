@@ -12,12 +12,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 import rules
-from tests.support.api_auth import DENIED, bearer
+from tests.support.api_auth import DENIED, whoami
 from tests.support.browser import ARTIFACTS, Screenshots
 from tests.support.dashboard import sign_in_link, text_of
 from tests.support.github import KeyServer, Signer, alert_body, post_alert
@@ -27,15 +26,11 @@ from tests.support.services import HTTP, ServerProcess, SmtpSink, partner_cli, s
 LEAK_URL = "https://github.com/acme/shop/blob/main/config/.env"
 
 
-def whoami(base: str, key: str) -> httpx.Response:
-    return HTTP.get(f"{base}/v1/whoami", headers=bearer(key))
-
-
-def mail_matching(inbox: SmtpSink, predicate: Callable[[EmailMessage], bool], what: str) -> EmailMessage:
+def mail_matching(smtp: SmtpSink, predicate: Callable[[EmailMessage], bool], what: str) -> EmailMessage:
     found: list[EmailMessage] = []
 
     def arrived() -> bool:
-        found[:] = [m for m in inbox.messages() if predicate(m)]
+        found[:] = [m for m in smtp.messages() if predicate(m)]
         return bool(found)
 
     wait_for(arrived, HANG_GUARD, what=what)
@@ -44,12 +39,12 @@ def mail_matching(inbox: SmtpSink, predicate: Callable[[EmailMessage], bool], wh
 
 @pytest.fixture
 def service(
-    tmp_path: Path, inbox: SmtpSink, key_server: KeyServer
+    tmp_path: Path, smtp: SmtpSink, key_server: KeyServer
 ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
     env = service_env(
         database_url=f"sqlite:///{tmp_path / 'soundpiece.db'}",
         secret_key=Fernet.generate_key().decode(),
-        smtp_url=inbox.url,
+        smtp_url=smtp.url,
         github_keys_url=key_server.url,
         leak_policy="flag",  # the leaked key keeps working until its owner deletes it
         mail_poll_interval="1",
@@ -62,7 +57,7 @@ def service(
 
 
 def test_owner_journey(
-    chromium: Any, service: tuple[ServerProcess, dict[str, str]], inbox: SmtpSink, signer: Signer
+    chromium: Any, service: tuple[ServerProcess, dict[str, str]], smtp: SmtpSink, signer: Signer
 ) -> None:
     server, env = service
     base = server.url
@@ -90,7 +85,7 @@ def test_owner_journey(
     page.get_by_role("button", name="Send sign-in link").click()
     page.get_by_role("heading", name="Check your email").wait_for()
     shots.take(page, "sign-in-sent")
-    sign_in_mail = mail_matching(inbox, lambda m: "sign-in" in str(m["Subject"]), "the sign-in mail")
+    sign_in_mail = mail_matching(smtp, lambda m: "sign-in" in str(m["Subject"]), "the sign-in mail")
     assert sign_in_mail["To"] == "owner@example.com"
     link = sign_in_link(sign_in_mail)
     assert link.startswith(f"{base}/dashboard/sign-in/")
@@ -117,7 +112,7 @@ def test_owner_journey(
     page.get_by_role("button", name="Copy API key").click()  # the one script: CSP let it run
     page.get_by_text("API key copied to the clipboard.").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == api_key
-    who = whoami(base, api_key)
+    who = whoami(HTTP, api_key, base_url=base)
     assert who.status_code == 200 and who.json()["label"] == "production-server"
     key_id = who.json()["key_id"]
     page.reload()
@@ -134,7 +129,7 @@ def test_owner_journey(
     page.get_by_role("heading", name="1 key was found in public").wait_for()
     assert page.locator("tr.is-leaked").get_by_role("link", name="production-server", exact=True).is_visible()
     shots.take(page, "keys-leaked")
-    notice = mail_matching(inbox, lambda m: "was leaked" in str(m["Subject"]), "the leak notice")
+    notice = mail_matching(smtp, lambda m: "was leaked" in str(m["Subject"]), "the leak notice")
     key_link = f"{base}/dashboard/keys/{key_id}"
     assert f"Open the key in your dashboard: {key_link}" in text_of(notice)
     page.goto(key_link)
@@ -149,8 +144,8 @@ def test_owner_journey(
     page.get_by_role("heading", name="Finish the rotation").wait_for()
     shots.take(page, "reveal-rotation")
     new_key = page.locator("#api-key").inner_text().strip()
-    assert whoami(base, new_key).json()["label"] == "production-server"
-    assert whoami(base, api_key).status_code == 200
+    assert whoami(HTTP, new_key, base_url=base).json()["label"] == "production-server"
+    assert whoami(HTTP, api_key, base_url=base).status_code == 200
     page.get_by_role("link", name="I have saved them").click()
     page.get_by_role("heading", name="Rotation in progress").wait_for()
     shots.take(page, "key-rotating")
@@ -169,9 +164,9 @@ def test_owner_journey(
     page.get_by_role("button", name="Delete key").click()
     page.get_by_text("Key deleted.").wait_for()
     shots.take(page, "keys-after-delete")
-    refused = whoami(base, api_key)
+    refused = whoami(HTTP, api_key, base_url=base)
     assert (refused.status_code, refused.json()) == (401, DENIED)
-    assert whoami(base, new_key).status_code == 200
+    assert whoami(HTTP, new_key, base_url=base).status_code == 200
 
     # 5. Sign out: the old session cookie opens no page any more.
     cookies = context.cookies()

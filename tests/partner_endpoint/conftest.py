@@ -1,4 +1,7 @@
-"""Fixtures for the partner endpoint: both databases, a real key server, a signer, a test client."""
+"""Fixtures for the partner endpoint: settings, a test client, issued keys, the dashboard.
+
+The database (``database_url``, ``engine``), GitHub's side (``signer``, ``key_server``) and an SMTP
+server (``smtp``) come from tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -13,34 +16,11 @@ from sqlalchemy import Engine
 
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.db import make_engine, write_transaction
-from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.dashboard import Browser, Mailbox
 from tests.support.github import KeyServer, Signer
 from tests.support.partner import METRICS_TOKEN, Clock, Issued, TestClient, add_account, add_key, start_client
-from tests.support.services import postgres_url, scratch_schema
-
-# --- databases -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own (safe under xdist)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    with scratch_schema(postgres_url()) as url:
-        yield url
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
 
 # --- clocks ------------------------------------------------------------------------------------
 

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 import rules
-from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from partner_endpoint.store.models import leak_events, mail_outbox
 from tests.support.github import Signer, post_alert
 from tests.support.invalid_text import invalid_text
-from tests.support.partner import Issued, TestClient, rows, scrape
+from tests.support.partner import Issued, TestClient, key_status, rows, scrape
+from tests.support.services import ON_SQLITE
 
 
 def entry(token: str, url: str = "https://github.com/o/r/blob/main/.env", **fields: object) -> dict:
@@ -24,10 +25,6 @@ def entry(token: str, url: str = "https://github.com/o/r/blob/main/.env", **fiel
 def signed_batch(client: TestClient, signer: Signer, entries: list[object]):
     # ensure_ascii: lone surrogates travel as "\ud800" escapes, the body itself is valid UTF-8 (as GitHub's).
     return post_alert(client, signer, json.dumps(entries).encode())
-
-
-def status_of(engine: Engine, key_id: int) -> str:
-    return next(r["status"] for r in rows(engine, api_keys) if r["id"] == key_id)
 
 
 def test_a_lone_surrogate_token_is_refused_alone(client: TestClient, signer: Signer) -> None:
@@ -48,7 +45,7 @@ def test_an_issued_key_beside_a_lone_surrogate_is_revoked_and_a_retry_changes_no
     first = signed_batch(client, signer, entries)
     assert first.status_code == 200
     assert [e["label"] for e in first.json()] == ["true_positive", "true_positive"]
-    assert {status_of(engine, victim.key_id), status_of(engine, other.key_id)} == {"revoked"}
+    assert {key_status(engine, victim.key_id), key_status(engine, other.key_id)} == {"revoked"}
     events = rows(engine, leak_events)
     stored = {"url": events[0]["url"], "source": events[0]["source"], "type": events[0]["token_type"]}
     assert stored[field] == "x\ufffdy"
@@ -65,7 +62,7 @@ def test_nul_in_a_url_is_stored_on_every_backend(
     victim = issue()
     response = signed_batch(client, signer, [entry(victim.api_key, url="https://x/\x00.env")])
     assert response.status_code == 200
-    assert status_of(engine, victim.key_id) == "revoked"
+    assert key_status(engine, victim.key_id) == "revoked"
     (event,) = rows(engine, leak_events)
     assert event["url"] == "https://x/\ufffd.env"
 
@@ -98,11 +95,11 @@ def test_a_malformed_entry_is_skipped_and_the_rest_revoked(
         },
         {"token_hash": rules.identity("junk"), "token_type": "soundpiece_api_key", "label": "false_positive"},
     ]
-    assert status_of(engine, victim.key_id) == "revoked"
+    assert key_status(engine, victim.key_id) == "revoked"
     assert "soundpiece_alert_entries_rejected_total 1.0" in scrape(client)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @settings(
     max_examples=40,
     deadline=None,
@@ -144,4 +141,4 @@ def test_any_text_beside_an_issued_key_still_revokes_it(
     assert rules.identity(victim.api_key) in {
         e["token_hash"] for e in response.json() if e["label"] == "true_positive"
     }
-    assert status_of(engine, victim.key_id) == "revoked"
+    assert key_status(engine, victim.key_id) == "revoked"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -16,13 +15,10 @@ from partner_endpoint.alerts.receiver import sightings
 from partner_endpoint.services.leaks import LeakService
 from partner_endpoint.store import api_keys as key_store
 from partner_endpoint.store.db import make_engine, write_transaction
-from partner_endpoint.store.models import api_keys, leak_events, mail_outbox
+from partner_endpoint.store.models import leak_events, mail_outbox
+from tests.support.api_auth import whoami
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body, post_alert
-from tests.support.partner import Issued, TestClient, rows, scrape, snapshot
-
-
-def status_of(engine: Engine, key_id: int) -> str:
-    return next(r["status"] for r in rows(engine, api_keys) if r["id"] == key_id)
+from tests.support.partner import Issued, TestClient, key_status, rows, scrape, snapshot
 
 
 def test_leaked_api_key_is_revoked_recorded_and_mailed(
@@ -39,8 +35,8 @@ def test_leaked_api_key_is_revoked_recorded_and_mailed(
             "label": "true_positive",
         }
     ]
-    assert status_of(engine, victim.key_id) == "revoked"
-    assert status_of(engine, bystander.key_id) == "active"
+    assert key_status(engine, victim.key_id) == "revoked"
+    assert key_status(engine, bystander.key_id) == "active"
     (event,) = rows(engine, leak_events)
     assert event["key_id"] == victim.key_id
     assert event["token_hash"] == rules.identity(victim.api_key)
@@ -60,8 +56,7 @@ def test_leaked_api_key_is_revoked_recorded_and_mailed(
         "revoked",
     )
     # The revoked key no longer authenticates.
-    whoami = client.get("/v1/whoami", headers={"Authorization": f"Bearer {victim.api_key}"})
-    assert whoami.status_code == 401
+    assert whoami(client, victim.api_key).status_code == 401
 
 
 def test_leaked_signing_secret_revokes_the_pair(
@@ -71,7 +66,7 @@ def test_leaked_signing_secret_revokes_the_pair(
     response = post_alert(client, signer, alert_body(victim.signing_secret))
     assert response.json()[0]["label"] == "true_positive"
     assert response.json()[0]["token_type"] == "soundpiece_webhook_secret"
-    assert status_of(engine, victim.key_id) == "revoked"
+    assert key_status(engine, victim.key_id) == "revoked"
     assert len(rows(engine, mail_outbox)) == 1
 
 
@@ -126,12 +121,11 @@ def test_flag_policy_keeps_the_key_working(
     body = alert_body(victim.api_key)
     assert post_alert(client, signer, body).json()[0]["label"] == "true_positive"
     assert post_alert(client, signer, alert_body(victim.api_key, url="https://elsewhere")).status_code == 200
-    assert status_of(engine, victim.key_id) == "flagged"
+    assert key_status(engine, victim.key_id) == "flagged"
     assert [e["action"] for e in rows(engine, leak_events)] == ["flagged", "already_flagged"]
     (mail,) = rows(engine, mail_outbox)
     assert json.loads(mail["payload"])["action"] == "flagged"
-    whoami = client.get("/v1/whoami", headers={"Authorization": f"Bearer {victim.api_key}"})
-    assert whoami.status_code == 200
+    assert whoami(client, victim.api_key).status_code == 200
 
 
 def test_already_revoked_key_records_the_sighting_only(
@@ -264,7 +258,7 @@ def test_key_endpoint_down_after_caching_still_verifies(
     key_server.status = 500
     clock.advance(3600)
     assert post_alert(client, signer, alert_body(victim.api_key)).status_code == 200
-    assert status_of(engine, victim.key_id) == "revoked"
+    assert key_status(engine, victim.key_id) == "revoked"
     unknown = {**signer.headers(b"[]"), "Github-Public-Key-Identifier": "f" * 64}
     assert client.post(ALERT_PATH, content=b"[]", headers=unknown).status_code == 503  # maybe a new key
 
@@ -278,8 +272,7 @@ def test_thousand_token_batch_is_answered_entry_by_entry(
     response = post_alert(client, signer, alert_body(*tokens))
     assert response.status_code == 200
     assert [(e["token_hash"], e["label"]) for e in response.json()] == [
-        (hashlib.sha256(t.encode()).hexdigest(), "true_positive" if i < 10 else "false_positive")
-        for i, t in enumerate(tokens)
+        (rules.identity(t), "true_positive" if i < 10 else "false_positive") for i, t in enumerate(tokens)
     ]
     assert sorted(r["key_id"] for r in rows(engine, mail_outbox)) == sorted(k.key_id for k in issued)
 
@@ -311,7 +304,7 @@ def test_concurrent_deliveries_to_replicas_revoke_and_mail_once(
     assert errors == []
     assert len(rows(engine, mail_outbox)) == 5
     assert {e["action"] for e in rows(engine, leak_events)} == {"revoked"}
-    assert {status_of(engine, v.key_id) for v in victims} == {"revoked"}
+    assert {key_status(engine, v.key_id) for v in victims} == {"revoked"}
 
 
 def test_empty_batch_and_health_and_metrics(client: TestClient, signer: Signer) -> None:

@@ -13,7 +13,7 @@ from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store import api_keys as key_store
 from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.models import api_keys
-from tests.support.api_auth import DENIED, bearer, count_statements
+from tests.support.api_auth import DENIED, bearer, count_statements, whoami
 from tests.support.partner import Clock, Issued, TestClient, rows
 
 
@@ -23,7 +23,7 @@ def last_used(engine: Engine, key_id: int) -> Any:
 
 def test_whoami_with_a_valid_key(client: TestClient, issue: Callable[..., Issued]) -> None:
     issued = issue(label="laptop")
-    response = client.get("/v1/whoami", headers=bearer(issued.api_key))
+    response = whoami(client, issued.api_key)
     assert response.status_code == 200
     assert response.json() == {"account_id": issued.account_id, "key_id": issued.key_id, "label": "laptop"}
     lowercase_scheme = client.get("/v1/whoami", headers={"Authorization": f"bearer {issued.api_key}"})
@@ -63,7 +63,7 @@ def test_invalid_tokens_are_refused_without_a_database_query(
     client: TestClient, engine: Engine, token: str
 ) -> None:
     with count_statements(engine) as statements:
-        response = client.get("/v1/whoami", headers=bearer(token))
+        response = whoami(client, token)
     assert response.status_code == 401
     assert response.json() == DENIED
     assert statements == []
@@ -72,13 +72,13 @@ def test_invalid_tokens_are_refused_without_a_database_query(
 def test_unknown_and_revoked_keys_are_401(
     client: TestClient, engine: Engine, issue: Callable[..., Issued], clock: Clock
 ) -> None:
-    assert client.get("/v1/whoami", headers=bearer(rules.API_KEY.mint())).json() == DENIED
+    assert whoami(client, rules.API_KEY.mint()).json() == DENIED
     issued = issue()
     with write_transaction(engine) as conn:
         key_store.revoke(conn, issued.key_id, clock.now())
-    response = client.get("/v1/whoami", headers=bearer(issued.api_key))
+    response = whoami(client, issued.api_key)
     assert (response.status_code, response.json()) == (401, DENIED)
-    assert client.get("/v1/whoami", headers=bearer(issued.signing_secret)).status_code == 401
+    assert whoami(client, issued.signing_secret).status_code == 401
 
 
 def test_ip_allowlist(make_client: Callable[..., TestClient], issue: Callable[..., Issued]) -> None:
@@ -92,33 +92,29 @@ def test_ip_allowlist(make_client: Callable[..., TestClient], issue: Callable[..
         ("127.0.0.1", 401),
     ]:
         client = make_client(client=(address, 4000))
-        assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == expected, address
+        assert whoami(client, issued.api_key).status_code == expected, address
     open_key = issue(email="other@example.com")
-    assert (
-        make_client(client=("11.0.0.1", 1)).get("/v1/whoami", headers=bearer(open_key.api_key)).status_code
-        == 200
-    )
+    assert whoami(make_client(client=("11.0.0.1", 1)), open_key.api_key).status_code == 200
 
 
 def test_trusted_proxy_header(make_client: Callable[..., TestClient], issue: Callable[..., Issued]) -> None:
     issued = issue(allow_ips=["198.51.100.7"])
     behind_proxy = make_client(client=("127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
 
-    def whoami(client: TestClient, forwarded: str | None) -> int:
-        headers = bearer(issued.api_key) | ({"X-Forwarded-For": forwarded} if forwarded else {})
-        return client.get("/v1/whoami", headers=headers).status_code
-
-    assert whoami(behind_proxy, "198.51.100.7") == 200
-    assert whoami(behind_proxy, "203.0.113.9, 198.51.100.7") == 200  # our proxy appends the real peer
-    assert whoami(behind_proxy, "198.51.100.7, 203.0.113.9") == 401  # a client cannot spoof the last entry
-    assert whoami(behind_proxy, "not-an-ip") == 401
-    assert whoami(behind_proxy, None) == 401
+    key = issued.api_key
+    assert whoami(behind_proxy, key, "198.51.100.7").status_code == 200
+    assert (
+        whoami(behind_proxy, key, "203.0.113.9, 198.51.100.7").status_code == 200
+    )  # our proxy appends the peer
+    assert whoami(behind_proxy, key, "198.51.100.7, 203.0.113.9").status_code == 401  # the last entry is ours
+    assert whoami(behind_proxy, key, "not-an-ip").status_code == 401
+    assert whoami(behind_proxy, key).status_code == 401
     # From a peer that is not a trusted proxy the header is ignored.
     direct = make_client(client=("198.51.100.8", 1), trusted_proxy_header="X-Forwarded-For")
-    assert whoami(direct, "198.51.100.7") == 401
+    assert whoami(direct, key, "198.51.100.7").status_code == 401
     # Without a configured header, it is never read.
     plain = make_client(client=("127.0.0.1", 1))
-    assert whoami(plain, "198.51.100.7") == 401
+    assert whoami(plain, key, "198.51.100.7").status_code == 401
 
 
 def flush_last_used(client: TestClient) -> None:
@@ -135,7 +131,7 @@ def test_last_use_is_written_in_the_background_with_its_address(
     client = make_client(client=("2001:db8:7:8::99", 4000))
     with count_statements(engine) as on_the_path:
         for _ in range(5):
-            assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+            assert whoami(client, issued.api_key).status_code == 200
     assert not [s for s in on_the_path if not s.lstrip().upper().startswith("SELECT")]
     assert last_used(engine, issued.key_id) is None
     with count_statements(engine) as flushed:
@@ -144,7 +140,7 @@ def test_last_use_is_written_in_the_background_with_its_address(
     assert last_used(engine, issued.key_id) == clock.now()
     assert rows(engine, api_keys)[0]["last_used_address"] == "2001:db8:7:8::/64"
     clock.advance(30)
-    client.get("/v1/whoami", headers=bearer(issued.api_key))
+    whoami(client, issued.api_key)
     flush_last_used(client)
     assert last_used(engine, issued.key_id) == clock.now()
 
@@ -154,7 +150,7 @@ def test_last_uses_are_written_at_shutdown(
 ) -> None:
     issued = issue()
     client = make_client()
-    assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+    assert whoami(client, issued.api_key).status_code == 200
     client.__exit__(None, None, None)  # the lifespan ends: what was counted is written
     assert last_used(engine, issued.key_id) == clock.now()
 
@@ -165,7 +161,7 @@ def test_flagged_key_still_authenticates(
     issued = issue()
     with write_transaction(engine) as conn:
         conn.execute(api_keys.update().where(api_keys.c.id == issued.key_id).values(status="flagged"))
-    assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+    assert whoami(client, issued.api_key).status_code == 200
 
 
 def test_alert_endpoint_does_not_need_an_api_key(client: TestClient) -> None:
@@ -182,14 +178,11 @@ def test_a_proxy_that_adds_its_own_header_line_is_not_bypassed(
     issued = issue(allow_ips=["198.51.100.7"])
     behind_proxy = make_client(client=("127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
 
-    def whoami(*lines: str) -> int:
-        headers = [("Authorization", f"Bearer {issued.api_key}")] + [("X-Forwarded-For", v) for v in lines]
-        return behind_proxy.get("/v1/whoami", headers=headers).status_code
-
-    assert whoami("198.51.100.7", "203.0.113.9") == 401  # forged line first, the proxy's line last
-    assert whoami("203.0.113.9", "198.51.100.7") == 200
-    assert whoami("10.9.9.9, 198.51.100.7", "203.0.113.9") == 401
-    assert whoami("203.0.113.9", "", "198.51.100.7,") == 200  # empty list elements are ignored
+    key = issued.api_key
+    assert whoami(behind_proxy, key, "198.51.100.7", "203.0.113.9").status_code == 401  # forged line first
+    assert whoami(behind_proxy, key, "203.0.113.9", "198.51.100.7").status_code == 200
+    assert whoami(behind_proxy, key, "10.9.9.9, 198.51.100.7", "203.0.113.9").status_code == 401
+    assert whoami(behind_proxy, key, "203.0.113.9", "", "198.51.100.7,").status_code == 200  # empty elements
 
 
 def test_several_trusted_proxies_that_are_not_on_loopback(
@@ -202,25 +195,21 @@ def test_several_trusted_proxies_that_are_not_on_loopback(
         client=("192.0.2.5", 1), trusted_proxy_header="X-Forwarded-For", trusted_proxies=("192.0.2.0/28",)
     )
 
-    def whoami(forwarded: str) -> int:
-        headers = bearer(issued.api_key) | {"X-Forwarded-For": forwarded}
-        return ingress.get("/v1/whoami", headers=headers).status_code
-
-    assert whoami("198.51.100.7, 192.0.2.1") == 200
-    assert whoami("198.51.100.7") == 200
-    assert whoami("203.0.113.4, 198.51.100.7, 192.0.2.1") == 200  # whatever the client claimed itself
-    assert whoami("198.51.100.7, 203.0.113.4, 192.0.2.1") == 401  # 203.0.113.4 is not ours to believe
-    assert whoami("198.51.100.7, garbage, 192.0.2.1") == 401
+    key = issued.api_key
+    assert whoami(ingress, key, "198.51.100.7, 192.0.2.1").status_code == 200
+    assert whoami(ingress, key, "198.51.100.7").status_code == 200
+    assert (
+        whoami(ingress, key, "203.0.113.4, 198.51.100.7, 192.0.2.1").status_code == 200
+    )  # the client's claim
+    assert (
+        whoami(ingress, key, "198.51.100.7, 203.0.113.4, 192.0.2.1").status_code == 401
+    )  # not ours to believe
+    assert whoami(ingress, key, "198.51.100.7, garbage, 192.0.2.1").status_code == 401
     # Loopback is no longer trusted with this setting: a local peer's header is ignored.
     local = make_client(
         client=("127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For", trusted_proxies=("192.0.2.0/28",)
     )
-    assert (
-        local.get(
-            "/v1/whoami", headers=bearer(issued.api_key) | {"X-Forwarded-For": "198.51.100.7"}
-        ).status_code
-        == 401
-    )
+    assert whoami(local, key, "198.51.100.7").status_code == 401
 
 
 def test_ipv4_mapped_peers_match_ipv4_ranges(
@@ -230,10 +219,9 @@ def test_ipv4_mapped_peers_match_ipv4_ranges(
     issued = issue(allow_ips=["10.0.0.0/8"])
     for peer, expected in [("::ffff:10.1.2.3", 200), ("::ffff:11.1.2.3", 401), ("10.1.2.3", 200)]:
         client = make_client(client=(peer, 4000))
-        assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == expected, peer
+        assert whoami(client, issued.api_key).status_code == expected, peer
     mapped_proxy = make_client(client=("::ffff:127.0.0.1", 1), trusted_proxy_header="X-Forwarded-For")
-    headers = bearer(issued.api_key) | {"X-Forwarded-For": "::ffff:10.0.0.9"}
-    assert mapped_proxy.get("/v1/whoami", headers=headers).status_code == 200
+    assert whoami(mapped_proxy, issued.api_key, "::ffff:10.0.0.9").status_code == 200
 
 
 def test_authentication_settings_from_the_environment() -> None:

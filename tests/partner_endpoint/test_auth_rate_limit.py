@@ -14,19 +14,12 @@ from sqlalchemy import Engine
 import rules
 from partner_endpoint.web.clients import bucket_of as client_key
 from partner_endpoint.web.failures import FailureBudget
-from tests.support.api_auth import bearer, count_statements
+from tests.support.api_auth import count_statements, whoami
 from tests.support.partner import Clock, Issued, TestClient, scrape
-
-SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-"""The budget never reaches the database: one backend is enough for the app-level tests."""
+from tests.support.services import ON_SQLITE
 
 LIMIT, WINDOW = 5, 10.0
 """One failure earned back every 2 s."""
-
-
-def whoami(client: TestClient, token: str, **headers: str) -> tuple[int, dict[str, str]]:
-    response = client.get("/v1/whoami", headers=bearer(token) | headers)
-    return response.status_code, dict(response.headers)
 
 
 def metric(client: TestClient, name: str) -> float:
@@ -43,21 +36,21 @@ def limited(make_client: Callable[..., TestClient]) -> Callable[..., TestClient]
     return make
 
 
-@SQLITE
+@ON_SQLITE  # the budget never reaches the database: one backend is enough
 def test_a_client_that_keeps_failing_gets_429_then_earns_attempts_back(
     limited: Callable[..., TestClient], clock: Clock
 ) -> None:
     client = limited()
     for _ in range(LIMIT):
-        assert whoami(client, rules.API_KEY.mint())[0] == 401
-    status, headers = whoami(client, rules.API_KEY.mint())
-    assert status == 429 and headers["retry-after"] == "2"
-    assert whoami(client, "garbage")[0] == 429  # every kind of failure counts
+        assert whoami(client, rules.API_KEY.mint()).status_code == 401
+    refused = whoami(client, rules.API_KEY.mint())
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "2"
+    assert whoami(client, "garbage").status_code == 429  # every kind of failure counts
     clock.advance(2)
-    assert whoami(client, "garbage")[0] == 401  # one earned back...
-    assert whoami(client, "garbage")[0] == 429  # ...and spent; asking while refused cost nothing
+    assert whoami(client, "garbage").status_code == 401  # one earned back...
+    assert whoami(client, "garbage").status_code == 429  # ...and spent; asking while refused cost nothing
     clock.advance(WINDOW)
-    assert [whoami(client, "garbage")[0] for _ in range(LIMIT + 1)] == [401] * LIMIT + [429]
+    assert [whoami(client, "garbage").status_code for _ in range(LIMIT + 1)] == [401] * LIMIT + [429]
     # Failures by reason, whether answered 401 or 429; the 429 for a key that was not even looked up
     # has no reason and counts only as rate limited.
     assert metric(client, 'soundpiece_api_auth_failures_total{reason="malformed"}') == LIMIT + 4
@@ -65,7 +58,7 @@ def test_a_client_that_keeps_failing_gets_429_then_earns_attempts_back(
     assert metric(client, "soundpiece_api_auth_rate_limited_total") == 4
 
 
-@SQLITE
+@ON_SQLITE  # the budget never reaches the database: one backend is enough
 def test_a_refused_client_cannot_make_the_database_look_keys_up(
     limited: Callable[..., TestClient], engine: Engine, issue: Callable[..., Issued]
 ) -> None:
@@ -73,22 +66,22 @@ def test_a_refused_client_cannot_make_the_database_look_keys_up(
     out), but a key not in the cache is not looked up for it until it has budget again."""
     cached, uncached = issue(), issue(email="second@example.com")
     client = limited()
-    assert whoami(client, cached.api_key)[0] == 200
+    assert whoami(client, cached.api_key).status_code == 200
     for _ in range(LIMIT):
         whoami(client, rules.API_KEY.mint())
     with count_statements(engine) as statements:
-        assert whoami(client, rules.API_KEY.mint())[0] == 429
-        assert whoami(client, uncached.api_key)[0] == 429
-        assert whoami(client, cached.api_key)[0] == 200
+        assert whoami(client, rules.API_KEY.mint()).status_code == 429
+        assert whoami(client, uncached.api_key).status_code == 429
+        assert whoami(client, cached.api_key).status_code == 200
     assert [s for s in statements if "api_keys" in s] == []
 
 
-@SQLITE
+@ON_SQLITE  # the budget never reaches the database: one backend is enough
 def test_budgets_are_per_client_and_ipv6_per_64(limited: Callable[..., TestClient]) -> None:
     app_client = limited("2001:db8:1:2::10")
     for _ in range(LIMIT):
         whoami(app_client, "garbage")
-    assert whoami(app_client, "garbage")[0] == 429
+    assert whoami(app_client, "garbage").status_code == 429
     same_64 = limited("2001:db8:1:2::99")
     other_64 = limited("2001:db8:1:3::10")
     # Separate apps have separate budgets (as processes do); inside one app, the /64 is the client:
@@ -101,23 +94,23 @@ def test_budgets_are_per_client_and_ipv6_per_64(limited: Callable[..., TestClien
     assert client_key(ipaddress.ip_address("::ffff:192.0.2.1")) == client_key(
         ipaddress.ip_address("192.0.2.1")
     )
-    assert whoami(same_64, "garbage")[0] == whoami(other_64, "garbage")[0] == 401
+    assert whoami(same_64, "garbage").status_code == whoami(other_64, "garbage").status_code == 401
 
 
-@SQLITE
+@ON_SQLITE  # the budget never reaches the database: one backend is enough
 def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(limited: Callable[..., TestClient]) -> None:
     proxy = limited("127.0.0.1", trusted_proxy_header="X-Forwarded-For")
     for _ in range(LIMIT):
-        whoami(proxy, "garbage", **{"X-Forwarded-For": "203.0.113.9"})
-    assert whoami(proxy, "garbage", **{"X-Forwarded-For": "203.0.113.9"})[0] == 429
-    assert whoami(proxy, "garbage", **{"X-Forwarded-For": "203.0.113.10"})[0] == 401
-    assert whoami(proxy, "garbage")[0] == 401  # the proxy's own budget is untouched
+        whoami(proxy, "garbage", "203.0.113.9")
+    assert whoami(proxy, "garbage", "203.0.113.9").status_code == 429
+    assert whoami(proxy, "garbage", "203.0.113.10").status_code == 401
+    assert whoami(proxy, "garbage").status_code == 401  # the proxy's own budget is untouched
 
 
-@SQLITE
+@ON_SQLITE  # the budget never reaches the database: one backend is enough
 def test_the_limit_can_be_switched_off(limited: Callable[..., TestClient]) -> None:
     client = limited(auth_failure_limit=0)
-    assert {whoami(client, "garbage")[0] for _ in range(3 * LIMIT)} == {401}
+    assert {whoami(client, "garbage").status_code for _ in range(3 * LIMIT)} == {401}
 
 
 # --- the budget alone, against properties rather than its formula ---------------------------------

@@ -21,7 +21,7 @@ from partner_endpoint.store import api_keys as key_store
 from partner_endpoint.store.db import NotFound, write_transaction
 from partner_endpoint.store.models import api_keys, leak_events
 from partner_endpoint.store.secretbox import SecretBox
-from tests.support.api_auth import DENIED, bearer
+from tests.support.api_auth import DENIED, whoami
 from tests.support.dashboard import (
     PREFIX,
     Browser,
@@ -34,11 +34,6 @@ from tests.support.dashboard import (
 )
 from tests.support.github import alert_body, post_alert
 from tests.support.partner import Clock, Issued, TestClient, add_key, rows
-
-
-def whoami(client: TestClient, api_key: str) -> tuple[int, object]:
-    response = client.get("/v1/whoami", headers=bearer(api_key))
-    return response.status_code, response.json()
 
 
 def key_ids_on(page: str) -> list[int]:
@@ -62,7 +57,8 @@ def test_a_new_key_is_shown_once_and_works_at_once(
     assert "the only time we show these values" in reveal.text
     api_key, secret = revealed(reveal.text, "api-key"), revealed(reveal.text, "signing-secret")
     assert api_key.startswith("spk_") and secret.startswith("whsec_")
-    status, who = whoami(browser.client, api_key)
+    answer = whoami(browser.client, api_key)
+    status, who = answer.status_code, answer.json()
     assert status == 200 and who["label"] == "production-server"  # type: ignore[index]
     new_id = who["key_id"]  # type: ignore[index]
     # Sending the same form again (reload, Back and resubmit) creates nothing and shows nothing.
@@ -228,7 +224,7 @@ def test_rotate_then_delete_the_old_key(
     browser = open_browser()
     old = issue(email="owner@example.com", label="production-server")
     browser.sign_in("owner@example.com")
-    assert whoami(browser.client, old.api_key)[0] == 200
+    assert whoami(browser.client, old.api_key).status_code == 200
     # The API records last uses in the background, at the next flush of its traffic counts.
     browser.client.portal.call(browser.client.app.state.flush_traffic)
     assert rows(engine, api_keys)[0]["last_used_at"] is not None
@@ -242,9 +238,10 @@ def test_rotate_then_delete_the_old_key(
     assert f'href="{PREFIX}/keys/{old.key_id}">I have saved them' in reveal.text
     new_key = revealed(reveal.text, "api-key")
     assert new_key.startswith("spk_")
-    status, who = whoami(browser.client, new_key)
+    answer = whoami(browser.client, new_key)
+    status, who = answer.status_code, answer.json()
     assert status == 200 and who["label"] == "production-server"  # type: ignore[index]
-    assert whoami(browser.client, old.api_key)[0] == 200  # the old key keeps working meanwhile
+    assert whoami(browser.client, old.api_key).status_code == 200  # the old key keeps working meanwhile
     old_page = browser.get(f"{PREFIX}/keys/{old.key_id}").text
     assert "Rotation in progress" in old_page and f"/keys/{who['key_id']}" in old_page  # type: ignore[index]
     assert "Replaces an older key" in browser.get(f"{PREFIX}/keys/{who['key_id']}").text  # type: ignore[index]
@@ -254,8 +251,9 @@ def test_rotate_then_delete_the_old_key(
     deleted = browser.end(old.key_id, "delete")
     assert (deleted.status_code, deleted.headers["location"]) == (303, f"{PREFIX}/keys?done=deleted")
     assert changed == [old.key_id]
-    assert whoami(browser.client, old.api_key) == (401, DENIED)
-    assert whoami(browser.client, new_key)[0] == 200
+    refused = whoami(browser.client, old.api_key)
+    assert (refused.status_code, refused.json()) == (401, DENIED)
+    assert whoami(browser.client, new_key).status_code == 200
     listing = browser.get(f"{PREFIX}/keys?done=deleted").text
     assert "Key deleted" in listing and key_ids_on(listing) == [who["key_id"]]  # type: ignore[index]
     assert browser.get(f"{PREFIX}/keys/{old.key_id}").status_code == 404
@@ -268,11 +266,12 @@ def test_revoke_keeps_the_key_listed(
     browser = open_browser()
     issued = issue(email="owner@example.com")
     browser.sign_in("owner@example.com")
-    assert whoami(browser.client, issued.api_key)[0] == 200
+    assert whoami(browser.client, issued.api_key).status_code == 200
     revoked = browser.end(issued.key_id, "revoke")
     assert revoked.headers["location"] == f"{PREFIX}/keys/{issued.key_id}?done=revoked"
     assert changed == [issued.key_id]
-    assert whoami(browser.client, issued.api_key) == (401, DENIED)
+    refused = whoami(browser.client, issued.api_key)
+    assert (refused.status_code, refused.json()) == (401, DENIED)
     page = browser.get(revoked.headers["location"]).text
     assert "Key revoked" in page and '<span class="badge muted">Revoked</span>' in page
     assert f"/keys/{issued.key_id}/revoke" not in page  # nothing left to revoke

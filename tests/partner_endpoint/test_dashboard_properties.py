@@ -18,6 +18,7 @@ from partner_endpoint.store.models import api_keys
 from tests.support.dashboard import PREFIX, Browser, hidden_fields
 from tests.support.invalid_text import hidden_in_label
 from tests.support.partner import Issued, rows
+from tests.support.services import ON_SQLITE
 
 PROPERTIES = settings(
     max_examples=60,
@@ -76,7 +77,7 @@ def test_a_label_with_an_invisible_character_is_refused(
     assert rows(engine, api_keys) == before
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @PROPERTIES
 @given(
     path=st.sampled_from(["/keys", "/keys/1/rotate", "/keys/1/revoke", "/keys/1/delete", "/account"]),
@@ -94,7 +95,7 @@ def test_any_form_fields_give_a_page_or_a_4xx(
         assert response.status_code == 403, response.headers.get("location")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @PROPERTIES
 @given(
     path=st.sampled_from(["/keys", "/sign-in", "/sign-in/confirm", "/keys/1/delete", "/account"]),
@@ -113,7 +114,7 @@ def test_any_body_gives_a_page_or_a_4xx(
     assert 400 <= response.status_code < 500, response.text
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @PROPERTIES
 @given(q=any_text, status=any_text, order=any_text, page=any_text)
 def test_any_list_options_give_the_list(
@@ -124,7 +125,7 @@ def test_any_list_options_give_the_list(
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @PROPERTIES
 @given(segment=any_text, action=st.sampled_from(["", "/rotate", "/revoke", "/delete"]))
 def test_any_key_path_gives_a_page_or_404(
@@ -136,7 +137,7 @@ def test_any_key_path_gives_a_page_or_404(
     assert response.status_code == expected, (segment, action)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @PROPERTIES
 @given(email=st.one_of(any_text, email_shaped), next_path=any_text)
 @example(email="josé@example.com", next_path="")  # not ASCII: once a 500

@@ -48,7 +48,7 @@ from tests.support.partner import (
     start_client,
 )
 from tests.support.processes import HANG_GUARD, wait_for
-from tests.support.services import ServerProcess, service_env
+from tests.support.services import ON_POSTGRES, ServerProcess, service_env
 
 EXPECTED_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -204,7 +204,7 @@ def test_a_refused_request_spends_no_budget_and_writes_nothing(
     assert every_row(engine) == before
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # a table lock: PostgreSQL's
+@ON_POSTGRES  # a table lock: PostgreSQL's
 def test_the_answer_does_not_wait_for_the_link_or_its_mail(
     settings: Settings, engine: Engine, issue: Callable[..., Issued], tmp_path: Path
 ) -> None:

@@ -65,6 +65,8 @@ def test_githubs_request_through_the_endpoint(github_request: dict[str, Any], se
     assert response.status_code == 200, response.text
     assert response.json() == [
         {
+            # GitHub's definition of token_hash, computed here independently of rules.identity (the
+            # code under test): the oracle for GitHub's real request stays hashlib.
             "token_hash": hashlib.sha256(b"some_token").hexdigest(),
             "token_type": "some_type",
             "label": "false_positive",

@@ -15,6 +15,7 @@ from tests.support.api_auth import DENIED
 from tests.support.github import ALERT_PATH, Signer
 from tests.support.invalid_text import invalid_text
 from tests.support.partner import Issued, TestClient, snapshot
+from tests.support.services import ON_SQLITE
 
 HOSTILE = settings(
     max_examples=60,
@@ -58,7 +59,7 @@ def victim(issue: Callable[..., Issued]) -> Issued:
     return issue()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @HOSTILE
 @given(
     body=st.binary(max_size=300),
@@ -79,7 +80,7 @@ def test_unsigned_noise_is_4xx_and_changes_nothing(
     assert snapshot(engine) == before
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @HOSTILE
 @given(payload=st.one_of(json_values, alert_like), raw=st.none() | st.binary(max_size=200))
 def test_signed_nonsense_is_200_or_400_and_changes_nothing(
@@ -92,7 +93,7 @@ def test_signed_nonsense_is_200_or_400_and_changes_nothing(
     assert snapshot(engine) == before
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @HOSTILE
 @given(authorization=header_text)
 def test_random_authorization_headers_never_5xx(client: TestClient, authorization: str) -> None:
@@ -105,7 +106,7 @@ ROUTES = ["/healthz", "/metrics", "/v1", "/v1/whoami", ALERT_PATH, "/dashboard",
 ROUTES += ["/dashboard/keys", "/dashboard/keys/1", "/dashboard/static/dashboard.css", "/"]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @HOSTILE
 @given(
     route=st.sampled_from(ROUTES),

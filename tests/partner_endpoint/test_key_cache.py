@@ -24,9 +24,10 @@ from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store import accounts, api_keys
 from partner_endpoint.store.api_keys import AuthRecord
 from partner_endpoint.store.db import write_transaction
-from tests.support.api_auth import DENIED, bearer, count_statements
+from tests.support.api_auth import DENIED, count_statements, whoami
 from tests.support.github import Signer, alert_body, post_alert
 from tests.support.partner import Clock, Issued, TestClient, add_key
+from tests.support.processes import HANG_GUARD
 
 HOUR = 3600.0
 
@@ -34,10 +35,6 @@ HOUR = 3600.0
 def sync(client: TestClient) -> None:
     """Read the key change log now, as the background task does twice per delay."""
     client.portal.call(client.app.state.key_directory.sync)
-
-
-def whoami(client: TestClient, api_key: str, **headers: str) -> int:
-    return client.get("/v1/whoami", headers=bearer(api_key) | headers).status_code
 
 
 @pytest.fixture
@@ -51,7 +48,7 @@ def test_a_cached_key_is_authenticated_without_the_database_or_a_thread(
     steady: TestClient, engine: Engine, issue: Callable[..., Issued], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     issued = issue()
-    assert whoami(steady, issued.api_key) == 200  # fills the cache
+    assert whoami(steady, issued.api_key).status_code == 200  # fills the cache
     threads: list[object] = []
     run_sync = anyio.to_thread.run_sync
 
@@ -62,10 +59,10 @@ def test_a_cached_key_is_authenticated_without_the_database_or_a_thread(
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)  # what run_in_threadpool goes through
     with count_statements(engine) as statements:
         for _ in range(20):
-            assert whoami(steady, issued.api_key) == 200
+            assert whoami(steady, issued.api_key).status_code == 200
     assert statements == []
     assert threads == []
-    assert whoami(steady, rules.API_KEY.mint()) == 401  # a miss does use one: the counter works
+    assert whoami(steady, rules.API_KEY.mint()).status_code == 401  # a miss does use one: the counter works
     assert len(threads) == 1
 
 
@@ -74,9 +71,9 @@ def test_revocation_in_this_process_applies_at_once(
 ) -> None:
     """The alert endpoint drops the key after its commit: no wait for the log (an hour, here)."""
     victim = issue()
-    assert whoami(steady, victim.api_key) == 200
+    assert whoami(steady, victim.api_key).status_code == 200
     assert post_alert(steady, signer, alert_body(victim.api_key)).status_code == 200
-    assert whoami(steady, victim.api_key) == 401
+    assert whoami(steady, victim.api_key).status_code == 401
 
 
 def test_changes_made_elsewhere_arrive_through_the_log(
@@ -85,18 +82,20 @@ def test_changes_made_elsewhere_arrive_through_the_log(
     """Another process (here: the store, straight on the database) revokes a key and fences an account;
     this app refuses both after its next read of the log."""
     revoked, fenced = issue(), issue(email="fenced@example.com")
-    assert whoami(steady, revoked.api_key) == whoami(steady, fenced.api_key) == 200
+    assert whoami(steady, revoked.api_key).status_code == whoami(steady, fenced.api_key).status_code == 200
     with write_transaction(engine) as conn:
         api_keys.revoke(conn, revoked.key_id, clock.now())
         accounts.set_allowlist(conn, fenced.account_id, ["192.0.2.0/24"], clock.now())
-    assert whoami(steady, revoked.api_key) == 200  # not read yet: the log is what carries the change
+    assert (
+        whoami(steady, revoked.api_key).status_code == 200
+    )  # not read yet: the log is what carries the change
     sync(steady)
-    assert whoami(steady, revoked.api_key) == 401
-    assert whoami(steady, fenced.api_key) == 401  # from 127.0.0.1
+    assert whoami(steady, revoked.api_key).status_code == 401
+    assert whoami(steady, fenced.api_key).status_code == 401  # from 127.0.0.1
     with write_transaction(engine) as conn:
         accounts.set_allowlist(conn, fenced.account_id, [], clock.now())
     sync(steady)
-    assert whoami(steady, fenced.api_key) == 200
+    assert whoami(steady, fenced.api_key).status_code == 200
 
 
 def test_the_account_hook_drops_every_key_of_the_account(
@@ -105,22 +104,22 @@ def test_the_account_hook_drops_every_key_of_the_account(
     issued = issue()
     with write_transaction(engine) as conn:
         second = add_key(conn, box, issued.account_id, "second", clock.now())
-    assert whoami(steady, issued.api_key) == whoami(steady, second.api_key) == 200
+    assert whoami(steady, issued.api_key).status_code == whoami(steady, second.api_key).status_code == 200
     with write_transaction(engine) as conn:
         conn.execute(text("UPDATE api_keys SET status = 'revoked'"))  # behind the log's back
-    assert whoami(steady, issued.api_key) == 200  # cached
+    assert whoami(steady, issued.api_key).status_code == 200  # cached
     steady.app.state.key_directory.account_changed(issued.account_id)
-    assert whoami(steady, issued.api_key) == whoami(steady, second.api_key) == 401
+    assert whoami(steady, issued.api_key).status_code == whoami(steady, second.api_key).status_code == 401
 
 
 def test_a_never_issued_key_is_looked_up_once(steady: TestClient, engine: Engine) -> None:
     never_issued = rules.API_KEY.mint()
     with count_statements(engine) as statements:
-        assert whoami(steady, never_issued) == 401
+        assert whoami(steady, never_issued).status_code == 401
     assert any("api_keys" in s for s in statements)
     with count_statements(engine) as statements:
         for _ in range(10):
-            assert whoami(steady, never_issued) == 401
+            assert whoami(steady, never_issued).status_code == 401
     assert statements == []
 
 
@@ -168,34 +167,62 @@ def test_the_cache_is_not_believed_once_the_log_may_have_moved_on(
     asyncio.run(scenario())
 
 
+def waiting_for_a_lock(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` is suspended in ``asyncio.Lock.acquire``, read from its chain of awaits."""
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None)
+        lock = frame is not None and frame.f_code.co_name == "acquire" and frame.f_locals.get("self")
+        if isinstance(lock, asyncio.Lock):
+            return True
+        awaited = getattr(awaited, "cr_await", None)
+    return False
+
+
 def test_reads_of_the_log_do_not_overlap(engine: Engine, issue: Callable[..., Issued], clock: Clock) -> None:
     """A read asked for while the background one is still running (as a test's or an operator's
     would be) waits for it: otherwise the slower first read would finish last and clear a fill
-    made in between, as CI once saw on PostgreSQL."""
+    made in between, as CI once saw on PostgreSQL.
+
+    No pauses: the first read is held in its thread until the second request has either finished
+    (its read and a fill done while the first is under way: the overlap) or is waiting for the
+    first one; then it finishes."""
     issued = issue()
     key_hash = rules.identity(issued.api_key)
     directory = directory_for(engine, Clock(), clock)
     statements = 0
+    first_read, release = threading.Event(), threading.Event()
 
-    def slow_first(*_args: Any) -> None:
+    def hold_first(*_args: Any) -> None:
         nonlocal statements
         statements += 1
-        if statements == 1:
-            time.sleep(0.3)  # the background task's first read, on a slow database
+        if statements == 1:  # the background task's first read, on a slow database
+            first_read.set()
+            assert release.wait(HANG_GUARD), "the first read was never let go"
+
+    async def sync_then_fill() -> AuthRecord | None:
+        await directory.sync()
+        return await directory.load(key_hash)
 
     async def scenario() -> None:
         background = asyncio.create_task(directory.sync())
-        await asyncio.sleep(0.05)  # its read is under way, in a thread
-        await directory.sync()
-        entry = await directory.load(key_hash)
+        await anyio.to_thread.run_sync(first_read.wait, HANG_GUARD)  # its read is under way, in a thread
+        asked = asyncio.create_task(sync_then_fill())
+        deadline = time.monotonic() + HANG_GUARD
+        while not (asked.done() or waiting_for_a_lock(asked)):
+            assert time.monotonic() < deadline, "the second read neither ran nor waited"
+            await asyncio.sleep(0.001)
+        release.set()
+        entry = await asked
         await background
         assert entry is not None and directory.cached(key_hash) is entry
 
-    event.listen(engine, "before_cursor_execute", slow_first)
+    event.listen(engine, "before_cursor_execute", hold_first)
     try:
         asyncio.run(scenario())
     finally:
-        event.remove(engine, "before_cursor_execute", slow_first)
+        release.set()
+        event.remove(engine, "before_cursor_execute", hold_first)
     assert statements >= 3
 
 
@@ -273,6 +300,6 @@ def test_disabled_cache_reads_the_database_every_time(
     issued = issue()
     with count_statements(engine) as statements:
         for _ in range(3):
-            assert whoami(client, issued.api_key) == 200
+            assert whoami(client, issued.api_key).status_code == 200
     assert len([s for s in statements if "api_keys" in s]) == 3
-    assert client.get("/v1/whoami", headers=bearer(rules.API_KEY.mint())).json() == DENIED
+    assert whoami(client, rules.API_KEY.mint()).json() == DENIED

@@ -6,15 +6,13 @@ import asyncio
 import datetime as dt
 import ipaddress
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import message_from_bytes, message_from_string, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -39,39 +37,12 @@ from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import Signer, alert_body, post_alert
 from tests.support.partner import Clock, Issued, TestClient, report_leak, rows, scrape
 from tests.support.processes import HANG_GUARD, free_port, wait_for
+from tests.support.services import SmtpSink
 
 SENDER = "Soundpiece Security <security@soundpiece.test>"
 
 
-# --- an SMTP server -------------------------------------------------------------------------------
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.logins: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 OK"
-
-    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"mailer", b"s3cret:pass")
-        if ok:
-            self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+# --- a certificate for the SMTP server -------------------------------------------------------------
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -199,15 +170,14 @@ def test_backoff_doubles_up_to_an_hour() -> None:
 
 
 def test_worker_sends_over_smtp_and_marks_sent(
-    engine: Engine, issue: Callable[..., Issued], clock: Clock, smtp_server: tuple[Inbox, int]
+    engine: Engine, issue: Callable[..., Issued], clock: Clock, smtp: SmtpSink
 ) -> None:
-    inbox, port = smtp_server
     issued = issue(label="ci deploy")
     leak(engine, issued, clock)
-    transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "security@soundpiece.test")
+    transport = SmtpTransport.from_url(smtp.url, "security@soundpiece.test")
     assert asyncio.run(worker(engine, transport, clock).run_once()) == 1
-    (message,) = inbox.messages
-    assert inbox.envelopes == [("security@soundpiece.test", ["owner@example.com"])]
+    (message,) = smtp.messages()
+    assert smtp.envelopes == [("security@soundpiece.test", ["owner@example.com"])]
     assert issued.api_key[-4:] in message["Subject"]
     raw = message.as_string()
     assert issued.api_key not in raw and issued.signing_secret not in raw
@@ -219,7 +189,7 @@ def test_worker_sends_over_smtp_and_marks_sent(
     assert (row["kind"], row["message"]) == ("leak_notice", None)  # data queued, rendered when sent
     assert '"ci deploy"' in row["payload"] and issued.api_key not in row["payload"]
     assert asyncio.run(worker(engine, transport, clock).run_once()) == 0
-    assert len(inbox.messages) == 1
+    assert len(smtp.messages()) == 1
 
 
 def test_starttls_and_auth(
@@ -230,39 +200,23 @@ def test_starttls_and_auth(
     cert_file, key_file = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=port,
-        tls_context=context,
-        require_starttls=True,
-        auth_required=True,
-        authenticator=inbox.authenticate,
-    )
-    controller.start()
-    try:
+    with SmtpSink(tls=context, login=("mailer", "s3cret:pass")) as smtp:
         leak(engine, issue(), clock)
-        untrusted = SmtpTransport.from_url(f"smtp://mailer:s3cret%3Apass@127.0.0.1:{port}", "s@x.test")
+        url = f"smtp://mailer:s3cret%3Apass@127.0.0.1:{smtp.port}"
+        untrusted = SmtpTransport.from_url(url, "s@x.test")
         assert asyncio.run(worker(engine, untrusted, clock).run_once()) == 0  # self-signed: refused
         assert outbox_row(engine)["attempts"] == 1
-        good = SmtpTransport.from_url(
-            f"smtp://mailer:s3cret%3Apass@127.0.0.1:{port}", "s@x.test", str(cert_file)
-        )
+        good = SmtpTransport.from_url(url, "s@x.test", str(cert_file))
         clock.advance(30)
         assert asyncio.run(worker(engine, good, clock).run_once()) == 1
-    finally:
-        controller.stop()
-    assert inbox.logins == ["mailer"]
-    assert len(inbox.messages) == 1
+    assert smtp.logins == ["mailer"]
+    assert len(smtp.messages()) == 1
     assert outbox_row(engine)["status"] == "sent"
 
 
 def test_failed_delivery_is_retried_with_backoff(
-    engine: Engine, issue: Callable[..., Issued], clock: Clock, smtp_server: tuple[Inbox, int]
+    engine: Engine, issue: Callable[..., Issued], clock: Clock, smtp: SmtpSink
 ) -> None:
-    inbox, port = smtp_server
     leak(engine, issue(), clock)
     down = SmtpTransport.from_url(f"smtp://127.0.0.1:{free_port()}", "s@x.test")
     failing = worker(engine, down, clock)
@@ -279,34 +233,28 @@ def test_failed_delivery_is_retried_with_backoff(
     row = outbox_row(engine)
     assert row["attempts"] == 2
     assert row["next_attempt_at"] == clock.now() + dt.timedelta(seconds=60)
-    up = worker(engine, SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test"), clock)
+    up = worker(engine, SmtpTransport.from_url(smtp.url, "s@x.test"), clock)
     clock.advance(59)
     assert asyncio.run(up.run_once()) == 0
     clock.advance(1)
     assert asyncio.run(up.run_once()) == 1
     assert outbox_row(engine)["status"] == "sent"
-    assert len(inbox.messages) == 1
-
-
-class RefusingInbox(Inbox):
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        return f"550 5.1.1 <{address}>: Recipient address rejected"  # as Postfix words it
+    assert len(smtp.messages()) == 1
 
 
 def test_a_refused_recipient_is_logged_without_the_address(
-    engine: Engine, issue: Callable[..., Issued], clock: Clock, caplog: pytest.LogCaptureFixture
+    engine: Engine,
+    issue: Callable[..., Issued],
+    clock: Clock,
+    smtp: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Logs name addresses by hash only; an SMTP refusal quotes the address, twice."""
-    port = free_port()
-    controller = Controller(RefusingInbox(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        leak(engine, issue(email="Owner@Example.com"), clock)
-        caplog.set_level(logging.INFO)
-        transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
-        assert asyncio.run(worker(engine, transport, clock).run_once()) == 0
-    finally:
-        controller.stop()
+    smtp.refuse_recipients = True
+    leak(engine, issue(email="Owner@Example.com"), clock)
+    caplog.set_level(logging.INFO)
+    transport = SmtpTransport.from_url(smtp.url, "s@x.test")
+    assert asyncio.run(worker(engine, transport, clock).run_once()) == 0
     ours = [JsonFormatter().format(r) for r in caplog.records if r.name.startswith("partner_endpoint")]
     (failed,) = [line for line in ours if "mail delivery failed" in line]
     assert "550" in failed and "SMTPRecipientsRefused" in failed  # what went wrong is still said
@@ -414,32 +362,22 @@ def _queue_note(engine: Engine, box: SecretBox, clock: Clock, code: str) -> None
 
 
 def test_secret_mail_is_stored_encrypted_sent_once_then_erased(
-    engine: Engine, box: SecretBox, clock: Clock, smtp_server: tuple[Inbox, int]
+    engine: Engine, box: SecretBox, clock: Clock, smtp: SmtpSink
 ) -> None:
-    inbox, port = smtp_server
     _queue_note(engine, box, clock, "K7x9-secret")
     row = outbox_row(engine)  # queued twice, stored once
     assert row["payload"] and "K7x9-secret" not in row["payload"]
-    transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
-    no_key = MailWorker(
-        engine,
-        transport,
-        Metrics(),
-        Composer(MailContext(SENDER, "d"), None, KINDS_WITH_SECRET),
-        clock=clock,
-    )
-    assert asyncio.run(no_key.run_once()) == 0  # cannot decrypt: a failed attempt, retried later
+    transport = SmtpTransport.from_url(smtp.url, "s@x.test")
+
+    def worker_keyed(key: SecretBox | None) -> MailWorker:
+        composer = Composer(MailContext(SENDER, "d"), key, KINDS_WITH_SECRET)
+        return MailWorker(engine, transport, Metrics(), composer, clock=clock)
+
+    assert asyncio.run(worker_keyed(None).run_once()) == 0  # cannot decrypt: a failed attempt, retried later
     assert outbox_row(engine)["attempts"] == 1 and "encryption key" in outbox_row(engine)["last_error"]
     clock.advance(30)
-    keyed = MailWorker(
-        engine,
-        transport,
-        Metrics(),
-        Composer(MailContext(SENDER, "d"), box, KINDS_WITH_SECRET),
-        clock=clock,
-    )
-    assert asyncio.run(keyed.run_once()) == 1
-    (message,) = inbox.messages
+    assert asyncio.run(worker_keyed(box).run_once()) == 1
+    (message,) = smtp.messages()
     assert "the code is K7x9-secret" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert message["Message-ID"] == "<note-K7x9-secret@soundpiece.test>"
     row = outbox_row(engine)
@@ -453,23 +391,21 @@ def test_secret_mail_cannot_be_queued_without_the_key(engine: Engine) -> None:
 
 
 def test_unknown_kind_is_a_failed_attempt_not_a_crash(
-    engine: Engine, box: SecretBox, clock: Clock, smtp_server: tuple[Inbox, int]
+    engine: Engine, box: SecretBox, clock: Clock, smtp: SmtpSink
 ) -> None:
-    inbox, port = smtp_server
     _queue_note(engine, box, clock, "c1")
-    transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
+    transport = SmtpTransport.from_url(smtp.url, "s@x.test")
     assert asyncio.run(worker(engine, transport, clock).run_once()) == 0  # the default kinds lack "note"
     row = outbox_row(engine)
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert "unknown kind of mail 'note'" in row["last_error"]
-    assert inbox.messages == []
+    assert smtp.messages() == []
 
 
 def test_mail_queued_before_revision_0002_is_sent_as_it_was_rendered(
-    database_url: str, clock: Clock, smtp_server: tuple[Inbox, int]
+    database_url: str, clock: Clock, smtp: SmtpSink
 ) -> None:
     """An upgrade loses nothing: a pending row holding a finished message (schema 0001) still goes out."""
-    inbox, port = smtp_server
     legacy = EmailMessage()
     legacy["From"], legacy["To"], legacy["Subject"] = SENDER, "o@x.test", "rendered before the upgrade"
     legacy["Message-ID"] = "<leak-1-1-revoked@soundpiece.test>"
@@ -497,9 +433,9 @@ def test_mail_queued_before_revision_0002_is_sent_as_it_was_rendered(
         migrate(engine)
         (row,) = rows(engine, mail_outbox)
         assert (row["kind"], row["dedupe_key"], row["payload"]) == ("leak_notice", "leak-1-1", None)
-        transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", "s@x.test")
+        transport = SmtpTransport.from_url(smtp.url, "s@x.test")
         assert asyncio.run(worker(engine, transport, clock).run_once()) == 1
-        (message,) = inbox.messages
+        (message,) = smtp.messages()
         assert message["Subject"] == "rendered before the upgrade"
         assert message["Message-ID"] == "<leak-1-1-revoked@soundpiece.test>"
         assert outbox_row(engine)["status"] == "sent"

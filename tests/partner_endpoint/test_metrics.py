@@ -15,11 +15,12 @@ from prometheus_client import Counter, Gauge
 from partner_endpoint.ops.metrics import METRICS, Metrics
 from partner_endpoint.settings import Settings, SettingsError
 from tests.support.partner import TestClient
+from tests.support.services import ON_SQLITE
 
 TOKEN = "scrape-" + "k" * 25
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_without_a_token_or_a_port_metrics_are_not_served(make_client: Callable[..., TestClient]) -> None:
     """Its mail counters would tell a stranger which addresses have accounts (a sign-in request for
     one moves them): off unless the operator chose who may read it."""
@@ -29,7 +30,7 @@ def test_without_a_token_or_a_port_metrics_are_not_served(make_client: Callable[
     assert "soundpiece_" not in response.text
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @pytest.mark.parametrize(
     ("authorization", "status"),
     [
@@ -67,7 +68,7 @@ HEADER_TEXT = st.text(
 )
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     header=st.one_of(

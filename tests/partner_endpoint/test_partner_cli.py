@@ -22,6 +22,7 @@ from tests.support.github import KeyServer, Signer, alert_body
 from tests.support.invalid_text import hidden_in_label
 from tests.support.partner import rows
 from tests.support.processes import HANG_GUARD, free_port
+from tests.support.services import ON_SQLITE
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
@@ -85,7 +86,7 @@ def test_accounts_keys_leaks_with_json(env: dict[str, str]) -> None:
     assert "no account 999" in cli(env, "accounts", "set-allowlist", "--account", "999", expect=2).stderr
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     result = cli(env, "keys", "create", "--account", "999", "--label", "x", expect=2)
     assert "no account 999" in result.stderr and "Traceback" not in result.stderr
@@ -101,7 +102,7 @@ def test_errors_exit_non_zero_without_traceback(env: dict[str, str]) -> None:
     assert "SOUNDPIECE_LEAK_POLICY" in cli(bad_policy, "leaks", "list", expect=2).stderr
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(label=hidden_in_label())
 def test_keys_create_refuses_a_label_the_dashboard_refuses(
@@ -119,7 +120,7 @@ def test_keys_create_refuses_a_label_the_dashboard_refuses(
 
 
 # SQLite only: the store's side of allow-ip runs on both databases in-process (test_dashboard_keys).
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_allow_ip_and_disallow_ip(env: dict[str, str]) -> None:
     account = str(cli(env, "accounts", "create", "--email", "o@example.com", "--json")["account_id"])
     allowed = cli(
@@ -147,7 +148,7 @@ def test_allow_ip_and_disallow_ip(env: dict[str, str]) -> None:
     assert "from any address" in opened.stdout
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_serve_and_mail_worker_end_to_end(env: dict[str, str], signer: Signer, tmp_path: Path) -> None:
     """A real uvicorn process: healthz, whoami, a signed alert, then the standalone mail worker."""
     account_id = str(cli(env, "accounts", "create", "--email", "o@example.com", "--json")["account_id"])

@@ -19,6 +19,7 @@ from partner_endpoint.mail.transport import Delivery, EmlDirectory, transport_fo
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.secretbox import SecretBox, load_secret_box
+from tests.support.services import ON_SQLITE
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
@@ -79,7 +80,7 @@ def test_a_rotated_key_list_that_keeps_the_old_key_starts(database_url: str, tmp
     assert cli(rotated, "migrate").returncode == 0
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_a_lost_key_file_is_not_replaced_while_secrets_exist(database_url: str, tmp_path: Path) -> None:
     """Before: a new key was generated silently and every stored signing secret became unreadable."""
     env = environment(database_url, tmp_path, None)

@@ -118,7 +118,7 @@ class Responses:
         while len(self.buffer) < length:
             self._read()
         body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return status_of(head), body
+        return status_code_of(head), body
 
     def _read(self) -> None:
         data = self.sock.recv(65536)
@@ -126,7 +126,7 @@ class Responses:
         self.buffer += data
 
 
-def status_of(response: bytes) -> int:
+def status_code_of(response: bytes) -> int:
     assert response.startswith(b"HTTP/1.1 "), response[:200]
     return int(response.split(b" ", 2)[1])
 
@@ -169,21 +169,21 @@ def test_a_head_of_16_kib_is_served_and_a_larger_header_is_refused(server: Serve
     at_limit = request()
     padded = request(headers=[("X-Pad", "a" * (HEAD_LIMIT - len(at_limit) - len("X-Pad: \r\n")))])
     assert len(padded) == HEAD_LIMIT
-    assert status_of(exchange(server.port, padded)) == 200
+    assert status_code_of(exchange(server.port, padded)) == 200
     over = request(headers=[("X-Pad", "a" * (HEAD_LIMIT + 1))])
     response = exchange(server.port, over)
-    assert status_of(response) == 431 and response.endswith(b"request head too large")
+    assert status_code_of(response) == 431 and response.endswith(b"request head too large")
 
 
 def test_a_16_mib_authorization_header_never_reaches_the_application(server: Served) -> None:
     huge = request("/v1/whoami", [("Authorization", "Bearer spk_" + "a" * (16 << 20))])
     response = exchange(server.port, huge)
-    assert status_of(response) == 431  # not 401: the application never saw it
+    assert status_code_of(response) == 431  # not 401: the application never saw it
 
 
 def test_a_long_target_is_refused(server: Served) -> None:
     response = exchange(server.port, request("/healthz?" + "q" * (HEAD_LIMIT + 1)))
-    assert status_of(response) == 431
+    assert status_code_of(response) == 431
 
 
 def test_an_unfinished_128_mib_header_costs_no_memory(server: Served) -> None:
@@ -195,7 +195,7 @@ def test_an_unfinished_128_mib_header_costs_no_memory(server: Served) -> None:
             if not send(sock, chunk):
                 break
         response = read_until_closed(sock)
-    assert status_of(response) == 431
+    assert status_code_of(response) == 431
     grown = high_water_mib(server.process.pid) - before
     assert grown < 32, f"peak memory grew by {grown:.0f} MiB (it was 232 MiB before the bound)"
 
@@ -212,7 +212,7 @@ def chunked_with_trailer(trailer: bytes, close: bool = True) -> bytes:
 
 def test_trailers_count_towards_the_head(server: Served) -> None:
     small = exchange(server.port, chunked_with_trailer(b"X-Trailer: t\r\n\r\n"))
-    assert status_of(small) == 405  # /healthz is GET only: the request was whole and answered
+    assert status_code_of(small) == 405  # /healthz is GET only: the request was whole and answered
     at_once = exchange(
         server.port, chunked_with_trailer(b"X-Trailer: " + b"t" * (HEAD_LIMIT + 1) + b"\r\n\r\n")
     )
@@ -220,7 +220,7 @@ def test_trailers_count_towards_the_head(server: Served) -> None:
     with connect(server.port) as sock:
         send(sock, chunked_with_trailer(b"X-Trailer: ", close=False))
         response = trickle_until_closed(sock, b"t" * 1000, interval=0.01)
-    assert status_of(response) == 405 and response.endswith(b"request head too large")  # then 431
+    assert status_code_of(response) == 405 and response.endswith(b"request head too large")  # then 431
 
 
 # --- header count ---------------------------------------------------------------------------------
@@ -229,12 +229,12 @@ def test_trailers_count_towards_the_head(server: Served) -> None:
 def test_100_headers_are_served_and_200000_are_refused(server: Served) -> None:
     base = 2  # Host and Connection
     hundred = request(headers=[(f"X-{i}", "y") for i in range(HEADER_LIMIT - base)])
-    assert status_of(exchange(server.port, hundred)) == 200
+    assert status_code_of(exchange(server.port, hundred)) == 200
     one_more = request(headers=[(f"X-{i}", "y") for i in range(HEADER_LIMIT - base + 1)])
     response = exchange(server.port, one_more)
-    assert status_of(response) == 431 and response.endswith(b"too many headers")
+    assert status_code_of(response) == 431 and response.endswith(b"too many headers")
     flood = request(headers=[(f"X-{i}", "y") for i in range(200_000)])
-    assert status_of(exchange(server.port, flood)) == 431  # too many, or (once past 16 KiB) too large
+    assert status_code_of(exchange(server.port, flood)) == 431  # too many, or (once past 16 KiB) too large
 
 
 # --- time to a whole request ----------------------------------------------------------------------
@@ -243,14 +243,14 @@ def test_100_headers_are_served_and_200000_are_refused(server: Served) -> None:
 def test_a_connection_that_never_sends_a_byte_is_closed(server: Served) -> None:
     with connect(server.port) as sock:
         response = read_until_closed(sock)
-    assert status_of(response) == 408
+    assert status_code_of(response) == 408
 
 
 def test_a_connection_trickling_header_lines_is_closed(server: Served) -> None:
     with connect(server.port) as sock:
         send(sock, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         response = trickle_until_closed(sock, b"X-Slow: 1\r\n", interval=1.0)
-    assert status_of(response) == 408
+    assert status_code_of(response) == 408
 
 
 def test_a_kept_alive_connection_trickling_blank_lines_is_closed(server: Served) -> None:
@@ -260,7 +260,7 @@ def test_a_kept_alive_connection_trickling_blank_lines_is_closed(server: Served)
         send(sock, request(close=False))
         assert Responses(sock).next() == (200, b'{"status":"ok"}')
         response = trickle_until_closed(sock, b"\r\n", interval=0.5)
-    assert status_of(response) == 408
+    assert status_code_of(response) == 408
 
 
 def test_a_body_that_never_ends_is_cut(server: Served) -> None:
@@ -268,7 +268,7 @@ def test_a_body_that_never_ends_is_cut(server: Served) -> None:
         send(sock, b"POST /v1/secret-scanning/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n")
         send(sock, b"Content-Type: application/json\r\n\r\n[")
         response = trickle_until_closed(sock, b" ", interval=0.5)
-    assert response == b"" or status_of(response) == 401  # unsigned: answered at once, or not at all
+    assert response == b"" or status_code_of(response) == 401  # unsigned: answered at once, or not at all
 
 
 def test_an_idle_kept_alive_connection_is_closed(server: Served) -> None:
@@ -334,7 +334,7 @@ def test_a_head_whose_values_exceed_16_kib_is_refused_however_it_is_cut(
 ) -> None:
     with connect(server.port) as sock:
         send_in_pieces(sock, request(headers=[*headers, ("X-Pad", "p" * pad)]), cuts)
-        assert status_of(read_until_closed(sock)) == 431
+        assert status_code_of(read_until_closed(sock)) == 431
 
 
 # --- connections ----------------------------------------------------------------------------------
@@ -348,10 +348,10 @@ def test_connections_past_the_limit_get_503_and_the_slot_is_reused(tmp_path: Pat
             send(sock, request(close=False))
             assert Responses(sock).next()[0] == 200
         refused = exchange(served.port, request())
-        assert status_of(refused) == 503 and b"retry-after: 1" in refused.lower()
+        assert status_code_of(refused) == 503 and b"retry-after: 1" in refused.lower()
         held.pop().close()
         deadline = time.monotonic() + HANG_GUARD
-        while status_of(exchange(served.port, request())) != 200:  # once the server saw the close
+        while status_code_of(exchange(served.port, request())) != 200:  # once the server saw the close
             assert time.monotonic() < deadline
             time.sleep(0.05)
         for sock in held:

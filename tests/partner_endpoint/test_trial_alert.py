@@ -11,15 +11,15 @@ from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 import rules
+from tests.support.api_auth import whoami
 from tests.support.github import Signer, alert_body, post_alert
 from tests.support.partner import TestClient
 from tests.support.processes import HANG_GUARD, free_port, wait_for
-from tests.support.services import ServerProcess, service_env
+from tests.support.services import HTTP, ON_SQLITE, ServerProcess, service_env
 
 CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
@@ -28,10 +28,6 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess
     return subprocess.run(
         [CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=HANG_GUARD, check=False
     )
-
-
-def whoami(server: ServerProcess, key: str) -> int:
-    return httpx.get(f"{server.url}/v1/whoami", headers={"Authorization": f"Bearer {key}"}).status_code
 
 
 @pytest.fixture
@@ -64,11 +60,11 @@ def test_a_test_alert_revokes_the_key_and_mails_its_owner(
     trial_server: ServerProcess, tmp_path: Path
 ) -> None:
     key = trial_server.env["TRIAL_KEY"]
-    assert whoami(trial_server, key) == 200
+    assert whoami(HTTP, key, base_url=trial_server.url).status_code == 200
     sent = run(trial_server.env, "test-alert", key)  # the default --to: SOUNDPIECE_DASHBOARD_URL's origin
     assert sent.returncode == 0, sent.stderr
     assert "true_positive" in sent.stdout and key not in sent.stdout + sent.stderr
-    assert whoami(trial_server, key) == 401
+    assert whoami(HTTP, key, base_url=trial_server.url).status_code == 401
     (leak,) = json.loads(run(trial_server.env, "leaks", "list", "--json").stdout)
     assert (leak["action"], leak["token_hash"]) == ("revoked", rules.identity(key))
     outbox = tmp_path / "data" / "outbox"
@@ -90,7 +86,7 @@ def test_a_token_may_come_from_standard_input_and_a_stranger_token_changes_nothi
     )
     assert answer.returncode == 0
     assert json.loads(answer.stdout)["feedback"][0]["label"] == "false_positive"
-    assert whoami(trial_server, trial_server.env["TRIAL_KEY"]) == 200
+    assert whoami(HTTP, trial_server.env["TRIAL_KEY"], base_url=trial_server.url).status_code == 200
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
@@ -117,7 +113,7 @@ def test_a_service_that_does_not_trust_the_test_signer_refuses_its_alerts(
         # 401, or 503 where GitHub's own key document cannot be fetched (no network here)
         assert refused.stdout.startswith(("refused 401", "refused 503"))
         assert "SOUNDPIECE_TEST_SIGNER=on" in refused.stdout
-        assert whoami(server, key) == 200
+        assert whoami(HTTP, key, base_url=server.url).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -131,7 +127,7 @@ def test_test_alerts_go_to_loopback_only(operator: dict[str, str], target: str) 
 # --- an alert we cannot verify: the log says why ------------------------------------------------
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_a_missing_key_document_is_logged_with_its_cause_and_next_fetch(
     make_client: Callable[..., TestClient], signer: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -152,11 +152,6 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def signer() -> Signer:
-    return Signer()
-
-
-@pytest.fixture(scope="module")
 def service(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     tmp = tmp_path_factory.mktemp("hostile")
     key_server = KeyServer(signer.document)

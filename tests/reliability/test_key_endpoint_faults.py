@@ -29,13 +29,14 @@ from sqlalchemy import Engine
 import rules
 from partner_endpoint.app import create_app
 from partner_endpoint.settings import Settings
-from partner_endpoint.store.db import make_engine, write_transaction
-from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, Signer, alert_body
 from tests.support.partner import Clock, add_account, add_key, snapshot
+from tests.support.services import ON_SQLITE
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, ON_SQLITE]
+"""On SQLite only: what is tested is the key server's side; the database is where the app keeps keys."""
 FETCH_TIMEOUT = 5.0
 """The service's limit on one fetch of the key document: long enough that a fetch of a working key
 server succeeds on a loaded machine, so each hanging mode costs this long."""
@@ -171,23 +172,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def signer() -> Signer:
-    return Signer()
-
-
-@pytest.fixture
 def key_server(signer: Signer) -> Iterator[SwitchableKeyServer]:
     server = SwitchableKeyServer(signer)
     yield server
     server.close()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

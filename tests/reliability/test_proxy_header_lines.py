@@ -7,7 +7,6 @@ the first line, the one the client wrote, and a forged allowlisted address got i
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Iterator
 
 import pytest
@@ -17,8 +16,9 @@ from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.secretbox import SecretBox
+from tests.support.api_auth import whoami
 from tests.support.partner import add_account, add_key
-from tests.support.services import ServerProcess, service_env
+from tests.support.services import HTTP, ServerProcess, service_env
 
 ALLOWED = "198.51.100.7"
 OUTSIDE = "203.0.113.9"
@@ -52,22 +52,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         server.stop()
 
 
-def whoami(server: ServerProcess, api_key: str, *forwarded: str) -> int:
-    """GET /v1/whoami with each of ``forwarded`` as a header line of its own, in order."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        connection.putrequest("GET", "/v1/whoami")
-        connection.putheader("Authorization", f"Bearer {api_key}")
-        for line in forwarded:
-            connection.putheader("X-Forwarded-For", line)
-        connection.endheaders()
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
-
-
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
@@ -81,4 +65,4 @@ def whoami(server: ServerProcess, api_key: str, *forwarded: str) -> int:
 )
 def test_every_header_line_counts(served: tuple[ServerProcess, str], lines: list[str], expected: int) -> None:
     server, api_key = served
-    assert whoami(server, api_key, *lines) == expected
+    assert whoami(HTTP, api_key, *lines, base_url=server.url).status_code == expected  # a line each

@@ -17,20 +17,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import Engine
 
 from partner_endpoint.clock import SYSTEM_CLOCK
-from partner_endpoint.store.db import make_engine, write_transaction
-from partner_endpoint.store.migrate import migrate
+from partner_endpoint.store.db import write_transaction
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.github import ALERT_PATH, KeyServer, Signer, alert_body
 from tests.support.partner import add_account, add_key
-from tests.support.services import ROOT, ServerProcess, postgres_database, service_env
+from tests.support.services import ROOT, ServerProcess, service_env
 from tests.support.workers import Pinned, pin_every_worker, worker_of
 
 pytestmark = pytest.mark.slow
@@ -46,15 +46,6 @@ class Answer:
     worker: int
     sent: float
     status: int
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def watch(pinned: list[Pinned], api_key: str, until: Callable[[], bool]) -> list[Answer]:
@@ -126,17 +117,14 @@ def revoke_by_cli(env: dict[str, str], key_id: int, done: Revocation) -> None:
 
 
 def test_a_revoked_key_is_refused_by_every_worker_within_a_second(
-    database_url: str, tmp_path: Path, signer: Signer, key_server: KeyServer
+    database_url: str, engine: Engine, tmp_path: Path, signer: Signer, key_server: KeyServer
 ) -> None:
     secret_key = Fernet.generate_key().decode()
-    engine = make_engine(database_url)
-    migrate(engine)
     with write_transaction(engine) as conn:
         account = add_account(conn, "owner@example.com", [], SYSTEM_CLOCK.now())
         by_alert, by_cli = (
             add_key(conn, SecretBox([secret_key]), account, label, SYSTEM_CLOCK.now()) for label in ("a", "b")
         )
-    engine.dispose()
     env = service_env(
         database_url=database_url,
         github_keys_url=key_server.url,

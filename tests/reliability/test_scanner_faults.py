@@ -147,10 +147,6 @@ def cli_measured(*args: str | bytes, cwd: Path, timeout: float = HANG_GUARD) -> 
     return Run(proc.returncode, stdout, text, seconds, peak)
 
 
-def sha(token: str | bytes) -> str:
-    return rules.identity(token.decode() if isinstance(token, bytes) else token)
-
-
 # --- look-alikes -------------------------------------------------------------------------------
 
 
@@ -233,7 +229,7 @@ def test_planted_tokens_found_and_lookalikes_never_through_the_worker_pool(files
             paths.append(path)
             for offset, text in placed:
                 if rules.recognise(text.decode("latin-1")) is not None:
-                    want.add((path, offset, expected_line(data, offset), sha(text)))
+                    want.add((path, offset, expected_line(data, offset), rules.identity(text)))
         half = len(paths) // 2 or 1
         tasks = [paths[:half], paths[half:]]
         source = FileSource()
@@ -297,7 +293,7 @@ def test_planted_tokens_found_in_git_blobs_around_one_mib(blob_repo: Repo, blobs
         names[name] = data
         for offset, token in placed:
             if rules.recognise(token.decode("latin-1")) is not None:
-                want.add((name, offset, expected_line(data, offset), sha(token)))
+                want.add((name, offset, expected_line(data, offset), rules.identity(token)))
     commit = blob_repo.commit({k: v + b"\n%d" % next(EXAMPLE) for k, v in names.items()}, "blobs")
     history = HistorySource(open_repo(str(blob_repo.path)), jobs=jobs)
     findings, _ = scan([history], Engine(), jobs=jobs, warn=pytest.fail)
@@ -346,7 +342,7 @@ def test_corrupt_loose_blob_is_a_warning_with_partial_results(repo: Repo) -> Non
 
     assert run.code == 1, run.stderr
     assert [(f["path"], f["commit"], f["secret_sha256"]) for f in run.doc["findings"]] == [
-        ("kept.txt", first, sha(kept))
+        ("kept.txt", first, rules.identity(kept))
     ]
     assert any("could not be read" in w for w in run.warnings), run.stderr
 
@@ -359,7 +355,7 @@ def test_corrupt_tip_commit_still_reports_every_credential(repo: Repo) -> None:
     run = cli("--git", ".", cwd=repo.path)
 
     assert run.code == 1, run.stderr
-    assert {f["secret_sha256"] for f in run.doc["findings"]} == {sha(kept), sha(lost)}
+    assert {f["secret_sha256"] for f in run.doc["findings"]} == {rules.identity(kept), rules.identity(lost)}
     assert any("reported by blob id" in w for w in run.warnings), run.stderr
 
 
@@ -379,7 +375,7 @@ def test_damaged_pack_entry_is_a_warning_with_partial_results(repo: Repo) -> Non
 
     assert run.code == 1, run.stderr
     found = {f["secret_sha256"] for f in run.doc["findings"]}
-    assert found < {sha(k) for k in keys} and len(found) >= len(keys) - 2
+    assert found < {rules.identity(k) for k in keys} and len(found) >= len(keys) - 2
     assert run.warnings
 
 
@@ -415,8 +411,8 @@ def test_head_naming_a_missing_commit_still_scans_the_branches(repo: Repo) -> No
 
     assert run.code == 1, run.stderr
     assert {(f["commit"], f["secret_sha256"]) for f in run.doc["findings"]} == {
-        (first, sha(kept)),
-        (first, sha(lost)),
+        (first, rules.identity(kept)),
+        (first, rules.identity(lost)),
     }
     assert "HEAD" in run.stderr
 
@@ -430,7 +426,7 @@ def test_detached_head_commit_on_no_branch_is_scanned_and_attributed(repo: Repo)
     run = cli("--git", ".", cwd=repo.path)
 
     assert run.code == 1, run.stderr
-    [f] = [f for f in run.doc["findings"] if f["secret_sha256"] == sha(key)]
+    [f] = [f for f in run.doc["findings"] if f["secret_sha256"] == rules.identity(key)]
     assert (f["commit"], f["path"], f["line"]) == (detached, "d.txt", 3)
 
 
@@ -520,7 +516,7 @@ def test_hostile_tree_through_the_pool_no_hang_no_crash_bounded_memory(tmp_path:
     run = cli_measured("-j", "2", ".", cwd=tree)
 
     assert run.code == 1, run.stderr
-    assert {f["secret_sha256"] for f in run.doc["findings"]} == {sha(k) for k in keys}
+    assert {f["secret_sha256"] for f in run.doc["findings"]} == {rules.identity(k) for k in keys}
     assert all(f["line"] == 2 for f in run.doc["findings"])
     # One plain line per warning, whatever the name holds (a newline, an escape sequence).
     lines = run.stderr.splitlines()
@@ -560,7 +556,7 @@ def test_files_deleted_while_the_pool_scans(tmp_path: Path) -> None:
         for thread in deleting:
             thread.join()
     assert run.code == 1, run.stderr
-    assert [f["secret_sha256"] for f in run.doc["findings"]] == [sha(key)]
+    assert [f["secret_sha256"] for f in run.doc["findings"]] == [rules.identity(key)]
     assert not any(path.exists() for path in doomed)  # the deleter ran to the end
     vanished = [w.removeprefix("soundpiece-scan: warning: ./") for w in run.stderr.splitlines()]
     names = [w.removesuffix(": skipped: No such file or directory") for w in vanished]
@@ -700,7 +696,12 @@ def test_ten_gib_sparse_file_found_at_line_one_without_reading_its_holes(tmp_pat
 
     assert run.code == 1, run.stderr
     [f] = run.doc["findings"]
-    assert (f["line"], f["column"], f["offset"], f["secret_sha256"]) == (1, offset + 1, offset, sha(key))
+    assert (f["line"], f["column"], f["offset"], f["secret_sha256"]) == (
+        1,
+        offset + 1,
+        offset,
+        rules.identity(key),
+    )
     assert run.doc["stats"]["bytes"] == size
     assert run.peak.mib < 150, run.peak
     read = sum(run.peak.read_bytes.values())

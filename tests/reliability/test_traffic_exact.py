@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from tests.support.processes import HANG_GUARD, wait_for
-from tests.support.services import ROOT, ServerProcess, postgres_database, service_env
+from tests.support.services import ON_POSTGRES, ROOT, ServerProcess, service_env
 from tests.support.workers import pin_every_worker
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
@@ -47,37 +47,37 @@ def send(server: ServerProcess, address: str, key: str, count: int) -> int:
     return count * len(pinned)
 
 
-def test_counts_from_three_addresses_to_three_processes_are_exact(tmp_path: Path) -> None:
-    with postgres_database() as url:
-        env = service_env(
-            database_url=url,
-            secret_key=Fernet.generate_key().decode(),
-            mail_dir=str(tmp_path / "outbox"),
-            traffic_flush_interval="0.5",
-            log_level="WARNING",
-        )
-        cli(env, "migrate")
-        account = cli(env, "accounts", "create", "--email", "owner@example.com")["account_id"]
-        key = cli(env, "keys", "create", "--account", str(account), "--label", "busy")
-        sent: Counter[str] = Counter()
-        with (
-            ServerProcess(env, tmp_path, "two-workers", workers=2) as first,
-            ServerProcess(env, tmp_path, "replica") as second,
-        ):
-            for round_, address in enumerate(ADDRESSES * 3):
-                for server in (first, second):
-                    sent[address] += send(server, address, key["key"], 7 + round_)
+@ON_POSTGRES
+def test_counts_from_three_addresses_to_three_processes_are_exact(tmp_path: Path, database_url: str) -> None:
+    env = service_env(
+        database_url=database_url,
+        secret_key=Fernet.generate_key().decode(),
+        mail_dir=str(tmp_path / "outbox"),
+        traffic_flush_interval="0.5",
+        log_level="WARNING",
+    )
+    cli(env, "migrate")
+    account = cli(env, "accounts", "create", "--email", "owner@example.com")["account_id"]
+    key = cli(env, "keys", "create", "--account", str(account), "--label", "busy")
+    sent: Counter[str] = Counter()
+    with (
+        ServerProcess(env, tmp_path, "two-workers", workers=2) as first,
+        ServerProcess(env, tmp_path, "replica") as second,
+    ):
+        for round_, address in enumerate(ADDRESSES * 3):
+            for server in (first, second):
+                sent[address] += send(server, address, key["key"], 7 + round_)
 
-            def shown() -> dict[str, int]:
-                usage = cli(env, "keys", "usage", str(key["key_id"]))
-                return {a["address"]: a["requests"] for a in usage["by_address"]}
-
-            wait_for(lambda: shown() == dict(sent), HANG_GUARD, what="every process's counts, added up")
+        def shown() -> dict[str, int]:
             usage = cli(env, "keys", "usage", str(key["key_id"]))
-        # The servers are stopped: whatever each still held was written at shutdown, once.
-        after = cli(env, "keys", "usage", str(key["key_id"]))
-        assert {a["address"]: a["requests"] for a in after["by_address"]} == dict(sent)
-        assert after["total"] == usage["total"] == sum(sent.values())
-        assert sum(h["requests"] for h in after["by_hour"]) == sum(sent.values())
-        listed = cli(env, "keys", "list", "--account", str(account))
-        assert listed[0]["last_used_at"] is not None
+            return {a["address"]: a["requests"] for a in usage["by_address"]}
+
+        wait_for(lambda: shown() == dict(sent), HANG_GUARD, what="every process's counts, added up")
+        usage = cli(env, "keys", "usage", str(key["key_id"]))
+    # The servers are stopped: whatever each still held was written at shutdown, once.
+    after = cli(env, "keys", "usage", str(key["key_id"]))
+    assert {a["address"]: a["requests"] for a in after["by_address"]} == dict(sent)
+    assert after["total"] == usage["total"] == sum(sent.values())
+    assert sum(h["requests"] for h in after["by_hour"]) == sum(sent.values())
+    listed = cli(env, "keys", "list", "--account", str(account))
+    assert listed[0]["last_used_at"] is not None

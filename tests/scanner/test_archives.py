@@ -28,10 +28,6 @@ def key() -> str:
     return rules.API_KEY.mint()
 
 
-def sha(token: str) -> str:
-    return rules.identity(token)
-
-
 def bad_checksum(token: str) -> str:
     last = "A" if token[-1] != "A" else "B"
     return token[:-1] + last
@@ -96,22 +92,22 @@ def test_every_carrier_is_found_once_with_its_inner_path(tmp_path: Path) -> None
     assert result.code == 1, result.stderr
     assert result.stderr == ""
     assert found(result) == {
-        ("./plain.env", sha(k["plain"]), None),
-        ("./app.zip!config/.env", sha(k["zip"]), None),
-        ("./app.tgz!deploy/.env", sha(k["tgz"]), None),
-        ("./cfg.json.gz!cfg.json", sha(k["gz"]), None),
-        ("./secret.yaml", sha(k["k8s"]), "base64"),
-        ("./config.json", sha(k["docker"]), "base64"),
-        ("./request.http", sha(k["basic"]), "base64"),
-        ("./app.jar!BOOT-INF/classes/app.properties", sha(k["jar"]), None),
-        ("./pkg.whl!pkg/_keys.py", sha(k["whl"]), None),
-        ("./notes.docx!word/document.xml", sha(k["docx"]), None),
-        ("./b.tar.bz2!etc/b.env", sha(k["tbz"]), None),
-        ("./x.tar.xz!etc/x.env", sha(k["txz"]), None),
-        ("./dump.sql.bz2!dump.sql", sha(k["bz2"]), None),
-        ("./dump.sql.xz!dump.sql", sha(k["xz"]), None),
-        ("./dump.sql.zst!dump.sql", sha(k["zst"]), None),
-        ("./backup.tar.gz!srv/lib/app.jar!application.yml", sha(k["nested"]), None),
+        ("./plain.env", rules.identity(k["plain"]), None),
+        ("./app.zip!config/.env", rules.identity(k["zip"]), None),
+        ("./app.tgz!deploy/.env", rules.identity(k["tgz"]), None),
+        ("./cfg.json.gz!cfg.json", rules.identity(k["gz"]), None),
+        ("./secret.yaml", rules.identity(k["k8s"]), "base64"),
+        ("./config.json", rules.identity(k["docker"]), "base64"),
+        ("./request.http", rules.identity(k["basic"]), "base64"),
+        ("./app.jar!BOOT-INF/classes/app.properties", rules.identity(k["jar"]), None),
+        ("./pkg.whl!pkg/_keys.py", rules.identity(k["whl"]), None),
+        ("./notes.docx!word/document.xml", rules.identity(k["docx"]), None),
+        ("./b.tar.bz2!etc/b.env", rules.identity(k["tbz"]), None),
+        ("./x.tar.xz!etc/x.env", rules.identity(k["txz"]), None),
+        ("./dump.sql.bz2!dump.sql", rules.identity(k["bz2"]), None),
+        ("./dump.sql.xz!dump.sql", rules.identity(k["xz"]), None),
+        ("./dump.sql.zst!dump.sql", rules.identity(k["zst"]), None),
+        ("./backup.tar.gz!srv/lib/app.jar!application.yml", rules.identity(k["nested"]), None),
     }
     assert len(result.findings) == 16
     by_path = {f["path"]: f for f in result.findings}
@@ -121,7 +117,7 @@ def test_every_carrier_is_found_once_with_its_inner_path(tmp_path: Path) -> None
     assert (k8s["line"], k8s["column"]) == (4, 12)  # where the encoded text starts
 
     plain = found(run_scan(".", "--plain", cwd=tmp_path))  # xz and zstd store tiny inputs as they are
-    assert ("./plain.env", sha(k["plain"]), None) in plain
+    assert ("./plain.env", rules.identity(k["plain"]), None) in plain
     assert all("!" not in path and encoding is None for path, _, encoding in plain)
 
 
@@ -131,7 +127,10 @@ def test_raw_bytes_are_still_scanned(tmp_path: Path) -> None:
     (tmp_path / "log.gz").write_bytes(gzip.compress(b"nothing here\n") + f"\nKEY={after}\n".encode())
     (tmp_path / "s.zip").write_bytes(zip_bytes({"a.txt": f"k={stored}".encode()}, zipfile.ZIP_STORED))
     result = run_scan(".", cwd=tmp_path)
-    assert found(result) == {("./log.gz", sha(after), None), ("./s.zip!a.txt", sha(stored), None)}
+    assert found(result) == {
+        ("./log.gz", rules.identity(after), None),
+        ("./s.zip!a.txt", rules.identity(stored), None),
+    }
     assert len(result.findings) == 2
 
 
@@ -154,7 +153,7 @@ def test_a_compressed_tar_larger_than_one_read_of_compressed_bytes(tmp_path: Pat
     (tmp_path / "resources.tar").write_bytes(data)
     result = run_scan(".", cwd=tmp_path)
     assert result.stderr.count("warning") == 0, result.stderr
-    assert found(result) == {("./resources.tar!pkg/zz-last.env", sha(last), None)}
+    assert found(result) == {("./resources.tar!pkg/zz-last.env", rules.identity(last), None)}
 
 
 def test_a_zip_on_disk_larger_than_the_in_memory_bound_is_opened_in_place(tmp_path: Path) -> None:
@@ -165,7 +164,7 @@ def test_a_zip_on_disk_larger_than_the_in_memory_bound_is_opened_in_place(tmp_pa
     (tmp_path / "big.whl").write_bytes(data)
     result = run_scan(".", "--archive-in-memory", "1MiB", cwd=tmp_path)
     assert result.stderr == ""
-    assert found(result) == {("./big.whl!conf/app.env", sha(inside), None)}
+    assert found(result) == {("./big.whl!conf/app.env", rules.identity(inside), None)}
 
 
 def test_a_nested_zip_over_the_in_memory_bound_is_one_warning(tmp_path: Path) -> None:
@@ -179,7 +178,7 @@ def test_a_nested_zip_over_the_in_memory_bound_is_one_warning(tmp_path: Path) ->
         "soundpiece-scan: warning: ./ray.whl!ray/jars/dist.jar: a zip inside an archive or read from a stream"
         " is opened only up to 1 MiB (archive-in-memory); this one is 1.2 MiB: its members are not scanned"
     ]
-    assert found(result) == {("./ray.whl!ray/.env", sha(beside), None)}
+    assert found(result) == {("./ray.whl!ray/.env", rules.identity(beside), None)}
 
 
 def test_a_zip_in_a_zip_with_a_member_of_megabytes(tmp_path: Path) -> None:
@@ -191,7 +190,7 @@ def test_a_zip_in_a_zip_with_a_member_of_megabytes(tmp_path: Path) -> None:
     (tmp_path / "tool.whl").write_bytes(zip_bytes({"tool/webfiles.zip": inner}))
     result = run_scan(".", cwd=tmp_path)
     assert result.stderr == ""
-    assert found(result) == {("./tool.whl!tool/webfiles.zip!index.js", sha(inside), None)}
+    assert found(result) == {("./tool.whl!tool/webfiles.zip!index.js", rules.identity(inside), None)}
 
 
 def test_a_fat_jar_with_a_central_directory_of_megabytes(tmp_path: Path) -> None:
@@ -204,7 +203,9 @@ def test_a_fat_jar_with_a_central_directory_of_megabytes(tmp_path: Path) -> None
     (tmp_path / "app.jar").write_bytes(data)
     result = run_scan(".", cwd=tmp_path)
     assert result.stderr == ""
-    assert found(result) == {("./app.jar!BOOT-INF/classes/application.properties", sha(inside), None)}
+    assert found(result) == {
+        ("./app.jar!BOOT-INF/classes/application.properties", rules.identity(inside), None)
+    }
 
 
 def test_xz_at_its_strongest_preset_is_opened(tmp_path: Path) -> None:
@@ -213,7 +214,7 @@ def test_xz_at_its_strongest_preset_is_opened(tmp_path: Path) -> None:
     (tmp_path / "dump.sql.xz").write_bytes(lzma.compress(f"INSERT k='{inside}';\n".encode(), preset=9))
     result = run_scan(".", cwd=tmp_path)
     assert result.stderr == ""
-    assert found(result) == {("./dump.sql.xz!dump.sql", sha(inside), None)}
+    assert found(result) == {("./dump.sql.xz!dump.sql", rules.identity(inside), None)}
 
 
 def test_xz_over_the_window_says_which_bound(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def test_a_whole_encoded_env_file(tmp_path: Path, wrap: int | None, lead: str) -
         encoded = "\n".join(encoded[i : i + wrap] for i in range(0, len(encoded), wrap))
     (tmp_path / "env.b64").write_text(encoded + "\n")
     [finding] = run_scan(".", cwd=tmp_path).findings
-    assert (finding["secret_sha256"], finding["encoding"]) == (sha(token), "base64")
+    assert (finding["secret_sha256"], finding["encoding"]) == (rules.identity(token), "base64")
 
 
 def test_url_safe_unpadded_and_base64_in_base64(tmp_path: Path) -> None:
@@ -252,7 +253,10 @@ def test_url_safe_unpadded_and_base64_in_base64(tmp_path: Path) -> None:
     twice = base64.b64encode(base64.b64encode(f"t:{b}".encode())).decode()
     (tmp_path / "a.txt").write_text(f"token={url}\nnested={twice}\n")
     result = run_scan(".", cwd=tmp_path)
-    assert found(result) == {("./a.txt", sha(a), "base64url"), ("./a.txt", sha(b), "base64/base64")}
+    assert found(result) == {
+        ("./a.txt", rules.identity(a), "base64url"),
+        ("./a.txt", rules.identity(b), "base64/base64"),
+    }
 
 
 def test_inline_marker_on_a_members_own_line(tmp_path: Path) -> None:
@@ -261,7 +265,7 @@ def test_inline_marker_on_a_members_own_line(tmp_path: Path) -> None:
     (tmp_path / "a.zip").write_bytes(zip_bytes({"x.env": text}))
     encoded = base64.b64encode(allowed.encode()).decode()
     (tmp_path / "s.yaml").write_text(f"k: {encoded}  # soundpiece-scan: allow\n")
-    assert found(run_scan(".", cwd=tmp_path)) == {("./a.zip!x.env", sha(reported), None)}
+    assert found(run_scan(".", cwd=tmp_path)) == {("./a.zip!x.env", rules.identity(reported), None)}
 
 
 # ---------------------------------------------------------------- hostile archives
@@ -277,7 +281,7 @@ def test_a_bomb_member_is_cut_and_the_next_member_still_scanned(tmp_path: Path) 
     assert len(bomb) < 200_000
     (tmp_path / "bomb.zip").write_bytes(bomb)
     result = run_scan(".", cwd=tmp_path)
-    assert found(result) == {("./bomb.zip!after.env", sha(later), None)}
+    assert found(result) == {("./bomb.zip!after.env", rules.identity(later), None)}
     [warning] = warnings(result)
     assert "bomb.zip!bomb.bin" in warning and "archive-ratio" in warning
 
@@ -288,11 +292,11 @@ def test_member_and_archive_byte_bounds_are_configurable(tmp_path: Path) -> None
         zip_bytes({"big.txt": os.urandom(3 << 20), "after.env": f"K={later}".encode()}, zipfile.ZIP_STORED)
     )
     result = run_scan(".", "--archive-member-bytes", "1MiB", cwd=tmp_path)
-    assert found(result) == {("./big.zip!after.env", sha(later), None)}
+    assert found(result) == {("./big.zip!after.env", rules.identity(later), None)}
     [warning] = warnings(result)
     assert "big.zip!big.txt" in warning and "archive-member-bytes" in warning
     result = run_scan(".", "--archive-bytes", "2MiB", cwd=tmp_path)
-    assert found(result) == {("./big.zip", sha(later), None)}  # a stored member: raw bytes
+    assert found(result) == {("./big.zip", rules.identity(later), None)}  # a stored member: raw bytes
     [warning] = warnings(result)
     assert "big.zip" in warning and "archive-bytes" in warning
 
@@ -319,8 +323,8 @@ def test_encrypted_truncated_garbage_and_escaping_members_warn_once_each(tmp_pat
     result = run_scan(".", cwd=tmp_path)
 
     assert found(result) == {
-        ("./mixed.zip!../../etc/x", sha(escaped), None),
-        ("./mixed.zip!ok.env", sha(plain), None),
+        ("./mixed.zip!../../etc/x", rules.identity(escaped), None),
+        ("./mixed.zip!ok.env", rules.identity(plain), None),
     }
     shown = warnings(result)
     assert len(shown) == 6, shown
@@ -349,7 +353,7 @@ def test_nesting_and_member_count_are_bounded(tmp_path: Path) -> None:
     assert "archive-depth" in warning
     result = run_scan(".", "--archive-depth", "6", cwd=tmp_path)
     assert found(result) == {
-        ("./deep.zip!level4.zip!level3.zip!level2.zip!level1.zip!k.env", sha(deep), None),
+        ("./deep.zip!level4.zip!level3.zip!level2.zip!level1.zip!k.env", rules.identity(deep), None),
     }
     (tmp_path / "many.zip").write_bytes(zip_bytes({f"m{i}.txt": b"x" for i in range(20)}))
     result = run_scan("many.zip", "--archive-members", "10", cwd=tmp_path)
@@ -369,7 +373,9 @@ def test_bounds_and_plain_from_the_configuration(tmp_path: Path) -> None:
     (tmp_path / ".soundpiece-scan.toml").write_text("plain = true\n")
     assert run_scan(".", cwd=tmp_path, config=True).findings == []
     (tmp_path / ".soundpiece-scan.toml").write_text('archive-member-bytes = "1KiB"\narchive-depth = 2\n')
-    assert found(run_scan(".", cwd=tmp_path, config=True)) == {("./a.zip!a.env", sha(inside), None)}
+    assert found(run_scan(".", cwd=tmp_path, config=True)) == {
+        ("./a.zip!a.env", rules.identity(inside), None)
+    }
     (tmp_path / ".soundpiece-scan.toml").write_text("archive-depth = true\n")
     result = run_scan(".", cwd=tmp_path, config=True)
     assert result.code == 2 and "archive-depth" in result.stderr
@@ -420,5 +426,5 @@ def test_archive_members_in_history_range_and_staged(tmp_path: Path) -> None:
     assert (finding["path"], finding["line"], finding["secret_sha256"]) == (
         "backup.tgz!db/.env",
         3,
-        sha(staged),
+        rules.identity(staged),
     )

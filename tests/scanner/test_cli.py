@@ -9,7 +9,6 @@ Hostile inputs (special files, odd names, vanishing files) are in
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -50,10 +49,6 @@ def assert_not_leaked(result: subprocess.CompletedProcess[bytes], *tokens: str) 
     for token in tokens:
         assert token.encode() not in result.stdout
         assert token.encode() not in result.stderr
-
-
-def sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -156,8 +151,8 @@ def test_several_paths(tmp_path: Path) -> None:
     result, doc = scan_json("a", "b.txt", cwd=tmp_path)
     assert result.returncode == 1
     assert sorted((f["path"], f["secret_sha256"]) for f in doc["findings"]) == [
-        ("a/x.txt", sha(k1)),
-        ("b.txt", sha(k2)),
+        ("a/x.txt", rules.identity(k1)),
+        ("b.txt", rules.identity(k2)),
     ]
     assert doc["stats"]["files"] == 2
 
@@ -227,10 +222,10 @@ def test_json_document(leaky_tree) -> None:
     assert isinstance(doc["stats"]["seconds"], int | float) and doc["stats"]["seconds"] >= 0
     got = [(f["path"], f["line"], f["column"], f["type"], f["secret_sha256"]) for f in doc["findings"]]
     assert got == [
-        ("./src/app.py", 1, 12, "soundpiece_api_key", sha(tokens[0])),
-        ("./src/app.py", 2, 11, "soundpiece_webhook_secret", sha(tokens[1])),
-        ("./vectors.md", 1, 4, "soundpiece_api_key", sha(tokens[2])),
-        ("./vectors.md", 2, 4, "soundpiece_webhook_secret", sha(tokens[3])),
+        ("./src/app.py", 1, 12, "soundpiece_api_key", rules.identity(tokens[0])),
+        ("./src/app.py", 2, 11, "soundpiece_webhook_secret", rules.identity(tokens[1])),
+        ("./vectors.md", 1, 4, "soundpiece_api_key", rules.identity(tokens[2])),
+        ("./vectors.md", 2, 4, "soundpiece_webhook_secret", rules.identity(tokens[3])),
     ]
     for finding, token in zip(doc["findings"], tokens, strict=True):
         assert finding["redacted"] == rules.redact(token)
@@ -336,7 +331,7 @@ def test_glued_tokens_found(tmp_path: Path, template: str) -> None:
     result, doc = scan_json(cwd=tmp_path)
     assert result.returncode == 1
     [finding] = doc["findings"]
-    assert finding["secret_sha256"] == sha(token)
+    assert finding["secret_sha256"] == rules.identity(token)
     assert finding["column"] == text.index(token) + 1
 
 
@@ -416,7 +411,7 @@ def test_large_inputs_across_chunk_boundaries(big_inputs, via_stdin: bool) -> No
         assert result.returncode == 1
         assert doc["stats"]["bytes"] == len(data)
         got = [(f["offset"], f["line"], f["column"], f["secret_sha256"]) for f in doc["findings"]]
-        want = [(o, *expected_position(data, o), sha(t)) for o, t in sorted(plants.items())]
+        want = [(o, *expected_position(data, o), rules.identity(t)) for o, t in sorted(plants.items())]
         assert got == want, name
         assert_not_leaked(result, *plants.values())
 
@@ -477,8 +472,8 @@ def test_stdin_with_paths(tmp_path: Path) -> None:
     result, doc = scan_json("d", "-", cwd=tmp_path, input=k1.encode())
     assert result.returncode == 1
     assert sorted((f["path"], f["secret_sha256"]) for f in doc["findings"]) == [
-        ("-", sha(k1)),
-        ("d/f.txt", sha(k2)),
+        ("-", rules.identity(k1)),
+        ("d/f.txt", rules.identity(k2)),
     ]
     assert doc["stats"]["files"] == 2
 
@@ -532,7 +527,7 @@ def test_inline_marker(tmp_path: Path) -> None:
     )
     result, doc = scan_json(cwd=tmp_path)
     assert result.returncode == 1
-    assert [f["secret_sha256"] for f in doc["findings"]] == [sha(reported)]
+    assert [f["secret_sha256"] for f in doc["findings"]] == [rules.identity(reported)]
     assert doc["stats"]["suppressed"] == 1
     write(tmp_path / "t.py", f"A = '{allowed}'  // soundpiece-scan: allow\r\n")
     assert scan(cwd=tmp_path).returncode == 0
@@ -550,7 +545,7 @@ def test_baseline_round_trip(tmp_path: Path) -> None:
     for token in tokens:
         assert token.encode() not in data
     document = json.loads(data)
-    assert list(document["secrets"]) == sorted(sha(t) for t in tokens)
+    assert list(document["secrets"]) == sorted(rules.identity(t) for t in tokens)
     for forbidden in (b"line", b"column", b"offset", b"a.py", b"src", b"date", b"time"):
         assert forbidden not in data
 
@@ -567,7 +562,7 @@ def test_baseline_round_trip(tmp_path: Path) -> None:
     write(tmp_path / "src" / "new.py", f"N = '{new}'\n")
     result, doc = scan_json("--baseline", "baseline.json", "src", cwd=tmp_path)
     assert result.returncode == 1
-    assert [f["secret_sha256"] for f in doc["findings"]] == [sha(new)]
+    assert [f["secret_sha256"] for f in doc["findings"]] == [rules.identity(new)]
     assert doc["stats"]["suppressed"] == 3
 
 
@@ -693,7 +688,7 @@ def test_many_files_in_process_and_in_pool(many_files, jobs: str) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr == b""
     got = {f["path"]: (f["line"], f["column"], f["secret_sha256"]) for f in doc["findings"]}
-    assert got == {f"./{name}": (2, 7, sha(token)) for name, token in planted_tokens.items()}
+    assert got == {f"./{name}": (2, 7, rules.identity(token)) for name, token in planted_tokens.items()}
     assert doc["stats"]["files"] == POOL_THRESHOLD + 200
     assert [f["path"] for f in doc["findings"]] == sorted(got)
     assert_not_leaked(result, *planted_tokens.values())
@@ -769,7 +764,7 @@ def test_a_closed_stderr_silences_warnings_but_not_the_verdict(tmp_path: Path) -
         out.seek(0)
         doc = json.loads(out.read())
     assert first.startswith(b"soundpiece-scan: warning: ")
-    assert [f["secret_sha256"] for f in doc["findings"]] == [sha(key)]
+    assert [f["secret_sha256"] for f in doc["findings"]] == [rules.identity(key)]
     assert doc["stats"]["skipped"] == 1500
 
 
@@ -815,7 +810,7 @@ def test_inline_marker_on_a_line_cut_by_a_chunk_boundary(tmp_path: Path, via_std
     else:
         write(tmp_path / "big.py", bytes(data))
         _, doc = scan_json(cwd=tmp_path)
-    assert [f["secret_sha256"] for f in doc["findings"]] == [sha(reported)]
+    assert [f["secret_sha256"] for f in doc["findings"]] == [rules.identity(reported)]
     assert doc["stats"]["suppressed"] == 2
 
 

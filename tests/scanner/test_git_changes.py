@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
 import rules
 from tests.support.git import Repo, run_scan
-
-
-def sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @pytest.fixture
@@ -39,12 +34,12 @@ def test_range_reports_only_what_its_commits_add(repo: Repo) -> None:
 
     assert result.code == 1, result.stderr
     found = {f["secret_sha256"]: f for f in result.findings}
-    assert set(found) == {sha(added), sha(transient)}
-    f = found[sha(added)]
+    assert set(found) == {rules.identity(added), rules.identity(transient)}
+    f = found[rules.identity(added)]
     assert (f["commit"], f["path"], f["line"], f["column"]) == (with_key, "src/new.py", 3, 8)
     assert f["author"] == {"name": "Eve", "email": "e@x"}
     assert f["date"] == "2023-11-15T03:46:20+05:30"  # the third commit's author date (EPOCH + 3 min)
-    t = found[sha(transient)]
+    t = found[rules.identity(transient)]
     assert (t["commit"], t["path"], t["line"]) == (added_transient, "tmp.env", 2)
     assert added not in result.stdout and transient not in result.stdout
 
@@ -66,7 +61,7 @@ def test_merge_of_main_into_a_branch_does_not_report_mains_keys(repo: Repo) -> N
     result = run_scan("--git", "--range", f"{base}..feature", cwd=repo.path)
     result_pr = run_scan("--git", "--range", f"main..{tip}", cwd=repo.path)
 
-    assert {f["secret_sha256"] for f in result_pr.findings} == {sha(branch_key)}
+    assert {f["secret_sha256"] for f in result_pr.findings} == {rules.identity(branch_key)}
     # base..feature includes main's own commit (it is in the range): the merge itself adds nothing.
     assert all(f["commit"] != tip for f in result.findings)
 
@@ -80,7 +75,7 @@ def test_merge_of_main_into_a_branch_does_not_report_mains_keys(repo: Repo) -> N
     evil = repo.commit(message="evil merge")
     evil_result = run_scan("--git", "--range", f"{tip}..{evil}", cwd=repo.path)
     assert [(f["secret_sha256"], f["commit"], f["line"]) for f in evil_result.findings] == [
-        (sha(merge_key), evil, 1)
+        (rules.identity(merge_key), evil, 1)
     ]
 
 
@@ -128,7 +123,12 @@ def test_staged_reports_only_lines_the_next_commit_adds(repo: Repo) -> None:
 
     assert result.code == 1, result.stderr
     [f] = result.findings
-    assert (f["path"], f["line"], f["column"], f["secret_sha256"]) == ("config.py", 4, 8, sha(staged))
+    assert (f["path"], f["line"], f["column"], f["secret_sha256"]) == (
+        "config.py",
+        4,
+        8,
+        rules.identity(staged),
+    )
     assert "commit" not in f
     assert staged not in result.stdout
 
@@ -208,7 +208,7 @@ def test_staged_deletion_and_crlf(repo: Repo) -> None:
     repo.git("add", "win.txt")
     result = run_scan("--staged", cwd=repo.path)
     assert [(f["path"], f["line"], f["secret_sha256"]) for f in result.findings] == [
-        ("win.txt", 3, sha(crlf))
+        ("win.txt", 3, rules.identity(crlf))
     ]
 
 
@@ -222,7 +222,9 @@ def test_staged_api_directly(repo: Repo) -> None:
     repo.write("x.txt", f"1\n2\n{key}\n")
     repo.git("add", "x.txt")
     findings, stats = scan([ChangesSource.staged(open_repo(str(repo.path)))], Engine(), warn=pytest.fail)
-    assert [(f.location.path, f.match.line, f.secret_sha256) for f in findings] == [(b"x.txt", 3, sha(key))]
+    assert [(f.location.path, f.match.line, f.secret_sha256) for f in findings] == [
+        (b"x.txt", 3, rules.identity(key))
+    ]
     assert stats.files == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -12,10 +11,6 @@ from hypothesis import strategies as st
 
 import rules
 from tests.support.git import Repo, git, run_scan
-
-
-def sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @pytest.fixture
@@ -47,8 +42,8 @@ def test_finding_attributed_to_the_introducing_commit(repo: Repo) -> None:
 
     assert result.code == 1, result.stderr
     found = by_secret(result.findings)
-    assert set(found) == {sha(key), sha(secret)}
-    [k] = found[sha(key)]
+    assert set(found) == {rules.identity(key), rules.identity(secret)}
+    [k] = found[rules.identity(key)]
     assert k["type"] == "soundpiece_api_key"
     assert (k["commit"], k["path"], k["line"], k["column"]) == (introduced, "app/config.py", 3, 8)
     assert k["author"] == {"name": "Bea Dev", "email": "bea@example.com"}
@@ -57,7 +52,7 @@ def test_finding_attributed_to_the_introducing_commit(repo: Repo) -> None:
     assert k["date"] == "2023-11-15T03:45:20+05:30"
     assert len(k["blob"]) == 40
     assert key not in result.stdout
-    [s] = found[sha(secret)]
+    [s] = found[rules.identity(secret)]
     assert (s["commit"], s["path"], s["line"]) == (second, "hooks.env", 3)
     assert s["type"] == "soundpiece_webhook_secret"
     assert s["author"] == {"name": "Ada Author", "email": "ada@example.com"}
@@ -120,12 +115,12 @@ def test_every_kind_of_ref_is_scanned(tmp_path: Path, repo: Repo) -> None:
 
     assert result.code == 1, result.stderr
     found = by_secret(result.findings)
-    assert {k: len(found.get(sha(v), [])) for k, v in keys.items()} == dict.fromkeys(keys, 1)
-    assert found[sha(keys["tag"])][0]["commit"] == tagged
-    assert found[sha(keys["remote"])][0]["commit"] == remote
-    assert found[sha(keys["detached"])][0]["commit"] == detached
-    assert found[sha(keys["branch"])][0]["commit"] == branch
-    stash = found[sha(keys["stash"])][0]
+    assert {k: len(found.get(rules.identity(v), [])) for k, v in keys.items()} == dict.fromkeys(keys, 1)
+    assert found[rules.identity(keys["tag"])][0]["commit"] == tagged
+    assert found[rules.identity(keys["remote"])][0]["commit"] == remote
+    assert found[rules.identity(keys["detached"])][0]["commit"] == detached
+    assert found[rules.identity(keys["branch"])][0]["commit"] == branch
+    stash = found[rules.identity(keys["stash"])][0]
     assert stash["path"] == "base.txt" and stash["line"] == 2
     assert stash["commit"] == repo.git("rev-parse", "refs/stash")
     assert "not reachable" not in result.stderr
@@ -162,7 +157,7 @@ def test_large_blob_with_token_across_the_chunk_boundary(repo: Repo) -> None:
     assert (f["commit"], f["path"]) == (introduced, "big.txt")
     assert f["line"] == (1 << 20) // 100 + 1
     assert f["column"] == len(pad) + 1
-    assert f["secret_sha256"] == sha(key)
+    assert f["secret_sha256"] == rules.identity(key)
 
 
 def test_jobs_one_and_two_give_identical_findings(repo: Repo) -> None:
@@ -178,7 +173,7 @@ def test_jobs_one_and_two_give_identical_findings(repo: Repo) -> None:
 
     assert one.code == two.code == 1
     assert one.findings == two.findings
-    assert {f["secret_sha256"] for f in two.findings} == {sha(k) for k in keys}
+    assert {f["secret_sha256"] for f in two.findings} == {rules.identity(k) for k in keys}
     assert sorted(f["line"] for f in two.findings) == [100 * i + 1 for i in range(12)]
 
 
@@ -196,7 +191,7 @@ def test_history_api_uses_more_than_one_run(repo: Repo) -> None:
     assert len(split_runs(list_blobs(opened), 2 * history.RUNS_PER_JOB)) > 1
     warnings: list[str] = []
     findings, stats = scan([history.HistorySource(opened, jobs=2)], Engine(), jobs=2, warn=warnings.append)
-    assert {f.secret_sha256 for f in findings} == {sha(k) for k in keys}
+    assert {f.secret_sha256 for f in findings} == {rules.identity(k) for k in keys}
     assert stats.files == 5
     assert warnings == []
 
@@ -221,7 +216,7 @@ def test_a_path_after_git_is_the_repository(tmp_path: Path, repo: Repo) -> None:
     result = run_scan("--git", "--format", "json", str(repo.path), cwd=tmp_path)
     assert result.code == 1, result.stderr
     assert [(f["commit"], f["path"], f["secret_sha256"]) for f in result.findings] == [
-        (first, "k.txt", sha(key))
+        (first, "k.txt", rules.identity(key))
     ]
     for args in (["--git", str(repo.path), str(repo.path)], ["--git", "--format", "json", "a", "b"]):
         refused = run_scan(*args, cwd=tmp_path)
@@ -246,7 +241,7 @@ def test_shallow_clone_warns_and_scans(tmp_path: Path, repo: Repo) -> None:
 
     assert result.code == 1
     assert "shallow" in result.stderr
-    assert {f["secret_sha256"] for f in result.findings} == {sha(new)}
+    assert {f["secret_sha256"] for f in result.findings} == {rules.identity(new)}
 
     clean = tmp_path / "clean"
     repo.commit({"new.txt": "clean\n"}, "clean")
@@ -268,7 +263,7 @@ def test_missing_loose_object_gives_partial_results(repo: Repo) -> None:
     result = run_scan("--git", cwd=repo.path)
 
     assert result.code == 1, result.stderr
-    assert {f["secret_sha256"] for f in result.findings} == {sha(kept)}
+    assert {f["secret_sha256"] for f in result.findings} == {rules.identity(kept)}
     assert "warning" in result.stderr and "missing" in result.stderr
 
 
@@ -341,10 +336,16 @@ def test_blob_named_directly_by_a_tag(repo: Repo) -> None:
 
     assert result.code == 1, result.stderr
     found = {f["secret_sha256"]: f for f in result.findings}
-    assert set(found) == {sha(light), sha(annotated)}
-    assert (found[sha(light)]["path"], found[sha(light)]["line"]) == ("refs/tags/key-blob", 1)
-    assert (found[sha(annotated)]["path"], found[sha(annotated)]["line"]) == ("refs/tags/key-annotated", 2)
-    assert "commit" not in found[sha(light)]
+    assert set(found) == {rules.identity(light), rules.identity(annotated)}
+    assert (found[rules.identity(light)]["path"], found[rules.identity(light)]["line"]) == (
+        "refs/tags/key-blob",
+        1,
+    )
+    assert (found[rules.identity(annotated)]["path"], found[rules.identity(annotated)]["line"]) == (
+        "refs/tags/key-annotated",
+        2,
+    )
+    assert "commit" not in found[rules.identity(light)]
     assert "1 blobs holding credentials are not reachable" in result.stderr  # the dangling one
 
 
@@ -364,10 +365,10 @@ def test_odd_paths_in_history(repo: Repo) -> None:
     assert result.code == 1, result.stderr
     paths = {f["secret_sha256"]: (f["path"], f["line"]) for f in result.findings}
     assert paths == {
-        **{sha(key): (name, 2) for name, key in keys.items()},
-        sha(binary_key): ("bad-\\xff.txt", 1),
+        **{rules.identity(key): (name, 2) for name, key in keys.items()},
+        rules.identity(binary_key): ("bad-\\xff.txt", 1),
     }
-    [odd] = [f for f in result.findings if f["secret_sha256"] == sha(binary_key)]
+    [odd] = [f for f in result.findings if f["secret_sha256"] == rules.identity(binary_key)]
     assert odd["path_base64"] == "YmFkLf8udHh0"
 
 
@@ -382,10 +383,13 @@ def test_untracked_files_in_a_stash_and_older_stash_entries(repo: Repo) -> None:
     result = run_scan("--git", cwd=repo.path)
 
     found = {f["secret_sha256"]: f for f in result.findings}
-    assert (found[sha(untracked)]["path"], found[sha(untracked)]["line"]) == ("new.txt", 2)
+    assert (found[rules.identity(untracked)]["path"], found[rules.identity(untracked)]["line"]) == (
+        "new.txt",
+        2,
+    )
     # stash@{1} lives only in the stash's reflog: scanned (it is in the object database) and
     # reported, or at least named in a warning, never silently dropped.
-    assert sha(older) in found or "not reachable" in result.stderr
+    assert rules.identity(older) in found or "not reachable" in result.stderr
 
 
 def test_inline_allow_and_baseline_apply_to_history_and_staged(tmp_path: Path, repo: Repo) -> None:

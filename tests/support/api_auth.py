@@ -1,4 +1,4 @@
-"""Helpers for the API authentication tests: statements a request ran, an Authorization header."""
+"""Helpers for the API authentication tests: statements a request ran, an Authorization header, whoami."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, event
 
 DENIED = {"detail": "Missing or invalid Authorization header"}
@@ -30,3 +31,17 @@ def count_statements(engine: Engine) -> Iterator[list[str]]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def whoami(
+    http: httpx.Client, api_key: str, *forwarded: str, base_url: str = "", **headers: str
+) -> httpx.Response:
+    """``GET /v1/whoami`` with ``api_key`` as the bearer token, through ``http``: an in-process
+    TestClient, or ``tests.support.services.HTTP`` with a real server's ``base_url``. Each of
+    ``forwarded`` is an ``X-Forwarded-For`` line of its own, in order; ``headers`` are sent as well."""
+    lines = [
+        ("Authorization", f"Bearer {api_key}"),
+        *(("X-Forwarded-For", line) for line in forwarded),
+        *headers.items(),
+    ]
+    return http.get(f"{base_url}/v1/whoami", headers=lines)

@@ -80,6 +80,11 @@ def rows(engine: Engine, table: Any) -> list[dict[str, Any]]:
         ]
 
 
+def key_status(engine: Engine, key_id: int) -> str:
+    """The status of key ``key_id`` (active, flagged, revoked) as stored."""
+    return next(r["status"] for r in rows(engine, api_keys) if r["id"] == key_id)
+
+
 @dataclass(frozen=True)
 class Minted:
     """A key pair put straight into the store (to arrange a test's state in one transaction)."""

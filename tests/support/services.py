@@ -1,4 +1,4 @@
-"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a database of its own
+"""Real processes for fault tests: the service under uvicorn, an SMTP sink, a PostgreSQL schema of its own
 (a private PostgreSQL cluster is tests/support/postgres_cluster.py). Plain classes; the tests make
 the fixtures."""
 
@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -23,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from partner_endpoint.clock import SYSTEM_CLOCK
 from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
@@ -46,17 +47,35 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class SmtpSink:
     """An aiosmtpd server that keeps what it is given and counts deliveries per Message-ID; can be
-    stopped and restarted on its port."""
+    stopped and restarted on its port. ``tls`` makes it require STARTTLS, ``login`` (user, password)
+    makes it require AUTH with exactly those; ``refuse`` and ``refuse_recipients`` make it fail."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.deliveries: Counter[str] = Counter()
         self.recipients: Counter[str] = Counter()
+        self.envelopes: list[tuple[str, list[str]]] = []
+        """(MAIL FROM, RCPT TOs) of each message accepted, in order."""
+        self.logins: list[str] = []
+        """Users that authenticated, in order."""
         self.refuse = False
         """Answer 451 (try again later) to every message, as an overloaded server does."""
+        self.refuse_recipients = False
+        """Answer 550 to every recipient, quoting the address, as Postfix does for an unknown one."""
+        self._tls = tls
+        self._login = login
         self._messages: list[EmailMessage] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
+
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_recipients:
+            return f"550 5.1.1 <{address}>: Recipient address rejected"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         if self.refuse:
@@ -64,17 +83,31 @@ class SmtpSink:
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self._lock:
             self._messages.append(message)  # type: ignore[arg-type]
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.deliveries[str(message["Message-ID"])] += 1
             for recipient in envelope.rcpt_tos:
                 self.recipients[recipient] += 1
         return "250 OK"
+
+    def _authenticate(
+        self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any
+    ) -> AuthResult:
+        given = (data.login.decode(), data.password.decode()) if isinstance(data, LoginPassword) else None
+        if given is not None and given == self._login:
+            self.logins.append(given[0])
+        return AuthResult(success=given is not None and given == self._login)
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if self._tls is not None:
+            options.update(tls_context=self._tls, require_starttls=True)
+        if self._login is not None:
+            options.update(auth_required=True, authenticator=self._authenticate)
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
 
     def stop(self) -> None:
@@ -159,17 +192,27 @@ class ServerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def stop(self) -> int | None:
+        """SIGTERM, and SIGKILL if it has not exited 10 s later; its exit status (None: never started).
+        After a graceful shutdown it is -SIGTERM too (uvicorn raises the signal again once it has shut
+        down): :meth:`shut_down` tells the two apart."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def shut_down(self) -> bool:
+        """:meth:`stop`, and whether the service shut down gracefully: its lifespan ended (which waits
+        for the in-process mail worker to end the round it is in), then the process exited on SIGTERM."""
+        return self.stop() == -signal.SIGTERM and "Application shutdown complete." in self.log()
 
     def __enter__(self) -> ServerProcess:
         self.start(HANG_GUARD)
@@ -194,6 +237,7 @@ class MailWorkerProcess:
             )
 
     def stop(self) -> int:
+        """SIGTERM (the worker ends the round it is in, then exits 0), SIGKILL after 15 s; its exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -228,21 +272,6 @@ def deliver_until_accepted(
 # --- databases ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A database of its own on the server behind ``admin_url``, dropped afterwards (with its sessions)."""
-    name = f"rel_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def postgres_url() -> str:
     """The PostgreSQL server of every PostgreSQL test: ``SOUNDPIECE_TEST_POSTGRES_URL``, which
     scripts/test always sets (to a private cluster it starts, unless given one). Without it the test
@@ -258,16 +287,12 @@ def postgres_url() -> str:
     return url
 
 
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """:func:`scratch_database` on :func:`postgres_url`; a server that cannot be reached fails the
-    test (it never skips: PostgreSQL is part of what the tests promise)."""
-    admin_url = postgres_url()
-    try:
-        with scratch_database(admin_url) as url:
-            yield url
-    except OperationalError as exc:
-        pytest.fail(f"PostgreSQL unavailable at {make_url(admin_url)}: {exc}")
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""Narrows a test of the ``database_url`` fixture (tests/conftest.py) to SQLite."""
+ON_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+"""Narrows a test of the ``database_url`` fixture (tests/conftest.py) to PostgreSQL."""
 
 
 @contextlib.contextmanager

@@ -402,9 +402,8 @@ def first_reports(conn: Connection, key_ids: Sequence[int]) -> dict[int, FirstRe
     """For each of these keys that was reported leaked, its first report (by time, then id).
 
     Leaked keys are few, and a key's sightings are few: their rows are read and the first kept."""
-    if not key_ids:
-        return {}
-    rows = conn.execute(
+    dialect = conn.dialect.name
+    query = (
         select(
             leak_events.c.key_id,
             leak_events.c.id,
@@ -419,9 +418,10 @@ def first_reports(conn: Connection, key_ids: Sequence[int]) -> dict[int, FirstRe
         )
         .join(api_keys, api_keys.c.id == leak_events.c.key_id)
         .join(accounts, accounts.c.id == api_keys.c.account_id)
-        .where(leak_events.c.key_id.in_(sorted(set(key_ids))))
+        .where(one_of(leak_events.c.key_id, "ids", dialect))
         .order_by(leak_events.c.key_id, leak_events.c.first_seen, leak_events.c.id)
     )
+    rows = [row for ids in chunks(sorted(set(key_ids)), dialect) for row in conn.execute(query, {"ids": ids})]
     first: dict[int, FirstReport] = {}
     for key_id, event_id, seen, url, source, action, account_id, email, label, suffix in rows:
         if key_id not in first:

@@ -207,13 +207,17 @@ key_traffic_minutes = Table(
 """Requests with each key per minute (refused: revoked, deleted or outside the allowlist), every
 process's counts added up; kept for a day."""
 
+ADDRESS = String(64).with_variant(String(64, collation="C"), "postgresql")
+"""A client address, compared as bytes on PostgreSQL: cheaper than a locale's rules in the primary
+key that every flush probes 100,000 times, and addresses have no locale."""
+
 key_traffic_hours = Table(
     "key_traffic_hours",
     metadata,
     Column("key_id", Integer, primary_key=True),
     Column("hour", Integer, primary_key=True),  # hours since the epoch (UTC)
     # An IPv4 address, an IPv6 /64, or "other" once a process met more pairs than it counts apart.
-    Column("address", String(64), primary_key=True),
+    Column("address", ADDRESS, primary_key=True),
     Column("requests", Integer, nullable=False),
     Column("refused", Integer, nullable=False),
     Column("first_at", Float, nullable=False),  # seconds since the epoch

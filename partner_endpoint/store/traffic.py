@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from partner_endpoint.store.db import chunks, one_of
+from partner_endpoint.store.db import chunks, one_of, stage
 from partner_endpoint.store.models import api_keys, key_traffic_hours, key_traffic_minutes
 
 Cell = tuple[int, str, int]
@@ -78,104 +77,64 @@ def _moment(seconds: float) -> datetime:
 def add(conn: Connection, counts: Counts, last_uses: Iterable[LastUse]) -> None:
     """Add one process's counts (and move its keys' last use forward), in the caller's transaction.
 
-    Straight to the driver, in bulk: 100,000 rows through SQLAlchemy's per-row parameter
-    handling took seconds; as tuples (SQLite's executemany) or one array per column
-    (PostgreSQL's ``unnest``) they take a fraction of one.
+    The cells go in as they are counted, in bulk (:func:`~partner_endpoint.store.db.stage`), and the
+    database sums them into minutes and hours: per-row work in Python (SQLAlchemy's parameters,
+    or summing 100,000 cells) cost more than the whole write.
     """
-    minutes: dict[tuple[int, int], list[int]] = {}
-    hours: dict[tuple[int, int, str], list[Any]] = {}
-    for (key_id, address, minute), (requests, refused, first, last) in counts.items():
-        per_minute = minutes.get((key_id, minute))
-        if per_minute is None:
-            minutes[key_id, minute] = [int(requests), int(refused)]
-        else:
-            per_minute[0] += int(requests)
-            per_minute[1] += int(refused)
-        per_hour = hours.get((key_id, minute // 60, address))
-        if per_hour is None:
-            hours[key_id, minute // 60, address] = [int(requests), int(refused), first, last]
-        else:
-            per_hour[0] += int(requests)
-            per_hour[1] += int(refused)
-            per_hour[2] = min(per_hour[2], first)
-            per_hour[3] = max(per_hour[3], last)
-    minute_rows = [(k, m, n, r) for (k, m), (n, r) in minutes.items()]
-    hour_rows = [(k, h, a, n, r, f, t) for (k, h, a), (n, r, f, t) in hours.items()]
-    postgres = conn.dialect.name == "postgresql"
-    if minute_rows:
-        _bulk(conn, _ADD_MINUTES, minute_rows, postgres)
-    if hour_rows:
-        _bulk(conn, _ADD_HOURS, hour_rows, postgres)
-    uses = list(last_uses)
+    if counts:
+        stage(conn, "staged_traffic", _CELL_COLUMNS, ((k, a, m, *v) for (k, a, m), v in counts.items()))
+        conn.exec_driver_sql(_ADD_MINUTES)
+        collate = 'COLLATE "C"' if conn.dialect.name == "postgresql" else ""
+        conn.exec_driver_sql(_ADD_HOURS.format(collate=collate))
+    uses = [(u.key_id, u.at, u.address) for u in last_uses]
     if not uses:
         return
-    if postgres:  # one statement, not one per key
-        conn.exec_driver_sql(
-            _LAST_USE_POSTGRES,
-            {
-                "key": [u.key_id for u in uses],
-                "when": [u.at for u in uses],
-                "from_address": [u.address for u in uses],
-            },
-        )
-    else:
-        conn.execute(_LAST_USE, [{"key": u.key_id, "when": u.at, "from_address": u.address} for u in uses])
+    if conn.dialect.name == "postgresql":
+        stage(conn, "staged_last_uses", _USE_COLUMNS, uses)
+        conn.exec_driver_sql(_LAST_USE_POSTGRES)
+    else:  # through SQLAlchemy: its type stores the times as SQLite's other rows have them
+        conn.execute(_LAST_USE, [{"key": k, "when": at, "from_address": a} for k, at, a in uses])
 
 
-@dataclass(frozen=True, slots=True)
-class _Bulk:
-    """An additive upsert, spelled for each backend."""
-
-    sqlite: str
-    postgres: str
-    columns: tuple[str, ...]
-
-
-def _bulk(conn: Connection, statement: _Bulk, rows: list[tuple[Any, ...]], postgres: bool) -> None:
-    if postgres:
-        arrays = {name: [row[i] for row in rows] for i, name in enumerate(statement.columns)}
-        conn.exec_driver_sql(statement.postgres, arrays)
-    else:
-        conn.exec_driver_sql(statement.sqlite, rows)
-
-
-def _upsert(table: str, key: tuple[str, ...], columns: tuple[tuple[str, str], ...], updates: str) -> _Bulk:
-    names = tuple(name for name, _type in columns)
-    listed = ", ".join(names)
-    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in columns)
-    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates.format(table=table)}"
-    return _Bulk(
-        sqlite=f"INSERT INTO {table} ({listed}) VALUES ({', '.join('?' * len(names))}) {conflict}",
-        postgres=f"INSERT INTO {table} ({listed}) SELECT * FROM unnest({arrays}) {conflict}",
-        columns=names,
-    )
-
-
-_ADD_MINUTES = _upsert(
-    "key_traffic_minutes",
-    ("key_id", "minute"),
-    (("key_id", "integer"), ("minute", "integer"), ("requests", "integer"), ("refused", "integer")),
-    "requests = {table}.requests + excluded.requests, refused = {table}.refused + excluded.refused",
+_USE_COLUMNS = (("key_id", "int4"), ("at", "timestamptz"), ("address", "text"))
+_CELL_COLUMNS = (
+    ("key_id", "int4"),
+    ("address", "text"),
+    ("minute", "int4"),
+    ("requests", "int4"),
+    ("refused", "int4"),
+    ("first_at", "float8"),
+    ("last_at", "float8"),
 )
-_ADD_HOURS = _upsert(
-    "key_traffic_hours",
-    ("key_id", "hour", "address"),
-    (
-        ("key_id", "integer"),
-        ("hour", "integer"),
-        ("address", "text"),
-        ("requests", "integer"),
-        ("refused", "integer"),
-        ("first_at", "double precision"),
-        ("last_at", "double precision"),
-    ),
-    "requests = {table}.requests + excluded.requests, refused = {table}.refused + excluded.refused, "
-    "first_at = CASE WHEN excluded.first_at < {table}.first_at "
-    "THEN excluded.first_at ELSE {table}.first_at END, "
-    "last_at = CASE WHEN excluded.last_at > {table}.last_at THEN excluded.last_at ELSE {table}.last_at END",
+# Sums added to what is there; rows in primary-key order, so that processes flushing at the same
+# moment lock shared rows in the same order (no deadlock). "WHERE true": SQLite's upsert after a
+# SELECT needs it. On PostgreSQL the address sorts as bytes, as its column does (COLLATE "C"):
+# a locale's order costs more in every comparison, and any fixed order will do.
+_ADD_MINUTES = (
+    "INSERT INTO key_traffic_minutes (key_id, minute, requests, refused) "
+    "SELECT key_id, minute, sum(requests), sum(refused) FROM staged_traffic WHERE true "
+    "GROUP BY key_id, minute ORDER BY key_id, minute "
+    "ON CONFLICT (key_id, minute) DO UPDATE SET "
+    "requests = key_traffic_minutes.requests + excluded.requests, "
+    "refused = key_traffic_minutes.refused + excluded.refused"
 )
-
-
+_ADD_HOURS = (
+    "INSERT INTO key_traffic_hours (key_id, hour, address, requests, refused, first_at, last_at) "
+    "SELECT key_id, minute / 60, address, sum(requests), sum(refused), min(first_at), max(last_at) "
+    "FROM staged_traffic WHERE true "
+    "GROUP BY key_id, minute / 60, address ORDER BY key_id, minute / 60, address {collate} "
+    "ON CONFLICT (key_id, hour, address) DO UPDATE SET "
+    "requests = key_traffic_hours.requests + excluded.requests, "
+    "refused = key_traffic_hours.refused + excluded.refused, "
+    "first_at = CASE WHEN excluded.first_at < key_traffic_hours.first_at "
+    "THEN excluded.first_at ELSE key_traffic_hours.first_at END, "
+    "last_at = CASE WHEN excluded.last_at > key_traffic_hours.last_at "
+    "THEN excluded.last_at ELSE key_traffic_hours.last_at END"
+)
+_LAST_USE_POSTGRES = (
+    "UPDATE api_keys SET last_used_at = u.at, last_used_address = u.address FROM staged_last_uses AS u "
+    "WHERE api_keys.id = u.key_id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < u.at)"
+)
 _LAST_USE = (
     update(api_keys)
     .where(
@@ -184,14 +143,7 @@ _LAST_USE = (
     )
     .values(last_used_at=bindparam("when"), last_used_address=bindparam("from_address"))
 )
-
-
-_LAST_USE_POSTGRES = (
-    "UPDATE api_keys SET last_used_at = u.at, last_used_address = u.address "
-    "FROM unnest(%(key)s::integer[], %(when)s::timestamptz[], %(from_address)s::text[]) "
-    "AS u(key, at, address) "
-    "WHERE api_keys.id = u.key AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < u.at)"
-)
+"""Each key's last use moves forward only (processes flush in any order)."""
 
 
 def prune(conn: Connection, now: datetime, minutes_kept: timedelta, hours_kept: timedelta) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +31,7 @@ from partner_endpoint.api.traffic import TrafficRecorder
 from partner_endpoint.api.traffic import run_forever as record_traffic
 from partner_endpoint.clock import SYSTEM_CLOCK, Clock
 from partner_endpoint.dashboard.routes import dashboard_routes
-from partner_endpoint.domain.origins import GITHUB, ORIGINS, SELF_MANAGED_GITLAB, Origin
+from partner_endpoint.domain.origins import ORIGINS, SELF_MANAGED_GITLAB, Origin
 from partner_endpoint.mail.worker import MailWorker
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.ops.origin_metrics import OriginMetrics
@@ -51,8 +52,6 @@ from partner_endpoint.web.unavailable import TRANSIENT_DATABASE_ERRORS, database
 
 log = logging.getLogger(__name__)
 
-GITHUB_ALERTS = GITHUB.route
-
 
 def create_app(
     settings: Settings,
@@ -65,160 +64,168 @@ def create_app(
 
     ``app.state.key_directory`` is the API's key cache: whatever changes a key or an allowlist in
     this process tells it after the commit (the services do), other processes follow the key change
-    log within ``settings.key_change_delay``.
+    log within ``settings.key_change_delay``. ``app.state.flush_traffic`` writes the traffic this
+    process counted now, as the background loop does every flush interval.
     """
-    engine = engine or make_engine(settings.database_url)
-    metrics = metrics or Metrics()
-    box = load_secret_box(settings)
-    clients = ClientAddresses(settings)
-    directory = KeyDirectory.from_settings(engine, metrics, settings, clock)
-    worker = MailWorker.from_settings(engine, settings, metrics, box=box, clock=clock)
-    mail_queued = worker.nudge if settings.mail_worker else _nothing
-    http = httpx.AsyncClient(timeout=settings.key_fetch_timeout, follow_redirects=True)
+    parts = _Parts.build(settings, engine or make_engine(settings.database_url), clock, metrics or Metrics())
     leaks = LeakService.from_settings(
-        engine, settings, clock, key_changed=directory.key_changed, mail_queued=mail_queued
+        parts.engine, settings, clock, key_changed=parts.directory.key_changed, mail_queued=parts.mail_queued
     )
-    # One budget of failed requests per client for every leak report route together.
-    failures = FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, clock)
-    trusted = _trial_keys(settings)
-    receivers = [
-        AlertReceiver(
-            origin=origin,
-            keys=_origin_keys(origin, settings, http, engine, metrics, clock, trusted),
-            leaks=leaks,
-            metrics=OriginMetrics(metrics, origin.name),
-            clients=clients,
-            failures=failures,
-            max_body_bytes=settings.max_body_bytes,
-        )
-        for origin in ORIGINS
-        if getattr(settings, origin.switch)
-    ]
-    recorder = TrafficRecorder(clock, metrics, max_pairs=settings.traffic_max_pairs)
-    traffic = TrafficService.from_settings(engine, settings, clock, mail_queued=mail_queued)
-    bearer = ApiKeyBackend(
-        directory,
-        FailureBudget(settings.auth_failure_limit, settings.auth_failure_window, clock),
-        clients,
-        metrics,
-        recorder,
-    )
+    recorder = TrafficRecorder(clock, parts.metrics, max_pairs=settings.traffic_max_pairs)
+    traffic = TrafficService.from_settings(parts.engine, settings, clock, mail_queued=parts.mail_queued)
     routes: list[BaseRoute] = [
-        *(Route(receiver.origin.route, receiver.handle, methods=["POST"]) for receiver in receivers),
-        *(
-            _revocation_api(settings, engine, clock, leaks, metrics, clients, failures)
-            if settings.revocation_api
-            else []
-        ),
-        *ops_routes(engine, metrics, settings),
-        api_mount(bearer),  # last: it takes every other /v1/ path, behind the API's Bearer keys
+        *_leak_report_routes(parts, leaks),
+        *ops_routes(parts.engine, parts.metrics, settings),
+        _api(parts, recorder),  # last: it takes every other /v1/ path, behind the API's Bearer keys
     ]
     if settings.dashboard:
-        routes += _dashboard(settings, engine, box, clock, metrics, directory, traffic, mail_queued)
+        routes += _dashboard(parts, traffic)
+    background = _Background(parts, recorder, traffic)
+    app = Starlette(
+        routes=routes,
+        lifespan=background.lifespan,
+        exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),
+    )
+    app.router.redirect_slashes = False  # its redirects would take their host from the request
+    app.state.key_directory = parts.directory
+    app.state.flush_traffic = background.flush_traffic
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What the app's parts share: made once per app, closed by :class:`_Background` at shutdown."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    metrics: Metrics
+    box: SecretBox
+    clients: ClientAddresses
+    directory: KeyDirectory
+    mail: MailWorker
+    mail_queued: Callable[[], None]
+    """Wakes this process's mail worker after a commit that queued mail (if it runs here)."""
+    http: httpx.AsyncClient
+
+    @classmethod
+    def build(cls, settings: Settings, engine: Engine, clock: Clock, metrics: Metrics) -> _Parts:
+        box = load_secret_box(settings)
+        mail = MailWorker.from_settings(engine, settings, metrics, box=box, clock=clock)
+        return cls(
+            settings=settings,
+            engine=engine,
+            clock=clock,
+            metrics=metrics,
+            box=box,
+            clients=ClientAddresses(settings),
+            directory=KeyDirectory.from_settings(engine, metrics, settings, clock),
+            mail=mail,
+            mail_queued=mail.nudge if settings.mail_worker else _nothing,
+            http=httpx.AsyncClient(timeout=settings.key_fetch_timeout, follow_redirects=True),
+        )
+
+
+class _Background:
+    """The app's background work and its shutdown: the key change log, the traffic flush, mail."""
+
+    def __init__(self, parts: _Parts, recorder: TrafficRecorder, traffic: TrafficService) -> None:
+        self._parts = parts
+        self._recorder = recorder
+        self._traffic = traffic
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        await directory.sync()  # the cache is believed from the first request on
-        tasks = [
-            asyncio.create_task(directory.run_forever(stop)),
-            asyncio.create_task(
-                record_traffic(
-                    recorder, traffic.write, traffic.prune, stop, interval=settings.traffic_flush_interval
-                )
-            ),
-        ]
-        if settings.mail_worker:
-            tasks.append(asyncio.create_task(worker.run_forever(stop)))
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        parts, stop = self._parts, asyncio.Event()
+        await parts.directory.sync()  # the cache is believed from the first request on
+        traffic, interval = self._traffic, parts.settings.traffic_flush_interval
+        flushes = record_traffic(self._recorder, traffic.write, traffic.prune, stop, interval=interval)
+        tasks = [asyncio.create_task(parts.directory.run_forever(stop)), asyncio.create_task(flushes)]
+        if parts.settings.mail_worker:
+            tasks.append(asyncio.create_task(parts.mail.run_forever(stop)))
         try:
             yield
         finally:
             stop.set()
             await asyncio.gather(*tasks)
-            await http.aclose()
-            engine.dispose()
-            metrics.close()
+            await parts.http.aclose()
+            parts.engine.dispose()
+            parts.metrics.close()
 
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers=dict.fromkeys(TRANSIENT_DATABASE_ERRORS, database_unavailable),
-    )
-    app.router.redirect_slashes = False  # its redirects would take their host from the request
-    app.state.key_directory = directory
-
-    async def flush_traffic() -> None:
-        """Write what this process counted now (the background loop does it every flush interval)."""
-        await run_in_threadpool(traffic.write, recorder.take())
-
-    app.state.flush_traffic = flush_traffic
-    return app
+    async def flush_traffic(self) -> None:
+        await run_in_threadpool(self._traffic.write, self._recorder.take())
 
 
-def _origin_keys(
-    origin: Origin,
-    settings: Settings,
-    http: httpx.AsyncClient,
-    engine: Engine,
-    metrics: Metrics,
-    clock: Clock,
-    trusted: dict[str, ec.EllipticCurvePublicKey],
-) -> SigningKeys:
+def _leak_report_routes(parts: _Parts, leaks: LeakService) -> list[BaseRoute]:
+    """One receiver per leak reporting platform that is on, and the Token Revocation API if it is."""
+    settings = parts.settings
+    # One budget of failed requests per client for every leak report route together.
+    failures = FailureBudget(settings.alert_failure_limit, settings.alert_failure_window, parts.clock)
+    trusted = _trial_keys(settings)
+    routes: list[BaseRoute] = [
+        Route(
+            origin.route,
+            AlertReceiver(
+                origin=origin,
+                keys=_origin_keys(origin, parts, trusted),
+                leaks=leaks,
+                metrics=OriginMetrics(parts.metrics, origin.name),
+                clients=parts.clients,
+                failures=failures,
+                max_body_bytes=settings.max_body_bytes,
+            ).handle,
+            methods=["POST"],
+        )
+        for origin in ORIGINS
+        if getattr(settings, origin.switch)
+    ]
+    if settings.revocation_api:  # self-managed GitLab's; before the API's mount (its token is no API key)
+        routes += RevocationApi(
+            tokens=RevocationTokenService.from_settings(parts.engine, settings, parts.clock),
+            leaks=leaks,
+            metrics=OriginMetrics(parts.metrics, SELF_MANAGED_GITLAB),
+            clients=parts.clients,
+            failures=failures,
+            max_body_bytes=settings.max_body_bytes,
+        ).routes()
+    return routes
+
+
+def _origin_keys(origin: Origin, parts: _Parts, trusted: dict[str, ec.EllipticCurvePublicKey]) -> SigningKeys:
+    settings = parts.settings
     return SigningKeys(
-        http,
+        parts.http,
         getattr(settings, origin.keys_url),
-        metrics,
+        parts.metrics,
         origin=origin,
         token=getattr(settings, origin.keys_token) if origin.keys_token else None,
         refetch_interval=settings.key_refetch_interval,
         fetch_timeout=settings.key_fetch_timeout,
-        clock=clock,
+        clock=parts.clock,
         # one document and one refetch limit per origin for every process
-        shared=SharedKeyDocument(engine, origin.name),
+        shared=SharedKeyDocument(parts.engine, origin.name),
         pinned=trusted,
     )
 
 
-def _revocation_api(
-    settings: Settings,
-    engine: Engine,
-    clock: Clock,
-    leaks: LeakService,
-    metrics: Metrics,
-    clients: ClientAddresses,
-    failures: FailureBudget,
-) -> list[Route]:
-    """Self-managed GitLab's Token Revocation API, before the API's mount (its token is not an API key)."""
-    return RevocationApi(
-        tokens=RevocationTokenService.from_settings(engine, settings, clock),
-        leaks=leaks,
-        metrics=OriginMetrics(metrics, SELF_MANAGED_GITLAB),
-        clients=clients,
-        failures=failures,
-        max_body_bytes=settings.max_body_bytes,
-    ).routes()
+def _api(parts: _Parts, recorder: TrafficRecorder) -> BaseRoute:
+    settings = parts.settings
+    failures = FailureBudget(settings.auth_failure_limit, settings.auth_failure_window, parts.clock)
+    return api_mount(ApiKeyBackend(parts.directory, failures, parts.clients, parts.metrics, recorder))
 
 
-def _dashboard(
-    settings: Settings,
-    engine: Engine,
-    box: SecretBox,
-    clock: Clock,
-    metrics: Metrics,
-    directory: KeyDirectory,
-    traffic: TrafficService,
-    mail_queued: Callable[[], None],
-) -> list[BaseRoute]:
+def _dashboard(parts: _Parts, traffic: TrafficService) -> list[BaseRoute]:
+    engine, box, clock, settings = parts.engine, parts.box, parts.clock, parts.settings
     limits = Limits.from_settings(settings)
     return dashboard_routes(
         settings,
-        keys=KeyService(engine, box, clock, key_changed=directory.key_changed),
+        keys=KeyService(engine, box, clock, key_changed=parts.directory.key_changed),
         traffic=traffic,
         activity=ActivityService(engine),
         sign_in=SignInService(engine, box, clock, limits=limits, sender=settings.mail_from),
-        metrics=metrics,
+        metrics=parts.metrics,
         clock=clock,
-        mail_queued=mail_queued,
+        mail_queued=parts.mail_queued,
     )
 
 

@@ -74,6 +74,10 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def minute_of(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
 _MINUTE_COLUMNS = ("key_id", "minute", "requests", "refused")
 _HOUR_COLUMNS = ("key_id", "hour", "address", "requests", "refused", "first_at", "last_at")
 

@@ -23,6 +23,7 @@ from partner_endpoint.services.traffic import HOUR_MINUTES, WEEK_HOURS, KeyTraff
 from partner_endpoint.store.traffic import Point
 
 Slot = Literal["hour", "minute"]
+SLOTS: tuple[Slot, ...] = ("hour", "minute")
 
 HEIGHT = 100
 """The plot's height in SVG units: a bar's height is its share of the axis' top, in percent."""
@@ -179,7 +180,7 @@ def svg(series: Series) -> Markup:
     return Markup("".join(parts))
 
 
-def table(series: Series) -> Markup:
+def table(series: Series, table_id: str) -> Markup:
     """The numbers behind the chart: a row for each bar with requests, then the totals."""
     slot = "Hour" if series.slot == "hour" else "Minute"
     rows = [
@@ -190,7 +191,7 @@ def table(series: Series) -> Markup:
     ]
     body = "".join(rows) or f'<tr><td colspan="3" class="muted">No requests in any {slot.lower()}.</td></tr>'
     return Markup(
-        f'<table class="numbers"><caption>{escape(series.title)}, in UTC. '
+        f'<table class="numbers" id="{escape(table_id)}"><caption>{escape(series.title)}, in UTC. '
         f"{slot}s not listed had no requests.</caption>"
         f'<thead><tr><th scope="col">{slot} (UTC)</th><th scope="col" class="num">Requests</th>'
         f'<th scope="col" class="num">Refused</th></tr></thead>'
@@ -213,5 +214,5 @@ def chart(series: Series, chart_id: str) -> Markup:
         f'<div class="chart-x ticks-{len(series.ticks)}" aria-hidden="true">{ticks}</div>'
         f'<details class="chart-data"><summary>Show the numbers</summary><div class="numbers-scroll" '
         f'tabindex="0" role="region" aria-label="{escape(series.title)}, as a table">'
-        f"{table(series)}</div></details></figure>"
+        f"{table(series, f'{chart_id}-numbers')}</div></details></figure>"
     )

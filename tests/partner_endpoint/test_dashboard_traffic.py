@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from partner_endpoint.services.accounts import AccountService
+from partner_endpoint.settings import LeakPolicy
 from partner_endpoint.store import activity
 from partner_endpoint.store.activity import Actor
 from partner_endpoint.store.db import write_transaction
@@ -37,10 +38,21 @@ from tests.support.partner import Clock, Issued, add_key, report_leak
 LEAK_URL = "https://github.com/acme/shop/blob/main/.env"
 
 
-def api_browser(open_browser: Callable[..., Browser]) -> Browser:
-    """A browser whose app also serves the API calls of the test, from any address it names: the
-    client is the loopback proxy's ``X-Forwarded-For``. One app, so a revocation is seen at once."""
-    return open_browser(trusted_proxy_header="X-Forwarded-For")
+def signed_in_with_key(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], label: str = "production"
+) -> tuple[Browser, Issued]:
+    """owner@example.com signed in, with one key; the browser's app also serves the test's API calls,
+    from any address it names (the loopback proxy's ``X-Forwarded-For``). One app, so a revocation
+    is seen at once."""
+    browser = open_browser(trusted_proxy_header="X-Forwarded-For")
+    issued = issue(email="owner@example.com", label=label)
+    browser.sign_in("owner@example.com")
+    return browser, issued
+
+
+def reported(engine: Engine, issued: Issued, clock: Clock, policy: LeakPolicy = "flag") -> None:
+    """GitHub reports the key at :data:`LEAK_URL`, now."""
+    report_leak(engine, issued.api_key, clock, url=LEAK_URL, source="commit", policy=policy, sender="s@x.org")
 
 
 def call(browser: Browser, api_key: str, address: str, times: int) -> list[int]:
@@ -66,9 +78,7 @@ def facts(page: str) -> dict[str, str]:
 def test_the_key_page_shows_exactly_the_requests_sent(
     open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock
 ) -> None:
-    browser = api_browser(open_browser)
-    issued = issue(email="owner@example.com", label="production-server")
-    browser.sign_in("owner@example.com")
+    browser, issued = signed_in_with_key(open_browser, issue, "production-server")
     empty = browser.get(f"{PREFIX}/keys/{issued.key_id}").text
     assert "No requests in the last 7 days" in empty and "This key has never been used." in empty
     assert 'id="top-addresses"' not in empty and "<svg" not in empty.split("Traffic", 1)[1]
@@ -115,9 +125,7 @@ def test_the_key_page_shows_exactly_the_requests_sent(
 def test_the_rotation_step_follows_the_old_keys_traffic(
     open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock
 ) -> None:
-    browser = api_browser(open_browser)
-    old = issue(email="owner@example.com", label="production-server")
-    browser.sign_in("owner@example.com")
+    browser, old = signed_in_with_key(open_browser, issue, "production-server")
     call(browser, old.api_key, "203.0.113.9", 3)
     flush(browser)
     clock.advance(2 * 60)
@@ -183,15 +191,11 @@ def test_use_after_the_report_puts_new_addresses_first_and_mails_the_owner(
     engine: Engine,
     mailbox: Mailbox,
 ) -> None:
-    browser = api_browser(open_browser)
-    issued = issue(email="owner@example.com", label="production-server")
-    browser.sign_in("owner@example.com")
+    browser, issued = signed_in_with_key(open_browser, issue, "production-server")
     assert call(browser, issued.api_key, "203.0.113.9", 3) == [200] * 3  # the owner's own server
     flush(browser)
     clock.advance(2 * 3600)
-    report_leak(
-        engine, issued.api_key, clock, url=LEAK_URL, source="commit", policy="flag", sender="s@example.com"
-    )
+    reported(engine, issued, clock)
     (notice,) = mailbox.deliver()
     assert "was leaked" in str(notice["Subject"])
 
@@ -240,12 +244,8 @@ def test_a_leaked_key_used_only_by_its_owner_says_so(
     engine: Engine,
     mailbox: Mailbox,
 ) -> None:
-    browser = api_browser(open_browser)
-    issued = issue(email="owner@example.com")
-    browser.sign_in("owner@example.com")
-    report_leak(
-        engine, issued.api_key, clock, url=LEAK_URL, source="commit", policy="revoke", sender="s@example.com"
-    )
+    browser, issued = signed_in_with_key(open_browser, issue)
+    reported(engine, issued, clock, "revoke")
     quiet = browser.get(f"{PREFIX}/keys/{issued.key_id}").text
     assert "No request with this key, accepted or refused, since the report." in quiet
     assert 'class="panel after-report"' in quiet  # not the alarm: nothing new used it
@@ -269,7 +269,7 @@ def test_keys_without_a_request_in_30_days_are_marked_unused(
     engine: Engine,
     box: SecretBox,
 ) -> None:
-    browser = api_browser(open_browser)
+    browser = open_browser(trusted_proxy_header="X-Forwarded-For")
     used = issue(email="owner@example.com", label="used-then-quiet")
     with write_transaction(engine) as conn:
         add_key(conn, box, used.account_id, "never-used", clock.now())
@@ -343,7 +343,7 @@ def test_activity_entries_read_as_sentences(
     AccountService(engine, clock).allow(issued.account_id, ["10.0.0.0/8"])
     rotate_path = f"{PREFIX}/keys/{issued.key_id}/rotate"
     browser.post(rotate_path, browser.form(rotate_path, rotate_path))
-    report_leak(engine, issued.api_key, clock, url=LEAK_URL, source="commit", policy="flag", sender="s@x.org")
+    reported(engine, issued, clock)
     assert browser.end(issued.key_id, "delete").status_code == 303
     rows = table_rows(browser.get(f"{PREFIX}/activity").text, "activity-log")
     suffix = issued.api_key[-4:]
@@ -374,11 +374,9 @@ def test_activity_entries_read_as_sentences(
 def test_the_traffic_pages_have_no_inline_code_and_send_the_security_headers(
     open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock, engine: Engine
 ) -> None:
-    browser = api_browser(open_browser)
-    issued = issue(email="owner@example.com")
-    browser.sign_in("owner@example.com")
+    browser, issued = signed_in_with_key(open_browser, issue)
     call(browser, issued.api_key, "203.0.113.9", 2)
-    report_leak(engine, issued.api_key, clock, url=LEAK_URL, source="commit", policy="flag", sender="s@x.org")
+    reported(engine, issued, clock)
     call(browser, issued.api_key, "198.51.100.7", 2)
     flush(browser)
     rotate_path = f"{PREFIX}/keys/{issued.key_id}/rotate"

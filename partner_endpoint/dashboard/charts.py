@@ -112,7 +112,7 @@ def when(series: Series, bar: Point) -> str:
     """The bar's slot in words: ``Thu 26 Nov, 11:00`` (hours), ``11:42`` (minutes); UTC."""
     if series.slot == "minute":
         return bar.at.strftime("%H:%M")
-    return bar.at.strftime("%a %d %b, %H:%M").replace(" 0", " ", 1)
+    return f"{bar.at:%a} {bar.at.day} {bar.at:%b, %H:%M}"
 
 
 def _tooltip(series: Series, bar: Point) -> str:
@@ -144,9 +144,8 @@ def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def heights(series: Series, bar: Point) -> tuple[float, float]:
-    """The accepted and refused parts of a bar, in SVG units (their share of the axis' top)."""
-    top = series.top
+def heights(bar: Point, top: int) -> tuple[float, float]:
+    """The accepted and refused parts of a bar, in SVG units: their share of the axis' ``top``."""
     return HEIGHT * bar.requests / top, HEIGHT * bar.refused / top
 
 
@@ -163,8 +162,9 @@ def svg(series: Series) -> Markup:
     for tick in range(1, intervals):
         x = _number(count * tick / intervals)
         parts.append(f'<line class="tick" x1="{x}" y1="0" x2="{x}" y2="{HEIGHT}"/>')
+    top = series.top
     for i, bar in enumerate(series.bars):
-        accepted, refused = heights(series, bar)
+        accepted, refused = heights(bar, top)
         parts.append(f'<g class="bar"><title>{escape(_tooltip(series, bar))}</title>')
         parts.append(f'<rect class="hit" x="{i}" y="0" width="1" height="{HEIGHT}"/>')
         x = f'x="{_number(i + (1 - _BAR) / 2)}" width="{_BAR}"'
@@ -212,7 +212,8 @@ def chart(series: Series, chart_id: str) -> Markup:
         f"<span>{top:,}</span><span>{top // 2:,}</span><span>0</span></div>"
         f"{svg(series)}</div>"
         f'<div class="chart-x ticks-{len(series.ticks)}" aria-hidden="true">{ticks}</div>'
-        f'<details class="chart-data"><summary>Show the numbers</summary><div class="numbers-scroll" '
+        f'<details class="chart-data"><summary>Show the numbers'
+        f'<span class="visually-hidden">: {escape(series.title)}</span></summary><div class="numbers-scroll" '
         f'tabindex="0" role="region" aria-label="{escape(series.title)}, as a table">'
         f"{table(series, f'{chart_id}-numbers')}</div></details></figure>"
     )

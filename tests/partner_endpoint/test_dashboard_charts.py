@@ -145,6 +145,13 @@ def test_the_key_page_charts_have_a_bar_for_every_hour_and_minute(
         assert bars[57].findtext("title") == "12:58 UTC: 7 requests"
 
 
+def test_hours_are_named_by_weekday_day_and_hour() -> None:
+    start = datetime(2026, 11, 15, 9, 0, tzinfo=UTC)  # a Sunday; no zero to strip from the day
+    series = charts.series([Point(start, 1, 0)], start, "hour", 2, "Requests", ("a", "b"))
+    assert charts.when(series, series.bars[0]) == "Sun 15 Nov, 09:00"
+    assert charts.when(series, Point(datetime(2026, 12, 5, 0, 0, tzinfo=UTC), 0, 0)) == "Sat 5 Dec, 00:00"
+
+
 def test_an_empty_series_draws_an_empty_chart() -> None:
     series = charts.series([], START, "minute", 60, "Requests per minute", ("a", "b"))
     figure = drawn(charts.chart(series, "c"))

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from partner_endpoint.api.traffic import OTHER
 from partner_endpoint.clock import Clock
 from partner_endpoint.dashboard import charts, present
 from partner_endpoint.services.traffic import UNUSED_AFTER
@@ -55,6 +56,7 @@ def _environment() -> jinja2.Environment:
         shown_url=present.shown_url,
         counted=present.counted,
         warning_icon=present.WARNING_ICON,
+        other_address=OTHER,
         unused_days=UNUSED_AFTER.days,
         activity=present.activity,
         actor=present.actor,

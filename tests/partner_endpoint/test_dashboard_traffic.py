@@ -259,6 +259,32 @@ def test_a_leaked_key_used_only_by_its_owner_says_so(
     assert "1 new address has tried this key" in page_text(tried)
 
 
+def test_addresses_counted_together_past_the_bound_are_named_so(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock, engine: Engine
+) -> None:
+    """Past its bound a process counts a key's further addresses as one, ``other``: the page says so,
+    and does not call them a new address (nor the owner's)."""
+    browser = open_browser(trusted_proxy_header="X-Forwarded-For", traffic_max_pairs=1000)
+    issued = issue(email="owner@example.com")
+    browser.sign_in("owner@example.com")
+    reported(engine, issued, clock)
+    call(browser, issued.api_key, "203.0.113.9", 2)
+    for i in range(999):  # the bound's 1,000 (key, address, minute) counts, with the one above
+        call(browser, issued.api_key, f"10.0.{i // 256}.{i % 256}", 1)
+    call(browser, issued.api_key, "198.51.100.7", 3)  # past the bound
+    flush(browser)
+    page = browser.get(f"{PREFIX}/keys/{issued.key_id}").text
+    other = "Other addresses (more than we count one by one, counted together)"
+    assert [row[:2] for row in table_rows(page, "top-addresses")][:3] == [
+        [other, "3"],
+        ["203.0.113.9", "2"],
+        ["10.0.0.0", "1"],
+    ]
+    assert [row[0] for row in table_rows(page, "after-report")][:2] == [other, "203.0.113.9 New address"]
+    assert "from 1,000 addresses and more." in page_text(page)  # "other" is not counted as one
+    assert "1,000 new addresses have used or tried this key" in page_text(page)
+
+
 # --- the keys list ----------------------------------------------------------------------------------
 
 

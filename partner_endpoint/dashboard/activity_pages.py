@@ -23,9 +23,9 @@ class ActivityPages:
     async def index(self, request: Request) -> Response:
         viewer = await self._auth.viewer(request)
         page = whole_number(request.query_params.get("page"), 1)
-        entries, pager = await run_in_threadpool(
-            self._activity.page, viewer.account.account_id, page, PAGE_SIZE
-        )
+        account_id = viewer.account.account_id
+        entries, pager = await run_in_threadpool(self._activity.page, account_id, page, PAGE_SIZE)
+        keys = await run_in_threadpool(self._activity.key_names, account_id, entries)
         return self._pages.render(
-            request, "activity.html", {"entries": entries, "pager": pager}, viewer=viewer
+            request, "activity.html", {"entries": entries, "pager": pager, "keys": keys}, viewer=viewer
         )

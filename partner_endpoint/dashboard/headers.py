@@ -15,6 +15,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self'",
+        "connect-src 'self'",  # the live traffic figures (static/traffic.js) poll their key's JSON
         "form-action 'self'",
         "frame-ancestors 'none'",
         "base-uri 'none'",

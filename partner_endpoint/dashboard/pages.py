@@ -13,9 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from partner_endpoint.api.traffic import OTHER
 from partner_endpoint.clock import Clock
-from partner_endpoint.dashboard import present
+from partner_endpoint.dashboard import charts, present
 from partner_endpoint.domain.reported_by import reported_by
+from partner_endpoint.services.traffic import UNUSED_AFTER
 
 PREFIX = "/dashboard"
 STATIC = f"{PREFIX}/static"
@@ -54,6 +56,16 @@ def _environment() -> jinja2.Environment:
         token_kind=present.token_kind,
         is_web_link=present.is_web_link,
         shown_url=present.shown_url,
+        counted=present.counted,
+        warning_icon=present.WARNING_ICON,
+        other_address=OTHER,
+        unused_days=UNUSED_AFTER.days,
+        activity=present.activity,
+        actor=present.actor,
+        allowlist_change=present.allowlist_change,
+        week_chart=charts.week,
+        hour_chart=charts.last_hour,
+        chart=charts.chart,
         prefix=PREFIX,
     )
     return env
@@ -70,9 +82,12 @@ def _static_versions() -> dict[str, str]:
 
 
 class Pages:
-    def __init__(self, clock: Clock, docs_url: str) -> None:
+    def __init__(self, clock: Clock, docs_url: str, *, live_every: float = 10.0) -> None:
+        """``live_every``: seconds between the live figures' updates (traffic is no fresher than its
+        flush interval, so polling faster would only fetch the same numbers)."""
         env = _environment()
         env.globals["docs_url"] = docs_url
+        env.globals["live_every"] = max(2, round(live_every))
         self._templates = Jinja2Templates(env=env)
         self._clock = clock
         versions = _static_versions()

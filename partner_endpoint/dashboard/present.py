@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
 import rules
 from partner_endpoint.domain.display import URL_LIMIT, one_line
+from partner_endpoint.services.traffic import UNUSED_AFTER
+from partner_endpoint.store.activity import COMMAND_LINE, MAIL_WORKER
 from partner_endpoint.store.api_keys import KeyRecord
 
 _UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute"))
@@ -55,7 +59,9 @@ def exactly(moment: datetime | None, now: datetime) -> Markup:
     )
 
 
-UNUSED_AFTER = timedelta(days=30)
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 request``, ``1,204 requests``, ``2 addresses``: a count with its noun, singular or plural."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
 def unused(key: KeyRecord, now: datetime) -> bool:
@@ -77,14 +83,14 @@ class Status:
     leaked: bool
 
 
-_WARNING_ICON = Markup(
+WARNING_ICON = Markup(
     '<svg class="icon" viewBox="0 0 16 16" aria-hidden="true">'
     '<path d="M8 1.5 15 14H1L8 1.5Zm0 4.2v4.1m0 1.9v.4" /></svg>'
 )
 
 
 def badge(state: Status) -> Markup:
-    icon = _WARNING_ICON if state.leaked else Markup("")
+    icon = WARNING_ICON if state.leaked else Markup("")
     return Markup(f'<span class="badge {escape(state.tone)}">{icon}{escape(state.text)}</span>')
 
 
@@ -132,3 +138,41 @@ def is_web_link(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+_ACTIVITY = {
+    "key_created": "Key created",
+    "key_rotated": "Key rotated",
+    "key_revoked": "Key revoked",
+    "key_deleted": "Key deleted",
+    "leak_reported": "Leak reported",
+    "followup_mail_sent": "Mail sent: the leaked key was used from a new address",
+    "signed_in": "Signed in",
+    "signed_out": "Signed out",
+    "allowlist_changed": "IP allowlist changed",
+}
+
+
+def activity(kind: str) -> str:
+    """An activity log entry's kind in words (``key_created``: ``Key created``)."""
+    return _ACTIVITY.get(kind, kind.replace("_", " ").capitalize())
+
+
+def allowlist_change(details: Mapping[str, Any]) -> str:
+    """What an allowlist change did: ``added 10.0.0.0/8; removed 203.0.113.0/24``."""
+    before, after = list(details.get("before") or []), list(details.get("after") or [])
+    added = [n for n in after if n not in before]
+    removed = [n for n in before if n not in after]
+    parts = [f"added {', '.join(added)}"] if added else []
+    parts += [f"removed {', '.join(removed)}"] if removed else []
+    if not after:
+        parts.append("now empty: every address is allowed")
+    return one_line("; ".join(parts) or "unchanged")
+
+
+_ACTORS = {COMMAND_LINE.name: "Soundpiece operator", MAIL_WORKER.name: "Soundpiece"}
+
+
+def actor(name: str) -> str:
+    """Who made an entry: the signed-in address, ``GitHub``, or Soundpiece itself (mail, operators)."""
+    return _ACTORS.get(name, name)

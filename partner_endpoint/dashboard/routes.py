@@ -51,7 +51,7 @@ def dashboard_routes(
     mail_queued: Callable[[], None] = _nothing,
 ) -> list[BaseRoute]:
     """``mail_queued()`` after a sign-in mail is queued (so a worker in this process sends it now)."""
-    pages = Pages(clock, settings.docs_url)
+    pages = Pages(clock, settings.docs_url, live_every=settings.traffic_flush_interval)
     cookies = Cookies(
         secure=not plain_http_loopback(settings.dashboard_url),
         session_lifetime=int(settings.session_lifetime),

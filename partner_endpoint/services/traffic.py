@@ -21,12 +21,16 @@ from partner_endpoint.mail import leak_followup
 from partner_endpoint.settings import Settings
 from partner_endpoint.store import leaks, outbox, traffic
 from partner_endpoint.store.db import read_transaction, write_transaction
-from partner_endpoint.store.traffic import AddressUse, Point
+from partner_endpoint.store.traffic import AddressUse, Point, hour_of, minute_of
 
 BEFORE_REPORT = timedelta(days=7)
 """An address that used a key in this span before its leak was reported is the owner's own."""
 RECENT = timedelta(hours=24)
 UNUSED_AFTER = timedelta(days=30)
+WEEK_HOURS = 168
+"""The key page's week: the current hour and the 167 before it, one bar each."""
+HOUR_MINUTES = 60
+"""The key page's last hour: the current minute and the 59 before it, one bar each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +38,16 @@ class KeyTraffic:
     """What a key's page shows: the week by hour, the last hour by minute, who used it."""
 
     hours: list[Point]
+    """Hours with requests, from ``week_from`` (the ones without have no point)."""
     minutes: list[Point]
+    """Minutes with requests, from ``hour_from``."""
     addresses: list[AddressUse]
     last_hour: int
-    """Requests (accepted) in the last 60 minutes."""
+    """Requests (accepted) in the minutes from ``hour_from``."""
+    week_from: datetime
+    """The first of the :data:`WEEK_HOURS` hours shown (the current one is the last)."""
+    hour_from: datetime
+    """The first of the :data:`HOUR_MINUTES` minutes shown (the current one is the last)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +146,16 @@ class TrafficService:
     # --- reading ----------------------------------------------------------------------------------
 
     def of_key(self, key_id: int) -> KeyTraffic:
+        """The week in whole hours and the last hour in whole minutes, each ending with the current one
+        (so a chart's bars and the totals beside it count the same requests)."""
         now = self._clock.now()
+        week_from = hour_of(now) - timedelta(hours=WEEK_HOURS - 1)
+        hour_from = minute_of(now) - timedelta(minutes=HOUR_MINUTES - 1)
         with read_transaction(self._engine) as conn:
-            hours = traffic.per_hour(conn, key_id, now - timedelta(days=7))
-            minutes = traffic.per_minute(conn, key_id, now - timedelta(hours=1))
-            addresses = traffic.by_address(conn, key_id, now - timedelta(days=7), limit=10)
-        return KeyTraffic(hours, minutes, addresses, sum(p.requests for p in minutes))
+            hours = traffic.per_hour(conn, key_id, week_from)
+            minutes = traffic.per_minute(conn, key_id, hour_from)
+            addresses = traffic.by_address(conn, key_id, week_from, limit=10)
+        return KeyTraffic(hours, minutes, addresses, sum(p.requests for p in minutes), week_from, hour_from)
 
     def recent(self, key_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(requests, refused) in the last 24 hours per key, for the keys list."""

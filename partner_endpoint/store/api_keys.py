@@ -202,6 +202,27 @@ def account_of(conn: Connection, key_id: int) -> int:
     return int(account_id)
 
 
+@dataclass(frozen=True, slots=True)
+class KeyName:
+    """How a page names a key, deleted or not."""
+
+    label: str
+    key_suffix: str
+    deleted: bool
+
+
+def names(conn: Connection, account_id: int, key_ids: Sequence[int]) -> dict[int, KeyName]:
+    """The account's keys among ``key_ids`` (a page's worth), deleted ones too."""
+    if not key_ids:
+        return {}
+    rows = conn.execute(
+        select(api_keys.c.id, api_keys.c.label, api_keys.c.key_suffix, api_keys.c.deleted_at).where(
+            api_keys.c.account_id == account_id, api_keys.c.id.in_(sorted(set(key_ids)))
+        )
+    )
+    return {int(i): KeyName(label, suffix, deleted is not None) for i, label, suffix, deleted in rows}
+
+
 def visible(conn: Connection, key_id: int) -> KeyRecord | None:
     row = conn.execute(select(*_RECORD_COLUMNS).where(api_keys.c.id == key_id, _VISIBLE)).first()
     return None if row is None else _record(row)

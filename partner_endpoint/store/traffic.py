@@ -70,6 +70,16 @@ def epoch_hour(moment: datetime) -> int:
     return int(moment.timestamp() // 3600)
 
 
+def hour_of(moment: datetime) -> datetime:
+    """The start of ``moment``'s hour, in UTC."""
+    return _moment(epoch_hour(moment) * 3600)
+
+
+def minute_of(moment: datetime) -> datetime:
+    """The start of ``moment``'s minute, in UTC."""
+    return _moment(epoch_minute(moment) * 60)
+
+
 def _moment(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 

@@ -1,8 +1,10 @@
 """An account owner's whole journey in Debian's Chromium, against a real ``soundpiece-partner serve``.
 
 Sign in by the link from a real SMTP delivery, create ``production-server`` and read it off the
-page once, get it reported leaked by a signed GitHub alert, follow the leak mail's link, rotate,
-delete the old key, sign out. Every page is saved as a screenshot under test-artifacts/dashboard.
+page once, get it reported leaked by a signed GitHub alert, follow the leak mail's link, see the
+leaked key used from a new address (on its page and in the follow-up mail), rotate and watch the
+old key's traffic live, read the Activity page, delete the old key, sign out. Every page is saved
+as a screenshot under test-artifacts/dashboard, at desktop and phone widths.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -24,6 +27,33 @@ from tests.support.processes import HANG_GUARD, wait_for
 from tests.support.services import HTTP, ServerProcess, SmtpSink, partner_cli, service_env
 
 LEAK_URL = "https://github.com/acme/shop/blob/main/config/.env"
+
+
+NEW_ADDRESS = "127.0.0.2"
+"""Where the leaked key is used from after the report: a loopback address the key never saw before."""
+FLUSH_INTERVAL = "1"
+"""Seconds between traffic writes: the pages and the follow-up mail see requests within a second or two."""
+
+
+def whoami_from(address: str, base: str, key: str) -> httpx.Response:
+    """``/v1/whoami`` from a connection bound to ``address`` (any of 127.0.0.0/8 reaches the server)."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60) as client:
+        return whoami(client, key, base_url=base)
+
+
+def on_phone(
+    chromium: Any, context: Any, base: str, shots: Screenshots, pages: list[tuple[str, str]]
+) -> None:
+    """Each page at a phone's width, signed in as ``context`` is: nothing wider than the screen."""
+    phone = chromium.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, storage_state=context.storage_state()
+    )
+    narrow = phone.new_page()
+    for path, name in pages:
+        narrow.goto(f"{base}{path}")
+        assert narrow.evaluate("document.documentElement.scrollWidth") <= 390, name  # nothing wider
+        shots.take(narrow, name)
+    phone.close()
 
 
 def mail_matching(smtp: SmtpSink, predicate: Callable[[EmailMessage], bool], what: str) -> EmailMessage:
@@ -48,6 +78,7 @@ def service(
         github_keys_url=key_server.url,
         leak_policy="flag",  # the leaked key keeps working until its owner deletes it
         mail_poll_interval="1",
+        traffic_flush_interval=FLUSH_INTERVAL,
         log_level="INFO",  # everything it logs, to check that no secret is among it
     )
     server = ServerProcess(env, tmp_path, "serve")
@@ -113,6 +144,7 @@ def test_owner_journey(
     page.get_by_text("API key copied to the clipboard.").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == api_key
     who = whoami(HTTP, api_key, base_url=base)
+    used = 1  # requests with production-server's key, all within the hour, as its pages will count them
     assert who.status_code == 200 and who.json()["label"] == "production-server"
     key_id = who.json()["key_id"]
     page.reload()
@@ -135,7 +167,36 @@ def test_owner_journey(
     page.goto(key_link)
     page.get_by_role("heading", name="This key was found in public").wait_for()
     assert page.get_by_role("link", name=LEAK_URL).get_attribute("href") == LEAK_URL
+    page.get_by_text("No request with this key, accepted or refused, since the report.").wait_for()
     shots.take(page, "key-leaked")
+
+    # 3b. The flag policy keeps the leaked key working: someone uses it from an address it never saw
+    # (the owner's own server, 127.0.0.1, goes on too). The key page puts that address first, and
+    # the owner gets one follow-up mail about it.
+    for _ in range(3):
+        assert whoami_from(NEW_ADDRESS, base, api_key).status_code == 200
+    assert whoami_from("127.0.0.1", base, api_key).status_code == 200
+    used += 4
+    followup = mail_matching(smtp, lambda m: "from a new address" in str(m["Subject"]), "the follow-up")
+    assert str(followup["Subject"]) == (
+        'Your leaked Soundpiece API key "production-server" was used from a new address'
+    )
+    assert f"  {NEW_ADDRESS}, first at " in text_of(followup)
+    assert f"See who used it on the key's page: {key_link}" in text_of(followup)
+    after = page.locator("#after-report tbody tr")
+
+    def both_addresses_shown() -> bool:
+        page.reload()
+        return after.count() == 2
+
+    wait_for(both_addresses_shown, HANG_GUARD, interval=0.5, what="the new address on the key page")
+    assert after.nth(0).locator("th").inner_text().split() == [NEW_ADDRESS, "New", "address"]
+    assert after.nth(0).locator("td").nth(0).inner_text() == "3"  # its requests
+    assert " ".join(after.nth(1).locator("th").inner_text().split()) == "127.0.0.1 Used it before the report"
+    page.get_by_text("Show the numbers").first.click()  # the week's chart, as a table
+    assert page.locator("#week-chart-numbers tfoot td").first.inner_text() == str(used)
+    shots.take(page, "key-leaked-used")
+    page.reload()
 
     # 4. Rotate (the old key keeps working), then delete the old key: 401; the new one works.
     page.get_by_role("link", name="Rotate", exact=True).click()
@@ -146,18 +207,46 @@ def test_owner_journey(
     new_key = page.locator("#api-key").inner_text().strip()
     assert whoami(HTTP, new_key, base_url=base).json()["label"] == "production-server"
     assert whoami(HTTP, api_key, base_url=base).status_code == 200
+    used += 1
     page.get_by_role("link", name="I have saved them").click()
     page.get_by_role("heading", name="Rotation in progress").wait_for()
+    # The step "delete this key when it has no more traffic" follows the old key live: the page's
+    # script reads its figures every few seconds, and each request with it shows up, no reload.
+    last_hour = page.locator('#rotation-title ~ ol [data-live="last_hour"]')
+
+    def shows_live(count: int) -> None:
+        wait_for(lambda: last_hour.inner_text() == str(count), HANG_GUARD, interval=0.2, what=f"{count} live")
+
+    for _ in range(2):
+        shows_live(used)
+        assert whoami_from("127.0.0.1", base, api_key).status_code == 200
+        used += 1
+    shows_live(used)
+    page.get_by_text("Updated every 2 seconds.").wait_for()
     shots.take(page, "key-rotating")
-    phone = chromium.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, storage_state=context.storage_state()
+
+    # 4b. The Activity page: what happened, newest first.
+    page.get_by_role("link", name="Activity").click()
+    page.get_by_role("heading", name="Activity").wait_for()
+    assert "Key rotated" in page.locator("#activity-log tbody tr").nth(0).inner_text()
+    log = page.locator("#activity-log").inner_text()
+    assert "Mail sent: the leaked key was used from a new address" in log
+    assert f"Leak reported by GitHub: {LEAK_URL}" in log
+    shots.take(page, "activity")
+    on_phone(
+        chromium,
+        context,
+        base,
+        shots,
+        [
+            ("/dashboard/keys", "phone-keys"),
+            (f"/dashboard/keys/{key_id}", "phone-key"),
+            (f"/dashboard/keys/{key_id}/rotate", "phone-rotate"),
+            ("/dashboard/activity", "phone-activity"),
+        ],
     )
-    narrow = phone.new_page()
-    for path, name in (("/dashboard/keys", "phone-keys"), (f"/dashboard/keys/{key_id}", "phone-key")):
-        narrow.goto(f"{base}{path}")
-        assert narrow.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than a phone
-        shots.take(narrow, name)
-    phone.close()
+    page.go_back()
+    page.get_by_role("heading", name="Rotation in progress").wait_for()
     page.get_by_role("link", name="Delete this key").click()
     assert page.get_by_text("Last used").first.is_visible()
     shots.take(page, "delete")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
@@ -131,6 +131,7 @@ def test_any_list_options_give_the_list(
 def test_any_key_path_gives_a_page_or_404(
     signed_in: tuple[Browser, Issued, str], segment: str, action: str
 ) -> None:
+    assume(segment not in (".", ".."))  # the client resolves dot segments: that is another path
     browser, issued, _token = signed_in
     response = browser.get(f"{PREFIX}/keys/{quote(segment, safe='')}{action}")
     expected = 200 if segment in (str(issued.key_id), "new") and (segment != "new" or not action) else 404

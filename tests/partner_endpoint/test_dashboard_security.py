@@ -51,7 +51,7 @@ from tests.support.processes import HANG_GUARD, wait_for
 from tests.support.services import ON_POSTGRES, ServerProcess, service_env
 
 EXPECTED_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -540,7 +540,10 @@ def test_every_page_sends_the_security_headers_and_no_inline_code(
     pages = [
         *signed_out,
         reveal,
-        *(browser.get(f"{PREFIX}{p}") for p in ("/keys", "/keys/new", f"/keys/{issued.key_id}", "/nope")),
+        *(
+            browser.get(f"{PREFIX}{p}")
+            for p in ("/keys", "/keys/new", f"/keys/{issued.key_id}", "/activity", "/nope")
+        ),
         *(browser.get(f"{PREFIX}/keys/{issued.key_id}/{a}") for a in ("rotate", "revoke", "delete")),
     ]
     for page in pages:
@@ -552,14 +555,15 @@ def test_every_page_sends_the_security_headers_and_no_inline_code(
         assert page.headers["content-type"] == "text/html; charset=utf-8"
         assert not INLINE.search(page.text), INLINE.search(page.text)
     assert reveal.status_code == 200 and "spk_" in reveal.text
-    for name in ("dashboard.css", "copy.js", "favicon.svg"):
+    for name in ("dashboard.css", "copy.js", "traffic.js", "favicon.svg"):
         asset = browser.get(f"{PREFIX}/static/{name}")
         assert asset.status_code == 200 and asset.headers["x-content-type-options"] == "nosniff"
-    assert (
-        browser.get(f"{PREFIX}/static/copy.js")
-        .headers["content-type"]
-        .startswith(("text/javascript", "application/javascript"))
-    )
+    for script in ("copy.js", "traffic.js"):
+        assert (
+            browser.get(f"{PREFIX}/static/{script}")
+            .headers["content-type"]
+            .startswith(("text/javascript", "application/javascript"))
+        )
 
 
 # --- nothing secret kept or logged ------------------------------------------------------------------

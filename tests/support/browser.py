@@ -50,7 +50,25 @@ class Screenshots:
         self._count = 0
 
     def take(self, page: Any, name: str, *, full_page: bool = True) -> Path:
-        self._count += 1
-        path = self.folder / f"{self._count:02d}-{name}.png"
+        path = self._next(name)
         page.screenshot(path=path, full_page=full_page)
         return path
+
+    def element(self, locator: Any, name: str) -> Path:
+        """Just one part of a page (a Playwright locator), with a margin of the page around it."""
+        path = self._next(name)
+        box = locator.bounding_box()  # in the viewport, which may be scrolled: the clip is in the page
+        left, top = locator.page.evaluate("[window.scrollX, window.scrollY]")
+        margin = 16
+        clip = {
+            "x": max(0, box["x"] + left - margin),
+            "y": max(0, box["y"] + top - margin),
+            "width": box["width"] + 2 * margin,
+            "height": box["height"] + 2 * margin,
+        }
+        locator.page.screenshot(path=path, clip=clip, full_page=True)
+        return path
+
+    def _next(self, name: str) -> Path:
+        self._count += 1
+        return self.folder / f"{self._count:02d}-{name}.png"

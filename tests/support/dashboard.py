@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,49 @@ def hidden_fields(page: str) -> dict[str, str]:
 def page_text(page: str) -> str:
     """What a reader sees of a page: its text without tags, on one line."""
     return " ".join(html.unescape(re.sub(r"<[^>]*>", "", page)).split())
+
+
+class _Rows(HTMLParser):
+    """The text of each cell of one table's body, row by row."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id = table_id
+        self.rows: list[list[str]] = []
+        self._depth = 0  # tables open since ours opened (ours is 1)
+        self._in_body = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and (self._depth or dict(attrs).get("id") == self.table_id):
+            self._depth += 1
+        elif self._depth == 1 and tag == "tbody":
+            self._in_body = True
+        elif self._depth == 1 and self._in_body and tag == "tr":
+            self.rows.append([])
+        elif self._depth == 1 and self._in_body and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._depth:
+            self._depth -= 1
+        elif self._depth == 1 and tag == "tbody":
+            self._in_body = False
+        elif self._depth == 1 and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(page: str, table_id: str) -> list[list[str]]:
+    """The cells' text of the body of the table ``id=table_id``, as a reader sees them (tags dropped)."""
+    parser = _Rows(table_id)
+    parser.feed(page)
+    assert f'id="{table_id}"' in page, f"no table #{table_id} on the page"
+    return parser.rows
 
 
 def form_of(page: str, action: str) -> dict[str, str]:

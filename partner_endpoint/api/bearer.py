@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 import rules
 from partner_endpoint.api.key_directory import KeyDirectory
-from partner_endpoint.api.traffic import TrafficRecorder
+from partner_endpoint.api.traffic import OTHER, TrafficRecorder
 from partner_endpoint.domain.networks import (
     IPAddress,
     contains,
@@ -127,7 +127,9 @@ class ApiKeyBackend(AuthenticationBackend):
                 raise Refused("unknown", "unknown key", token_hash)
         address = self._clients.of(conn)
         why = refusal(record, address)
-        self._traffic.count(record.key_id, bucket_of(address), refused=why is not None)
+        # No address (a Unix socket): counted as "other", neither a new address nor one of the owner's.
+        counted_as = OTHER if address is None else bucket_of(address)
+        self._traffic.count(record.key_id, counted_as, refused=why is not None)
         if why:
             raise Refused(*why, token_hash)
         return record

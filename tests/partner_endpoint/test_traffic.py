@@ -172,6 +172,25 @@ def test_a_leaked_key_used_from_a_new_address_mails_its_owner_once(
     assert issued.api_key not in text
 
 
+def test_a_request_without_an_address_counts_as_other_and_mails_no_one(
+    make_client: Callable[..., TestClient], engine: Engine, issue: Callable[..., Issued], clock: Clock
+) -> None:
+    """A client with no address (a Unix socket; here a peer that is no IP address) is neither the
+    owner's own server nor a new address: its use of a leaked key is counted, as "other", and
+    starts no follow-up mail."""
+    client = make_client(client=("unix-socket-peer", 0), leak_policy="flag")
+    issued = issue()
+    report_leak(
+        engine, issued.api_key, clock, url="https://x/y", source="commit", policy="flag", sender="s@x"
+    )
+    client.app.state.key_directory.key_changed(issued.key_id)
+    clock.advance(60)
+    assert client.get("/v1/whoami", headers=bearer(issued.api_key)).status_code == 200
+    flush(client)
+    assert by_address(engine, issued.key_id) == {OTHER: (1, 0)}
+    assert followups(engine) == []
+
+
 @settings(max_examples=50)
 @given(
     events=st.lists(

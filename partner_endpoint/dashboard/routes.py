@@ -6,7 +6,8 @@ a redirect to sign-in, or a page that says what went wrong and that nothing was 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,6 +40,61 @@ def _nothing() -> None:
     return None
 
 
+async def home(_request: Request) -> Response:
+    return RedirectResponse(f"{PREFIX}/keys", status_code=303)
+
+
+class _ErrorPages:
+    """The answer to each exception a handler may raise: a page that says what went wrong and that
+    nothing was changed, or the way to sign in."""
+
+    def __init__(self, pages: Pages, auth: SessionAuth) -> None:
+        self._pages = pages
+        self._auth = auth
+
+    def handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+        return {
+            HTTPException: self.http_error,
+            FormError: self.form_error,
+            FormRefused: self.form_refused,
+            SignInRequired: self.sign_in_required,
+            **dict.fromkeys(TRANSIENT_DATABASE_ERRORS, self.unavailable),
+        }
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            text = "There is no such page." if exc.detail == "Not Found" else str(exc.detail)
+            title = "Not found"
+        else:
+            title, text = "That did not work", str(exc.detail)
+        return self._pages.message(
+            request, exc.status_code, title, text, viewer=_viewer(request), link=_BACK, headers=exc.headers
+        )
+
+    async def form_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FormError)
+        return self._pages.message(
+            request, exc.status, "That did not work", exc.message, viewer=_viewer(request)
+        )
+
+    async def form_refused(self, request: Request, _exc: Exception) -> Response:
+        text = "Nothing was changed. Go back, reload the page and try again."
+        return self._pages.message(request, 403, "This form has expired", text, viewer=_viewer(request))
+
+    async def sign_in_required(self, request: Request, _exc: Exception) -> Response:
+        return self._auth.to_sign_in(request)
+
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        log_unavailable(request, exc)
+        text = "We cannot reach our database just now. Nothing was changed. Try again in a moment."
+        return self._pages.message(request, 503, "Temporarily unavailable", text, headers=RETRY_AFTER)
+
+
+def _viewer(request: Request) -> object:
+    return getattr(request.state, "viewer", None)
+
+
 def dashboard_routes(
     settings: Settings,
     *,
@@ -61,39 +117,6 @@ def dashboard_routes(
     sign_in_pages = SignInPages(sign_in, auth, pages, metrics, clients, mail_queued)
     key_pages = KeyPages(keys, traffic, auth, pages, metrics, clients)
     activity_pages = ActivityPages(activity, auth, pages)
-
-    async def home(_request: Request) -> Response:
-        return RedirectResponse(f"{PREFIX}/keys", status_code=303)
-
-    def viewer_of(request: Request) -> object:
-        return getattr(request.state, "viewer", None)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            text = "There is no such page." if exc.detail == "Not Found" else str(exc.detail)
-            title = "Not found"
-        else:
-            title, text = "That did not work", str(exc.detail)
-        return pages.message(
-            request, exc.status_code, title, text, viewer=viewer_of(request), link=_BACK, headers=exc.headers
-        )
-
-    async def form_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, FormError)
-        return pages.message(request, exc.status, "That did not work", exc.message, viewer=viewer_of(request))
-
-    async def form_refused(request: Request, _exc: Exception) -> Response:
-        text = "Nothing was changed. Go back, reload the page and try again."
-        return pages.message(request, 403, "This form has expired", text, viewer=viewer_of(request))
-
-    async def sign_in_required(request: Request, _exc: Exception) -> Response:
-        return auth.to_sign_in(request)
-
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        log_unavailable(request, exc)
-        text = "We cannot reach our database just now. Nothing was changed. Try again in a moment."
-        return pages.message(request, 503, "Temporarily unavailable", text, headers=RETRY_AFTER)
 
     key = "/keys/{key_id}"
     inner = Starlette(
@@ -120,13 +143,7 @@ def dashboard_routes(
             Route("/activity", activity_pages.index, methods=["GET"]),
             Mount("/static", app=StaticFiles(packages=[("partner_endpoint.dashboard", "static")])),
         ],
-        exception_handlers={
-            HTTPException: http_error,
-            FormError: form_error,
-            FormRefused: form_refused,
-            SignInRequired: sign_in_required,
-            **dict.fromkeys(TRANSIENT_DATABASE_ERRORS, unavailable),
-        },
+        exception_handlers=_ErrorPages(pages, auth).handlers(),
     )
     inner.router.redirect_slashes = False  # its redirects would be built from the Host header
     headers = SecurityHeaders(inner, https=cookies.secure, static_prefix=STATIC)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from partner_endpoint.store.secretbox import SecretBox
 from tests.support.api_auth import bearer
 from tests.support.partner import Clock, Issued, report_leak, rows
 from tests.support.processes import HANG_GUARD
-from tests.support.services import ROOT, ServerProcess, service_env
+from tests.support.services import ROOT, ServerProcess, partner_command, service_env
 
 
 def kinds(engine: Engine) -> list[tuple[str, str, int | None]]:
@@ -109,13 +107,8 @@ def test_sign_in_out_and_a_leak_report_are_logged(
 # --- the command line -------------------------------------------------------------------------------
 
 
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
-
-
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [CLI, *args], env=env, capture_output=True, text=True, timeout=HANG_GUARD, check=False
-    )
+    result = partner_command(env, *args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -205,22 +198,8 @@ def test_usage_of_a_key_that_is_not_there_is_an_error(
     served: tuple[ServerProcess, dict[str, str], dict[str, Any]],
 ) -> None:
     _server, env, _key = served
-    result = subprocess.run(
-        [CLI, "keys", "usage", "999"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    result = partner_command(env, "keys", "usage", "999")
     assert result.returncode == 2 and "no key 999" in result.stderr
-    bad = subprocess.run(
-        [CLI, "activity", "--since", "yesterday"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    bad = partner_command(env, "activity", "--since", "yesterday")
     assert bad.returncode == 2 and "not a time" in bad.stderr
     assert ROOT.exists()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +17,10 @@ from partner_endpoint.mail.transport import Delivery, EmlDirectory, transport_fo
 from partner_endpoint.settings import Settings, SettingsError
 from partner_endpoint.store.db import make_engine, write_transaction
 from partner_endpoint.store.secretbox import SecretBox, load_secret_box
-from tests.support.services import ON_SQLITE
+from tests.support.services import ON_SQLITE, partner_command
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+cli = partner_command
 
 
 def environment(database_url: str, tmp_path: Path, secret_key: str | None) -> dict[str, str]:

@@ -4,35 +4,18 @@ counts shown, after one flush interval, and stay equal (nothing is counted twice
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from cryptography.fernet import Fernet
 
 from tests.support.processes import HANG_GUARD, wait_for
-from tests.support.services import ON_POSTGRES, ROOT, ServerProcess, service_env
+from tests.support.services import ON_POSTGRES, ServerProcess, service_env
+from tests.support.services import partner_cli as cli
 from tests.support.workers import pin_every_worker
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 """Loopback is a /8 on Linux: each is a client address of its own, as the allowlist reads it."""
-
-
-def cli(env: dict[str, str], *args: str) -> Any:
-    result = subprocess.run(
-        [sys.executable, "-m", "partner_endpoint.cli", *args, "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def send(server: ServerProcess, address: str, key: str, count: int) -> int:
@@ -72,7 +55,17 @@ def test_counts_from_three_addresses_to_three_processes_are_exact(tmp_path: Path
             usage = cli(env, "keys", "usage", str(key["key_id"]))
             return {a["address"]: a["requests"] for a in usage["by_address"]}
 
-        wait_for(lambda: shown() == dict(sent), HANG_GUARD, what="every process's counts, added up")
+        last: list[dict[str, int]] = []
+
+        def added_up() -> bool:
+            last[:] = [shown()]
+            return last[0] == dict(sent)
+
+        try:
+            wait_for(added_up, HANG_GUARD, what="every process's counts, added up")
+        except AssertionError:
+            assert last[0] == dict(sent)  # shows which address is off, and by how much
+            raise
         usage = cli(env, "keys", "usage", str(key["key_id"]))
     # The servers are stopped: whatever each still held was written at shutdown, once.
     after = cli(env, "keys", "usage", str(key["key_id"]))

@@ -134,10 +134,20 @@ class SmtpSink:
 # --- the service --------------------------------------------------------------------------------
 
 
+PARTNER = str(Path(sys.executable).parent / "soundpiece-partner")
+"""The installed command, as operators run it."""
+
+
+def partner_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``soundpiece-partner ARGS`` with ``env``, whatever its exit code."""
+    return subprocess.run(
+        [PARTNER, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD
+    )
+
+
 def partner_cli(env: dict[str, str], *args: str) -> Any:
     """``soundpiece-partner ARGS --json`` with ``env``: its JSON answer; a failure fails the test."""
-    command = [sys.executable, "-m", "partner_endpoint.cli", *args, "--json"]
-    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
+    result = partner_command(env, *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

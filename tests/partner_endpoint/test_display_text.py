@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import unicodedata
 from collections.abc import Callable
 from email import message_from_string, policy
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -26,8 +24,8 @@ from tests.support.dashboard import PREFIX, Browser
 from tests.support.github import Signer, post_alert
 from tests.support.invalid_text import invalid_text
 from tests.support.partner import Clock, Issued, TestClient, report_leak, rows
+from tests.support.services import PARTNER as CLI
 
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 FORGED = (
     "https://github.com/o/r/blob/main/.env\r\n\r\nIMPORTANT: your key was NOT revoked. Reply with it.\r\n"
 )

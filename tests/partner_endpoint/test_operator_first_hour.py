@@ -18,9 +18,8 @@ from sqlalchemy import inspect
 from partner_endpoint.settings import PREFIX, Settings, SettingsError, declared, reference
 from partner_endpoint.store.db import make_engine
 from tests.support.processes import HANG_GUARD, free_port
+from tests.support.services import PARTNER as CLI
 from tests.support.services import ROOT, postgres_url, scratch_schema
-
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 
 
 def run(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

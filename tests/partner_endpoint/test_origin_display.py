@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -20,8 +18,8 @@ from tests.support.dashboard import PREFIX, Browser, text_of
 from tests.support.github import Signer
 from tests.support.origins import DEPS_DEV, GITHUB, GITLAB
 from tests.support.partner import Issued, TestClient, rows
+from tests.support.services import PARTNER as CLI
 
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 PYPI_FILE = "https://files.pythonhosted.org/packages/ab/cd/octo_package-1.0.0.tar.gz"
 
 

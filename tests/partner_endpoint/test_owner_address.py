@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from email.headerregistry import Address
 from email.utils import getaddresses
 from pathlib import Path
@@ -16,8 +15,7 @@ from hypothesis import strategies as st
 
 from partner_endpoint.domain.owner_address import owner_address
 from tests.support.invalid_text import invalid_text
-
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
+from tests.support.services import PARTNER as CLI
 
 ACCEPTED = [
     "owner@example.com",

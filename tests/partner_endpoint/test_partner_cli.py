@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ from tests.support.invalid_text import hidden_in_label
 from tests.support.partner import rows
 from tests.support.processes import HANG_GUARD, free_port
 from tests.support.services import ON_SQLITE
-
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
+from tests.support.services import PARTNER as CLI
 
 
 @pytest.fixture

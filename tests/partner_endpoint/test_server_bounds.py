@@ -16,7 +16,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +29,9 @@ from hypothesis import strategies as st
 import rules
 from tests.support.github import KeyServer, Signer, alert_body
 from tests.support.processes import HANG_GUARD, free_port, status_kb
+from tests.support.services import PARTNER as CLI
 from tests.support.services import ServerProcess, service_env
 
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
 HEAD_LIMIT = 16 * 1024  # the documented defaults (README), tested as they ship
 HEADER_LIMIT = 100
 REQUEST_TIMEOUT = "3"  # shortened for the tests; the mechanism is the same at the default 10 s

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -20,8 +19,7 @@ from tests.support.github import Signer, alert_body, post_alert
 from tests.support.partner import TestClient
 from tests.support.processes import HANG_GUARD, free_port, wait_for
 from tests.support.services import HTTP, ON_SQLITE, ServerProcess, service_env
-
-CLI = str(Path(sys.executable).parent / "soundpiece-partner")
+from tests.support.services import PARTNER as CLI
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

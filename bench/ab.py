@@ -222,10 +222,7 @@ def log(message: str) -> None:
 
 def main() -> int:
     argv = sys.argv[1:]
-    if "--" not in argv:
-        print(__doc__, file=sys.stderr)
-        return 2
-    split = argv.index("--")
+    split = argv.index("--") if "--" in argv else len(argv)
     command = argv[split + 1 :]
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)

@@ -114,8 +114,11 @@ class KeyPages:
         return self._pages.render(request, "key.html", context, viewer=viewer)
 
     async def traffic(self, request: Request) -> Response:
-        """A key's last use and last hour, for its rotation step to follow live (JSON, no-store)."""
-        viewer = await self._auth.viewer(request)
+        """A key's last use and last hour, for its rotation step to follow live (JSON, no-store).
+
+        Read by a script every few seconds, not by the owner: it does not count as activity.
+        """
+        viewer = await self._auth.viewer(request, active=False)
         key = await self._owned(request, viewer)
         used = await run_in_threadpool(self._traffic.of_key, key.key_id)
         fresh = await run_in_threadpool(self._keys.owned, key.key_id, viewer.email)

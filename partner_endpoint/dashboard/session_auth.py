@@ -150,19 +150,23 @@ class SessionAuth:
         self.cookies = cookies
         self._metrics = metrics
 
-    async def current(self, request: Request) -> Viewer | None:
+    async def current(self, request: Request, *, active: bool = True) -> Viewer | None:
         """Who is signed in, if anyone (pages shown either way)."""
         token = self.cookies.session_token(request.cookies)
         if token is None:
             return None
-        signed_in = await run_in_threadpool(self._sign_in.signed_in, token)
+        signed_in = await run_in_threadpool(self._sign_in.signed_in, token, active=active)
         viewer = None if signed_in is None else Viewer(signed_in, token)
         request.state.viewer = viewer  # for the pages the error handlers render
         return viewer
 
-    async def viewer(self, request: Request) -> Viewer:
-        """The viewer of a signed-in page; SignInRequired without one."""
-        viewer = await self.current(request)
+    async def viewer(self, request: Request, *, active: bool = True) -> Viewer:
+        """The viewer of a signed-in page; SignInRequired without one.
+
+        ``active=False`` for reads a script makes on its own (live figures), which must not keep an
+        idle session alive.
+        """
+        viewer = await self.current(request, active=active)
         if viewer is None:
             raise SignInRequired
         return viewer

@@ -183,8 +183,12 @@ class SignInService:
 
     # --- sessions ---------------------------------------------------------------------------------
 
-    def signed_in(self, token: str) -> SignedIn | None:
-        """The live session of a cookie, its last activity written now and then; None if there is none."""
+    def signed_in(self, token: str, *, active: bool = True) -> SignedIn | None:
+        """The live session of a cookie, its last activity written now and then; None if there is none.
+
+        ``active=False`` is a read the owner did not make (a page polling for figures): it must not
+        keep an idle session alive, so it writes nothing.
+        """
         now = self._clock.now()
         with read_transaction(self._engine) as conn:
             session = sessions.find_session(
@@ -193,7 +197,7 @@ class SignInService:
             if session is None:
                 return None
             owned = accounts.of_owner(conn, session.email)
-        if now - session.last_seen_at >= self._touch_interval:
+        if active and now - session.last_seen_at >= self._touch_interval:
             with write_transaction(self._engine) as conn:
                 sessions.touch_session(conn, session.session_id, now)
         shown = next(a for a in owned if a.account_id == session.account_id)

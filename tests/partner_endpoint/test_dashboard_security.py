@@ -336,6 +336,24 @@ def test_a_session_in_use_outlives_a_short_idle_timeout(
     assert browser.get(f"{PREFIX}/keys").headers["location"].startswith(f"{PREFIX}/sign-in")
 
 
+def test_the_live_traffic_figures_do_not_keep_an_idle_session_alive(
+    browser: Browser, issue: Callable[..., Issued], clock: Clock, settings: Settings
+) -> None:
+    """The rotation step's JSON, read every few seconds by a tab left open, is not the owner's activity."""
+    issued = issue(email="owner@example.com")
+    browser.sign_in("owner@example.com")
+    traffic = f"{PREFIX}/keys/{issued.key_id}/traffic"
+    elapsed = 0.0
+    while elapsed < settings.session_idle_timeout - 60:
+        clock.advance(30)
+        elapsed += 30
+        read = browser.get(traffic, headers={"Accept": "application/json"})
+        assert read.status_code == 200 and read.json()["key_id"] == issued.key_id
+    clock.advance(61)
+    assert browser.get(traffic).status_code == 303  # idle since sign-in: the reads did not count
+    assert browser.get(f"{PREFIX}/keys").headers["location"].startswith(f"{PREFIX}/sign-in")
+
+
 def test_sign_out_ends_the_session_on_the_server(
     browser: Browser, issue: Callable[..., Issued], make_client: Callable[..., TestClient], engine: Engine
 ) -> None:

@@ -26,7 +26,7 @@ from partner_endpoint.domain.networks import (
 )
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.store import api_keys
-from partner_endpoint.web.clients import ClientAddresses, bucket_of
+from partner_endpoint.web.clients import ClientAddresses
 from partner_endpoint.web.failures import FailureBudget
 
 log = logging.getLogger(__name__)
@@ -125,10 +125,10 @@ class ApiKeyBackend(AuthenticationBackend):
             record = await self._directory.load(token_hash)
             if record is None:
                 raise Refused("unknown", "unknown key", token_hash)
-        address = self._clients.of(conn)
+        address, bucket = self._clients.identify(conn)
         why = refusal(record, address)
         # No address (a Unix socket): counted as "other", neither a new address nor one of the owner's.
-        counted_as = OTHER if address is None else bucket_of(address)
+        counted_as = OTHER if address is None else bucket
         self._traffic.count(record.key_id, counted_as, refused=why is not None)
         if why:
             raise Refused(*why, token_hash)

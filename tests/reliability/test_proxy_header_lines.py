@@ -61,6 +61,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         ([f"{OUTSIDE}, {ALLOWED}"], 200),  # one line, as a proxy that appends writes it
         ([ALLOWED, "127.0.0.1"], 200),  # a second trusted proxy (loopback) in front of ours
         ([ALLOWED, OUTSIDE, "127.0.0.1"], 401),
+        # Lines too long for the server's cache of clients are read afresh, with the same rule.
+        (["10.0.0.1, " * 40 + OUTSIDE, ALLOWED], 200),
+        ([ALLOWED + ", 10.0.0.1" * 40, OUTSIDE], 401),
+        ([OUTSIDE, ALLOWED], 200),  # the same lines again: an answer the cache keeps
     ],
 )
 def test_every_header_line_counts(served: tuple[ServerProcess, str], lines: list[str], expected: int) -> None:

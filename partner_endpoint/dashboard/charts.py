@@ -11,6 +11,7 @@ numbers are a table under it. Pure functions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -108,18 +109,30 @@ def last_hour(traffic: KeyTraffic) -> Series:
 # --- words ----------------------------------------------------------------------------------------
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _clock(at: datetime) -> str:
+    return f"{at.hour:02d}:{at.minute:02d}"
+
+
 def when(series: Series, bar: Point) -> str:
-    """The bar's slot in words: ``Thu 26 Nov, 11:00`` (hours), ``11:42`` (minutes); UTC."""
+    """The bar's slot in words: ``Thu 26 Nov, 11:00`` (hours), ``11:42`` (minutes); UTC.
+
+    Formatted by hand: strftime's names follow the process' locale, and a week chart asks 336 times
+    per page (strftime was a quarter of the key page's time)."""
+    at = bar.at
     if series.slot == "minute":
-        return bar.at.strftime("%H:%M")
-    return f"{bar.at:%a} {bar.at.day} {bar.at:%b, %H:%M}"
+        return _clock(at)
+    return f"{_WEEKDAYS[at.weekday()]} {at.day} {_MONTHS[at.month - 1]}, {_clock(at)}"
 
 
 def _tooltip(series: Series, bar: Point) -> str:
     if series.slot == "minute":
         span = f"{when(series, bar)} UTC"
     else:
-        span = f"{when(series, bar)}–{(bar.at + _STEPS['hour']).strftime('%H:%M')} UTC"
+        span = f"{when(series, bar)}–{_clock(bar.at + _STEPS['hour'])} UTC"
     refused = f", {bar.refused:,} refused" if bar.refused else ""
     return f"{span}: {counted(bar.requests, 'request')}{refused}"
 
@@ -149,6 +162,18 @@ def heights(bar: Point, top: int) -> tuple[float, float]:
     return HEIGHT * bar.requests / top, HEIGHT * bar.refused / top
 
 
+@functools.cache
+def _slots(count: int) -> tuple[tuple[str, str], ...]:
+    """Per bar of a chart of ``count``: its hover area and its bars' x and width, the same on every page."""
+    return tuple(
+        (
+            f'<rect class="hit" x="{i}" y="0" width="1" height="{HEIGHT}"/>',
+            f'x="{_number(i + (1 - _BAR) / 2)}" width="{_BAR}"',
+        )
+        for i in range(count)
+    )
+
+
 def svg(series: Series) -> Markup:
     """The bars as one image (``role="img"``, its summary as the label), a tooltip on each."""
     count = len(series.bars)
@@ -163,11 +188,9 @@ def svg(series: Series) -> Markup:
         x = _number(count * tick / intervals)
         parts.append(f'<line class="tick" x1="{x}" y1="0" x2="{x}" y2="{HEIGHT}"/>')
     top = series.top
-    for i, bar in enumerate(series.bars):
+    for bar, (hit, x) in zip(series.bars, _slots(count), strict=True):
         accepted, refused = heights(bar, top)
-        parts.append(f'<g class="bar"><title>{escape(_tooltip(series, bar))}</title>')
-        parts.append(f'<rect class="hit" x="{i}" y="0" width="1" height="{HEIGHT}"/>')
-        x = f'x="{_number(i + (1 - _BAR) / 2)}" width="{_BAR}"'
+        parts.append(f'<g class="bar"><title>{escape(_tooltip(series, bar))}</title>{hit}')
         if bar.requests:
             parts.append(
                 f'<rect class="accepted" {x} y="{_number(HEIGHT - accepted)}" height="{_number(accepted)}"/>'

@@ -41,6 +41,9 @@ def _form_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
+NO_SUCH_KEY = "There is no such key in your account. It may have been deleted."
+
+
 class KeyPages:
     def __init__(
         self,
@@ -92,26 +95,29 @@ class KeyPages:
 
     async def show(self, request: Request) -> Response:
         viewer = await self._auth.viewer(request)
-        key = await self._owned(request, viewer)
-        details = await run_in_threadpool(self._keys.details, key)
-        used = await run_in_threadpool(self._traffic.of_key, key.key_id)
-        after = await run_in_threadpool(self._traffic.after_report, key.key_id) if details.sightings else None
-        replaces_traffic = (
-            await run_in_threadpool(self._traffic.of_key, details.replaces.key_id)
-            if details.replaces
-            else None
-        )
-        context = {
+        key_id = whole_number(request.path_params["key_id"], 0)
+        context = await run_in_threadpool(self._key_page, key_id, viewer.email)
+        if context is None:
+            raise HTTPException(404, NO_SUCH_KEY)
+        return self._pages.render(request, "key.html", context, viewer=viewer)
+
+    def _key_page(self, key_id: int, email: str) -> dict[str, object] | None:
+        """What the key page shows, read in one trip to the thread pool (each trip costs a wake-up
+        of the event loop); None if ``email`` owns no such key."""
+        key = self._keys.owned(key_id, email)
+        if key is None:
+            return None
+        details = self._keys.details(key)
+        return {
             "key": key,
             "state": present.status(key.status, len(details.sightings)),
             "sightings": details.sightings,
             "replaced_by": details.replaced_by,
             "replaces": details.replaces,
-            "traffic": used,
-            "replaces_traffic": replaces_traffic,
-            "after": after,
+            "traffic": self._traffic.of_key(key.key_id),
+            "replaces_traffic": self._traffic.of_key(details.replaces.key_id) if details.replaces else None,
+            "after": self._traffic.after_report(key.key_id) if details.sightings else None,
         }
-        return self._pages.render(request, "key.html", context, viewer=viewer)
 
     async def traffic(self, request: Request) -> Response:
         """A key's last use and last hour, for its rotation step to follow live (JSON, no-store).
@@ -139,7 +145,7 @@ class KeyPages:
         key_id = whole_number(request.path_params["key_id"], 0)
         key = await run_in_threadpool(self._keys.owned, key_id, viewer.email)
         if key is None:
-            raise HTTPException(404, "There is no such key in your account. It may have been deleted.")
+            raise HTTPException(404, NO_SUCH_KEY)
         return key
 
     async def _key_form(self, request: Request) -> tuple[Viewer, KeyRecord, dict[str, str]]:

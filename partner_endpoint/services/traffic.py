@@ -25,7 +25,8 @@ from partner_endpoint.store.traffic import AddressUse, Point, hour_of, minute_of
 
 BEFORE_REPORT = timedelta(days=7)
 """An address that used a key in this span before its leak was reported is the owner's own."""
-RECENT = timedelta(hours=24)
+RECENT_HOURS = 24
+"""The keys list's "Last 24 h": the current hour and the 23 before it."""
 UNUSED_AFTER = timedelta(days=30)
 WEEK_HOURS = 168
 """The key page's week: the current hour and the 167 before it, one bar each."""
@@ -158,9 +159,10 @@ class TrafficService:
         return KeyTraffic(hours, minutes, addresses, sum(p.requests for p in minutes), week_from, hour_from)
 
     def recent(self, key_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-        """(requests, refused) in the last 24 hours per key, for the keys list."""
+        """(requests, refused) in the current hour and the 23 before it per key, for the keys list."""
+        since = hour_of(self._clock.now()) - timedelta(hours=RECENT_HOURS - 1)
         with read_transaction(self._engine) as conn:
-            return dict(traffic.recent_totals(conn, key_ids, self._clock.now() - RECENT))
+            return dict(traffic.recent_totals(conn, key_ids, since))
 
     def after_report(self, key_id: int) -> AfterReport | None:
         """Use of a leaked key since its first report (None if it was never reported).

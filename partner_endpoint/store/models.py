@@ -203,6 +203,7 @@ key_traffic_minutes = Table(
     Column("requests", Integer, nullable=False),
     Column("refused", Integer, nullable=False),
     Index("ix_key_traffic_minutes_minute", "minute"),
+    sqlite_with_rowid=False,  # clustered by key and time (migration 0008)
 )
 """Requests with each key per minute (refused: revoked, deleted or outside the allowlist), every
 process's counts added up; kept for a day."""
@@ -223,6 +224,7 @@ key_traffic_hours = Table(
     Column("first_at", Float, nullable=False),  # seconds since the epoch
     Column("last_at", Float, nullable=False),
     Index("ix_key_traffic_hours_hour", "hour"),
+    sqlite_with_rowid=False,  # clustered by key, hour and address (migration 0008)
 )
 """Requests with each key per hour and client address, with the first and last of them; 90 days."""
 

@@ -220,16 +220,19 @@ def addresses_before(conn: Connection, key_id: int, moment: datetime, span: time
 
 
 def recent_totals(conn: Connection, key_ids: Sequence[int], since: datetime) -> Mapping[int, tuple[int, int]]:
-    """(requests, refused) since ``since`` per key, from the minutes (one query per page of keys)."""
+    """(requests, refused) in the hours from ``since``'s per key (one query per page of keys).
+
+    From the hours, not the minutes: a day is 24 rows per key and address instead of 1,440 per
+    key, which made the keys list the slowest page."""
     if not key_ids:
         return {}
-    m = key_traffic_minutes.c
+    h = key_traffic_hours.c
     dialect = conn.dialect.name
     totals: dict[int, tuple[int, int]] = {}
     query = (
-        select(m.key_id, func.sum(m.requests), func.sum(m.refused))
-        .where(one_of(m.key_id, "ids", dialect), m.minute >= epoch_minute(since))
-        .group_by(m.key_id)
+        select(h.key_id, func.sum(h.requests), func.sum(h.refused))
+        .where(one_of(h.key_id, "ids", dialect), h.hour >= epoch_hour(since))
+        .group_by(h.key_id)
     )
     for chunk in chunks(list(key_ids), dialect):
         totals.update((int(k), (int(n), int(r))) for k, n, r in conn.execute(query, {"ids": chunk}))

@@ -122,6 +122,26 @@ def test_the_key_page_shows_exactly_the_requests_sent(
     assert row[4] == "11 requests 6 refused"
 
 
+def test_the_keys_list_counts_the_current_hour_and_the_23_before_it(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock
+) -> None:
+    browser, issued = signed_in_with_key(open_browser, issue)
+    assert call(browser, issued.api_key, "203.0.113.9", 3) == [200] * 3  # at 12:00
+    flush(browser)
+
+    def last_day() -> str:
+        (row,) = table_rows(browser.get(f"{PREFIX}/keys").text, "key-list")
+        return row[4]
+
+    clock.advance((23 * 60 + 59) * 60)  # 11:59 the next day: 12:00 is 23 hours back
+    browser.sign_in("owner@example.com")  # the session ended meanwhile
+    assert last_day() == "3 requests"
+    clock.advance(60)  # 12:00: that hour has left the day
+    assert call(browser, issued.api_key, "203.0.113.9", 2) == [200] * 2
+    flush(browser)
+    assert last_day() == "2 requests"
+
+
 def test_the_rotation_step_follows_the_old_keys_traffic(
     open_browser: Callable[..., Browser], issue: Callable[..., Issued], clock: Clock
 ) -> None:

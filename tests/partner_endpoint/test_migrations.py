@@ -67,3 +67,48 @@ def test_githubs_key_document_and_sightings_survive_the_origins_revision(
         assert [row["origin"] for row in rows(engine, leak_events)] == ["github"]
     finally:
         engine.dispose()
+
+
+def test_traffic_survives_the_clustering_revision_and_is_clustered_on_sqlite(database_url: str) -> None:
+    """A database in service at 0007 keeps every traffic row through 0008; on SQLite the
+    tables are then ordered by their primary key (``WITHOUT ROWID``), on PostgreSQL unchanged."""
+    engine = make_engine(database_url)
+    hours = [
+        (7, 490_000 + h, f"198.51.100.{a}", h, a, h * 3600.0, h * 3600.0 + 59)
+        for h in range(3)
+        for a in (1, 2)
+    ]
+    minutes = [(7, 29_400_000 + m, m, 1) for m in range(5)]
+
+    def stored() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        with write_transaction(engine) as conn:
+            return (
+                [tuple(r) for r in conn.execute(text("SELECT * FROM key_traffic_hours ORDER BY 1, 2, 3"))],
+                [tuple(r) for r in conn.execute(text("SELECT * FROM key_traffic_minutes ORDER BY 1, 2"))],
+            )
+
+    def without_rowid() -> set[str]:
+        if engine.dialect.name != "sqlite":
+            return set()
+        with write_transaction(engine) as conn:
+            found = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE name LIKE 'key_traffic_%'"))
+            return {name for name, sql in found if sql and "WITHOUT ROWID" in sql.upper()}
+
+    try:
+        migrate(engine, "0007")
+        with write_transaction(engine) as conn:
+            conn.execute(
+                text("INSERT INTO key_traffic_hours VALUES (:k, :h, :a, :n, :r, :f, :l)"),
+                [dict(zip("khanrfl", row, strict=True)) for row in hours],
+            )
+            conn.execute(
+                text("INSERT INTO key_traffic_minutes VALUES (:k, :m, :n, :r)"),
+                [dict(zip("kmnr", row, strict=True)) for row in minutes],
+            )
+        assert without_rowid() == set()
+        migrate(engine)
+        assert stored() == (hours, minutes)
+        clustered = {"key_traffic_hours", "key_traffic_minutes"} if engine.dialect.name == "sqlite" else set()
+        assert without_rowid() == clustered
+    finally:
+        engine.dispose()

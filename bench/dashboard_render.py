@@ -65,8 +65,8 @@ def seed_traffic(conn: Connection, key_ids: list[int], busy: int, days: int, now
     return len(hours)
 
 
-def seed(database_url: str, secret_key: str, count: int, days: int) -> tuple[str, int]:
-    """One account with ``count`` keys; returns a session token and a leaked key's id."""
+def seed(database_url: str, secret_key: str, count: int, days: int) -> tuple[str, int, int]:
+    """One account with ``count`` keys; returns a session token, a leaked key's id and a used key's."""
     engine = make_engine(database_url)
     migrate(engine)
     box = SecretBox([secret_key])
@@ -109,7 +109,7 @@ def seed(database_url: str, secret_key: str, count: int, days: int) -> tuple[str
         with write_transaction(engine) as conn:
             conn.exec_driver_sql("ANALYZE")
     engine.dispose()
-    return token, leaked[0].key_id
+    return token, leaked[0].key_id, made[0].key_id
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -132,7 +132,7 @@ def main() -> int:
     database_url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
     secret_key = Fernet.generate_key().decode()
     log(f"seeding {args.keys} keys into {database_url.split('@')[-1]}")
-    token, leaked_id = seed(database_url, secret_key, args.keys, args.traffic_days)
+    token, leaked_id, used_id = seed(database_url, secret_key, args.keys, args.traffic_days)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDPIECE_")}
     env.update(
@@ -148,6 +148,7 @@ def main() -> int:
         f"keys page: 50 newest of {args.keys:,}": "/dashboard/keys",
         "keys page: filtered by label": "/dashboard/keys?q=worker-09&order=label",
         "keys page: page 20": "/dashboard/keys?page=20",
+        f"a used key's page ({args.traffic_days} days, 1 address)": f"/dashboard/keys/{used_id}",
         f"a leaked key's page ({args.traffic_days} days, 10 addresses)": f"/dashboard/keys/{leaked_id}",
     }
     timings: dict[str, list[float]] = {name: [] for name in pages}

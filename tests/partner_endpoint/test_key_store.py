@@ -80,7 +80,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
 def test_migrate_is_idempotent_and_versioned(engine: Engine) -> None:
     migrate(engine)
     with read_transaction(engine) as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0007"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0008"
 
 
 def test_secret_key_rotation_keeps_old_ciphertexts_readable() -> None:

@@ -28,6 +28,9 @@ from partner_endpoint.store.secretbox import SecretBox
 
 LINK_LIFETIME = timedelta(minutes=15)
 RATE_WINDOW = timedelta(hours=1)
+_BUCKETS = "sign-in-"
+"""The prefix of this service's rate limit buckets: it prunes only those (the revocation API's have a
+window of their own)."""
 TOUCH_INTERVAL = timedelta(seconds=60)
 """A session's last activity is written at most once a minute, and at least four times per idle
 timeout (a shorter one would end sessions in use): the idle timeout is that precise."""
@@ -111,8 +114,8 @@ class SignInService:
         """
         now = self._clock.now()
         budgets = (
-            (f"sign-in-client:{client}", self._limits.per_client),
-            (f"sign-in-address:{rules.identity(email)}", self._limits.per_address),
+            (f"{_BUCKETS}client:{client}", self._limits.per_client),
+            (f"{_BUCKETS}address:{rules.identity(email)}", self._limits.per_address),
         )
         with read_transaction(self._engine) as conn:
             if any(rate_limits.spent(conn, bucket, now, RATE_WINDOW) >= limit for bucket, limit in budgets):
@@ -130,7 +133,7 @@ class SignInService:
         """The link and its mail if the address owns an account; the housekeeping either way."""
         now = self._clock.now()
         with write_transaction(self._engine) as conn:
-            rate_limits.prune(conn, now, RATE_WINDOW)
+            rate_limits.prune(conn, now, RATE_WINDOW, prefix=_BUCKETS)
             sessions.prune(conn, now, self._limits.idle, self._limits.lifetime)
             owned = accounts.of_owner(conn, email)
             if not owned:

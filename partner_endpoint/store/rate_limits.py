@@ -37,6 +37,12 @@ def spent(conn: Connection, bucket: str, now: datetime, window: timedelta) -> in
     return int(hits or 0)
 
 
-def prune(conn: Connection, now: datetime, window: timedelta) -> None:
-    """Forget windows that are over."""
-    conn.execute(delete(rate_limits).where(rate_limits.c.window_start <= now - window))
+def prune(conn: Connection, now: datetime, window: timedelta, *, prefix: str) -> None:
+    """Forget the windows that are over of the buckets named ``prefix…``: each kind of bucket has a
+    window of its own, and only its owner knows when one is over."""
+    conn.execute(
+        delete(rate_limits).where(
+            rate_limits.c.window_start <= now - window,
+            rate_limits.c.bucket.startswith(prefix, autoescape=True),
+        )
+    )

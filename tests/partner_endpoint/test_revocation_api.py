@@ -4,12 +4,16 @@ with tokens made and revoked by the real command line (GitLab's token_revocation
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
+from partner_endpoint.services.revocation_tokens import RevocationTokenService
+from tests.support.dashboard import Browser
 from tests.support.origins import REVOCABLE_TYPES, Deployment
+from tests.support.partner import Clock, Issued
 
 TYPES = "/v1/revocable_token_types"
 REVOKE = "/v1/revoke_tokens"
@@ -144,3 +148,18 @@ def test_a_flood_is_429(deployment: Deployment) -> None:
     ]
     assert refused == [401] * FAILURES + [429] * 2
     assert call(deployment, "POST", REVOKE, "sprt_guess", [], **stranger).headers["retry-after"]
+
+
+def test_an_instance_budget_longer_than_an_hour_is_not_reset_by_sign_in_requests(
+    open_browser: Callable[..., Browser], issue: Callable[..., Issued], engine: Engine, clock: Clock
+) -> None:
+    """Asking for a sign-in link (anyone may) prunes the sign-in budgets, whose window is an hour: it
+    must not forget an instance's revocation budget, whose window may be up to a day."""
+    browser = open_browser(revocation_api=True, revocation_rate_limit=2, revocation_rate_window=86_400.0)
+    issue(email="owner@example.com")
+    token = RevocationTokenService(engine, clock, limit=2, window=86_400).create("gitlab.example.com").token
+    auth = {"Authorization": token}
+    assert [browser.client.get(TYPES, headers=auth).status_code for _ in range(3)] == [200, 200, 429]
+    clock.advance(2 * 3600)
+    assert browser.request_link("owner@example.com").status_code == 303
+    assert browser.client.get(TYPES, headers=auth).status_code == 429

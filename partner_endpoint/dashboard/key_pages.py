@@ -127,8 +127,7 @@ class KeyPages:
         viewer = await self._auth.viewer(request, active=False)
         key = await self._owned(request, viewer)
         used = await run_in_threadpool(self._traffic.of_key, key.key_id)
-        fresh = await run_in_threadpool(self._keys.owned, key.key_id, viewer.email)
-        last = None if fresh is None else fresh.last_used_at
+        last = key.last_used_at
         now = self._pages.now()
         return JSONResponse(
             {

@@ -53,6 +53,8 @@ class Snapshot:
 
     def merge(self, later: Snapshot) -> Snapshot:
         """This snapshot (which could not be written) with the counts made since."""
+        if not self.cells and not self.last_uses:
+            return later  # the usual case, every flush: copying 100,000 cells held the event loop 0.14 s
         cells = {k: list(v) for k, v in self.cells.items()}
         for key, (n, r, first, last) in later.cells.items():
             cell = cells.get(key)

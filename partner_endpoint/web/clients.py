@@ -41,7 +41,11 @@ class ClientAddresses:
         self._cached = functools.lru_cache(maxsize=CACHED_CLIENTS)(self._identify)
 
     def identify(self, conn: HTTPConnection) -> tuple[IPAddress | None, str]:
-        """The client's address (see :meth:`of`) and its bucket (see :meth:`bucket`)."""
+        """The client's address and its bucket (see :meth:`bucket`).
+
+        The address is the peer's, or, behind trusted proxies, that of whoever connected to the
+        outermost one; every line of the proxy header counts (see :func:`networks.forwarded_client`).
+        """
         client = conn.scope.get("client")
         peer = client[0] if client else None
         if not self._proxy_header:
@@ -50,13 +54,6 @@ class ClientAddresses:
         if sum(map(len, lines)) > _MAX_CACHED_HEADER:
             return self._identify(peer, lines)
         return self._cached(peer, lines)
-
-    def of(self, conn: HTTPConnection) -> IPAddress | None:
-        """The peer, or, behind trusted proxies, who connected to the outermost one.
-
-        Every line of the proxy header counts (see :func:`networks.forwarded_client`).
-        """
-        return self.identify(conn)[0]
 
     def bucket(self, conn: HTTPConnection) -> str:
         """The client's rate-limit bucket: its IPv4 address or its IPv6 /64."""

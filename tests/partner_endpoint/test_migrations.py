@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import insert, text
 
 import partner_endpoint
-from partner_endpoint.store.db import make_engine, write_transaction
+from partner_endpoint.store.db import make_engine, read_transaction, write_transaction
 from partner_endpoint.store.key_documents import SharedKeyDocument
 from partner_endpoint.store.migrate import migrate
 from partner_endpoint.store.models import leak_events
@@ -81,7 +81,7 @@ def test_traffic_survives_the_clustering_revision_and_is_clustered_on_sqlite(dat
     minutes = [(7, 29_400_000 + m, m, 1) for m in range(5)]
 
     def stored() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-        with write_transaction(engine) as conn:
+        with read_transaction(engine) as conn:
             return (
                 [tuple(r) for r in conn.execute(text("SELECT * FROM key_traffic_hours ORDER BY 1, 2, 3"))],
                 [tuple(r) for r in conn.execute(text("SELECT * FROM key_traffic_minutes ORDER BY 1, 2"))],
@@ -90,7 +90,7 @@ def test_traffic_survives_the_clustering_revision_and_is_clustered_on_sqlite(dat
     def without_rowid() -> set[str]:
         if engine.dialect.name != "sqlite":
             return set()
-        with write_transaction(engine) as conn:
+        with read_transaction(engine) as conn:
             found = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE name LIKE 'key_traffic_%'"))
             return {name for name, sql in found if sql and "WITHOUT ROWID" in sql.upper()}
 

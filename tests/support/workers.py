@@ -77,14 +77,20 @@ def pin_every_worker(
     port: int,
     workers: int,
     headers: dict[str, str],
-    attempts: int = 64,
+    within: float = 30.0,
     source: str | None = None,
 ) -> list[Pinned]:
     """One kept-alive connection per worker: connections are opened until each worker has one.
 
+    Until ``within`` seconds have passed, not for a number of tries: the server answers once one
+    worker is up, and on a loaded machine another may still be starting (or not scheduled) for
+    longer than 64 connections take; that made this fail now and then beside the browser tests.
     ``source``: the client address to connect from (any of 127.0.0.0/8 on Linux)."""
     pinned: dict[int, Pinned] = {}
-    for _ in range(attempts):
+    deadline = time.monotonic() + within
+    attempts = 0
+    while time.monotonic() < deadline:
+        attempts += 1
         source_address = None if source is None else (source, 0)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=source_address)
         connection.request("GET", "/healthz", headers=headers)
@@ -92,8 +98,11 @@ def pin_every_worker(
         worker = worker_of(connection, server_pid, port)
         if worker in pinned:
             connection.close()
+            time.sleep(0.02)  # let a worker that is behind come round to accepting
         else:
             pinned[worker] = Pinned(connection, worker)
         if len(pinned) == workers:
             return list(pinned.values())
-    raise AssertionError(f"reached {len(pinned)} of {workers} workers in {attempts} connections")
+    for held in pinned.values():
+        held.connection.close()
+    raise AssertionError(f"reached {len(pinned)} of {workers} workers in {attempts} connections, {within} s")

@@ -118,23 +118,32 @@ def _clock(at: datetime) -> str:
 
 
 def when(series: Series, bar: Point) -> str:
-    """The bar's slot in words: ``Thu 26 Nov, 11:00`` (hours), ``11:42`` (minutes); UTC.
+    """The bar's slot in words: ``Thu 26 Nov, 11:00`` (hours), ``11:42`` (minutes); UTC."""
+    return _when(series.slot, bar.at)
 
-    Formatted by hand: strftime's names follow the process' locale, and a week chart asks 336 times
-    per page (strftime was a quarter of the key page's time)."""
-    at = bar.at
-    if series.slot == "minute":
+
+@functools.lru_cache(maxsize=1024)
+def _when(slot: Slot, at: datetime) -> str:
+    """Formatted by hand, and remembered: strftime's names follow the process' locale, and the week
+    chart names each of its 168 hours twice per page (strftime was a quarter of the key page's
+    time); the same hours come back on every page for an hour."""
+    if slot == "minute":
         return _clock(at)
     return f"{_WEEKDAYS[at.weekday()]} {at.day} {_MONTHS[at.month - 1]}, {_clock(at)}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _span(slot: Slot, at: datetime) -> str:
+    """A bar's slot as its tooltip starts: ``Thu 26 Nov, 11:00–12:00 UTC``."""
+    if slot == "minute":
+        return f"{_when(slot, at)} UTC"
+    return f"{_when(slot, at)}–{_clock(at + _STEPS['hour'])} UTC"
+
+
 def _tooltip(series: Series, bar: Point) -> str:
-    if series.slot == "minute":
-        span = f"{when(series, bar)} UTC"
-    else:
-        span = f"{when(series, bar)}–{_clock(bar.at + _STEPS['hour'])} UTC"
+    """Digits, month and day names and fixed words: nothing HTML would read as markup."""
     refused = f", {bar.refused:,} refused" if bar.refused else ""
-    return f"{span}: {counted(bar.requests, 'request')}{refused}"
+    return f"{_span(series.slot, bar.at)}: {counted(bar.requests, 'request')}{refused}"
 
 
 def summary(series: Series) -> str:
@@ -190,7 +199,7 @@ def svg(series: Series) -> Markup:
     top = series.top
     for bar, (hit, x) in zip(series.bars, _slots(count), strict=True):
         accepted, refused = heights(bar, top)
-        parts.append(f'<g class="bar"><title>{escape(_tooltip(series, bar))}</title>{hit}')
+        parts.append(f'<g class="bar"><title>{_tooltip(series, bar)}</title>{hit}')
         if bar.requests:
             parts.append(
                 f'<rect class="accepted" {x} y="{_number(HEIGHT - accepted)}" height="{_number(accepted)}"/>'

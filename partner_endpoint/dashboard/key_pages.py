@@ -96,28 +96,20 @@ class KeyPages:
     async def show(self, request: Request) -> Response:
         viewer = await self._auth.viewer(request)
         key_id = whole_number(request.path_params["key_id"], 0)
-        context = await run_in_threadpool(self._key_page, key_id, viewer.email)
-        if context is None:
+        page = await run_in_threadpool(self._keys.page, key_id, viewer.email)
+        if page is None:
             raise HTTPException(404, NO_SUCH_KEY)
-        return self._pages.render(request, "key.html", context, viewer=viewer)
-
-    def _key_page(self, key_id: int, email: str) -> dict[str, object] | None:
-        """What the key page shows, read in one trip to the thread pool (each trip costs a wake-up
-        of the event loop); None if ``email`` owns no such key."""
-        key = self._keys.owned(key_id, email)
-        if key is None:
-            return None
-        details = self._keys.details(key)
-        return {
-            "key": key,
-            "state": present.status(key.status, len(details.sightings)),
-            "sightings": details.sightings,
-            "replaced_by": details.replaced_by,
-            "replaces": details.replaces,
-            "traffic": self._traffic.of_key(key.key_id),
-            "replaces_traffic": self._traffic.of_key(details.replaces.key_id) if details.replaces else None,
-            "after": self._traffic.after_report(key.key_id) if details.sightings else None,
+        context = {
+            "key": page.key,
+            "state": present.status(page.key.status, len(page.sightings)),
+            "sightings": page.sightings,
+            "replaced_by": page.replaced_by,
+            "replaces": page.replaces,
+            "traffic": page.traffic,
+            "replaces_traffic": page.replaces_traffic,
+            "after": page.after,
         }
+        return self._pages.render(request, "key.html", context, viewer=viewer)
 
     async def traffic(self, request: Request) -> Response:
         """A key's last use and last hour, for its rotation step to follow live (JSON, no-store).

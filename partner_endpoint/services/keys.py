@@ -18,6 +18,7 @@ import rules
 from partner_endpoint.clock import Clock
 from partner_endpoint.domain.labels import clean_label
 from partner_endpoint.domain.paging import Pager, pager
+from partner_endpoint.services.traffic import AfterReport, KeyTraffic, key_traffic, use_after_report
 from partner_endpoint.store import accounts, activity, api_keys, leaks
 from partner_endpoint.store.activity import COMMAND_LINE, Actor
 from partner_endpoint.store.api_keys import KeyOrder, KeyRecord, StatusFilter, StoredKey
@@ -54,11 +55,18 @@ class KeyListing:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyDetails:
+class KeyPage:
+    """All a key's page shows, as of one moment."""
+
     key: KeyRecord
     sightings: list[leaks.SightingRecord]
     replaced_by: list[KeyRecord]
     replaces: KeyRecord | None
+    traffic: KeyTraffic
+    replaces_traffic: KeyTraffic | None
+    """The traffic of the key this one replaces: the rotation's "no more traffic" step."""
+    after: AfterReport | None
+    """Use since the first leak report, if the key was reported."""
 
 
 def _nothing(_key_id: int) -> None:
@@ -214,12 +222,31 @@ class KeyService:
             has_keys = found.total > 0 or (narrowed and api_keys.page(conn, account_id, limit=0).total > 0)
         return KeyListing(found.keys, counts, shown, leaked, has_keys)
 
-    def details(self, key: KeyRecord) -> KeyDetails:
+    def page(self, key_id: int, email: str) -> KeyPage | None:
+        """What the key's page shows, read in one transaction (each one costs a round trip or more on
+        PostgreSQL); None, as :meth:`owned`, if ``email`` holds no such key."""
+        if not key_id:
+            return None
+        now = self._clock.now()
         with read_transaction(self._engine) as conn:
+            key = api_keys.owned(conn, key_id, email)
+            if key is None:
+                return None
             sightings = leaks.sightings_of(conn, key.key_id)
             replaced_by = api_keys.replacements(conn, key.key_id)
             replaces = None if key.rotated_from is None else api_keys.visible(conn, key.rotated_from)
-        return KeyDetails(key, sightings, replaced_by, replaces)
+            return KeyPage(
+                key,
+                sightings,
+                replaced_by,
+                replaces,
+                key_traffic(conn, key.key_id, now),
+                None if replaces is None else key_traffic(conn, replaces.key_id, now),
+                # Its first report: the earliest of its sightings (a key's are few, all read).
+                use_after_report(conn, key.key_id, min(s.first_seen for s in sightings))
+                if sightings
+                else None,
+            )
 
     def replacements(self, key: KeyRecord) -> list[KeyRecord]:
         with read_transaction(self._engine) as conn:

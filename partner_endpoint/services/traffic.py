@@ -155,16 +155,8 @@ class TrafficService:
     # --- reading ----------------------------------------------------------------------------------
 
     def of_key(self, key_id: int) -> KeyTraffic:
-        """The week in whole hours and the last hour in whole minutes, each ending with the current one
-        (so a chart's bars and the totals beside it count the same requests)."""
-        now = self._clock.now()
-        week_from = hour_of(now) - timedelta(hours=WEEK_HOURS - 1)
-        hour_from = minute_of(now) - timedelta(minutes=HOUR_MINUTES - 1)
         with read_transaction(self._engine) as conn:
-            hours = traffic.per_hour(conn, key_id, week_from)
-            minutes = traffic.per_minute(conn, key_id, hour_from)
-            addresses = traffic.by_address(conn, key_id, week_from, limit=10)
-        return KeyTraffic(hours, minutes, addresses, sum(p.requests for p in minutes), week_from, hour_from)
+            return key_traffic(conn, key_id, self._clock.now())
 
     def recent(self, key_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(requests, refused) in the current hour and the 23 before it per key, for the keys list."""
@@ -173,25 +165,44 @@ class TrafficService:
             return dict(traffic.recent_totals(conn, key_ids, since))
 
     def after_report(self, key_id: int) -> AfterReport | None:
-        """Use of a leaked key since its first report (None if it was never reported).
-
-        Counted by the hour: the hour of the report counts from its start."""
+        """Use of a leaked key since its first report (None if it was never reported)."""
         with read_transaction(self._engine) as conn:
             report = leaks.first_reports(conn, [key_id]).get(key_id)
-            if report is None:
-                return None
-            used = traffic.by_address(conn, key_id, report.first_seen)
-            known = traffic.addresses_before(conn, key_id, report.first_seen, BEFORE_REPORT)
-        uses = [AfterUse(u, u.address in known) for u in used if u.last_at >= report.first_seen]
-        uses.sort(key=lambda a: (a.seen_before_report, -a.use.requests - a.use.refused, a.use.address))
-        return AfterReport(
-            report.first_seen,
-            sum(a.use.requests for a in uses),
-            sum(a.use.refused for a in uses),
-            uses,
-        )
+            return None if report is None else use_after_report(conn, key_id, report.first_seen)
 
     def usage(self, key_id: int, since: datetime) -> tuple[list[AddressUse], list[Point]]:
         """By address and by hour since ``since`` (``keys usage``)."""
         with read_transaction(self._engine) as conn:
             return traffic.by_address(conn, key_id, since), traffic.per_hour(conn, key_id, since)
+
+
+# --- reading, in the caller's transaction (a page reads all it shows in one) -------------------------
+
+
+def key_traffic(conn: Connection, key_id: int, now: datetime) -> KeyTraffic:
+    """The week in whole hours and the last hour in whole minutes, each ending with ``now``'s (so a
+    chart's bars and the totals beside it count the same requests)."""
+    week_from = hour_of(now) - timedelta(hours=WEEK_HOURS - 1)
+    hour_from = minute_of(now) - timedelta(minutes=HOUR_MINUTES - 1)
+    hours = traffic.per_hour(conn, key_id, week_from)
+    minutes = traffic.per_minute(conn, key_id, hour_from)
+    addresses = traffic.by_address(conn, key_id, week_from, limit=10)
+    return KeyTraffic(hours, minutes, addresses, sum(p.requests for p in minutes), week_from, hour_from)
+
+
+def use_after_report(conn: Connection, key_id: int, reported_at: datetime) -> AfterReport:
+    """Use of a leaked key since ``reported_at``, its first report; new addresses first.
+
+    Counted by the hour: the hour of the report counts from its start."""
+    uses = [
+        AfterUse(use, known)
+        for use, known in traffic.since_report(conn, key_id, reported_at, BEFORE_REPORT)
+        if use.last_at >= reported_at
+    ]
+    uses.sort(key=lambda a: (a.seen_before_report, -a.use.requests - a.use.refused, a.use.address))
+    return AfterReport(
+        reported_at,
+        sum(a.use.requests for a in uses),
+        sum(a.use.refused for a in uses),
+        uses,
+    )

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, select, update
 
 from partner_endpoint.store.db import chunks, one_of, stage
 from partner_endpoint.store.models import api_keys, key_traffic_hours, key_traffic_minutes
@@ -167,24 +167,49 @@ def prune(conn: Connection, now: datetime, minutes_kept: timedelta, hours_kept: 
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def per_minute(conn: Connection, key_id: int, since: datetime) -> list[Point]:
-    m = key_traffic_minutes.c
-    rows = conn.execute(
-        select(m.minute, m.requests, m.refused)
-        .where(m.key_id == key_id, m.minute >= epoch_minute(since))
-        .order_by(m.minute)
+# The page's reads are built once: a statement built per call cost more than its query on SQLite.
+_m, _h = key_traffic_minutes.c, key_traffic_hours.c
+_PER_MINUTE = (
+    select(_m.minute, _m.requests, _m.refused)
+    .where(_m.key_id == bindparam("key"), _m.minute >= bindparam("since"))
+    .order_by(_m.minute)
+)
+_PER_HOUR = (
+    select(_h.hour, func.sum(_h.requests), func.sum(_h.refused))
+    .where(_h.key_id == bindparam("key"), _h.hour >= bindparam("since"))
+    .group_by(_h.hour)
+    .order_by(_h.hour)
+)
+_BY_ADDRESS = (
+    select(
+        _h.address, func.sum(_h.requests), func.sum(_h.refused), func.min(_h.first_at), func.max(_h.last_at)
     )
+    .where(_h.key_id == bindparam("key"), _h.hour >= bindparam("since"))
+    .group_by(_h.address)
+    .order_by(func.sum(_h.requests).desc(), func.sum(_h.refused).desc(), _h.address)
+)
+_after = _h.hour >= bindparam("reported_hour")
+_SINCE_REPORT = (
+    select(
+        _h.address,
+        func.sum(case((_after, _h.requests), else_=0)),
+        func.sum(case((_after, _h.refused), else_=0)),
+        func.min(case((_after, _h.first_at))),
+        func.max(case((_after, _h.last_at))),
+        func.max(case((_h.first_at < bindparam("reported_at"), 1), else_=0)),
+    )
+    .where(_h.key_id == bindparam("key"), _h.hour >= bindparam("since"))
+    .group_by(_h.address)
+)
+
+
+def per_minute(conn: Connection, key_id: int, since: datetime) -> list[Point]:
+    rows = conn.execute(_PER_MINUTE, {"key": key_id, "since": epoch_minute(since)})
     return [Point(_moment(minute * 60), int(n), int(r)) for minute, n, r in rows]
 
 
 def per_hour(conn: Connection, key_id: int, since: datetime) -> list[Point]:
-    h = key_traffic_hours.c
-    rows = conn.execute(
-        select(h.hour, func.sum(h.requests), func.sum(h.refused))
-        .where(h.key_id == key_id, h.hour >= epoch_hour(since))
-        .group_by(h.hour)
-        .order_by(h.hour)
-    )
+    rows = conn.execute(_PER_HOUR, {"key": key_id, "since": epoch_hour(since)})
     return [Point(_moment(hour * 3600), int(n), int(r)) for hour, n, r in rows]
 
 
@@ -192,20 +217,36 @@ def by_address(
     conn: Connection, key_id: int, since: datetime, until: datetime | None = None, limit: int | None = None
 ) -> list[AddressUse]:
     """Who used the key in the hours from ``since``'s (to ``until``'s, excluded), most requests first."""
-    h = key_traffic_hours.c
-    query = (
-        select(
-            h.address, func.sum(h.requests), func.sum(h.refused), func.min(h.first_at), func.max(h.last_at)
-        )
-        .where(h.key_id == key_id, h.hour >= epoch_hour(since))
-        .group_by(h.address)
-        .order_by(func.sum(h.requests).desc(), func.sum(h.refused).desc(), h.address)
-    )
+    query = _BY_ADDRESS
     if until is not None:
-        query = query.where(h.hour < epoch_hour(until))
+        query = query.where(_h.hour < epoch_hour(until))
     if limit is not None:
         query = query.limit(limit)
-    return [AddressUse(a, int(n), int(r), _moment(f), _moment(t)) for a, n, r, f, t in conn.execute(query)]
+    rows = conn.execute(query, {"key": key_id, "since": epoch_hour(since)})
+    return [AddressUse(a, int(n), int(r), _moment(f), _moment(t)) for a, n, r, f, t in rows]
+
+
+def since_report(
+    conn: Connection, key_id: int, reported: datetime, span: timedelta
+) -> list[tuple[AddressUse, bool]]:
+    """Who used (or tried) the key in the hours from ``reported``'s, each with whether it had used the
+    key in ``span`` before ``reported`` (what :func:`addresses_before` answers): one scan for both.
+
+    Addresses seen only before the report are left out."""
+    rows = conn.execute(
+        _SINCE_REPORT,
+        {
+            "key": key_id,
+            "since": epoch_hour(reported - span),
+            "reported_hour": epoch_hour(reported),
+            "reported_at": reported.timestamp(),
+        },
+    )
+    return [
+        (AddressUse(a, int(n), int(r), _moment(f), _moment(t)), bool(known))
+        for a, n, r, f, t, known in rows
+        if t is not None
+    ]
 
 
 def addresses_before(conn: Connection, key_id: int, moment: datetime, span: timedelta) -> set[str]:

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_string, policy
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from partner_endpoint.api.traffic import OTHER, TrafficRecorder
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.services.keys import KeyService
 from partner_endpoint.services.traffic import TrafficService
+from partner_endpoint.store import traffic as traffic_store
 from partner_endpoint.store.models import key_traffic_hours, key_traffic_minutes, mail_outbox
 from partner_endpoint.store.secretbox import SecretBox
 from tests.support.api_auth import bearer
@@ -255,3 +256,68 @@ def test_a_follow_up_mail_renders_without_the_dashboard(engine: Engine) -> None:
     parsed = message_from_string(message.as_string(), policy=policy.default)
     text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "198.51.100.23" in text and "\u202e" not in text and "See it in your dashboard." in text
+
+
+HOUR_COLUMNS = ("key_id", "hour", "address", "requests", "refused", "first_at", "last_at")
+REPORTED = datetime(2026, 11, 20, 10, 25, 30, tzinfo=UTC)
+"""A report in the middle of an hour: the hour counts from its start, the 7 days before from theirs."""
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows_given=st.dictionaries(
+        st.tuples(
+            st.integers(-9 * 24, 3 * 24), st.sampled_from(["198.51.100.1", "198.51.100.2", "2001:db8::"])
+        ),
+        st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 3599), st.integers(0, 3599)),
+        max_size=30,
+    )
+)
+def test_use_since_a_report_answers_both_questions_of_its_hours(
+    engine: Engine, rows_given: dict[tuple[int, str], tuple[int, int, int, int]]
+) -> None:
+    """``since_report``'s one scan against the rows themselves: per address, the sums of the hours
+    from the report's on, and whether any row of the 7 days before began before the report."""
+    report_hour = int(REPORTED.timestamp()) // 3600
+    stored = [
+        (
+            7,
+            report_hour + offset,
+            address,
+            n,
+            r,
+            (report_hour + offset) * 3600.0 + min(a, b),
+            (report_hour + offset) * 3600.0 + max(a, b),
+        )
+        for (offset, address), (n, r, a, b) in rows_given.items()
+    ]
+    with engine.begin() as conn:
+        conn.execute(delete(key_traffic_hours))
+        if stored:
+            conn.execute(
+                insert(key_traffic_hours), [dict(zip(HOUR_COLUMNS, row, strict=True)) for row in stored]
+            )
+        found = {
+            use.address: (use, known)
+            for use, known in traffic_store.since_report(conn, 7, REPORTED, timedelta(days=7))
+        }
+    expected = {}
+    for address in {row[2] for row in stored}:
+        after = [row for row in stored if row[2] == address and row[1] >= report_hour]
+        if not after:
+            continue
+        known = any(
+            row[2] == address and row[1] >= report_hour - 7 * 24 and row[5] < REPORTED.timestamp()
+            for row in stored
+        )
+        expected[address] = (
+            sum(row[3] for row in after),
+            sum(row[4] for row in after),
+            min(row[5] for row in after),
+            max(row[6] for row in after),
+            known,
+        )
+    assert {
+        address: (use.requests, use.refused, use.first_at.timestamp(), use.last_at.timestamp(), known)
+        for address, (use, known) in found.items()
+    } == expected

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Route
 
 from partner_endpoint.alerts.receiver import AlertReceiver
+from partner_endpoint.alerts.refusals import EVERY_METHOD
 from partner_endpoint.alerts.revocation_api import RevocationApi
 from partner_endpoint.alerts.signing_keys import SigningKeys
 from partner_endpoint.alerts.trial_signer import TrialSigner
@@ -174,7 +175,7 @@ def _leak_report_routes(parts: _Parts, leaks: LeakService) -> list[BaseRoute]:
                 failures=failures,
                 max_body_bytes=settings.max_body_bytes,
             ).handle,
-            methods=["POST"],
+            methods=EVERY_METHOD,  # a wrong method is the handler's 405, not the API's 401
         )
         for origin in ORIGINS
         if getattr(settings, origin.switch)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from partner_endpoint.alerts.batch import MalformedAlerts, parse_batch
-from partner_endpoint.alerts.refusals import Refused, admit, error
+from partner_endpoint.alerts.refusals import Refused, admit, error, not_allowed
 from partner_endpoint.alerts.reports import respond, sightings
 from partner_endpoint.alerts.signatures import (
     KeysUnavailable,
@@ -57,6 +57,8 @@ class AlertReceiver:
     max_body_bytes: int
 
     async def handle(self, request: Request) -> Response:
+        if request.method != "POST":
+            return not_allowed("POST")
         client = self.clients.bucket(request)
         try:
             admit(self.failures, client, self.metrics)
@@ -99,10 +101,9 @@ class AlertReceiver:
                 await run_in_threadpool(verify_signature, public_key, signature, body)
             else:
                 verify_signature(public_key, signature, body)
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
             self.failures.spend(client)
-            detail = f"Request body exceeds the limit of {self.max_body_bytes} bytes"
-            raise Refused(error(413, detail)) from None
+            raise Refused(error(413, str(exc))) from None
         except SignatureError as exc:
             self.failures.spend(client)
             self.metrics.refused(exc.reason)

@@ -23,6 +23,16 @@ def error(status: int, detail: str, headers: dict[str, str] | None = None) -> JS
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+"""The methods these routes are registered for: a route limited to POST would let a GET fall through
+to the API's mount behind it, whose answer is a Bearer 401; the handler answers 405 instead."""
+
+
+def not_allowed(allowed: str) -> JSONResponse:
+    """405 with the methods the route takes."""
+    return error(405, "Method not allowed", headers={"Allow": allowed})
+
+
 def admit(failures: FailureBudget, client: str, metrics: OriginMetrics) -> None:
     """Refuse (429) a client that failed too often, before any work."""
     if (retry_after := failures.exhausted(client)) is not None:

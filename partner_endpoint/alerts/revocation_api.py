@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 import rules
 from partner_endpoint.alerts.batch import MalformedAlerts, parse_batch
-from partner_endpoint.alerts.refusals import Refused, admit, error
+from partner_endpoint.alerts.refusals import EVERY_METHOD, Refused, admit, error, not_allowed
 from partner_endpoint.alerts.reports import respond
 from partner_endpoint.domain.origins import SELF_MANAGED_GITLAB, Fields
 from partner_endpoint.ops.origin_metrics import OriginMetrics
@@ -40,7 +40,6 @@ REVOCABLE_TYPES = tuple(f"gitleaks_rule_id_{fmt.name}" for fmt in rules.FORMATS)
 id, lower case, spaces made ``_``. Rules with the ids ``soundpiece_api_key`` and
 ``soundpiece_webhook_secret`` (docs/leak-report-origins.md) make these."""
 FIELDS = Fields(url="location", source=None)
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +55,13 @@ class RevocationApi:
     def routes(self) -> list[Route]:
         """Every usual method reaches these handlers (a wrong one is their 405, not the API's Bearer 401)."""
         return [
-            Route(TYPES_PATH, self.token_types, methods=_METHODS),
-            Route(REVOKE_PATH, self.revoke_tokens, methods=_METHODS),
+            Route(TYPES_PATH, self.token_types, methods=EVERY_METHOD),
+            Route(REVOKE_PATH, self.revoke_tokens, methods=EVERY_METHOD),
         ]
 
     async def token_types(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
-            return _not_allowed("GET")
+            return not_allowed("GET")
         try:
             await self._authenticated(request, self.clients.bucket(request))
         except Refused as refused:
@@ -71,14 +70,14 @@ class RevocationApi:
 
     async def revoke_tokens(self, request: Request) -> Response:
         if request.method != "POST":
-            return _not_allowed("POST")
+            return not_allowed("POST")
         client = self.clients.bucket(request)
         try:
             instance = await self._authenticated(request, client)
             body = await read_body(request, self.max_body_bytes)
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
             self.failures.spend(client)
-            return error(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes")
+            return error(413, str(exc))
         except Refused as refused:
             return refused.response
         self.metrics.batch()
@@ -128,7 +127,3 @@ def _token(authorization: str) -> str:
     """The token in ``Authorization: <token>`` (as GitLab sends it) or ``Authorization: Bearer <token>``."""
     scheme, _, rest = authorization.strip().partition(" ")
     return rest.strip() if scheme.lower() == "bearer" else authorization.strip()
-
-
-def _not_allowed(allowed: str) -> Response:
-    return error(405, "Method not allowed", headers={"Allow": allowed})

@@ -6,7 +6,10 @@ from starlette.requests import Request
 
 
 class BodyTooLarge(Exception):
-    pass
+    """A body past its limit; ``str()`` is the sentence a 413 answers with."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body exceeds the limit of {limit} bytes")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -14,12 +17,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     # isascii: headers are decoded as latin-1, and "\xb2" (superscript two) is a digit to isdigit() only.
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
+        raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge()
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)

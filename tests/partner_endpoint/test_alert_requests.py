@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 import rules
 from partner_endpoint.alerts import receiver as endpoint
 from partner_endpoint.app import create_app
+from partner_endpoint.domain.origins import ORIGINS
 from partner_endpoint.settings import DEFAULT_MAX_BODY_BYTES, Settings
 from tests.support.github import ALERT_PATH, KeyServer, Signer, post_alert
 from tests.support.partner import Clock, TestClient, scrape
@@ -155,3 +156,19 @@ def test_a_client_that_keeps_failing_is_limited_per_address_and_counted(
 def test_the_limit_can_be_turned_off(make_client: Callable[..., TestClient]) -> None:
     client = make_client(alert_failure_limit=0)
     assert {client.post(ALERT_PATH, content=b"[]").status_code for _ in range(50)} == {401}
+
+
+def test_a_wrong_method_on_any_report_route_is_405_and_spends_no_budget(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Before: a route that took only POST let a GET fall through to the API's mount: 401, Bearer."""
+    every_origin = {origin.switch: True for origin in ORIGINS}
+    every_origin["gitlab_keys_url"] = "http://127.0.0.1:9/keys"  # the only one without a default; never asked
+    client = make_client(alert_failure_limit=1, **every_origin)
+    for origin in ORIGINS:
+        for method in ("GET", "PUT", "DELETE", "PATCH"):
+            response = client.request(method, origin.route)
+            assert response.status_code == 405, (method, origin.route)
+            assert response.headers["allow"] == "POST"
+            assert "www-authenticate" not in response.headers
+    assert client.post(ALERT_PATH, content=b"[]").status_code == 401  # the budget is whole

@@ -27,6 +27,11 @@ _STATE = {
 }
 
 
+def identity(report: FirstReport) -> str:
+    """The follow-up's outbox identity: one per leak, however often its key is used."""
+    return f"leak-followup-{report.key_id}-{report.leak_event_id}"
+
+
 def letter(report: FirstReport, address: str, first_at: datetime, others: int, refused: bool) -> NewMail:
     """The outbox entry for the first new address after ``report``; ``others``: more new ones."""
     data = {
@@ -41,9 +46,13 @@ def letter(report: FirstReport, address: str, first_at: datetime, others: int, r
         "others": others,
         "refused": refused,
     }
-    dedupe_key = f"leak-followup-{report.key_id}-{report.leak_event_id}"
     return letters.letter(
-        KIND, report.owner_email, dedupe_key, data, key_id=report.key_id, leak_event_id=report.leak_event_id
+        KIND,
+        report.owner_email,
+        identity(report),
+        data,
+        key_id=report.key_id,
+        leak_event_id=report.leak_event_id,
     )
 
 

@@ -121,6 +121,9 @@ class TrafficService:
 
         Queued at most once per leak (the outbox refuses a second letter with its identity)."""
         reports = leaks.first_reports(conn, sorted({key_id for key_id, _address, _minute in counts}))
+        # A leak's follow-up is sent once: a key still used after it went out costs no more queries.
+        sent = outbox.queued(conn, [leak_followup.identity(r) for r in reports.values()])
+        reports = {k: r for k, r in reports.items() if leak_followup.identity(r) not in sent}
         if not reports:
             return []
         # One pass over the window's cells for every reported key (not one pass per key: a window of

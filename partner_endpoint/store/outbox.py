@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
 
-from partner_endpoint.store.db import upsert
+from partner_endpoint.store.db import chunks, one_of, upsert
 from partner_endpoint.store.models import mail_outbox
 
 CLAIM_LIMIT = 10
@@ -82,6 +82,17 @@ def enqueue(conn: Connection, mails: Sequence[NewMail], *, sender: str, now: dat
             for m in mails
         ],
     )
+
+
+def queued(conn: Connection, dedupe_keys: Sequence[str]) -> set[str]:
+    """Which of these identities are in the outbox already (sent or not): one query per chunk."""
+    dialect = conn.dialect.name
+    query = select(mail_outbox.c.dedupe_key).where(one_of(mail_outbox.c.dedupe_key, "keys", dialect))
+    return {
+        str(k)
+        for chunk in chunks(list(dedupe_keys), dialect)
+        for (k,) in conn.execute(query, {"keys": chunk})
+    }
 
 
 def claim(conn: Connection, now: datetime, limit: int = CLAIM_LIMIT) -> list[OutgoingMail]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +68,13 @@ class KeyPage:
     """The traffic of the key this one replaces: the rotation's "no more traffic" step."""
     after: AfterReport | None
     """Use since the first leak report, if the key was reported."""
+
+
+def _first_report(conn: Connection, key_id: int, sightings: list[leaks.SightingRecord]) -> datetime:
+    """When the key was first reported: the earliest of its sightings read, if they are all there."""
+    if len(sightings) < leaks.SIGHTINGS_READ:
+        return min(s.first_seen for s in sightings)
+    return leaks.first_reports(conn, [key_id])[key_id].first_seen
 
 
 def _nothing(_key_id: int) -> None:
@@ -235,6 +243,9 @@ class KeyService:
             sightings = leaks.sightings_of(conn, key.key_id)
             replaced_by = api_keys.replacements(conn, key.key_id)
             replaces = None if key.rotated_from is None else api_keys.visible(conn, key.rotated_from)
+            after = None
+            if sightings:
+                after = use_after_report(conn, key.key_id, _first_report(conn, key.key_id, sightings))
             return KeyPage(
                 key,
                 sightings,
@@ -242,10 +253,7 @@ class KeyService:
                 replaces,
                 key_traffic(conn, key.key_id, now),
                 None if replaces is None else key_traffic(conn, replaces.key_id, now),
-                # Its first report: the earliest of its sightings (a key's are few, all read).
-                use_after_report(conn, key.key_id, min(s.first_seen for s in sightings))
-                if sightings
-                else None,
+                after,
             )
 
     def replacements(self, key: KeyRecord) -> list[KeyRecord]:

@@ -351,8 +351,12 @@ class SightingRecord:
     origin: str
 
 
-def sightings_of(conn: Connection, key_id: int, limit: int = 200) -> list[SightingRecord]:
-    """A key's leak events, most recently seen first (a key seen in more places than ``limit`` is rare)."""
+SIGHTINGS_READ = 200
+"""A key's sightings a page reads at most (a key seen in more places is rare)."""
+
+
+def sightings_of(conn: Connection, key_id: int, limit: int = SIGHTINGS_READ) -> list[SightingRecord]:
+    """A key's leak events, most recently seen first, ``limit`` at most."""
     rows = conn.execute(
         select(
             leak_events.c.token_type,

@@ -18,6 +18,7 @@ from partner_endpoint.api.traffic import OTHER, TrafficRecorder
 from partner_endpoint.ops.metrics import Metrics
 from partner_endpoint.services.keys import KeyService
 from partner_endpoint.services.traffic import TrafficService
+from partner_endpoint.store import leaks as leaks_store
 from partner_endpoint.store import traffic as traffic_store
 from partner_endpoint.store.models import key_traffic_hours, key_traffic_minutes, mail_outbox
 from partner_endpoint.store.secretbox import SecretBox
@@ -327,3 +328,20 @@ def test_use_since_a_report_answers_both_questions_of_its_hours(
         address: (use.requests, use.refused, use.first_at.timestamp(), use.last_at.timestamp(), known)
         for address, (use, known) in found.items()
     } == expected
+
+
+def test_use_after_the_report_counts_from_the_first_report_of_a_key_seen_everywhere(
+    engine: Engine, box: SecretBox, issue: Callable[..., Issued], clock: Clock
+) -> None:
+    """A key reported in more places than its page lists still counts from its very first report."""
+    issued = issue()
+    first = clock.now()
+    for n in range(leaks_store.SIGHTINGS_READ + 1):
+        report_leak(
+            engine, issued.api_key, clock, url=f"https://x/{n}", source="commit", policy="flag", sender="s@x"
+        )
+        clock.advance(1)
+    page = KeyService(engine, box, clock).page(issued.key_id, "owner@example.com")
+    assert page is not None and page.after is not None
+    assert len(page.sightings) == leaks_store.SIGHTINGS_READ  # the first is not among them
+    assert page.after.reported_at == first

@@ -160,6 +160,35 @@ def test_large_blob_with_token_across_the_chunk_boundary(repo: Repo) -> None:
     assert f["secret_sha256"] == rules.identity(key)
 
 
+def test_a_blob_read_again_in_part_ends_its_git(repo: Repo) -> None:
+    """The second pass for line numbers stops at its last match: the ``git cat-file blob`` behind it
+    must end then, not wait on a full pipe, holding the blob, until the scan is over."""
+    from scanner.sources.git.objects import blob_reader
+    from scanner.sources.git.repo import open_repo
+
+    repo.commit({"big.txt": b"z" * (4 << 20)}, "big")
+    oid = git(repo.path, "rev-parse", "HEAD:big.txt").strip()
+    reader = blob_reader(open_repo(str(repo.path)), oid)
+    assert reader(memoryview(bytearray(1 << 16))) > 0
+    assert _children_naming(oid)
+    del reader
+    assert not _children_naming(oid)
+
+
+def _children_naming(word: str) -> list[int]:
+    """This process's children (alive or not yet reaped) whose command line has ``word``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and word.encode() in cmdline:
+            found.append(int(pid))
+    return found
+
+
 def test_jobs_one_and_two_give_identical_findings(repo: Repo) -> None:
     keys = [rules.API_KEY.mint() for _ in range(12)]
     # Many blobs of some size: with --jobs 2 there are up to 8 runs, so the pool is used.

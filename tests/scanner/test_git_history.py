@@ -189,6 +189,36 @@ def _children_naming(word: str) -> list[int]:
     return found
 
 
+def test_attribution_walk_in_slices_finds_what_one_walk_finds(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk cut into slices of the commit order, side by side, gives each blob the commit that one
+    walk gives it, whatever the number of slices and however far off the count of commits is."""
+    from scanner.sources.git import attribution
+    from scanner.sources.git.repo import open_repo
+
+    contents = [f"blob {i}\n" for i in range(8)]
+    repo.commit({"base.txt": "base\n"}, "base")
+    for i in range(12):  # blobs come, go and come back at other paths
+        repo.commit({f"f{i % 4}.txt": contents[i % 8]}, f"main {i}")
+    repo.git("checkout", "-q", "-b", "side", "HEAD~6")
+    for i in range(6):
+        gone = None if i % 2 else "x\n"  # added and deleted in turn
+        repo.commit({f"side{i % 3}.txt": contents[(i * 3) % 8], "gone.txt": gone}, f"side {i}")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "merge", "side")
+    repo.commit({"late.txt": contents[7]}, "late")
+    opened = open_repo(str(repo.path))
+    oids = {git(repo.path, "hash-object", "--stdin", input=c.encode()).strip() for c in contents}
+    one = attribution.first_appearances(opened, oids, ["--all"])
+    assert set(one) == oids
+    monkeypatch.setattr(attribution, "SLICE_COMMITS", 1)
+    total = int(repo.git("rev-list", "--all", "--count"))
+    for parts in (2, 3, 5):
+        for commits in (total, 3, total * 4):
+            assert attribution.first_appearances(opened, oids, ["--all"], commits=commits, parts=parts) == one
+
+
 def test_jobs_one_and_two_give_identical_findings(repo: Repo) -> None:
     keys = [rules.API_KEY.mint() for _ in range(12)]
     # Many blobs of some size: with --jobs 2 there are up to 8 runs, so the pool is used.

@@ -42,6 +42,7 @@ class HistorySource:
         self.total: tuple[int, int] | None = None
         self._check: _MissingObjects | None = None
         self._listed = False
+        self._commits = 0
 
     def units(self, stats: ScanStats, warn: Warn) -> list[list[str]]:
         """Runs of object names: names alone, because every unit is pickled to a worker (86,864
@@ -52,7 +53,9 @@ class HistorySource:
         # mostly over before the readers' delta caches fill (on sqlalchemy as cloned: 58 MB less at
         # the peak, and its CPU out of the scan's way).
         self._check = _MissingObjects(repo)
-        blobs = list_blobs(repo, unreadable)
+        commits: list[int] = []
+        blobs = list_blobs(repo, unreadable, commits)
+        self._commits = commits[0]
         if unreadable:
             shown = ", ".join(oid[:12] for oid in unreadable[:5])
             warn(f"{len(unreadable)} objects could not be read (corrupt; partial results): {shown}")
@@ -89,7 +92,8 @@ class HistorySource:
         if not self._listed and check.failed:  # refs exist, yet no blob could be read: no "clean" verdict
             raise GitError(f"no object of the history could be read: {check.failed}")
         blobs = [(cast(str, oid), inner, matches) for oid, inner, matches in hits]  # this source's keys
-        return drop_excluded(attribute(self._repo, blobs, warn), self._excluder)
+        found = attribute(self._repo, blobs, warn, commits=self._commits, parts=self._jobs)
+        return drop_excluded(found, self._excluder)
 
     def label(self, key: str) -> str:
         return f"blob {key}"

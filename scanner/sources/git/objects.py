@@ -42,11 +42,14 @@ class Blob:
     size: int
 
 
-def list_blobs(repo: Repo, unreadable: list[str] | None = None) -> list[Blob]:
+def list_blobs(
+    repo: Repo, unreadable: list[str] | None = None, commits: list[int] | None = None
+) -> list[Blob]:
     """Every blob in the object database, in pack order.
 
     Objects git lists but cannot read (a loose object of garbage, a damaged pack entry)
     come out as ``<oid> missing``: their type is unknown, so they go to ``unreadable``.
+    ``commits``, when given, gets the number of commits listed (how to share out walks of history).
     """
     out = repo.run(
         "cat-file",
@@ -61,6 +64,8 @@ def list_blobs(repo: Repo, unreadable: list[str] | None = None) -> list[Blob]:
             blobs.append(Blob(parts[1].decode("ascii", "replace"), int(parts[2])))
         elif len(parts) != 3 and unreadable is not None:
             unreadable.append(parts[0].decode("ascii", "replace"))
+    if commits is not None:
+        commits.append(out.count(b"commit "))  # only a commit's line has it: names are hex, sizes digits
     return blobs
 
 

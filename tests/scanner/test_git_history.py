@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rules
+from scanner.stats import ScanStats
 from tests.support.git import Repo, git, run_scan
 
 
@@ -189,6 +191,35 @@ def _children_naming(word: str) -> list[int]:
     return found
 
 
+def test_one_reader_reads_run_after_run_past_a_full_pipe(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process keeps its ``git cat-file`` from run to run; a run's names may not fit in the pipe at
+    once (here a pipe of 64 KiB, names of 123 KB): they go in as git takes them, and nothing hangs.
+    A name the database lacks is counted for its run, and the next run reads on."""
+    from scanner.sources.git import objects
+    from scanner.sources.git.repo import open_repo
+
+    monkeypatch.setattr(objects, "_widen_pipe", lambda stream: None)
+    for i in range(3000):
+        repo.write(f"d{i // 100}/f{i}.txt", f"{i}\n")
+    repo.git("add", ".")
+    repo.commit(None, "many")
+    listed = repo.git("ls-tree", "-r", "HEAD").splitlines()
+    oids = {line.split()[2]: line.split("\t")[1] for line in listed}
+    names = sorted(oids)
+    absent = "0123456789abcdef" * 2 + "01234567"
+    stream = objects.BlobStream(open_repo(str(repo.path)))
+    try:
+        for run in (names[:2800], [absent, *names[2800:]]):
+            for oid, size, readinto in stream.blobs(run):
+                data = bytearray(size)
+                assert readinto(memoryview(data)) == size
+                assert data.decode() == oids[oid].rsplit("f", 1)[1].removesuffix(".txt") + "\n"
+            assert not stream.broken
+        assert stream.missing == [absent]
+    finally:
+        assert stream.close() == ""
+
+
 def test_attribution_walk_in_slices_finds_what_one_walk_finds(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -253,6 +284,44 @@ def test_history_api_uses_more_than_one_run(repo: Repo) -> None:
     assert {f.secret_sha256 for f in findings} == {rules.identity(k) for k in keys}
     assert stats.files == 5
     assert warnings == []
+
+
+def test_a_scan_here_ends_the_git_it_read_with(repo: Repo) -> None:
+    """Scanned in this process (one job), the reader kept from run to run ends with the scan."""
+    from scanner.engine import Engine
+    from scanner.run import scan
+    from scanner.sources.git import history
+    from scanner.sources.git.repo import open_repo
+
+    key = rules.API_KEY.mint()
+    repo.commit({f"f{i}.txt": f"{i}\n" * 500 for i in range(20)} | {"k.txt": key}, "files")
+    findings, stats = scan(
+        [history.HistorySource(open_repo(str(repo.path)), jobs=1)], Engine(), warn=pytest.fail
+    )
+    assert [f.secret_sha256 for f in findings] == [rules.identity(key)] and stats.files == 21
+    assert not _children_naming("--batch")
+
+
+def test_every_worker_ends_its_reader(repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker process ends the ``git cat-file`` it kept, after its last run, before it reports."""
+    from scanner.engine import Engine
+    from scanner.run import scan
+    from scanner.sources.git import history
+    from scanner.sources.git.repo import open_repo
+
+    ended = tmp_path / "ended"
+    finish = history.HistorySource.finish
+
+    def recorded(self: history.HistorySource, stats: ScanStats, warn: Callable[[str], None]) -> None:
+        with ended.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        finish(self, stats, warn)
+
+    monkeypatch.setattr(history.HistorySource, "finish", recorded)
+    repo.commit({f"f{i}.txt": f"{i}\n" * (500 + i) for i in range(40)}, "files")
+    scan([history.HistorySource(open_repo(str(repo.path)), jobs=2)], Engine(), jobs=2, warn=pytest.fail)
+    lines = ended.read_text().splitlines()
+    assert len(set(lines)) == len(lines) == 2 and str(os.getpid()) not in lines
 
 
 # --- bad input ---------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ class HistorySource:
         self._check: _MissingObjects | None = None
         self._listed = False
         self._commits = 0
+        self._stream: BlobStream | None = None
+        """This process's reader, kept from one run to the next (:meth:`finish` ends it)."""
 
     def units(self, stats: ScanStats, warn: Warn) -> list[list[str]]:
         """Runs of object names: names alone, because every unit is pickled to a worker (86,864
@@ -69,21 +71,27 @@ class HistorySource:
         return [[b.oid for b in run] for run in split_runs(blobs, max(1, self._jobs * RUNS_PER_JOB))]
 
     def open(self, unit: list[str], stats: ScanStats, warn: Warn) -> Opened:
-        """The blobs of one run, from one ``git cat-file --batch``; a broken stream ends the run."""
+        """The blobs of one run, from this process's ``git cat-file --batch``; a broken stream ends
+        the run (the next starts another git)."""
         repo = self._repo
-        stream = BlobStream(repo, unit)
+        stream = self._stream = self._stream or BlobStream(repo)
         try:
-            for oid, _size, readinto in stream.blobs():
+            for oid, _size, readinto in stream.blobs(unit):
                 yield oid, readinto, functools.partial(blob_reader, repo, oid)
         except GitError as exc:  # from the stream, or thrown in by the runner
             stats.skipped += 1
             warn(f"some objects could not be read: {exc}")
-        error = stream.close()
-        if error:
-            warn(f"git cat-file: {error}")
         if stream.missing:
             stats.skipped += len(stream.missing)
             warn(f"{len(stream.missing)} objects are missing from the repository (partial results)")
+        if stream.broken:
+            self.finish(stats, warn)
+
+    def finish(self, stats: ScanStats, warn: Warn) -> None:
+        """End this process's ``git cat-file``, saying why it failed if it did."""
+        stream, self._stream = self._stream, None
+        if stream is not None and (error := stream.close()):
+            warn(f"git cat-file: {error}")
 
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:
         check, self._check = self._check, None
@@ -100,9 +108,12 @@ class HistorySource:
 
     def __getstate__(self) -> dict[str, object]:
         """A spawned worker needs the repository only; the missing-objects walk stays here."""
-        return {**self.__dict__, "_check": None}
+        return {**self.__dict__, "_check": None, "_stream": None}
 
     def close(self) -> None:
+        if self._stream is not None:  # the scan failed in this process, between two runs
+            self._stream.close()
+            self._stream = None
         if self._check is not None:  # the scan failed before findings()
             self._check.stop()
             self._check = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -23,10 +24,12 @@ READ_BUFFER = 1 << 20
 PACK_WINDOWS = ("-c", "core.packedGitLimit=32m", "-c", "core.packedGitWindowSize=8m")
 """Git maps up to 1 GiB of pack by default and keeps it mapped; a reader that streams each object
 once gains nothing from that, and its memory is counted against the scan."""
-READER_WINDOWS = ("-c", "core.packedGitLimit=64m", "-c", "core.packedGitWindowSize=8m")
-"""Blob readers map twice as much: on a repository as cloned from GitHub, a blob's delta chain runs
-across much of the pack, and four 8 MiB windows were mapped and unmapped over and over (sqlalchemy
-as cloned, its blobs in 8 runs into /dev/null: 6.6 s against 5.7 s; 17 MB more a reader)."""
+READER_WINDOWS = ("-c", "core.packedGitLimit=48m", "-c", "core.packedGitWindowSize=6m")
+"""Blob readers map more, in more windows: on a repository as cloned from GitHub, a blob's delta chain
+runs across much of the pack, and four 8 MiB windows were mapped and unmapped over and over
+(sqlalchemy as cloned, its blobs in 8 runs into /dev/null: 6.6 s against 5.7 s with 64m/8m, 5.8 s
+with 48m/4m). A reader keeps its git from run to run, and 48m/6m is as fast as 64m/8m with 21 MB
+less at the scan's peak."""
 LEAN_READER = ("-c", "core.deltaBaseCacheLimit=96m", *READER_WINDOWS)
 """Blob readers keep git's 96 MiB delta base cache: on a repository as cloned from GitHub (deep delta
 chains) a 16 MiB cache made one stream of sqlalchemy's blobs take 15.0 s instead of 6.9 s (32 MiB:
@@ -85,31 +88,48 @@ def split_runs(blobs: list[Blob], parts: int) -> list[list[Blob]]:
 
 
 class BlobStream:
-    """``git cat-file --batch`` over a list of object names, one blob at a time.
+    """One ``git cat-file --batch`` that reads run after run of blobs, one blob at a time.
 
-    Use :meth:`blobs` to iterate; each yielded reader must be read to its end
-    (the engine always does) before the next blob.
+    A process keeps one for every run it takes: a git started for each run read its pack index
+    again and filled its delta cache anew (sqlalchemy as cloned, its blobs in 8 runs into /dev/null:
+    6.7 s of CPU in 8 processes, 6.3 s in 2 taking turns), so runs can be small, which balances the
+    readers. Use :meth:`blobs` to iterate; each yielded reader must be read to its end (the engine
+    always does) before the next blob. Once :attr:`broken`, a stream reads nothing more.
     """
 
-    def __init__(self, repo: Repo, oids: list[str]) -> None:
-        self._names = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
-        self._names.write("\n".join(oids).encode("ascii") + b"\n")
-        self._names.seek(0)
+    def __init__(self, repo: Repo) -> None:
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
             repo.command(*LEAN_READER, "cat-file", "--batch"),
-            stdin=self._names,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._err,  # a file: git never waits on it, however much it says
             bufsize=READ_BUFFER,
             env=git_env(),
         )
-        self.missing: list[str] = []
+        assert self._proc.stdin is not None
+        self._names = self._proc.stdin.fileno()
+        # Names are written ahead of the reading, as much as the pipe takes: git reads them as it
+        # goes, and a blocking write of more could wait on git while git waits on us.
+        os.set_blocking(self._names, False)
+        _widen_pipe(self._proc.stdin)
         _widen_pipe(self._proc.stdout)
+        self.missing: list[str] = []
+        """The names of the last run that the database lacks."""
+        self.broken = False
 
-    def blobs(self) -> Iterator[tuple[str, int, _BlobReader]]:
+    def blobs(self, oids: list[str]) -> Iterator[tuple[str, int, _BlobReader]]:
+        """The blobs named, in order; those the database lacks go to :attr:`missing`."""
         out = cast(io.BufferedReader, self._proc.stdout)  # a pipe opened with a buffer (bufsize)
-        assert out is not None
-        while header := out.readline():
+        names = memoryview(("\n".join(oids) + "\n").encode("ascii"))
+        self.missing = []
+        self.broken = True  # until the run is read to its end
+        for _ in oids:
+            if names:  # before each read, so git always has the name it is to answer
+                names = names[self._send(names) :]
+            header = out.readline()
+            if not header:
+                return  # git ended (close() says why)
             parts = header.split()
             if len(parts) == 2 and parts[1] == b"missing":
                 self.missing.append(parts[0].decode("ascii", "replace"))
@@ -122,15 +142,29 @@ class BlobStream:
             reader.drain()
             if out.read(1) != b"\n":
                 raise GitError("git cat-file output was cut short (a corrupt pack?)")
+        self.broken = False
+
+    def _send(self, names: memoryview) -> int:
+        """Write what the pipe takes of ``names`` now; how many bytes."""
+        try:
+            return os.write(self._names, names)
+        except BlockingIOError:  # the pipe is full: git has names enough for now
+            return 0
+        except BrokenPipeError:  # git is gone: its output ends, and close() says why
+            return len(names)
 
     def close(self) -> str:
-        """Wait for git; return its error message ('' when it ended well)."""
-        if self._proc.stdout:
-            self._proc.stdout.close()
-        stderr = self._proc.stderr.read() if self._proc.stderr else b""
-        code = self._proc.wait()
-        self._names.close()
-        return first_line(stderr) if code else ""
+        """End git; return its error message ('' when it ended well)."""
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None
+        with contextlib.suppress(OSError):  # git may be gone already
+            proc.stdin.close()
+        proc.stdout.close()  # git, were it still writing, gets SIGPIPE
+        code = proc.wait()
+        self._err.seek(0)
+        error = first_line(self._err.read())
+        self._err.close()
+        return error if code else ""
 
 
 def _widen_pipe(stream: IO[bytes] | None) -> None:

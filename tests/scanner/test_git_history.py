@@ -252,7 +252,7 @@ def test_attribution_walk_in_slices_finds_what_one_walk_finds(
 
 def test_jobs_one_and_two_give_identical_findings(repo: Repo) -> None:
     keys = [rules.API_KEY.mint() for _ in range(12)]
-    # Many blobs of some size: with --jobs 2 there are up to 8 runs, so the pool is used.
+    # Many blobs of some size: with --jobs 2 there are several runs, so the pool is used.
     files: dict[str, str | bytes | None] = {f"f{i:03}.txt": f"{i}\n" * (500 + i) for i in range(60)}
     repo.commit(files, "many")
     for i, key in enumerate(keys):
@@ -278,7 +278,7 @@ def test_history_api_uses_more_than_one_run(repo: Repo) -> None:
     keys = [rules.API_KEY.mint() for _ in range(5)]
     repo.commit({f"k{i}.txt": f"{'z' * 1000 * i}\n{k}\n" for i, k in enumerate(keys)}, "keys")
     opened = open_repo(str(repo.path))
-    assert len(split_runs(list_blobs(opened), 2 * history.RUNS_PER_JOB)) > 1
+    assert len(split_runs(list_blobs(opened), 2)) > 1
     warnings: list[str] = []
     findings, stats = scan([history.HistorySource(opened, jobs=2)], Engine(), jobs=2, warn=warnings.append)
     assert {f.secret_sha256 for f in findings} == {rules.identity(k) for k in keys}
@@ -618,3 +618,18 @@ def test_missing_objects_are_counted_across_any_chunking(lines: list[bytes], cut
         at += cuts[i % len(cuts)]
         i += 1
     assert count_missing(chunks) == sum(1 for line in lines if line.startswith(b"?"))
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=1 << 24), max_size=300), st.integers(min_value=1, max_value=8)
+)
+def test_runs_keep_pack_order_shrink_and_are_bounded(sizes: list[int], jobs: int) -> None:
+    from scanner.sources.git.objects import Blob, split_runs
+
+    blobs = [Blob(f"{i:040x}", size) for i, size in enumerate(sizes)]
+    runs = split_runs(blobs, jobs)
+    assert [b for run in runs for b in run] == blobs and all(runs)
+    assert len(runs) <= 16 * jobs + 1
+    total = sum(sizes)
+    for run in runs[:-1]:  # each full run reaches its share: the smallest share is 1 / 16 jobs of all
+        assert sum(b.size for b in run) >= total / (16 * jobs) or total == 0

@@ -24,9 +24,6 @@ from scanner.sources.git.objects import LEAN_WALK, BlobStream, blob_reader, list
 from scanner.sources.git.repo import GitError, Repo, first_line, git_env
 from scanner.stats import ScanStats
 
-RUNS_PER_JOB = 4
-"""Runs of blobs per worker process: small runs balance the readers."""
-
 
 class HistorySource:
     """Every blob of the object database, in runs of pack order (one ``git cat-file`` each)."""
@@ -68,7 +65,7 @@ class HistorySource:
             warn("Git LFS content is stored outside history: only its pointer files are scanned here")
         self._listed = bool(blobs)
         self.total = (len(blobs), sum(b.size for b in blobs))
-        return [[b.oid for b in run] for run in split_runs(blobs, max(1, self._jobs * RUNS_PER_JOB))]
+        return [[b.oid for b in run] for run in split_runs(blobs, self._jobs)]
 
     def open(self, unit: list[str], stats: ScanStats, warn: Warn) -> Opened:
         """The blobs of one run, from this process's ``git cat-file --batch``; a broken stream ends

@@ -72,18 +72,29 @@ def list_blobs(
     return blobs
 
 
-def split_runs(blobs: list[Blob], parts: int) -> list[list[Blob]]:
-    """Contiguous runs of about equal total size (small runs balance the readers)."""
+def split_runs(blobs: list[Blob], jobs: int) -> list[list[Blob]]:
+    """Contiguous runs of pack order for ``jobs`` readers, each run a share of what is left (1 / 2 jobs
+    of it), none smaller than 1 / 16 jobs of the whole but the last.
+
+    Large runs first keep delta bases close; small ones last keep every reader busy to the end.
+    Equal runs ended unevenly, since a run's cost is not its size: sqlalchemy as cloned, 8 runs of
+    566 MB each took git 0.46 s to 1.06 s, and the last left one core to itself for 0.6 s.
+    """
     total = sum(b.size for b in blobs) or 1
-    target = total / max(parts, 1)
+    jobs = max(jobs, 1)
+    smallest = total / (16 * jobs)
+    left = total
+    target = max(left / (2 * jobs), smallest)
     runs: list[list[Blob]] = [[]]
-    acc = 0
+    size = 0
     for blob in blobs:
-        if acc >= target and len(runs) < parts:
+        if size >= target:
+            left -= size
+            target = max(left / (2 * jobs), smallest)
             runs.append([])
-            acc = 0
+            size = 0
         runs[-1].append(blob)
-        acc += blob.size
+        size += blob.size
     return [r for r in runs if r]
 
 

@@ -29,7 +29,7 @@ class HistorySource:
     """Every blob of the object database, in runs of pack order (one ``git cat-file`` each)."""
 
     unit_name = "objects"
-    short_read_is_end = False
+    short_read_is_end = True  # each blob's reader fills the view or ends the blob
     pool_after: int | None = 1
 
     def __init__(self, repo: Repo, *, jobs: int, excluder: PathExcluder | None = None) -> None:

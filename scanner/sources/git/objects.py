@@ -187,7 +187,8 @@ def _widen_pipe(stream: IO[bytes] | None) -> None:
 
 
 class _BlobReader:
-    """``readinto`` over exactly ``size`` bytes of the stream."""
+    """``readinto`` over exactly ``size`` bytes of the stream: it fills the view or reads to the blob's
+    end (a buffered pipe reads until it has what is asked), so a short read is the end."""
 
     __slots__ = ("_left", "_out")
 
@@ -198,8 +199,10 @@ class _BlobReader:
     def __call__(self, view: memoryview) -> int:
         if self._left <= 0:
             return 0
-        n = self._out.readinto(view[: self._left] if len(view) > self._left else view)
-        if not n:
+        if len(view) > self._left:
+            view = view[: self._left]
+        n = self._out.readinto(view)
+        if n < len(view):
             raise GitError("git cat-file output was cut short (a corrupt pack?)")
         self._left -= n
         return n

@@ -24,12 +24,12 @@ READ_BUFFER = 1 << 20
 PACK_WINDOWS = ("-c", "core.packedGitLimit=32m", "-c", "core.packedGitWindowSize=8m")
 """Git maps up to 1 GiB of pack by default and keeps it mapped; a reader that streams each object
 once gains nothing from that, and its memory is counted against the scan."""
-READER_WINDOWS = ("-c", "core.packedGitLimit=48m", "-c", "core.packedGitWindowSize=6m")
-"""Blob readers map more, in more windows: on a repository as cloned from GitHub, a blob's delta chain
-runs across much of the pack, and four 8 MiB windows were mapped and unmapped over and over
-(sqlalchemy as cloned, its blobs in 8 runs into /dev/null: 6.6 s against 5.7 s with 64m/8m, 5.8 s
-with 48m/4m). A reader keeps its git from run to run, and 48m/6m is as fast as 64m/8m with 21 MB
-less at the scan's peak."""
+READER_WINDOWS = ("-c", "core.packedGitLimit=32m", "-c", "core.packedGitWindowSize=4m")
+"""Blob readers map as much pack in twice as many windows: on a repository as cloned from GitHub, a
+blob's delta chain runs across much of the pack, and four 8 MiB windows were mapped and unmapped
+over and over. sqlalchemy as cloned, its blobs through two readers taking turns (into /dev/null):
+32m/4m 6.2-6.5 s of CPU, 48m/6m 6.5 s, 32m/8m 7.0 s; a reader's peak PSS 154 MB against 170 MB
+with 48m/6m (it keeps its windows mapped from run to run)."""
 LEAN_READER = ("-c", "core.deltaBaseCacheLimit=96m", *READER_WINDOWS)
 """Blob readers keep git's 96 MiB delta base cache: on a repository as cloned from GitHub (deep delta
 chains) a 16 MiB cache made one stream of sqlalchemy's blobs take 15.0 s instead of 6.9 s (32 MiB:

@@ -26,7 +26,7 @@ from scanner.stats import ScanStats
 
 
 class HistorySource:
-    """Every blob of the object database, in runs of pack order (one ``git cat-file`` each)."""
+    """Every blob of the object database, in runs of pack order (one ``git cat-file`` a process)."""
 
     unit_name = "objects"
     short_read_is_end = True  # each blob's reader fills the view or ends the blob

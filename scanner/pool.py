@@ -23,12 +23,15 @@ PROGRESS_INTERVAL = 0.25
 """Seconds between two progress reports."""
 Handler = Callable[[T, ScanStats, Warn], list[R]]
 """Does one task; counts into the stats, warns through the callable, returns results."""
+Finish = Callable[[ScanStats, Warn], None]
+"""Called in each worker after its last task: ends what the handler kept from task to task."""
 
 
 class Pool(Generic[T, R]):
-    def __init__(self, handler: Handler[T, R], jobs: int) -> None:
+    def __init__(self, handler: Handler[T, R], jobs: int, finish: Finish | None = None) -> None:
         self._handler = handler
         self._jobs = jobs
+        self._finish = finish
 
     def run(
         self, tasks: Iterable[T], warn: Warn, progress: Progress | None = None
@@ -44,7 +47,9 @@ class Pool(Generic[T, R]):
         results = ctx.SimpleQueue()
         counters = ctx.RawArray("q", 2 * self._jobs)
         workers = [
-            ctx.Process(target=_work, args=(i, self._handler, queue, results, counters), daemon=True)
+            ctx.Process(
+                target=_work, args=(i, self._handler, self._finish, queue, results, counters), daemon=True
+            )
             for i in range(self._jobs)
         ]
         for worker in workers:
@@ -136,7 +141,9 @@ def _collect(
     return out, stats
 
 
-def _work(index: int, handler: Handler[Any, Any], queue: Any, results: Any, counters: Any) -> None:
+def _work(
+    index: int, handler: Handler[Any, Any], finish: Finish | None, queue: Any, results: Any, counters: Any
+) -> None:
     stats = ScanStats()
     found: list[Any] = []
 
@@ -148,6 +155,8 @@ def _work(index: int, handler: Handler[Any, Any], queue: Any, results: Any, coun
             found += handler(task, stats, warn)
             counters[2 * index] = stats.files
             counters[2 * index + 1] = stats.bytes
+        if finish is not None:
+            finish(stats, warn)
         results.put(("done", (found, stats)))
     except BaseException as exc:  # the parent raises it, with this traceback (a bug, to be reported)
         import traceback

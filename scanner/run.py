@@ -117,8 +117,8 @@ def _scan_units(
             first.append(unit)
             if len(first) > source.pool_after:
                 update = None if progress is None else lambda n, b: progress(source, n, b)
-                scanner = UnitScanner(source, engine, limits)
-                hits, pooled = Pool(scanner, jobs).run(itertools.chain(first, units), warn, update)
+                workers = Pool(UnitScanner(source, engine, limits), jobs, source.finish)
+                hits, pooled = workers.run(itertools.chain(first, units), warn, update)
                 stats.merge(pooled)
                 return hits, stats
     return _scan_here(source, engine, limits, itertools.chain(first, units), stats, warn, progress), stats
@@ -148,6 +148,7 @@ def _scan_here(
     hits: list[Hit] = []
     for unit in units:
         hits += scanner(unit, stats, warn)
+    source.finish(stats, warn)
     return hits
 
 

@@ -13,10 +13,12 @@ blobs of a repository's history, the lines a change adds. The runner
    back in at the ``yield``: the source decides whether that skips one input
    (a file that vanished), ends the unit (a broken blob stream) or ends the
    scan (re-raised), and what to warn.
-3. :meth:`Source.findings`, back in the main process: the inputs that held
+3. :meth:`Source.finish`, in each process that opened units, after its last:
+   ends what :meth:`Source.open` kept from one unit to the next (a git reader).
+4. :meth:`Source.findings`, back in the main process: the inputs that held
    matches (:data:`Hit`), placed as findings (a path; a commit, author, date),
    inside the archive member the hit names, if any.
-4. :meth:`Source.close`: releases whatever :meth:`units` started, always.
+5. :meth:`Source.close`: releases whatever :meth:`units` started, always.
 
 Inputs, not sources, are what the runner's expander (:mod:`scanner.archive`)
 takes apart into members, so every source's bytes pass through it; base64 is
@@ -63,6 +65,10 @@ class Source(Protocol):
 
     def open(self, unit: Any, stats: ScanStats, warn: Warn) -> Opened:
         """The inputs of one unit, each open until the engine has read it."""
+        ...
+
+    def finish(self, stats: ScanStats, warn: Warn) -> None:
+        """End what :meth:`open` keeps for the next unit, in this process (after its last unit)."""
         ...
 
     def findings(self, hits: list[Hit], stats: ScanStats, warn: Warn) -> list[Finding]:

@@ -93,6 +93,9 @@ class FileSource:
     def label(self, key: bytes) -> str:
         return display_path(key)
 
+    def finish(self, stats: ScanStats, warn: Warn) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -34,6 +34,9 @@ class StdinSource:
     def label(self, key: bytes) -> str:
         return "-"
 
+    def finish(self, stats: ScanStats, warn: Warn) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rules
+from scanner.stats import ScanStats
 from tests.support.git import Repo, git, run_scan
 
 
@@ -160,9 +162,97 @@ def test_large_blob_with_token_across_the_chunk_boundary(repo: Repo) -> None:
     assert f["secret_sha256"] == rules.identity(key)
 
 
+def test_a_blob_read_again_in_part_ends_its_git(repo: Repo) -> None:
+    """The second pass for line numbers stops at its last match: the ``git cat-file blob`` behind it
+    must end then, not wait on a full pipe, holding the blob, until the scan is over."""
+    from scanner.sources.git.objects import blob_reader
+    from scanner.sources.git.repo import open_repo
+
+    repo.commit({"big.txt": b"z" * (4 << 20)}, "big")
+    oid = git(repo.path, "rev-parse", "HEAD:big.txt").strip()
+    reader = blob_reader(open_repo(str(repo.path)), oid)
+    assert reader(memoryview(bytearray(1 << 16))) > 0
+    assert _children_naming(oid)
+    del reader
+    assert not _children_naming(oid)
+
+
+def _children_naming(word: str) -> list[int]:
+    """This process's children (alive or not yet reaped) whose command line has ``word``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and word.encode() in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def test_one_reader_reads_run_after_run_past_a_full_pipe(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process keeps its ``git cat-file`` from run to run; a run's names may not fit in the pipe at
+    once (here a pipe of 64 KiB, names of 123 KB): they go in as git takes them, and nothing hangs.
+    A name the database lacks is counted for its run, and the next run reads on."""
+    from scanner.sources.git import objects
+    from scanner.sources.git.repo import open_repo
+
+    monkeypatch.setattr(objects, "_widen_pipe", lambda stream: None)
+    for i in range(3000):
+        repo.write(f"d{i // 100}/f{i}.txt", f"{i}\n")
+    repo.git("add", ".")
+    repo.commit(None, "many")
+    listed = repo.git("ls-tree", "-r", "HEAD").splitlines()
+    oids = {line.split()[2]: line.split("\t")[1] for line in listed}
+    names = sorted(oids)
+    absent = "0123456789abcdef" * 2 + "01234567"
+    stream = objects.BlobStream(open_repo(str(repo.path)))
+    try:
+        for run in (names[:2800], [absent, *names[2800:]]):
+            for oid, size, readinto in stream.blobs(run):
+                data = bytearray(size)
+                assert readinto(memoryview(data)) == size
+                assert data.decode() == oids[oid].rsplit("f", 1)[1].removesuffix(".txt") + "\n"
+            assert not stream.broken
+        assert stream.missing == [absent]
+    finally:
+        assert stream.close() == ""
+
+
+def test_attribution_walk_in_slices_finds_what_one_walk_finds(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk cut into slices of the commit order, side by side, gives each blob the commit that one
+    walk gives it, whatever the number of slices and however far off the count of commits is."""
+    from scanner.sources.git import attribution
+    from scanner.sources.git.repo import open_repo
+
+    contents = [f"blob {i}\n" for i in range(8)]
+    repo.commit({"base.txt": "base\n"}, "base")
+    for i in range(12):  # blobs come, go and come back at other paths
+        repo.commit({f"f{i % 4}.txt": contents[i % 8]}, f"main {i}")
+    repo.git("checkout", "-q", "-b", "side", "HEAD~6")
+    for i in range(6):
+        gone = None if i % 2 else "x\n"  # added and deleted in turn
+        repo.commit({f"side{i % 3}.txt": contents[(i * 3) % 8], "gone.txt": gone}, f"side {i}")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "merge", "side")
+    repo.commit({"late.txt": contents[7]}, "late")
+    opened = open_repo(str(repo.path))
+    oids = {git(repo.path, "hash-object", "--stdin", input=c.encode()).strip() for c in contents}
+    one = attribution.first_appearances(opened, oids, ["--all"])
+    assert set(one) == oids
+    monkeypatch.setattr(attribution, "SLICE_COMMITS", 1)
+    total = int(repo.git("rev-list", "--all", "--count"))
+    for parts in (2, 3, 5):
+        for commits in (total, 3, total * 4):
+            assert attribution.first_appearances(opened, oids, ["--all"], commits=commits, parts=parts) == one
+
+
 def test_jobs_one_and_two_give_identical_findings(repo: Repo) -> None:
     keys = [rules.API_KEY.mint() for _ in range(12)]
-    # Many blobs of some size: with --jobs 2 there are up to 8 runs, so the pool is used.
+    # Many blobs of some size: with --jobs 2 there are several runs, so the pool is used.
     files: dict[str, str | bytes | None] = {f"f{i:03}.txt": f"{i}\n" * (500 + i) for i in range(60)}
     repo.commit(files, "many")
     for i, key in enumerate(keys):
@@ -188,12 +278,50 @@ def test_history_api_uses_more_than_one_run(repo: Repo) -> None:
     keys = [rules.API_KEY.mint() for _ in range(5)]
     repo.commit({f"k{i}.txt": f"{'z' * 1000 * i}\n{k}\n" for i, k in enumerate(keys)}, "keys")
     opened = open_repo(str(repo.path))
-    assert len(split_runs(list_blobs(opened), 2 * history.RUNS_PER_JOB)) > 1
+    assert len(split_runs(list_blobs(opened), 2)) > 1
     warnings: list[str] = []
     findings, stats = scan([history.HistorySource(opened, jobs=2)], Engine(), jobs=2, warn=warnings.append)
     assert {f.secret_sha256 for f in findings} == {rules.identity(k) for k in keys}
     assert stats.files == 5
     assert warnings == []
+
+
+def test_a_scan_here_ends_the_git_it_read_with(repo: Repo) -> None:
+    """Scanned in this process (one job), the reader kept from run to run ends with the scan."""
+    from scanner.engine import Engine
+    from scanner.run import scan
+    from scanner.sources.git import history
+    from scanner.sources.git.repo import open_repo
+
+    key = rules.API_KEY.mint()
+    repo.commit({f"f{i}.txt": f"{i}\n" * 500 for i in range(20)} | {"k.txt": key}, "files")
+    findings, stats = scan(
+        [history.HistorySource(open_repo(str(repo.path)), jobs=1)], Engine(), warn=pytest.fail
+    )
+    assert [f.secret_sha256 for f in findings] == [rules.identity(key)] and stats.files == 21
+    assert not _children_naming("--batch")
+
+
+def test_every_worker_ends_its_reader(repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker process ends the ``git cat-file`` it kept, after its last run, before it reports."""
+    from scanner.engine import Engine
+    from scanner.run import scan
+    from scanner.sources.git import history
+    from scanner.sources.git.repo import open_repo
+
+    ended = tmp_path / "ended"
+    finish = history.HistorySource.finish
+
+    def recorded(self: history.HistorySource, stats: ScanStats, warn: Callable[[str], None]) -> None:
+        with ended.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        finish(self, stats, warn)
+
+    monkeypatch.setattr(history.HistorySource, "finish", recorded)
+    repo.commit({f"f{i}.txt": f"{i}\n" * (500 + i) for i in range(40)}, "files")
+    scan([history.HistorySource(open_repo(str(repo.path)), jobs=2)], Engine(), jobs=2, warn=pytest.fail)
+    lines = ended.read_text().splitlines()
+    assert len(set(lines)) == len(lines) == 2 and str(os.getpid()) not in lines
 
 
 # --- bad input ---------------------------------------------------------------------------------------
@@ -490,3 +618,18 @@ def test_missing_objects_are_counted_across_any_chunking(lines: list[bytes], cut
         at += cuts[i % len(cuts)]
         i += 1
     assert count_missing(chunks) == sum(1 for line in lines if line.startswith(b"?"))
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=1 << 24), max_size=300), st.integers(min_value=1, max_value=8)
+)
+def test_runs_keep_pack_order_shrink_and_are_bounded(sizes: list[int], jobs: int) -> None:
+    from scanner.sources.git.objects import Blob, split_runs
+
+    blobs = [Blob(f"{i:040x}", size) for i, size in enumerate(sizes)]
+    runs = split_runs(blobs, jobs)
+    assert [b for run in runs for b in run] == blobs and all(runs)
+    assert len(runs) <= 16 * jobs + 1
+    total = sum(sizes)
+    for run in runs[:-1]:  # each full run reaches its share: the smallest share is 1 / 16 jobs of all
+        assert sum(b.size for b in run) >= total / (16 * jobs) or total == 0

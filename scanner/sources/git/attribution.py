@@ -9,16 +9,21 @@ walked, or named by the ref or the blob id when no commit can be found.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from scanner.engine import Match
 from scanner.findings import Finding, Location
 from scanner.sources.base import Warn
-from scanner.sources.git.repo import GitError, Repo
+from scanner.sources.git.objects import PACK_WINDOWS
+from scanner.sources.git.repo import GitError, Repo, first_line, git_env
 
 BATCH = 500
 """Object names per git invocation (keeps the command line short)."""
+SLICE_COMMITS = 2000
+"""Fewest commits for a slice of its own: below that, one walk is over in a blink."""
 ZERO = "0" * 40
 
 
@@ -31,17 +36,30 @@ class Introduction:
     date: str
 
 
-def first_appearances(repo: Repo, oids: set[str], revisions: list[str]) -> dict[str, Introduction]:
-    """For each blob, the oldest commit in ``revisions`` whose diff adds it."""
+Walk = Callable[[Repo, set[str], list[str]], dict[str, Introduction]]
+"""Where each of a set of blobs first came in, from the given revisions (:func:`first_appearances`)."""
+
+
+def first_appearances(
+    repo: Repo, oids: set[str], revisions: list[str], *, commits: int = 0, parts: int = 1
+) -> dict[str, Introduction]:
+    """For each blob, the oldest commit in ``revisions`` whose diff adds it.
+
+    With ``parts`` > 1 and about ``commits`` commits in history, the walk is cut into up to that
+    many slices of the commit order, one ``git log`` each, side by side: one walk diffs every commit
+    on one core, after the scan, while the others wait (0.85 s on sqlalchemy).
+    """
     found: dict[str, Introduction] = {}
     todo = sorted(oids)
     # In a partial clone --find-object makes git fetch missing blobs from the promisor remote
     # (and fail when it is out of reach): there, one unfiltered walk, filtered here instead.
     lazy = _lazy_fetching(repo)
     step = (len(todo) or 1) if lazy else BATCH
+    slices = _slices(commits, parts)
     for start in range(0, len(todo), step):
         batch = [] if lazy else todo[start : start + step]
-        out = repo.run(
+        log = [
+            *PACK_WINDOWS,  # as fast as git's defaults here (1.05 s), 77 MB a process instead of 163 MB
             "log",
             "--reverse",
             "--date-order",
@@ -53,13 +71,55 @@ def first_appearances(repo: Repo, oids: set[str], revisions: list[str]) -> dict[
             "-z",
             "--format=%x01%H%x00%an%x00%ae%x00%aI%x00",
             *(f"--find-object={oid}" for oid in batch),
-            *revisions,
-            "--",
-        )
-        for intro, oid in parse_raw_log(out):
-            if oid in oids and oid not in found:
-                found[oid] = intro
+        ]
+        for out in _side_by_side(repo, [[*log, *cut, *revisions, "--"] for cut in slices]):
+            for intro, oid in parse_raw_log(out):
+                if oid in oids and oid not in found:
+                    found[oid] = intro
     return found
+
+
+def _slices(commits: int, parts: int) -> list[list[str]]:
+    """``git log`` options cutting the date-ordered walk into slices, the oldest first (``--reverse``
+    reverses each slice after the cut). Every commit falls in one slice whatever ``commits`` is: the
+    last has no end.
+
+    Newer slices are shorter (the newest 1 share of the commits, the next 2, ...): a commit's diff
+    costs more the larger its tree, and trees grow. On sqlalchemy the newest quarter of the commits
+    took 0.37 s to diff, the oldest 0.12 s; cut in halves, the newer slice took 0.79 s, the older 0.47 s.
+    """
+    parts = min(parts, commits // SLICE_COMMITS)
+    if parts < 2:
+        return [[]]
+    shares = parts * (parts + 1) // 2
+    cuts = []
+    start = 0
+    for share in range(1, parts):
+        count = commits * share // shares
+        cuts.append([f"--skip={start}", f"--max-count={count}"])
+        start += count
+    return [[f"--skip={start}"], *reversed(cuts)]
+
+
+def _side_by_side(repo: Repo, commands: list[list[str]]) -> list[bytes]:
+    """The output of each git command, all run at once; a failure raises :class:`GitError`."""
+    if len(commands) == 1:
+        return [repo.run(*commands[0])]
+    procs = [
+        subprocess.Popen(
+            repo.command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=git_env(),
+        )
+        for args in commands
+    ]
+    outs = [proc.communicate() for proc in procs]  # one after the other: the rest wait on their pipes
+    for proc, (_, err) in zip(procs, outs, strict=True):
+        if proc.returncode:
+            raise GitError(first_line(err) or f"git log failed with status {proc.returncode}")
+    return [out for out, _ in outs]
 
 
 def _lazy_fetching(repo: Repo) -> bool:
@@ -94,13 +154,20 @@ def parse_raw_log(out: bytes) -> Iterator[tuple[Introduction, str]]:
 
 
 def attribute(
-    repo: Repo, hits: list[tuple[str, tuple[bytes, ...], list[Match]]], warn: Warn
+    repo: Repo,
+    hits: list[tuple[str, tuple[bytes, ...], list[Match]]],
+    warn: Warn,
+    *,
+    commits: int = 0,
+    parts: int = 1,
 ) -> list[Finding]:
     """Findings for the blobs that hold matches, each at the commit and path that introduced it
-    (inside the archive member a hit names)."""
+    (inside the archive member a hit names); history's walk in up to ``parts`` slices when it has
+    about ``commits`` commits (:func:`first_appearances`)."""
     if not hits:
         return []
-    intros, damaged = _introductions(repo, {oid for oid, _, _ in hits}, warn)
+    walk = functools.partial(first_appearances, commits=commits, parts=parts)
+    intros, damaged = _introductions(repo, {oid for oid, _, _ in hits}, warn, walk)
     findings = []
     unreachable: dict[str, None] = {}  # in order, once each (a blob and its members are several hits)
     for oid, inner, matches in hits:
@@ -123,18 +190,20 @@ def attribute(
     return findings
 
 
-def _introductions(repo: Repo, oids: set[str], warn: Warn) -> tuple[dict[str, Introduction], bool]:
+def _introductions(
+    repo: Repo, oids: set[str], warn: Warn, walk: Walk = first_appearances
+) -> tuple[dict[str, Introduction], bool]:
     """Where each blob came in, from every ref, or from those that can be walked; and whether history
     is too damaged to walk (then a blob without a commit cannot be told dangling)."""
     try:
-        return first_appearances(repo, oids, ["--all"]), False
+        return walk(repo, oids, ["--all"]), False
     except GitError as exc:  # a ref naming a missing commit makes --all fail as a whole
         try:
             tips = _readable_tips(repo)
             warn(
                 f"history could not be walked from every ref ({exc}): attributing from the {len(tips)} others"
             )
-            return (first_appearances(repo, oids, tips) if tips else {}), False
+            return (walk(repo, oids, tips) if tips else {}), False
         except GitError as again:  # a corrupt commit or tree on the way from every tip
             warn(f"history could not be walked ({again}): credentials found are reported by blob id")
             return {}, True

@@ -127,6 +127,9 @@ class ChangesSource:
     def label(self, key: AddedLines | WholeFile) -> str:
         return display_path(key.change.path if isinstance(key, WholeFile) else key.path)
 
+    def finish(self, stats: ScanStats, warn: Warn) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, case, delete, func, select, update
 
 from partner_endpoint.store.db import chunks, one_of, stage
 from partner_endpoint.store.models import api_keys, key_traffic_hours, key_traffic_minutes
@@ -188,6 +188,7 @@ _BY_ADDRESS = (
     .group_by(_h.address)
     .order_by(func.sum(_h.requests).desc(), func.sum(_h.refused).desc(), _h.address)
 )
+_TOP_ADDRESSES = _BY_ADDRESS.limit(bindparam("limit", type_=Integer))
 _after = _h.hour >= bindparam("reported_hour")
 _SINCE_REPORT = (
     select(
@@ -213,16 +214,10 @@ def per_hour(conn: Connection, key_id: int, since: datetime) -> list[Point]:
     return [Point(_moment(hour * 3600), int(n), int(r)) for hour, n, r in rows]
 
 
-def by_address(
-    conn: Connection, key_id: int, since: datetime, until: datetime | None = None, limit: int | None = None
-) -> list[AddressUse]:
-    """Who used the key in the hours from ``since``'s (to ``until``'s, excluded), most requests first."""
-    query = _BY_ADDRESS
-    if until is not None:
-        query = query.where(_h.hour < epoch_hour(until))
-    if limit is not None:
-        query = query.limit(limit)
-    rows = conn.execute(query, {"key": key_id, "since": epoch_hour(since)})
+def by_address(conn: Connection, key_id: int, since: datetime, limit: int | None = None) -> list[AddressUse]:
+    """Who used the key in the hours from ``since``'s, most requests first (the first ``limit``)."""
+    params = {"key": key_id, "since": epoch_hour(since), "limit": limit}
+    rows = conn.execute(_BY_ADDRESS if limit is None else _TOP_ADDRESSES, params)
     return [AddressUse(a, int(n), int(r), _moment(f), _moment(t)) for a, n, r, f, t in rows]
 
 

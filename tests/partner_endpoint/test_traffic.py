@@ -345,3 +345,14 @@ def test_use_after_the_report_counts_from_the_first_report_of_a_key_seen_everywh
     assert page is not None and page.after is not None
     assert len(page.sightings) == leaks_store.SIGHTINGS_READ  # the first is not among them
     assert page.after.reported_at == first
+
+
+def test_the_top_addresses_are_the_busiest_first_and_no_more_than_asked(engine: Engine) -> None:
+    hour = int(REPORTED.timestamp()) // 3600
+    stored = [(7, hour, f"198.51.100.{n}", n, 0, hour * 3600.0, hour * 3600.0 + 1) for n in range(1, 13)]
+    with engine.begin() as conn:
+        conn.execute(insert(key_traffic_hours), [dict(zip(HOUR_COLUMNS, row, strict=True)) for row in stored])
+        top = traffic_store.by_address(conn, 7, REPORTED - timedelta(hours=1), limit=10)
+        every = traffic_store.by_address(conn, 7, REPORTED - timedelta(hours=1))
+    assert [u.requests for u in top] == list(range(12, 2, -1))
+    assert [u.requests for u in every] == list(range(12, 0, -1))
